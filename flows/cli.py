@@ -1,0 +1,234 @@
+"""The ``taskforce`` command line.
+
+User errors (a missing file, bad YAML, an unknown policy) print one line and exit with code 2;
+anything else is a bug and keeps its traceback. Prefect is imported only by commands that run
+flows, so configuration commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import col, select
+
+from config.errors import TaskforceError
+from config.loading import load_policy_file
+from config.settings import Settings
+from models import tables as t
+from models.db import init_db, session_scope
+from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
+from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
+from tasks.cycles import cycles_for_policy
+from tasks.ics import cycles_to_ics
+
+app = typer.Typer(
+    help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="数据库", no_args_is_help=True)
+policy_app = typer.Typer(help="政策配置", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+
+# Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+ROLE_LABELS = {"lead": "牵头", "support": "配合", "responsible": "负责"}
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """建立数据库表（已存在的表不变）。"""
+    settings = _settings()
+    init_db(settings)
+    out.print(f"数据库已就绪：{settings.effective_database_url}")
+
+
+@policy_app.command("load")
+def policy_load(
+    files: Annotated[list[Path], typer.Argument(help="政策配置文件（YAML），可多个")],
+) -> None:
+    """校验并载入政策配置；重复载入不产生变化，配置中删去的措施标记为停用。"""
+    settings = _settings()
+    calendar = WorkingCalendar.from_settings(settings)
+    bundles = [load_policy_file(file, settings) for file in files]  # validate all first
+    init_db(settings)
+    now = datetime.now(UTC)
+    for bundle in bundles:
+        cycles = cycles_for_policy(bundle.policy, calendar)
+        with session_scope(settings) as session:
+            report = load_policy(session, bundle, cycles, now=now)
+        p = bundle.policy
+        summary = (
+            f"{len(p.measures)} 条措施、{len(p.obligations)} 项报送事项、{len(cycles)} 个报送周期"
+        )
+        if report.changed:
+            changes = "；".join(
+                f"{label}{sum(bucket.values())}"
+                for label, bucket in (
+                    ("新增", report.created),
+                    ("更新", report.updated),
+                    ("停用", report.retired),
+                )
+                if bucket
+            )
+            out.print(f"已载入 {p.code}（{p.county} {p.document.number}）：{summary}。{changes}")
+        else:
+            out.print(f"{p.code} 与数据库一致，无变化（{summary}）。")
+        if not all(c.official for c in cycles):
+            out.print("[yellow]注意：部分日期按周末推算，非官方节假日安排。[/yellow]")
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """列出已载入的政策。"""
+    settings = _settings()
+    init_db(settings)
+    with session_scope(settings) as session:
+        rows = session.exec(select(t.Policy).order_by(col(t.Policy.code))).all()
+    table = Table("代码", "县", "文号", "标题", "印发日期", "有效期", title="已载入政策")
+    for p in rows:
+        table.add_row(
+            p.code,
+            p.county,
+            p.doc_number,
+            p.title,
+            p.issued.isoformat(),
+            f"{p.active_start}～{p.active_end}",
+        )
+    out.print(table if rows else "数据库中尚无政策；请运行 taskforce policy load。")
+
+
+@policy_app.command("show")
+def policy_show(
+    code: Annotated[str, typer.Argument(help="政策代码，如 lingchuan-2023")],
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（供脚本使用）")] = False,
+) -> None:
+    """显示政策的措施、责任单位、目标和报送事项。"""
+    settings = _settings()
+    init_db(settings)
+    with session_scope(settings) as session:
+        doc = policy_document(session, code)
+    if as_json:
+        _print_json(doc)
+        return
+    out.print(
+        f"[bold]{doc['title']}[/bold]\n{doc['county']} {doc['document_number']}，"
+        f"{doc['issuer']} {doc['issued']} 印发"
+    )
+    measures = Table("编号", "措施", "责任单位（角色）", "量化目标", title="措施", show_lines=True)
+    for m in doc["measures"]:
+        units = "、".join(f"{u['name']}（{ROLE_LABELS[u['role']]}）" for u in m["units"])
+        targets = "\n".join(
+            f"{g['metric']} {g['value']:g}{g['unit']}（{g['due_phrase']}，{g['due']}）"
+            for g in m["targets"]
+        )
+        measures.add_row(m["number"], m["title"], units, targets)
+    out.print(measures)
+    obligations = Table("代码", "报送事项", "频次", "报送单位数", "内容", title="报送事项")
+    for o in doc["obligations"]:
+        obligations.add_row(
+            o["code"],
+            o["name"],
+            "每月" if o["frequency"] == "monthly" else "一次",
+            str(len(o["recipients"])),
+            "、".join(o["content"]),
+        )
+    out.print(obligations)
+    groups = Table("代码", "名称", "牵头单位", "覆盖章节", title="专班 / 专项推进组")
+    for g in doc["groups"]:
+        groups.add_row(g["code"], g["name"], "、".join(g["lead_units"]), "、".join(g["sections"]))
+    out.print(groups)
+
+
+@app.command("calendar")
+def calendar(
+    policy: Annotated[str, typer.Option("--policy", help="政策代码")],
+    year: Annotated[int | None, typer.Option("--year", help="只显示所属期在该年的周期")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（供脚本使用）")] = False,
+    ics: Annotated[Path | None, typer.Option("--ics", help="另存为 iCalendar 文件")] = None,
+) -> None:
+    """显示报送日历：每个周期的所属期、截止日期（星期）和提醒日。"""
+    settings = _settings()
+    init_db(settings)
+    with session_scope(settings) as session:
+        policy_row = get_policy(session, policy)
+        rows = policy_cycles(session, policy, year)
+    if as_json:
+        _print_json([_cycle_json(policy, o, c) for o, c in rows])
+    else:
+        _print_calendar(policy_row, rows, year)
+    if ics is not None:
+        ics.parent.mkdir(parents=True, exist_ok=True)
+        ics.write_bytes(cycles_to_ics(policy_row, rows))
+        if not as_json:
+            out.print(f"已写出日历文件：{ics}")
+
+
+def _cycle_json(code: str, obligation: t.Obligation, cycle: t.Cycle) -> dict[str, Any]:
+    return {
+        "policy": code,
+        "obligation": obligation.code,
+        "obligation_name": obligation.name,
+        "period": cycle.period,
+        "period_label": cycle.period_label,
+        "opens": cycle.opens.isoformat(),
+        "due": cycle.due_at.astimezone(SHANGHAI).isoformat(),
+        "reminders": list(cycle.reminders),
+        "official": cycle.official,
+    }
+
+
+def _print_calendar(
+    policy: t.Policy, rows: list[tuple[t.Obligation, t.Cycle]], year: int | None
+) -> None:
+    title = f"{policy.county}（{policy.code}）{f'{year}年' if year else ''}报送日历"
+    table = Table("报送事项", "所属期", "开始通知", "截止", "提醒日", title=title)
+    for obligation, cycle in rows:
+        due_local = cycle.due_at.astimezone(SHANGHAI)
+        due = f"{short_day(due_local.date())} {due_local:%H:%M}"
+        if not cycle.official:
+            due += " [yellow]非官方日历[/yellow]"
+        reminders = "、".join(short_day(date.fromisoformat(d)) for d in cycle.reminders)
+        table.add_row(obligation.name, cycle.period_label, short_day(cycle.opens), due, reminders)
+    out.print(table if rows else f"{title}：没有周期。")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def main() -> None:
+    """Console entry: user errors become one line and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except TaskforceError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]错误：[/red]{exc}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(1) from None
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""SQLModel tables.
+
+Configuration tables (policy … cycle) are upserted from the YAML files; history tables
+(submission, progress entry, notification, supervision case and its events) are append-mostly:
+a submission is never updated or deleted, a newer version supersedes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+
+def _json(factory: Callable[[], Any]) -> Any:
+    return Field(default_factory=factory, sa_column=Column(JSON, nullable=False))
+
+
+def _ts(nullable: bool = True, **kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable), **kwargs)
+
+
+class Policy(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True)
+    county: str
+    units_directory: str
+    title: str
+    issuer: str
+    doc_number: str
+    issued: date
+    active_start: date
+    active_end: date
+    task_force: dict[str, Any] = _json(dict)  # name, leader, deputies, members, office
+    review: list[str] = _json(list)
+    content_sha256: str
+    loaded_at: datetime = _ts(nullable=False, default_factory=utcnow)
+
+
+class Unit(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("county", "name"),
+        UniqueConstraint("county", "code"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    county: str = Field(index=True)
+    code: str
+    name: str
+    full_name: str = ""
+    aliases: list[str] = _json(list)
+    kind: str
+    mailboxes: list[str] = _json(list)
+    head: dict[str, Any] = _json(dict)
+    placeholder: bool = False
+    note: str = ""
+    retired_at: datetime | None = _ts(default=None)
+
+
+class Section(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("policy_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    key: str
+    title: str
+    parent_key: str | None = None
+    group_code: str | None = None
+    position: int
+    note: str = ""
+
+
+class Measure(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("policy_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    number: str
+    parent_number: str | None = None
+    sort_major: int
+    sort_minor: int
+    section_key: str
+    title: str
+    text: str
+    deadline: date | None = None
+    deadline_phrase: str = ""
+    note: str = ""
+    retired_at: datetime | None = _ts(default=None)
+
+
+class Responsibility(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("measure_id", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    role: str  # lead / support / responsible
+    via: str | None = None  # the collective the unit was named through (各乡镇人民政府)
+    position: int
+
+
+class Target(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("measure_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    position: int
+    metric: str
+    value: float
+    unit_of_measure: str
+    direction: str
+    due: date
+    due_phrase: str
+    starts: date | None = None
+    resolution: str = ""
+    outside_period_reason: str = ""
+    retired_at: datetime | None = _ts(default=None)
+
+
+class TaskForceGroup(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("policy_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    code: str
+    name: str
+    lead_units: list[str] = _json(list)
+    sections: list[str] = _json(list)
+    note: str = ""
+
+
+class Obligation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("policy_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    code: str
+    name: str
+    frequency: str
+    due_rule: dict[str, Any] = _json(dict)
+    covers_from: str | None = None
+    covers_to: str | None = None
+    on_non_working_day: str
+    reminders: dict[str, Any] = _json(dict)
+    content: list[dict[str, Any]] = _json(list)
+    submit_to: str
+    paper_copy: bool
+    source_text: str
+    retired_at: datetime | None = _ts(default=None)
+
+
+class ObligationRecipient(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("obligation_id", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    obligation_id: int = Field(foreign_key="obligation.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+
+
+class Cycle(SQLModel, table=True):
+    """One obligation for one period: when it opens, is due, and reminders go out."""
+
+    __table_args__ = (UniqueConstraint("obligation_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    obligation_id: int = Field(foreign_key="obligation.id", index=True)
+    period: str
+    period_label: str
+    covers_start: date
+    covers_end: date
+    opens: date
+    due_date: date
+    due_at: datetime = _ts(nullable=False)
+    reminders: list[str] = _json(list)  # ISO dates, ascending
+    official: bool = True
+    retired_at: datetime | None = _ts(default=None)
+
+
+class Submission(SQLModel, table=True):
+    """One version of what a unit sent for a cycle. Never updated: a newer version supersedes."""
+
+    __table_args__ = (UniqueConstraint("cycle_id", "unit_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: int = Field(foreign_key="cycle.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    version: int
+    supersedes_id: int | None = Field(default=None, foreign_key="submission.id")
+    status: str  # valid / rejected / unstructured / accepted_after_review …
+    channel: str  # email / maildir / paper
+    received_at: datetime = _ts(nullable=False)
+    raw_sha256: str | None = None
+    fields: dict[str, Any] = _json(dict)
+    errors: list[dict[str, Any]] = _json(list)
+    created_at: datetime = _ts(nullable=False, default_factory=utcnow)
+
+
+class ProgressEntry(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("submission_id", "measure_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    measure_id: int = Field(foreign_key="measure.id", index=True)
+    status: str | None = None  # 已完成 / 推进中 / 滞后 / 未启动
+    value_reached: float | None = None
+    fields: dict[str, Any] = _json(dict)
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: written before sending, keyed so that nothing is sent twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, index=True)
+    kind: str
+    policy_id: int | None = Field(default=None, foreign_key="policy.id")
+    cycle_id: int | None = Field(default=None, foreign_key="cycle.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    to: list[str] = _json(list)
+    cc: list[str] = _json(list)
+    subject: str
+    body_text: str
+    body_html: str = ""
+    attachments: list[dict[str, Any]] = _json(list)
+    status: str = "pending"  # pending / sent / failed
+    attempts: int = 0
+    server_reply: str = ""
+    last_error: str = ""
+    created_at: datetime = _ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = _ts(nullable=False, default_factory=utcnow)
+    sent_at: datetime | None = _ts(default=None)
+
+
+class SupervisionCase(SQLModel, table=True):
+    """A 督办 case; its state is derived from its events."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_key: str = Field(unique=True, index=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    cycle_id: int | None = Field(default=None, foreign_key="cycle.id")
+    reason: str
+    opened_at: datetime = _ts(nullable=False)
+
+
+class CaseEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="supervisioncase.id", index=True)
+    kind: str  # opened / feedback / approved / rejected / extended / closed …
+    at: datetime = _ts(nullable=False)
+    actor: str = ""
+    payload: dict[str, Any] = _json(dict)
