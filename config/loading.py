@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, NotFoundError
-from config.schema import Measure, Policy, UnitEntry, UnitsDirectory
+from config.schema import AtPath, Measure, Policy, UnitEntry, UnitsDirectory
 from config.settings import Settings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -43,6 +43,16 @@ _PYDANTIC_MESSAGES = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so pydantic reports a bad date with its path."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def yaml_path(loc: Iterable[int | str]) -> str:
     """Render a pydantic location as a YAML path: ``measures[3].units[0].unit``."""
     out = ""
@@ -60,7 +70,7 @@ def read_yaml(file: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, "", f"无法读取：{exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第{mark.line + 1}行第{mark.column + 1}列" if mark else ""
@@ -76,13 +86,17 @@ def validate_model(model: type[ModelT], data: Any, file: Path) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, AtPath):
+            loc += cause.path
         message = _PYDANTIC_MESSAGES.get(first["type"])
         if message is None or first["type"] == "value_error":
             message = str(first["msg"]).removeprefix("Value error, ")
         value = None if first["type"] == "missing" else first.get("input")
         if isinstance(value, dict | list):
             value = None  # a whole mapping is noise; the path says where it is
-        raise ConfigError(file, yaml_path(first["loc"]), message, value) from None
+        raise ConfigError(file, yaml_path(loc), message, value) from None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,14 @@ AsciiCode = Annotated[str, Field(pattern=ASCII_CODE.pattern, max_length=60)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
+class AtPath(ValueError):
+    """A model-level check's error that knows the YAML path below the model it concerns."""
+
+    def __init__(self, path: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class Strict(BaseModel):
     """Base for config models: unknown keys are errors, so a typo never passes silently."""
 
@@ -113,20 +121,21 @@ class UnitsDirectory(Strict):
         codes: set[str] = set()
         for index, unit in enumerate(self.units):
             if unit.code in codes:
-                raise ValueError(f"units[{index}].code 重复：{unit.code!r}")
+                raise AtPath(("units", index, "code"), f"单位代码重复：{unit.code!r}")
             codes.add(unit.code)
             for label in (unit.name, *unit.aliases):
                 if label in seen and seen[label] != unit.name:
-                    raise ValueError(f"units[{index}] 名称或别名 {label!r} 已用于 {seen[label]!r}")
+                    raise AtPath(("units", index), f"名称或别名 {label!r} 已用于 {seen[label]!r}")
                 seen[label] = unit.name
         for index, collective in enumerate(self.collectives):
             for label in (collective.name, *collective.aliases):
                 if label in seen:
-                    raise ValueError(f"collectives[{index}] 名称 {label!r} 与单位名称冲突")
+                    raise AtPath(("collectives", index), f"名称 {label!r} 与单位名称冲突")
             for position, member in enumerate(collective.members):
                 if member not in seen:
-                    raise ValueError(
-                        f"collectives[{index}].members[{position}] 不是目录中的单位：{member!r}"
+                    raise AtPath(
+                        ("collectives", index, "members", position),
+                        f"不是目录中的单位：{member!r}",
                     )
         return self
 
@@ -150,7 +159,7 @@ class ActivePeriod(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> ActivePeriod:
         if self.end < self.start:
-            raise ValueError(f"active.end {self.end} 早于 active.start {self.start}")
+            raise AtPath(("end",), f"{self.end} 早于开始日期 {self.start}")
         return self
 
 
@@ -257,7 +266,7 @@ class DueRule(Strict):
         if (self.fixed_date is None) == (self.day_of_month is None):
             raise ValueError("due 须且只能给出 fixed_date 或 day_of_month 之一")
         if not re.match(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", self.time):
-            raise ValueError(f"due.time 不是 HH:MM：{self.time!r}")
+            raise AtPath(("time",), f"不是 HH:MM：{self.time!r}")
         return self
 
 
@@ -299,17 +308,17 @@ class Obligation(Strict):
     @model_validator(mode="after")
     def _frequency_matches_due(self) -> Obligation:
         if self.frequency == "once" and self.due.fixed_date is None:
-            raise ValueError(f"obligation {self.code}: once 须给出 due.fixed_date")
+            raise AtPath(("due", "fixed_date"), "一次性报送须给出 fixed_date")
         if self.frequency == "monthly":
             if self.due.day_of_month is None:
-                raise ValueError(f"obligation {self.code}: monthly 须给出 due.day_of_month")
+                raise AtPath(("due", "day_of_month"), "按月报送须给出 day_of_month")
             for name in ("covers_from", "covers_to"):
                 value = getattr(self, name)
                 if value is None or not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", value):
-                    raise ValueError(f"obligation {self.code}: {name} 须为 YYYY-MM：{value!r}")
+                    raise AtPath((name,), f"须为 YYYY-MM：{value!r}")
             assert self.covers_from and self.covers_to
             if self.covers_to < self.covers_from:
-                raise ValueError(f"obligation {self.code}: covers_to 早于 covers_from")
+                raise AtPath(("covers_to",), "早于 covers_from")
         return self
 
 
@@ -338,7 +347,7 @@ class HolidaySpan(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> HolidaySpan:
         if self.end < self.start:
-            raise ValueError(f"end {self.end} 早于 start {self.start}")
+            raise AtPath(("end",), f"{self.end} 早于 start {self.start}")
         return self
 
 
@@ -355,8 +364,8 @@ class HolidayYear(Strict):
         for index, span in enumerate(self.holidays):
             for value in (span.start, span.end):
                 if value.year != self.year:
-                    raise ValueError(f"holidays[{index}] 的日期 {value} 不在 {self.year} 年")
+                    raise AtPath(("holidays", index), f"日期 {value} 不在 {self.year} 年")
         for index, day in enumerate(self.working_days):
             if day.year != self.year:
-                raise ValueError(f"working_days[{index}] 的日期 {day} 不在 {self.year} 年")
+                raise AtPath(("working_days", index), f"日期 {day} 不在 {self.year} 年")
         return self

@@ -76,7 +76,7 @@ def policy_load(
         )
         if report.changed:
             changes = "；".join(
-                f"{label}{sum(bucket.values())}"
+                f"{label} {sum(bucket.values())} 条记录"
                 for label, bucket in (
                     ("新增", report.created),
                     ("更新", report.updated),
@@ -213,21 +213,10 @@ def _print_json(data: Any) -> None:
 def main() -> None:
     """Console entry: user errors become one line and exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        app()  # standalone: click handles usage errors (exit 2) and raises SystemExit
     except TaskforceError as exc:
         Console(stderr=True, highlight=False).print(f"[red]错误：[/red]{exc}", soft_wrap=True)
         raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(1) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
-    if isinstance(code, int) and code:
-        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""Shared fixtures: settings built from explicit values, a real SQLite file per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import CONFIG_DIR, CalendarSettings, Settings
+
+DATA = Path(__file__).parent / "data"
+SEEDS = DATA / "seeds"
+POLICY_FILES = {
+    "lingchuan-2023": CONFIG_DIR / "policies" / "lingchuan-2023.yaml",
+    "xinjiang-2022": CONFIG_DIR / "policies" / "xinjiang-2022.yaml",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TASKFORCE_ variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("TASKFORCE_") and name != "TASKFORCE_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Real config files, a fresh SQLite file under the test's temp directory."""
+    return Settings(
+        var_dir=tmp_path / "var",
+        database_url=f"sqlite:///{tmp_path / 'var' / 'taskforce.db'}",
+        calendar=CalendarSettings(holidays_dir=tmp_path / "no-holiday-files"),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """The same test on SQLite, and on PostgreSQL when TASKFORCE_TEST_POSTGRES_URL is given."""
+    if request.param == "sqlite":
+        yield settings
+        return
+    url = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("TASKFORCE_TEST_POSTGRES_URL not set: PostgreSQL run not requested")
+    from sqlmodel import SQLModel
+
+    from models.db import engine_for
+
+    engine = engine_for(url)
+    SQLModel.metadata.drop_all(engine)
+    yield settings.model_copy(update={"database_url": url})
+    SQLModel.metadata.drop_all(engine)
