@@ -128,16 +128,26 @@ def policy_show(
         f"[bold]{doc['title']}[/bold]\n{doc['county']} {doc['document_number']}，"
         f"{doc['issuer']} {doc['issued']} 印发"
     )
-    measures = Table("编号", "措施", "责任单位（角色）", "量化目标", title="措施", show_lines=True)
+    measures = Table(title="措施", show_lines=True)
+    measures.add_column("编号", no_wrap=True)
+    measures.add_column("措施", overflow="fold", ratio=2)
+    # Chinese has no spaces to wrap at: fold instead of cutting the unit list short.
+    measures.add_column("责任单位（角色）", overflow="fold", ratio=3)
+    measures.add_column("量化目标", overflow="fold", ratio=2)
     for m in doc["measures"]:
-        units = "、".join(f"{u['name']}（{ROLE_LABELS[u['role']]}）" for u in m["units"])
+        # A collective (各乡镇人民政府) is shown once, as the notice names it.
+        named = dict.fromkeys(
+            f"{u['via'] or u['name']}（{ROLE_LABELS[u['role']]}）" for u in m["units"]
+        )
+        units = "、".join(named)
         targets = "\n".join(
-            f"{g['metric']} {g['value']:g}{g['unit']}（{g['due_phrase']}，{g['due']}）"
+            f"{g['metric']}：{g['value']:g}{g['unit']}，{g['due_phrase']} {g['due']}"
             for g in m["targets"]
         )
         measures.add_row(m["number"], m["title"], units, targets)
     out.print(measures)
-    obligations = Table("代码", "报送事项", "频次", "报送单位数", "内容", title="报送事项")
+    obligations = Table("代码", "报送事项", "频次", "报送单位数", title="报送事项")
+    obligations.add_column("内容", overflow="fold")
     for o in doc["obligations"]:
         obligations.add_row(
             o["code"],

@@ -115,24 +115,28 @@ def test_cycles_are_materialised_with_aware_utc_timestamps(
         assert policy_cycles(session, "lingchuan-2023", 2022) == []
 
 
+def policy_row(code: str, loaded_at: datetime) -> t.Policy:
+    """A minimal policy row, to exercise the timestamp column type."""
+    jan1 = date(2023, 1, 1)
+    return t.Policy(
+        code=code,
+        county="x",
+        units_directory="x",
+        title="x",
+        issuer="x",
+        doc_number="x",
+        issued=jan1,
+        active_start=jan1,
+        active_end=date(2023, 12, 31),
+        content_sha256="x",
+        loaded_at=loaded_at,
+    )
+
+
 def test_naive_timestamps_are_refused(db_settings: Settings) -> None:
     init_db(db_settings)
     with pytest.raises(StatementError, match="timezone-aware"), session_scope(db_settings) as s:
-        s.add(
-            t.Policy(
-                code="x",
-                county="x",
-                units_directory="x",
-                title="x",
-                issuer="x",
-                doc_number="x",
-                issued=date(2023, 1, 1),
-                active_start=date(2023, 1, 1),
-                active_end=date(2023, 12, 31),
-                content_sha256="x",
-                loaded_at=datetime(2023, 1, 1),
-            )  # naive
-        )
+        s.add(policy_row("naive", datetime(2023, 1, 1)))
         s.flush()
 
 
@@ -140,21 +144,7 @@ def test_other_offsets_are_stored_as_the_same_instant(db_settings: Settings) -> 
     init_db(db_settings)
     beijing = timezone(timedelta(hours=8))
     with session_scope(db_settings) as s:
-        s.add(
-            t.Policy(
-                code="tz",
-                county="x",
-                units_directory="x",
-                title="x",
-                issuer="x",
-                doc_number="x",
-                issued=date(2023, 1, 1),
-                active_start=date(2023, 1, 1),
-                active_end=date(2023, 12, 31),
-                content_sha256="x",
-                loaded_at=datetime(2023, 1, 20, 23, 59, tzinfo=beijing),
-            )
-        )
+        s.add(policy_row("tz", datetime(2023, 1, 20, 23, 59, tzinfo=beijing)))
     with Session(get_engine(db_settings)) as s:
         row = s.exec(select(t.Policy).where(t.Policy.code == "tz")).one()
         assert row.loaded_at == datetime(2023, 1, 20, 15, 59, tzinfo=UTC)
