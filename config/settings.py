@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -17,11 +17,41 @@ class CalendarSettings(BaseModel):
     allow_weekend_fallback: bool = False
 
 
+class SmtpSettings(BaseModel):
+    """Where outgoing mail goes: the local catcher by default, any relay in production."""
+
+    host: str = "127.0.0.1"
+    port: int = 8025
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "zhuanban-office@example.org"  # From: address (TASKFORCE_SMTP__SENDER)
+    timeout: float = 30.0
+    concurrency: int = Field(default=8, ge=1, le=64)  # parallel SMTP connections per batch
+    max_attempts: int = Field(default=4, ge=1, le=20)  # per message, within one batch
+    backoff_seconds: float = 0.5  # first retry delay; doubles each attempt
+
+
+class MailCatcherSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8025
+    directory: Path = Path("var/mail")
+
+
+# The HMAC key that signs forms must be set for real use; this default only serves the demo
+# and tests, and is refused when TASKFORCE_PRODUCTION=true.
+DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
+
+
 class Settings(BaseSettings):
-    """Everything configurable; ``TASKFORCE_DATABASE_URL``, ``TASKFORCE_CALENDAR__…``."""
+    """Everything configurable; ``TASKFORCE_DATABASE_URL``, ``TASKFORCE_CALENDAR_…``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TASKFORCE_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="TASKFORCE_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
     )
 
     var_dir: Path = Path("var")
@@ -29,6 +59,16 @@ class Settings(BaseSettings):
     policies_dir: Path = CONFIG_DIR / "policies"
     units_dir: Path = CONFIG_DIR / "units"
     calendar: CalendarSettings = CalendarSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    mailcatcher: MailCatcherSettings = MailCatcherSettings()
+    form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
+    production: bool = False
+
+    @model_validator(mode="after")
+    def _no_demo_secrets_in_production(self) -> Settings:
+        if self.production and self.form_key.get_secret_value() == DEMO_FORM_KEY:
+            raise ValueError("TASKFORCE_FORM_KEY must be set to a secret value in production")
+        return self
 
     @property
     def effective_database_url(self) -> str:
