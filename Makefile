@@ -1,4 +1,5 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Both build .venv first.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,12 +16,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on embedded defaults: a SQLite file under ./var.
+# The main job on embedded defaults: a SQLite file under ./var, Prefect's temporary server, and
+# the local mail catcher (mail lands in ./var/mail/). Replays 陵川's January-20 checklist days.
+DEMO_DAYS := --as-of 2023-01-12T09:00 --as-of 2023-01-17T09:00 --as-of 2023-01-20T09:00
 demo: install
 	$(BIN)/taskforce db init
 	$(BIN)/taskforce policy load config/policies/lingchuan-2023.yaml config/policies/xinjiang-2022.yaml
 	$(BIN)/taskforce calendar --policy lingchuan-2023 --year 2023
 	$(BIN)/taskforce calendar --policy xinjiang-2022 --year 2022
+	@mkdir -p var; \
+	$(BIN)/taskforce mailcatcher > var/mailcatcher.log 2>&1 & catcher=$$!; \
+	trap 'kill $$catcher 2>/dev/null' EXIT; \
+	for i in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8025) 2>/dev/null && break; sleep 0.1; done; \
+	$(BIN)/taskforce remind --policy lingchuan-2023 $(DEMO_DAYS) && \
+	echo "收信服务器收到 $$(ls var/mail/*.eml | wc -l) 封邮件（var/mail/）；最后几封：" && \
+	tail -n 3 var/mailcatcher.log
 
 lint: install
 	$(BIN)/ruff check .

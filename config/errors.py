@@ -3,7 +3,15 @@
     TaskforceError                 anything the project raises on purpose
     ├── ConfigError                a policy, units or holiday file is wrong: names file, path, value
     ├── CalendarError              a date the calendar cannot answer for (year not covered)
-    └── NotFoundError              an unknown policy, unit, obligation or period asked for by a user
+    ├── NotFoundError              an unknown policy, unit, obligation or period asked for by a user
+    ├── RenderError                a mail template failed on a notice context: names template, line
+    ├── DeliveryError              a mail was not handed over to the SMTP server (code, reply)
+    │   ├── TransientDeliveryError worth retrying: refused/lost connection, timeout, 4xx reply
+    │   └── PermanentDeliveryError not worth retrying: 5xx reply, bad address, TLS/auth refused
+    ├── MailCatcherError           the local mail catcher could not start (port taken, no folder)
+    └── FormError                  a pre-filled form cannot be built or read back
+        ├── FormReadError          not a readable .xlsx: corrupt, encrypted, not Excel, too large
+        └── FormSignatureError     metadata sheet missing or altered, or signed with another key
 
 The CLI turns every ``TaskforceError`` into one line on stderr and exit code 2; anything else is a
 bug and keeps its traceback.
@@ -38,3 +46,55 @@ class CalendarError(TaskforceError):
 
 class NotFoundError(TaskforceError):
     """Something a user named does not exist."""
+
+
+class RenderError(TaskforceError):
+    """A notice template failed: a missing context key, a syntax error, a value it cannot show."""
+
+    def __init__(self, template: str, problem: str, line: int | None = None) -> None:
+        self.template = template
+        self.problem = problem
+        self.line = line
+        where = f"{template}:{line}" if line else template
+        super().__init__(f"模板 {where} 渲染失败：{problem}")
+
+
+class DeliveryError(TaskforceError):
+    """A mail was not handed over to the SMTP server.
+
+    ``code`` and ``reply`` carry the server's answer when there was one (``reply`` is
+    "550 5.1.1 …"); ``connection`` is true when the failure concerns the connection (connect,
+    greeting, STARTTLS, login) rather than this message, so that retrying other mails is pointless.
+    """
+
+    def __init__(
+        self, message: str, *, code: int | None = None, reply: str = "", connection: bool = False
+    ) -> None:
+        self.code = code
+        self.reply = reply
+        self.connection = connection
+        super().__init__(message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """A failure that may pass: the same mail can be tried again later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure that will not pass by retrying: the server refused the mail for good."""
+
+
+class MailCatcherError(TaskforceError):
+    """The local mail catcher could not start."""
+
+
+class FormError(TaskforceError):
+    """A pre-filled form cannot be built, or a returned one cannot be trusted or read."""
+
+
+class FormReadError(FormError):
+    """A returned file is not a readable .xlsx: corrupt, encrypted, not Excel, too large."""
+
+
+class FormSignatureError(FormError):
+    """A returned form's metadata sheet is missing, was altered, or carries a foreign signature."""

@@ -26,7 +26,7 @@ class SmtpSettings(BaseModel):
     password: SecretStr = SecretStr("")
     starttls: bool = False
     ssl: bool = False
-    sender: str = "zhuanban-office@example.org"  # From: address (TASKFORCE_SMTP__SENDER)
+    sender: str = "zhuanban-office@example.org"  # From: address (TASKFORCE_SMTP_SENDER)
     timeout: float = 30.0
     concurrency: int = Field(default=8, ge=1, le=64)  # parallel SMTP connections per batch
     max_attempts: int = Field(default=4, ge=1, le=20)  # per message, within one batch

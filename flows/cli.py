@@ -7,6 +7,7 @@ flows, so configuration commands start fast.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import UTC, date, datetime
@@ -24,7 +25,7 @@ from config.settings import Settings
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
-from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
+from tasks.calendar import SHANGHAI, WorkingCalendar, parse_as_of, short_day
 from tasks.cycles import cycles_for_policy
 from tasks.ics import cycles_to_ics
 
@@ -185,6 +186,50 @@ def calendar(
         ics.write_bytes(cycles_to_ics(policy_row, rows))
         if not as_json:
             out.print(f"已写出日历文件：{ics}")
+
+
+@app.command("remind")
+def remind(
+    policy: Annotated[str, typer.Option("--policy", help="政策代码")],
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option("--as-of", help="按该时刻计算（默认现在，北京时间）；可重复，依次运行"),
+    ] = None,
+) -> None:
+    """发送当日的报送开始通知和提醒（一次性报送与月度报告），已报送单位不再提醒。"""
+    settings = _settings()
+    moments = [parse_as_of(value) for value in as_of] if as_of else [parse_as_of(None)]
+    init_db(settings)
+    with session_scope(settings) as session:
+        get_policy(session, policy)  # fail fast, before Prefect starts
+    from flows.checklist import checklist_flow  # Prefect: imported only when needed
+    from flows.monthly_reports import monthly_reports_flow
+
+    async def run_all() -> list[tuple[str, dict[str, int]]]:
+        results = []
+        for moment in moments:
+            text = moment.isoformat()
+            for name, flow_fn in (
+                ("一次性报送", checklist_flow),
+                ("月度报告", monthly_reports_flow),
+            ):
+                results.append((f"{moment:%Y-%m-%d %H:%M} {name}", await flow_fn(policy, text)))
+        return results
+
+    for label, counts in asyncio.run(run_all()):
+        out.print(
+            f"{label}：新入发件箱 {counts['queued']}，已发送 {counts['sent']}，"
+            f"失败 {counts['failed']}，待重发 {counts['pending']}，"
+            f"此前已入箱 {counts['already']}，已报送跳过 {counts['skipped']}"
+        )
+
+
+@app.command("mailcatcher")
+def mailcatcher() -> None:
+    """在本机启动收信服务器（演示与测试用），每封邮件存为 var/mail/ 下的 .eml 文件。"""
+    from tasks.mailcatcher import serve_forever
+
+    serve_forever(_settings())
 
 
 def _cycle_json(code: str, obligation: t.Obligation, cycle: t.Cycle) -> dict[str, Any]:

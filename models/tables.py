@@ -215,7 +215,8 @@ class Notification(SQLModel, table=True):
     body_text: str
     body_html: str = ""
     attachments: list[dict[str, Any]] = _json(list)
-    status: str = "pending"  # pending / sent / failed
+    status: str = "pending"  # pending / sending / sent / failed
+    claimed_by: str = ""  # the flow run that is sending it
     attempts: int = 0
     server_reply: str = ""
     last_error: str = ""

@@ -9,7 +9,7 @@ or, when the settings allow it, a weekend-only fallback that callers mark unoffi
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -127,3 +127,16 @@ def load_holiday_files(directory: Path) -> dict[int, HolidayYear]:
             raise ConfigError(file, "year", f"年份与文件名 {file.name} 不一致", spec.year)
         years[spec.year] = spec
     return years
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """The flow's clock, read once at its edge: ISO text (Asia/Shanghai if no offset) or now."""
+    if value is None:
+        return datetime.now(SHANGHAI)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CalendarError(
+            f"时间格式不正确：{value!r}（应为 2023-01-17 或 2023-01-17T09:00）"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)

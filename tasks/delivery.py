@@ -1,0 +1,343 @@
+"""Mail delivery over aiosmtplib: a batch over a few persistent connections, per-mail outcomes.
+
+``send_batch`` never raises for a delivery problem; every mail gets a ``DeliveryOutcome``:
+
+- ``sent``: the server answered 250 to DATA (``reply`` holds that answer). Recipients refused
+  while at least one was accepted are listed in ``refused`` (aiosmtplib returns them instead of
+  raising); they are not retried, the mail is not sent twice for them.
+- ``failed``: the server refused the mail for good (5xx to MAIL, RCPT of every recipient, or
+  DATA; an address that cannot go on an SMTP command line). Not retried.
+- ``pending``: a transient failure (refused or lost connection, timeout, 4xx) that still failed
+  after ``max_attempts``, or a mail never tried because the server could not be reached or
+  refused the connection itself (greeting, STARTTLS, login): a later run tries again.
+
+Retries within a batch: a failure of the mail (4xx, connection lost during the transaction) puts
+it back in the queue after ``backoff_seconds * 2**(n-1)`` while the worker goes on with other
+mails; a failure to connect makes the worker wait the same backoff and retry the connection, and
+once a worker fails to connect ``max_attempts`` times in a row the batch stops and every mail not
+yet settled becomes ``pending``. Hammering a server that is down helps nobody.
+
+The envelope sender is ``smtp.sender`` (bounces go there), the envelope recipients are
+``mail.recipients``; headers are the caller's. A connection the server has closed (idle
+timeout, messages-per-connection limit) is replaced before the next mail when the close has
+already arrived; otherwise that mail's attempt fails as a lost connection and is retried.
+
+The one window for a duplicate: the server accepted DATA but its 250 never arrived (timeout or
+disconnect after the final dot). The mail is then retried; its Message-ID, derived from the
+idempotency key by ``message_id_for``, lets the receiving side drop the second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Literal
+
+import aiosmtplib
+
+from config.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from config.settings import SmtpSettings
+
+logger = logging.getLogger(__name__)
+
+DeliveryStatus = Literal["sent", "failed", "pending"]
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One fully built message (From, To, Message-ID set by the caller) and its envelope."""
+
+    key: str  # the outbox idempotency key
+    message: EmailMessage
+    recipients: tuple[str, ...]  # envelope recipients (To + Cc + Bcc)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one mail of a batch."""
+
+    key: str
+    status: DeliveryStatus
+    attempts: int
+    reply: str = ""  # the server's last answer: "250 OK queued as …" or "550 5.1.1 …"
+    error: str = ""
+    refused: dict[str, str] = field(default_factory=dict)  # recipient -> reply, partial refusals
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """A Message-ID that depends only on the idempotency key, so a duplicate can be recognised."""
+    domain = domain.strip().strip("<>@")
+    if not domain:
+        raise ValueError("message_id_for needs a domain")
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@{domain}>"
+
+
+def classify_error(exc: BaseException, *, connecting: bool = False) -> DeliveryError:
+    """Turn an aiosmtplib or socket error into a transient or permanent ``DeliveryError``."""
+    name = type(exc).__name__
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # Every recipient refused: worth another try if any refusal was temporary.
+        replies = "; ".join(f"<{r.recipient}> {r.code} {r.message}" for r in exc.recipients)
+        codes = [r.code for r in exc.recipients]
+        temporary = [c for c in codes if 400 <= c < 500]
+        kind = TransientDeliveryError if temporary else PermanentDeliveryError
+        code = temporary[0] if temporary else (codes[0] if codes else None)
+        return kind(f"{name}: {replies}", code=code, reply=replies, connection=connecting)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = f"{exc.code} {exc.message}"
+        # SMTPConnectResponseError (a bad greeting) is also an SMTPResponseException.
+        connection = connecting or isinstance(
+            exc,
+            aiosmtplib.SMTPConnectError
+            | aiosmtplib.SMTPHeloError
+            | aiosmtplib.SMTPAuthenticationError,
+        )
+        # Codes outside 4xx/5xx (a garbled reply, -1) are treated as a hiccup, like a lost line.
+        kind = PermanentDeliveryError if 500 <= exc.code < 600 else TransientDeliveryError
+        return kind(f"{name}: {reply}", code=exc.code, reply=reply, connection=connection)
+    if isinstance(exc, ssl.SSLError):
+        # A certificate or protocol mismatch does not heal by itself (ssl.SSLError is an OSError).
+        return PermanentDeliveryError(f"{name}: {exc}", connection=True)
+    if isinstance(exc, aiosmtplib.SMTPConnectError):  # refused, unreachable, no greeting in time
+        return TransientDeliveryError(f"{name}: {exc}", connection=True)
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
+        return TransientDeliveryError(f"{name}: {exc}", connection=connecting)
+    if isinstance(exc, TimeoutError | OSError):
+        return TransientDeliveryError(f"{name}: {exc}", connection=connecting)
+    # SMTPNotSupported (STARTTLS or SMTPUTF8 missing), other SMTPException (no usable AUTH
+    # method), ValueError (an address with spaces or brackets, no From): retrying cannot help.
+    return PermanentDeliveryError(f"{name}: {exc}", connection=connecting)
+
+
+def _backoff(smtp: SmtpSettings, failures: int) -> float:
+    return smtp.backoff_seconds * 2 ** (failures - 1)
+
+
+def _client(smtp: SmtpSettings) -> aiosmtplib.SMTP:
+    username = smtp.username or None
+    return aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        username=username,
+        password=smtp.password.get_secret_value() if username else None,
+        use_tls=smtp.ssl,
+        # False, not None: None would upgrade whenever the server offers STARTTLS, and fail on
+        # a self-signed local server the settings never asked to trust.
+        start_tls=smtp.starttls,
+        timeout=smtp.timeout,
+    )
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    """Say QUIT politely; a server that is gone already does not matter any more."""
+    if not client.is_connected:
+        return
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        logger.debug("QUIT to SMTP server failed (%s); closing the socket", exc)
+    finally:
+        client.close()
+
+
+_STOP = -1  # queue sentinel: no mail left, the worker closes its connection and ends
+
+
+class _Batch:
+    """The shared state of one ``send_batch`` call: queue, outcomes, the stop switch."""
+
+    def __init__(self, mails: Sequence[OutgoingMail], smtp: SmtpSettings) -> None:
+        self.mails = mails
+        self.smtp = smtp
+        self.outcomes: list[DeliveryOutcome | None] = [None] * len(mails)
+        self.attempts = [0] * len(mails)
+        self.left = len(mails)
+        self.workers = min(smtp.concurrency, len(mails))
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.retries: dict[int, asyncio.TimerHandle] = {}
+        self.stopped: DeliveryError | None = None
+
+    async def run(self) -> list[DeliveryOutcome]:
+        for index in range(len(self.mails)):
+            self.queue.put_nowait(index)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.workers):
+                group.create_task(self.worker())
+        return [outcome for outcome in self.outcomes if outcome is not None]
+
+    def settle(
+        self,
+        index: int,
+        status: DeliveryStatus,
+        *,
+        reply: str = "",
+        error: str = "",
+        refused: dict[str, str] | None = None,
+    ) -> None:
+        mail = self.mails[index]
+        outcome = DeliveryOutcome(
+            mail.key, status, self.attempts[index], reply, error, refused or {}
+        )
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if status == "sent":
+            logger.debug("%s: sent to %s: %s", mail.key, ", ".join(mail.recipients), reply)
+        elif outcome.attempts == 0:  # never tried after a stop: one line in stop() says it all
+            logger.debug("%s: pending, not tried", mail.key)
+        else:
+            logger.warning(
+                "%s: %s after %d attempt(s): %s", mail.key, status, outcome.attempts, error
+            )
+        if self.left == 0:
+            for _ in range(self.workers):
+                self.queue.put_nowait(_STOP)
+
+    def stop(self, error: DeliveryError) -> None:
+        """The server cannot be used: settle every mail waiting for a retry as pending."""
+        if self.stopped is not None:
+            return
+        self.stopped = error
+        logger.error(
+            "SMTP server %s:%d unusable, %d mail(s) left pending: %s",
+            self.smtp.host,
+            self.smtp.port,
+            self.left,
+            error,
+        )
+        for index, handle in list(self.retries.items()):
+            handle.cancel()
+            del self.retries[index]
+            self.settle(index, "pending", error=f"not sent: {error}")
+
+    def retry_later(self, index: int, error: DeliveryError) -> None:
+        delay = _backoff(self.smtp, self.attempts[index])
+        logger.info(
+            "%s: attempt %d failed (%s), again in %.2f s",
+            self.mails[index].key,
+            self.attempts[index],
+            error,
+            delay,
+        )
+
+        def requeue() -> None:
+            del self.retries[index]
+            self.queue.put_nowait(index)
+
+        self.retries[index] = asyncio.get_running_loop().call_later(delay, requeue)
+
+    async def worker(self) -> None:
+        client: aiosmtplib.SMTP | None = None
+        connect_failures = 0  # in a row, on this worker; decides the wait and when to give up
+        try:
+            while (index := await self.queue.get()) != _STOP:
+                while True:  # until this mail is settled or waiting for a retry
+                    if self.stopped is not None:
+                        self.settle(index, "pending", error=f"not sent: {self.stopped}")
+                        break
+                    if client is None or not client.is_connected:
+                        if connect_failures:
+                            await asyncio.sleep(_backoff(self.smtp, connect_failures))
+                            if self.stopped is not None:
+                                continue
+                        self.attempts[index] += 1
+                        try:
+                            client = _client(self.smtp)
+                            await client.connect()
+                        except Exception as exc:
+                            client = None
+                            connect_failures += 1
+                            error = _classify_logged(
+                                exc, key=self.mails[index].key, connecting=True
+                            )
+                            if (
+                                isinstance(error, PermanentDeliveryError)
+                                or connect_failures >= self.smtp.max_attempts
+                            ):
+                                self.settle(index, "pending", error=str(error), reply=error.reply)
+                                self.stop(error)
+                                break
+                            if self.attempts[index] >= self.smtp.max_attempts:
+                                self.settle(index, "pending", error=str(error), reply=error.reply)
+                                break
+                            logger.info(
+                                "connecting to %s:%d failed (%s), again in %.2f s",
+                                self.smtp.host,
+                                self.smtp.port,
+                                error,
+                                _backoff(self.smtp, connect_failures),
+                            )
+                            continue
+                        connect_failures = 0
+                    else:
+                        self.attempts[index] += 1
+                    await self.transmit(index, client)
+                    break
+        finally:
+            if client is not None:
+                await _close(client)
+
+    async def transmit(self, index: int, client: aiosmtplib.SMTP) -> None:
+        mail = self.mails[index]
+        try:
+            refused, message = await client.send_message(
+                mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
+            )
+        except Exception as exc:
+            error = _classify_logged(exc, key=mail.key)
+            if not _expected(exc):
+                # The conversation may be out of step after an error nobody foresaw.
+                client.close()
+            if isinstance(error, PermanentDeliveryError):
+                self.settle(index, "failed", error=str(error), reply=error.reply)
+            elif self.attempts[index] >= self.smtp.max_attempts:
+                self.settle(index, "pending", error=str(error), reply=error.reply)
+            else:
+                self.retry_later(index, error)
+            return
+        self.settle(
+            index,
+            "sent",
+            # A successful DATA is always 250; aiosmtplib hands back only the text.
+            reply=f"250 {message}",
+            refused={address: str(response) for address, response in refused.items()},
+        )
+
+
+def _expected(exc: BaseException) -> bool:
+    return isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError | ValueError)
+
+
+def _classify_logged(exc: BaseException, *, key: str, connecting: bool = False) -> DeliveryError:
+    if not _expected(exc):
+        # Not a delivery problem but a bug (a header that cannot be serialised …): keep its
+        # traceback in the log; the mail fails, the rest of the batch goes on.
+        logger.error("%s: unexpected error while sending", key, exc_info=exc)
+    return classify_error(exc, connecting=connecting)
+
+
+async def send_batch(mails: Sequence[OutgoingMail], smtp: SmtpSettings) -> list[DeliveryOutcome]:
+    """Send mails over up to ``smtp.concurrency`` persistent connections; outcomes in order."""
+    if not mails:
+        return []
+    started = time.perf_counter()
+    batch = _Batch(mails, smtp)
+    outcomes = await batch.run()
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("sent", "failed", "pending")}
+    logger.info(
+        "%d mail(s) to %s:%d in %.2f s, %d worker(s): %d sent, %d failed, %d pending",
+        len(mails),
+        smtp.host,
+        smtp.port,
+        time.perf_counter() - started,
+        batch.workers,
+        counts["sent"],
+        counts["failed"],
+        counts["pending"],
+    )
+    return outcomes

@@ -1,0 +1,115 @@
+"""Notice contexts for the templates, and the MIME messages built from outbox rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from models import tables as t
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.delivery import message_id_for
+
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def working_days_left(calendar: WorkingCalendar, day: date, due: date) -> int:
+    """Working days from ``day`` up to the day before the due day, as reminders count them.
+
+    On the day "3 working days before" the due day this is 3, whether or not the due day itself
+    is a working day.
+    """
+    count = 0
+    current = day
+    while current < due:
+        if calendar.is_working_day(current):
+            count += 1
+        current += timedelta(days=1)
+    return count
+
+
+def notice_context(
+    *,
+    kind: str,
+    policy: t.Policy,
+    obligation: t.Obligation,
+    cycle: t.Cycle,
+    unit: t.Unit,
+    measures: list[dict[str, Any]],
+    as_of: datetime,
+    days_left: int,
+    attachment_name: str,
+) -> dict[str, Any]:
+    """The template context of one notice to one unit (shape documented in templates/README)."""
+    office = policy.task_force.get("office", {})
+    return {
+        "kind": kind,
+        "unit": {
+            "code": unit.code,
+            "name": unit.name,
+            "full_name": unit.full_name,
+            "kind": unit.kind,
+        },
+        "policy": {
+            "code": policy.code,
+            "county": policy.county,
+            "doc_number": policy.doc_number,
+            "title": policy.title,
+            "issuer": policy.issuer,
+        },
+        "obligation": {
+            "code": obligation.code,
+            "name": obligation.name,
+            "frequency": obligation.frequency,
+            "content": obligation.content,
+            "submit_to": obligation.submit_to,
+            "paper_copy": obligation.paper_copy,
+            "source_text": obligation.source_text,
+        },
+        "cycle": {
+            "period": cycle.period,
+            "period_label": cycle.period_label,
+            "due_date": cycle.due_date,
+            "due_at": cycle.due_at.astimezone(SHANGHAI),
+            "opens": cycle.opens,
+            "working_days_left": days_left,
+        },
+        "measures": measures,
+        "office": {
+            "name": office.get("name", ""),
+            "unit": office.get("unit", ""),
+            "room": office.get("room", ""),
+            "contacts": office.get("contacts", []),
+            "phone": office.get("phone", ""),
+            "mailbox": office.get("mailbox", ""),
+        },
+        "reply": {"mailbox": office.get("mailbox", ""), "attachment_name": attachment_name},
+        "as_of": as_of.astimezone(SHANGHAI),
+    }
+
+
+def build_email(row: t.Notification, *, sender: str) -> EmailMessage:
+    """The MIME message of an outbox row; Message-ID and Date derive from the row, not the clock.
+
+    Attachment names are Chinese: ``add_attachment`` encodes them per RFC 2231.
+    """
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(row.to)
+    if row.cc:
+        message["Cc"] = ", ".join(row.cc)
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(row.created_at)
+    message["Message-ID"] = message_id_for(row.idempotency_key, sender.rsplit("@", 1)[-1])
+    message["X-Taskforce-Key"] = row.idempotency_key
+    message.set_content(row.body_text, charset="utf-8")
+    if row.body_html:
+        message.add_alternative(row.body_html, subtype="html", charset="utf-8")
+    for attachment in row.attachments:
+        data = Path(attachment["path"]).read_bytes()
+        message.add_attachment(
+            data, maintype=XLSX[0], subtype=XLSX[1], filename=attachment["filename"]
+        )
+    return message

@@ -1,0 +1,227 @@
+"""The two steps of a reminder run, as plain functions the Prefect wrappers call.
+
+1. ``prepare_reminders``: plan today's notices, build each unit's form once per cycle, render the
+   mails and write them to the outbox (a key already there is left alone).
+2. ``deliver_outbox``: claim this policy's pending rows, send them over SMTP, record outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from config.settings import Settings
+from models import tables as t
+from models.db import session_scope
+from models.notice_data import NoticeData, load_notice_data
+from models.outbox import (
+    NewNotification,
+    claim_pending,
+    enqueue,
+    record_outcome,
+    release_stale_claims,
+)
+from tasks.calendar import WorkingCalendar
+from tasks.delivery import DeliveryOutcome, OutgoingMail, send_batch
+from tasks.forms import build_form, form_filename, form_spec_from_context
+from tasks.notices import build_email, notice_context, working_days_left
+from tasks.reminders import CycleView, PlannedNotice, Recipient, plan_notices
+from tasks.render import make_environment, render_notice
+
+logger = logging.getLogger(__name__)
+
+KIND_LABELS = {"opening": "开始通知", "reminder": "提醒", "last_day": "截止日提醒"}
+STALE_CLAIM = timedelta(minutes=15)
+
+
+@dataclass
+class PrepareSummary:
+    """What a prepare step decided, for the run's artifact and the CLI."""
+
+    as_of: datetime
+    queued: list[dict[str, str]] = field(default_factory=list)  # new outbox rows
+    already: list[dict[str, str]] = field(default_factory=list)  # keys queued by an earlier run
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def _cycle_views(data: NoticeData, calendar: WorkingCalendar) -> list[CycleView]:
+    views = []
+    for obligation, cycle in data.cycles:
+        assert cycle.id is not None
+        views.append(
+            CycleView(
+                cycle_id=cycle.id,
+                obligation=obligation.code,
+                frequency=obligation.frequency,
+                period=cycle.period,
+                opens=cycle.opens,
+                due_date=cycle.due_date,
+                due_at=cycle.due_at,
+                reminders=tuple(datetime.fromisoformat(d).date() for d in cycle.reminders),
+                last_working_day=calendar.previous_working_day(cycle.due_date),
+            )
+        )
+    return views
+
+
+def _line(notice: PlannedNotice, to: list[str], reason: str = "") -> dict[str, str]:
+    return {
+        "unit": notice.unit.name,
+        "obligation": notice.obligation,
+        "period": notice.period,
+        "kind": KIND_LABELS[notice.kind],
+        "to": ", ".join(to),
+        "key": notice.key,
+        "reason": reason,
+    }
+
+
+def form_path(settings: Settings, policy: str, obligation: str, period: str, unit: str) -> Path:
+    return settings.var_dir / "forms" / policy / obligation / period / f"{unit}.xlsx"
+
+
+def _ensure_form(path: Path, context: dict[str, Any], key: bytes) -> None:
+    """Build a unit's form for a cycle once; later reminders of the cycle reuse the file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(build_form(form_spec_from_context(context), key))
+    partial.replace(path)  # atomic: a concurrent run never reads half a file
+
+
+def prepare_reminders(
+    settings: Settings, policy_code: str, as_of: datetime, frequency: str | None
+) -> PrepareSummary:
+    """Plan, render and enqueue today's notices of one policy (one frequency, if given)."""
+    calendar = WorkingCalendar.from_settings(settings)
+    env = make_environment()
+    form_key = settings.form_key.get_secret_value().encode("utf-8")
+    summary = PrepareSummary(as_of=as_of)
+    with session_scope(settings) as session:
+        data = load_notice_data(session, policy_code, frequency)
+        units = {u.id: u for units in data.recipients.values() for u in units}
+        recipients = {
+            code: [Recipient(u.id, u.code, u.name) for u in members if u.id is not None]
+            for code, members in data.recipients.items()
+        }
+        planned, skipped = plan_notices(
+            policy=policy_code,
+            cycles=_cycle_views(data, calendar),
+            recipients=recipients,
+            submitted=data.submitted,
+            as_of=as_of,
+        )
+        for s in skipped:
+            summary.skipped.append(
+                {"unit": s.unit.name, "obligation": s.obligation, "period": s.period,
+                 "reason": s.reason}
+            )  # fmt: skip
+        known = set(
+            session.exec(
+                select(t.Notification.idempotency_key).where(
+                    col(t.Notification.idempotency_key).in_([p.key for p in planned])
+                )
+            ).all()
+        )
+        by_cycle = {c.id: (o, c) for o, c in data.cycles}
+        fresh: list[NewNotification] = []
+        for notice in planned:
+            unit = units[notice.unit.unit_id]
+            if notice.key in known:
+                summary.already.append(_line(notice, unit.mailboxes, "此前已入发件箱"))
+                continue
+            obligation, cycle = by_cycle[notice.cycle_id]
+            context = notice_context(
+                kind=notice.kind,
+                policy=data.policy,
+                obligation=obligation,
+                cycle=cycle,
+                unit=unit,
+                measures=data.measures_by_unit.get(notice.unit.unit_id, []),
+                as_of=as_of,
+                days_left=working_days_left(calendar, as_of.date(), cycle.due_date),
+                attachment_name="",
+            )
+            spec = form_spec_from_context(context)
+            context["reply"]["attachment_name"] = form_filename(spec)
+            path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
+            _ensure_form(path, context, form_key)
+            mail = render_notice(env, context)
+            fresh.append(
+                NewNotification(
+                    idempotency_key=notice.key,
+                    kind=notice.kind,
+                    policy_id=data.policy.id,
+                    cycle_id=cycle.id,
+                    unit_id=unit.id,
+                    to=list(unit.mailboxes),
+                    subject=mail.subject,
+                    body_text=mail.text,
+                    body_html=mail.html,
+                    attachments=[{"path": str(path), "filename": form_filename(spec)}],
+                )
+            )
+        inserted = set(enqueue(session, fresh, now=as_of))
+        for notice in planned:
+            if notice.key in inserted:
+                summary.queued.append(_line(notice, units[notice.unit.unit_id].mailboxes))
+            elif notice.key not in known:  # lost a race with an overlapping run: theirs stands
+                summary.already.append(
+                    _line(notice, units[notice.unit.unit_id].mailboxes, "并发运行已入发件箱")
+                )
+    return summary
+
+
+@dataclass
+class DeliverySummary:
+    outcomes: list[DeliveryOutcome]
+    subjects: dict[str, str]
+    recipients: dict[str, str]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+async def deliver_outbox(
+    settings: Settings, policy_code: str, *, run_id: str, now: datetime
+) -> DeliverySummary:
+    """Send every pending outbox row of a policy once; record each outcome."""
+    with session_scope(settings) as session:
+        policy_id = session.exec(select(t.Policy.id).where(t.Policy.code == policy_code)).one()
+        assert policy_id is not None
+        release_stale_claims(session, now=now, stale_after=STALE_CLAIM)
+        session.commit()
+        rows = claim_pending(session, policy_id=policy_id, run_id=run_id, now=now)
+        mails = [
+            OutgoingMail(
+                key=row.idempotency_key,
+                message=build_email(row, sender=settings.smtp.sender),
+                recipients=tuple(row.to + row.cc),
+            )
+            for row in rows
+        ]
+        subjects = {row.idempotency_key: row.subject for row in rows}
+        to = {row.idempotency_key: ", ".join(row.to) for row in rows}
+    outcomes = await send_batch(mails, settings.smtp) if mails else []
+    with session_scope(settings) as session:
+        for outcome in outcomes:
+            record_outcome(
+                session,
+                key=outcome.key,
+                status=outcome.status,
+                attempts=outcome.attempts,
+                reply=outcome.reply,
+                error=outcome.error,
+                now=now,
+            )
+    for outcome in outcomes:
+        if outcome.status != "sent":
+            logger.warning("%s: %s %s", outcome.key, outcome.status, outcome.error)
+    return DeliverySummary(outcomes, subjects, to)

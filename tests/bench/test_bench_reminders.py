@@ -1,0 +1,260 @@
+"""Reminder benchmarks: sending and rendering, each beside a baseline measured in the same run.
+
+(a) ceiling: a bare aiosmtplib loop, persistent connections at the same concurrency, pushing
+    pre-built messages of the same size to the same sink (aiosmtpd's Sink in another process);
+(b) this project's sending phase: claim the outbox, build MIME, send, record outcomes;
+(c) a naive sender: one new connection per message, sequential;
+(d) rendering (mail templates + signed form) against a bare openpyxl loop writing the same cells.
+
+Sizes: ``TASKFORCE_BENCH_UNITS`` messages (default 10,000) for (a)/(b); (c) and (d) on a sample
+(``TASKFORCE_BENCH_SAMPLE``, default 1,000), reported per second so the figures compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import openpyxl
+import pytest
+
+from config.loading import load_policy_file
+from config.settings import Settings
+from models.db import init_db, session_scope
+from models.notice_data import load_notice_data
+from models.outbox import NewNotification, enqueue
+from models.policy_store import load_policy
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.cycles import cycles_for_policy
+from tasks.forms import build_form, form_spec_from_context
+from tasks.notices import notice_context
+from tasks.reminder_steps import deliver_outbox
+from tasks.render import make_environment, render_notice
+
+from ..conftest import POLICY_FILES
+from ..smtp_server import sink_process
+
+UNITS = int(os.environ.get("TASKFORCE_BENCH_UNITS", "10000"))
+SAMPLE = int(os.environ.get("TASKFORCE_BENCH_SAMPLE", "1000"))
+AS_OF = datetime(2023, 1, 12, 9, tzinfo=SHANGHAI)
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def line(name: str, value: float, baseline_name: str, baseline: float, unit: str) -> None:
+    print(
+        f"\n{name:<46} {value:9.1f} {unit} | {baseline_name:<44} {baseline:9.1f} {unit}"
+        f" | {100 * value / baseline:5.1f} %"
+    )
+
+
+@pytest.fixture(scope="module")
+def real_contexts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Notice contexts of every 陵川 unit for the January-20 ledger, from the real policy."""
+    tmp = tmp_path_factory.mktemp("bench")
+    settings = Settings(var_dir=tmp, database_url=f"sqlite:///{tmp / 'b.db'}")
+    init_db(settings)
+    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
+    with session_scope(settings) as session:
+        load_policy(
+            session,
+            bundle,
+            cycles_for_policy(bundle.policy, WorkingCalendar()),
+            now=datetime(2023, 1, 1, tzinfo=UTC),
+        )
+        data = load_notice_data(session, "lingchuan-2023", None)
+        contexts = []
+        for obligation, cycle in data.cycles[:3]:
+            for unit in data.recipients[obligation.code]:
+                contexts.append(
+                    notice_context(
+                        kind="opening",
+                        policy=data.policy,
+                        obligation=obligation,
+                        cycle=cycle,
+                        unit=unit,
+                        measures=data.measures_by_unit.get(unit.id or 0, []),
+                        as_of=AS_OF,
+                        days_left=6,
+                        attachment_name="form.xlsx",
+                    )
+                )
+    return contexts
+
+
+def _render_chunk(contexts: list[dict[str, Any]]) -> int:
+    env = make_environment()
+    total = 0
+    for context in contexts:
+        mail = render_notice(env, context)
+        total += len(mail.text) + len(build_form(form_spec_from_context(context), b"k"))
+    return total
+
+
+def _bare_chunk(shapes: list[tuple[int, int]]) -> int:
+    total = 0
+    for rows, cols in shapes:
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        assert sheet is not None
+        for r in range(1, rows + 1):
+            for c in range(1, cols + 1):
+                sheet.cell(r, c, f"填报内容{r}-{c}")
+        meta = workbook.create_sheet("_meta")
+        for r in range(1, 16):
+            meta.cell(r, 1, "key")
+            meta.cell(r, 2, "value")
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        total += len(buffer.getvalue())
+    return total
+
+
+def _shape(data: bytes) -> tuple[int, int]:
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+    return sheet.max_row, sheet.max_column
+
+
+def test_bench_rendering(real_contexts: list[dict[str, Any]]) -> None:
+    """(d) mails + forms per second, one core and two, against bare openpyxl with the same cells."""
+    contexts = [real_contexts[i % len(real_contexts)] for i in range(SAMPLE)]
+    shapes = [_shape(build_form(form_spec_from_context(c), b"k")) for c in real_contexts]
+    shapes = [shapes[i % len(shapes)] for i in range(SAMPLE)]
+
+    start = time.perf_counter()
+    _render_chunk(contexts)
+    ours_one = rate(SAMPLE, time.perf_counter() - start)
+    start = time.perf_counter()
+    _bare_chunk(shapes)
+    bare_one = rate(SAMPLE, time.perf_counter() - start)
+    line(
+        "render mail + form, 1 core (per s)",
+        ours_one,
+        "bare openpyxl, same cells, 1 core",
+        bare_one,
+        "/s",
+    )
+
+    half = SAMPLE // 2
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_render_chunk, [contexts[:2], contexts[2:4]]))  # warm the workers
+        start = time.perf_counter()
+        list(pool.map(_render_chunk, [contexts[:half], contexts[half:]]))
+        ours_two = rate(SAMPLE, time.perf_counter() - start)
+        start = time.perf_counter()
+        list(pool.map(_bare_chunk, [shapes[:half], shapes[half:]]))
+        bare_two = rate(SAMPLE, time.perf_counter() - start)
+    line(
+        "render mail + form, 2 processes (per s)",
+        ours_two,
+        "bare openpyxl, 2 processes",
+        bare_two,
+        "/s",
+    )
+
+
+def _messages(template: EmailMessage, count: int) -> list[EmailMessage]:
+    out = []
+    for i in range(count):
+        message = EmailMessage()
+        for name in ("From", "Subject"):
+            message[name] = template[name]
+        message["To"] = f"unit{i:05d}@bench.example.org"
+        message["Message-ID"] = f"<bench-{i}@example.org>"
+        message.set_content(template.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        out.append(message)
+    return out
+
+
+async def _bare_loop(messages: list[EmailMessage], host: str, port: int, workers: int) -> None:
+    queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
+    for message in messages:
+        queue.put_nowait(message)
+
+    async def worker() -> None:
+        async with aiosmtplib.SMTP(hostname=host, port=port) as client:
+            while not queue.empty():
+                await client.send_message(queue.get_nowait())
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def _naive(messages: list[EmailMessage], host: str, port: int) -> None:
+    for message in messages:
+        await aiosmtplib.send(message, hostname=host, port=port)
+
+
+async def _timed(fn: Callable[[], Awaitable[object]]) -> float:
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+async def test_bench_sending(real_contexts: list[dict[str, Any]], tmp_path: Path) -> None:
+    """(a) ceiling, (b) outbox → sink, (c) naive, in msg/s, same sink, same message size."""
+    env = make_environment()
+    mail = render_notice(env, real_contexts[0])
+    settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}")
+    init_db(settings)
+    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
+    with session_scope(settings) as session:
+        load_policy(
+            session,
+            bundle,
+            cycles_for_policy(bundle.policy, WorkingCalendar()),
+            now=datetime(2023, 1, 1, tzinfo=UTC),
+        )
+        from models.policy_store import get_policy
+
+        policy_id = get_policy(session, "lingchuan-2023").id
+        enqueue(session, [
+            NewNotification(
+                idempotency_key=f"bench/{i}", kind="opening", policy_id=policy_id,
+                cycle_id=None, unit_id=None, to=[f"unit{i:05d}@bench.example.org"],
+                subject=mail.subject, body_text=mail.text, body_html="")
+            for i in range(UNITS)
+        ], now=datetime.now(UTC))  # fmt: skip
+    template = EmailMessage()
+    template["From"] = settings.smtp.sender
+    template["Subject"] = mail.subject
+    template.set_content(mail.text)
+    workers = settings.smtp.concurrency
+
+    with sink_process() as (host, port):
+        smtp = settings.smtp.model_copy(update={"host": host, "port": port})
+        run_settings = settings.model_copy(update={"smtp": smtp})
+        ceiling = rate(
+            UNITS, await _timed(lambda: _bare_loop(_messages(template, UNITS), host, port, workers))
+        )
+        ours_seconds = await _timed(
+            lambda: deliver_outbox(
+                run_settings, "lingchuan-2023", run_id="bench", now=datetime.now(UTC)
+            )
+        )
+        naive = rate(SAMPLE, await _timed(lambda: _naive(_messages(template, SAMPLE), host, port)))
+    ours = rate(UNITS, ours_seconds)
+    line(
+        f"(b) outbox → sink, {UNITS} msgs, {workers} conns",
+        ours,
+        f"(a) bare aiosmtplib loop, {workers} conns",
+        ceiling,
+        "msg/s",
+    )
+    line(
+        f"(c) naive: new connection per message, {SAMPLE}",
+        naive,
+        f"(a) bare aiosmtplib loop, {workers} conns",
+        ceiling,
+        "msg/s",
+    )

@@ -1,0 +1,64 @@
+"""The reminder flows under a real (temporary) Prefect server: results and the office's artifact.
+
+Few tests here on purpose: the harness costs ~15 s to start; the logic is tested without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.testing.utilities import prefect_test_harness
+
+from config.loading import load_policy_file
+from config.settings import Settings
+from flows.checklist import checklist_flow
+from flows.monthly_reports import monthly_reports_flow
+from models.db import init_db, session_scope
+from models.policy_store import load_policy
+from tasks.calendar import WorkingCalendar
+from tasks.cycles import cycles_for_policy
+
+from .conftest import POLICY_FILES
+from .smtp_server import SmtpServer, smtp_server  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+async def test_flows_send_and_leave_an_artifact(
+    prefect_server: None,
+    settings: Settings,
+    smtp_server: SmtpServer,  # noqa: F811
+) -> None:
+    init_db(settings)
+    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
+    with session_scope(settings) as session:
+        load_policy(
+            session,
+            bundle,
+            cycles_for_policy(bundle.policy, WorkingCalendar()),
+            now=datetime(2023, 1, 1, tzinfo=UTC),
+        )
+    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+
+    result = await checklist_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)
+    assert result["queued"] == result["sent"] == len(smtp_server.messages) > 60
+    again = await checklist_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)
+    assert again["queued"] == again["sent"] == 0 and again["already"] == result["sent"]
+    monthly = await monthly_reports_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)
+    assert monthly["queued"] == 0  # no monthly cycle opens that day
+
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["reminders-lingchuan-2023"]))
+        )
+    markdowns = [a.data for a in artifacts if isinstance(a.data, str)]
+    assert any("发送结果" in m and "rsj@lingchuan.example.org" in m for m in markdowns)
+    assert any("未重复发送" in m and "县人社局" in m for m in markdowns)
