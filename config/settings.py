@@ -32,6 +32,12 @@ class SmtpSettings(BaseModel):
     max_attempts: int = Field(default=4, ge=1, le=20)  # per message, within one batch
     backoff_seconds: float = 0.5  # first retry delay; doubles each attempt
 
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpSettings:
+        if self.ssl and self.starttls:
+            raise ValueError("TASKFORCE_SMTP_SSL and TASKFORCE_SMTP_STARTTLS exclude each other")
+        return self
+
 
 class MailCatcherSettings(BaseModel):
     host: str = "127.0.0.1"

@@ -90,7 +90,7 @@ def notice_context(
     }
 
 
-def build_email(row: t.Notification, *, sender: str) -> EmailMessage:
+def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> EmailMessage:
     """The MIME message of an outbox row; Message-ID and Date derive from the row, not the clock.
 
     Attachment names are Chinese: ``add_attachment`` encodes them per RFC 2231.
@@ -100,6 +100,8 @@ def build_email(row: t.Notification, *, sender: str) -> EmailMessage:
     message["To"] = ", ".join(row.to)
     if row.cc:
         message["Cc"] = ", ".join(row.cc)
+    if reply_to:  # "reply to this mail" must reach the office's mailbox, not the sender
+        message["Reply-To"] = reply_to
     message["Subject"] = row.subject
     message["Date"] = format_datetime(row.created_at)
     message["Message-ID"] = message_id_for(row.idempotency_key, sender.rsplit("@", 1)[-1])

@@ -194,15 +194,17 @@ async def deliver_outbox(
 ) -> DeliverySummary:
     """Send every pending outbox row of a policy once; record each outcome."""
     with session_scope(settings) as session:
-        policy_id = session.exec(select(t.Policy.id).where(t.Policy.code == policy_code)).one()
+        policy = session.exec(select(t.Policy).where(t.Policy.code == policy_code)).one()
+        policy_id = policy.id
         assert policy_id is not None
+        office_mailbox = str(policy.task_force.get("office", {}).get("mailbox", ""))
         release_stale_claims(session, now=now, stale_after=STALE_CLAIM)
         session.commit()
         rows = claim_pending(session, policy_id=policy_id, run_id=run_id, now=now)
         mails = [
             OutgoingMail(
                 key=row.idempotency_key,
-                message=build_email(row, sender=settings.smtp.sender),
+                message=build_email(row, sender=settings.smtp.sender, reply_to=office_mailbox),
                 recipients=tuple(row.to + row.cc),
             )
             for row in rows

@@ -10,6 +10,8 @@ import pytest
 
 from config.settings import CONFIG_DIR, CalendarSettings, Settings
 
+pytest_plugins = ["tests.smtp_server"]  # the real aiosmtpd server fixture
+
 DATA = Path(__file__).parent / "data"
 SEEDS = DATA / "seeds"
 POLICY_FILES = {

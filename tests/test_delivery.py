@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 
     from tests.smtp_server import SmtpServer
 
-# The fixtures smtp_server and make_smtp_server; imported by pytest so that its asserts are
-# rewritten (a plain import here would come first and forbid that).
-pytest_plugins = ["tests.smtp_server"]
-
 SENDER = "zhuanban-office@example.org"
 
 

@@ -22,13 +22,13 @@ from tasks.forms import read_form_metadata
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
 from .conftest import POLICY_FILES
-from .smtp_server import SmtpServer, smtp_server  # noqa: F401  (fixture)
+from .smtp_server import SmtpServer
 
 CAL = WorkingCalendar()
 
 
 @pytest.fixture
-def loaded(settings: Settings, smtp_server: SmtpServer) -> Settings:  # noqa: F811
+def loaded(settings: Settings, smtp_server: SmtpServer) -> Settings:
     init_db(settings)
     for file in POLICY_FILES.values():
         bundle = load_policy_file(file, settings)
@@ -64,7 +64,7 @@ def outbox_count(settings: Settings, status: str | None = None) -> int:
 
 async def test_january_20_checklist_mail_by_mail(
     loaded: Settings,
-    smtp_server: SmtpServer,  # noqa: F811
+    smtp_server: SmtpServer,
 ) -> None:
     sent_per_day = {}
     day = date(2023, 1, 12)
@@ -91,6 +91,7 @@ async def test_january_20_checklist_mail_by_mail(
     assert len(rsj) == 6
     message = email.message_from_bytes(rsj[0].raw, policy=email.policy.default)
     assert "县人社局" in message.get_body(("plain",)).get_content()
+    assert message["Reply-To"] == "taskforce-office@lingchuan.example.org"
     assert "<html" in message.get_body(("html",)).get_content().lower()
     attachment = next(message.iter_attachments())
     name = attachment.get_filename()
@@ -104,7 +105,7 @@ async def test_january_20_checklist_mail_by_mail(
     assert set(smtp_server.message_ids().values()) == {1}
 
 
-async def test_rerun_sends_nothing_new(loaded: Settings, smtp_server: SmtpServer) -> None:  # noqa: F811
+async def test_rerun_sends_nothing_new(loaded: Settings, smtp_server: SmtpServer) -> None:
     prepared, delivered = await run(loaded, "xinjiang-2022", date(2022, 11, 1), "monthly")
     assert len(prepared.queued) == delivered.count("sent") > 30
     first = len(smtp_server.messages)
@@ -115,7 +116,7 @@ async def test_rerun_sends_nothing_new(loaded: Settings, smtp_server: SmtpServer
 
 async def test_server_down_rows_stay_pending_then_go(
     loaded: Settings,
-    smtp_server: SmtpServer,  # noqa: F811
+    smtp_server: SmtpServer,
 ) -> None:
     smtp_server.stop()
     prepared, delivered = await run(loaded, "xinjiang-2022", date(2022, 11, 7), "monthly")
@@ -128,7 +129,7 @@ async def test_server_down_rows_stay_pending_then_go(
     assert outbox_count(loaded, "sent") == len(prepared.queued)
 
 
-async def test_permanent_refusal_is_recorded(loaded: Settings, smtp_server: SmtpServer) -> None:  # noqa: F811
+async def test_permanent_refusal_is_recorded(loaded: Settings, smtp_server: SmtpServer) -> None:
     smtp_server.refuse_recipient("jtysj@xinjiang.example.org")
     await run(loaded, "xinjiang-2022", date(2022, 11, 10), "monthly")
     with Session(get_engine(loaded)) as session:

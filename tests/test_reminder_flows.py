@@ -23,7 +23,7 @@ from tasks.calendar import WorkingCalendar
 from tasks.cycles import cycles_for_policy
 
 from .conftest import POLICY_FILES
-from .smtp_server import SmtpServer, smtp_server  # noqa: F401  (fixture)
+from .smtp_server import SmtpServer
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def prefect_server() -> Iterator[None]:
 async def test_flows_send_and_leave_an_artifact(
     prefect_server: None,
     settings: Settings,
-    smtp_server: SmtpServer,  # noqa: F811
+    smtp_server: SmtpServer,
 ) -> None:
     init_db(settings)
     bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
