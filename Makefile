@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+	@mkdir -p "$(PREFECT_HOME)"
 
 # The main job on embedded defaults: a SQLite file under ./var, Prefect's temporary server, and
 # the local mail catcher (mail lands in ./var/mail/). Replays 陵川's January-20 checklist days.

@@ -11,17 +11,14 @@ import openpyxl
 import pytest
 from sqlmodel import Session, func, select
 
-from config.loading import load_policy_file
 from config.settings import Settings
 from models import tables as t
-from models.db import get_engine, init_db, session_scope
-from models.policy_store import load_policy
+from models.db import get_engine, session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.cycles import cycles_for_policy
 from tasks.forms import read_form_metadata
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
-from .conftest import POLICY_FILES
+from .conftest import load_seeds
 from .smtp_server import SmtpServer
 
 CAL = WorkingCalendar()
@@ -29,16 +26,7 @@ CAL = WorkingCalendar()
 
 @pytest.fixture
 def loaded(settings: Settings, smtp_server: SmtpServer) -> Settings:
-    init_db(settings)
-    for file in POLICY_FILES.values():
-        bundle = load_policy_file(file, settings)
-        with session_scope(settings) as session:
-            load_policy(
-                session,
-                bundle,
-                cycles_for_policy(bundle.policy, CAL),
-                now=datetime(2022, 10, 1, tzinfo=UTC),
-            )
+    load_seeds(settings)
     return settings.model_copy(
         update={"smtp": smtp_server.smtp_settings(backoff_seconds=0.01, max_attempts=3)}
     )

@@ -6,23 +6,17 @@ Few tests here on purpose: the harness costs ~15 s to start; the logic is tested
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.testing.utilities import prefect_test_harness
 
-from config.loading import load_policy_file
 from config.settings import Settings
 from flows.checklist import checklist_flow
 from flows.monthly_reports import monthly_reports_flow
-from models.db import init_db, session_scope
-from models.policy_store import load_policy
-from tasks.calendar import WorkingCalendar
-from tasks.cycles import cycles_for_policy
 
-from .conftest import POLICY_FILES
+from .conftest import load_seeds
 from .smtp_server import SmtpServer
 
 
@@ -37,15 +31,7 @@ async def test_flows_send_and_leave_an_artifact(
     settings: Settings,
     smtp_server: SmtpServer,
 ) -> None:
-    init_db(settings)
-    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
-    with session_scope(settings) as session:
-        load_policy(
-            session,
-            bundle,
-            cycles_for_policy(bundle.policy, WorkingCalendar()),
-            now=datetime(2023, 1, 1, tzinfo=UTC),
-        )
+    load_seeds(settings, "lingchuan-2023")
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
 
     result = await checklist_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)

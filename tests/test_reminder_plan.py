@@ -7,34 +7,21 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from config.loading import load_policy_file
 from config.settings import Settings
-from models.db import init_db, session_scope
+from models.db import session_scope
 from models.notice_data import load_notice_data
-from models.policy_store import load_policy
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.cycles import cycles_for_policy
 from tasks.reminder_steps import _cycle_views
 from tasks.reminders import Recipient, plan_notices
 
-from .conftest import POLICY_FILES
+from .conftest import load_seeds
 
 CAL = WorkingCalendar()
 
 
 @pytest.fixture
 def loaded(settings: Settings) -> Settings:
-    init_db(settings)
-    for file in POLICY_FILES.values():
-        bundle = load_policy_file(file, settings)
-        with session_scope(settings) as session:
-            load_policy(
-                session,
-                bundle,
-                cycles_for_policy(bundle.policy, CAL),
-                now=datetime(2022, 10, 1, tzinfo=SHANGHAI),
-            )
-    return settings
+    return load_seeds(settings)
 
 
 def plan_day(

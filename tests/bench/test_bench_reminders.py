@@ -27,20 +27,18 @@ import aiosmtplib
 import openpyxl
 import pytest
 
-from config.loading import load_policy_file
 from config.settings import Settings
-from models.db import init_db, session_scope
+from models.db import session_scope
 from models.notice_data import load_notice_data
 from models.outbox import NewNotification, enqueue
-from models.policy_store import load_policy
-from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.cycles import cycles_for_policy
+from models.policy_store import get_policy
+from tasks.calendar import SHANGHAI
 from tasks.forms import build_form, form_spec_from_context
 from tasks.notices import notice_context
 from tasks.reminder_steps import deliver_outbox
 from tasks.render import make_environment, render_notice
 
-from ..conftest import POLICY_FILES
+from ..conftest import load_seeds
 from ..smtp_server import sink_process
 
 UNITS = int(os.environ.get("TASKFORCE_BENCH_UNITS", "10000"))
@@ -64,15 +62,8 @@ def real_contexts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, An
     """Notice contexts of every 陵川 unit for the January-20 ledger, from the real policy."""
     tmp = tmp_path_factory.mktemp("bench")
     settings = Settings(var_dir=tmp, database_url=f"sqlite:///{tmp / 'b.db'}")
-    init_db(settings)
-    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
+    load_seeds(settings, "lingchuan-2023")
     with session_scope(settings) as session:
-        load_policy(
-            session,
-            bundle,
-            cycles_for_policy(bundle.policy, WorkingCalendar()),
-            now=datetime(2023, 1, 1, tzinfo=UTC),
-        )
         data = load_notice_data(session, "lingchuan-2023", None)
         contexts = []
         for obligation, cycle in data.cycles[:3]:
@@ -206,17 +197,8 @@ async def test_bench_sending(real_contexts: list[dict[str, Any]], tmp_path: Path
     env = make_environment()
     mail = render_notice(env, real_contexts[0])
     settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}")
-    init_db(settings)
-    bundle = load_policy_file(POLICY_FILES["lingchuan-2023"], settings)
+    load_seeds(settings, "lingchuan-2023")
     with session_scope(settings) as session:
-        load_policy(
-            session,
-            bundle,
-            cycles_for_policy(bundle.policy, WorkingCalendar()),
-            now=datetime(2023, 1, 1, tzinfo=UTC),
-        )
-        from models.policy_store import get_policy
-
         policy_id = get_policy(session, "lingchuan-2023").id
         enqueue(session, [
             NewNotification(
