@@ -22,9 +22,10 @@ from models.db import session_scope
 from models.notice_data import NoticeData, load_notice_data
 from models.outbox import (
     NewNotification,
+    Outcome,
     claim_pending,
     enqueue,
-    record_outcome,
+    record_outcomes,
     release_stale_claims,
 )
 from tasks.calendar import WorkingCalendar
@@ -209,20 +210,26 @@ async def deliver_outbox(
             )
             for row in rows
         ]
+        claimed = {row.idempotency_key: (row.id, row.attempts) for row in rows}
         subjects = {row.idempotency_key: row.subject for row in rows}
         to = {row.idempotency_key: ", ".join(row.to) for row in rows}
     outcomes = await send_batch(mails, settings.smtp) if mails else []
     with session_scope(settings) as session:
-        for outcome in outcomes:
-            record_outcome(
-                session,
-                key=outcome.key,
-                status=outcome.status,
-                attempts=outcome.attempts,
-                reply=outcome.reply,
-                error=outcome.error,
-                now=now,
-            )
+        record_outcomes(
+            session,
+            [
+                Outcome(
+                    row_id=claimed[o.key][0] or 0,
+                    previous_attempts=claimed[o.key][1],
+                    status=o.status,
+                    attempts=o.attempts,
+                    reply=o.reply,
+                    error=o.error,
+                )
+                for o in outcomes
+            ],
+            now=now,
+        )
     for outcome in outcomes:
         if outcome.status != "sent":
             logger.warning("%s: %s %s", outcome.key, outcome.status, outcome.error)

@@ -25,9 +25,10 @@ CAL = WorkingCalendar()
 
 
 @pytest.fixture
-def loaded(settings: Settings, smtp_server: SmtpServer) -> Settings:
-    load_seeds(settings)
-    return settings.model_copy(
+def loaded(db_settings: Settings, smtp_server: SmtpServer) -> Settings:
+    """Both seeds loaded, on SQLite and (when configured) on PostgreSQL."""
+    load_seeds(db_settings)
+    return db_settings.model_copy(
         update={"smtp": smtp_server.smtp_settings(backoff_seconds=0.01, max_attempts=3)}
     )
 
