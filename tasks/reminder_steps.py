@@ -28,7 +28,7 @@ from models.outbox import (
     record_outcomes,
     release_stale_claims,
 )
-from tasks.calendar import WorkingCalendar
+from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.delivery import DeliveryOutcome, OutgoingMail, send_batch
 from tasks.forms import build_form, form_filename, form_spec_from_context
 from tasks.notices import build_email, notice_context, working_days_left
@@ -147,7 +147,9 @@ def prepare_reminders(
                 unit=unit,
                 measures=data.measures_by_unit.get(notice.unit.unit_id, []),
                 as_of=as_of,
-                days_left=working_days_left(calendar, as_of.date(), cycle.due_date),
+                days_left=working_days_left(
+                    calendar, as_of.astimezone(SHANGHAI).date(), cycle.due_date
+                ),
                 attachment_name="",
             )
             spec = form_spec_from_context(context)
