@@ -36,7 +36,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from typing import Literal
 
 import aiosmtplib
@@ -54,7 +54,7 @@ class OutgoingMail:
     """One fully built message (From, To, Message-ID set by the caller) and its envelope."""
 
     key: str  # the outbox idempotency key
-    message: EmailMessage
+    message: EmailMessage | Message  # compat32 Message builds ~10x faster for CJK headers
     recipients: tuple[str, ...]  # envelope recipients (To + Cc + Bcc)
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -90,28 +94,37 @@ def notice_context(
     }
 
 
-def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> EmailMessage:
+def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Message:
     """The MIME message of an outbox row; Message-ID and Date derive from the row, not the clock.
 
-    Attachment names are Chinese: ``add_attachment`` encodes them per RFC 2231.
+    Built with the compat32 classes and pre-encoded headers: the modern ``EmailMessage`` parses
+    and refolds every header, which profiled at ~90 % of the sending phase for Chinese subjects.
+    Attachment names are Chinese and go out per RFC 2231.
     """
-    message = EmailMessage()
+    body: Message = MIMEText(row.body_text, "plain", "utf-8")
+    if row.body_html:
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(body)
+        alternative.attach(MIMEText(row.body_html, "html", "utf-8"))
+        body = alternative
+    message: Message = body
+    if row.attachments:
+        message = MIMEMultipart("mixed")
+        message.attach(body)
+        for attachment in row.attachments:
+            part = MIMEApplication(Path(attachment["path"]).read_bytes(), XLSX[1])
+            part.add_header(
+                "Content-Disposition", "attachment", filename=("utf-8", "", attachment["filename"])
+            )
+            message.attach(part)
     message["From"] = sender
     message["To"] = ", ".join(row.to)
     if row.cc:
         message["Cc"] = ", ".join(row.cc)
     if reply_to:  # "reply to this mail" must reach the office's mailbox, not the sender
         message["Reply-To"] = reply_to
-    message["Subject"] = row.subject
+    message["Subject"] = Header(row.subject, "utf-8").encode()
     message["Date"] = format_datetime(row.created_at)
     message["Message-ID"] = message_id_for(row.idempotency_key, sender.rsplit("@", 1)[-1])
     message["X-Taskforce-Key"] = row.idempotency_key
-    message.set_content(row.body_text, charset="utf-8")
-    if row.body_html:
-        message.add_alternative(row.body_html, subtype="html", charset="utf-8")
-    for attachment in row.attachments:
-        data = Path(attachment["path"]).read_bytes()
-        message.add_attachment(
-            data, maintype=XLSX[0], subtype=XLSX[1], filename=attachment["filename"]
-        )
     return message
