@@ -123,7 +123,8 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
         message["Cc"] = ", ".join(row.cc)
     if reply_to:  # "reply to this mail" must reach the office's mailbox, not the sender
         message["Reply-To"] = reply_to
-    message["Subject"] = Header(row.subject, "utf-8").encode()
+    # A Header object, not its encoded text: compat32 would refold the text into a leading blank.
+    message["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
     message["Date"] = format_datetime(row.created_at)
     message["Message-ID"] = message_id_for(row.idempotency_key, sender.rsplit("@", 1)[-1])
     message["X-Taskforce-Key"] = row.idempotency_key

@@ -81,6 +81,7 @@ async def test_january_20_checklist_mail_by_mail(
     message = email.message_from_bytes(rsj[0].raw, policy=email.policy.default)
     assert "县人社局" in message.get_body(("plain",)).get_content()
     assert message["Reply-To"] == "taskforce-office@lingchuan.example.org"
+    assert message["Subject"].startswith("【") and "县人社局" in message["Subject"]
     assert "<html" in message.get_body(("html",)).get_content().lower()
     attachment = next(message.iter_attachments())
     name = attachment.get_filename()
