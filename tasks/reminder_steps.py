@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -30,7 +29,7 @@ from models.outbox import (
 )
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.delivery import DeliveryOutcome, OutgoingMail, send_batch
-from tasks.forms import build_form, form_filename, form_spec_from_context
+from tasks.forms import FormSpec, build_form, form_filename, form_spec_from_context
 from tasks.notices import build_email, notice_context, working_days_left
 from tasks.reminders import CycleView, PlannedNotice, Recipient, plan_notices
 from tasks.render import make_environment, render_notice
@@ -87,13 +86,13 @@ def form_path(settings: Settings, policy: str, obligation: str, period: str, uni
     return settings.var_dir / "forms" / policy / obligation / period / f"{unit}.xlsx"
 
 
-def _ensure_form(path: Path, context: dict[str, Any], key: bytes) -> None:
+def _ensure_form(path: Path, spec: FormSpec, key: bytes) -> None:
     """Build a unit's form for a cycle once; later reminders of the cycle reuse the file."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(build_form(form_spec_from_context(context), key))
+    partial.write_bytes(build_form(spec, key))
     partial.replace(path)  # atomic: a concurrent run never reads half a file
 
 
@@ -153,9 +152,10 @@ def prepare_reminders(
                 attachment_name="",
             )
             spec = form_spec_from_context(context)
-            context["reply"]["attachment_name"] = form_filename(spec)
+            filename = form_filename(spec)
+            context["reply"]["attachment_name"] = filename
             path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
-            _ensure_form(path, context, form_key)
+            _ensure_form(path, spec, form_key)
             mail = render_notice(env, context)
             fresh.append(
                 NewNotification(
@@ -168,7 +168,7 @@ def prepare_reminders(
                     subject=mail.subject,
                     body_text=mail.text,
                     body_html=mail.html,
-                    attachments=[{"path": str(path), "filename": form_filename(spec)}],
+                    attachments=[{"path": str(path), "filename": filename}],
                 )
             )
         inserted = set(enqueue(session, fresh, now=as_of))
