@@ -98,3 +98,7 @@ class FormReadError(FormError):
 
 class FormSignatureError(FormError):
     """A returned form's metadata sheet is missing, was altered, or carries a foreign signature."""
+
+
+class FormNotOursError(FormSignatureError):
+    """A workbook without our metadata sheet: the unit's own table, not a form we issued."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,32 @@ class MailCatcherSettings(BaseModel):
     directory: Path = Path("var/mail")
 
 
+class ImapSettings(BaseModel):
+    """The office's mailbox over IMAP (``TASKFORCE_IMAP_HOST`` …); used when intake.source=imap."""
+
+    host: str = ""
+    port: int = 143
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ssl: bool = False  # IMAPS (usually port 993)
+    folder: str = "INBOX"
+    # Empty: a processed message stays where it is, flagged \Seen and $TaskforceIntake.
+    # A folder name: it is moved there (created when missing). Never deleted either way.
+    processed_folder: str = ""
+    timeout: float = 30.0
+
+
+class IntakeSettings(BaseModel):
+    """Where replies are read from and what is refused before parsing."""
+
+    source: Literal["maildir", "imap"] = "maildir"
+    # Unset: under var_dir (``maildir/<office mailbox>/`` and ``raw/``).
+    maildir_root: Path | None = None
+    raw_dir: Path | None = None
+    max_message_bytes: int = Field(default=40_000_000, ge=1)
+    max_attachment_bytes: int = Field(default=20_000_000, ge=1)
+
+
 # The HMAC key that signs forms must be set for real use; this default only serves the demo
 # and tests, and is refused when TASKFORCE_PRODUCTION=true.
 DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
@@ -67,6 +94,8 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     smtp: SmtpSettings = SmtpSettings()
     mailcatcher: MailCatcherSettings = MailCatcherSettings()
+    imap: ImapSettings = ImapSettings()
+    intake: IntakeSettings = IntakeSettings()
     form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
     production: bool = False
 
@@ -75,6 +104,16 @@ class Settings(BaseSettings):
         if self.production and self.form_key.get_secret_value() == DEMO_FORM_KEY:
             raise ValueError("TASKFORCE_FORM_KEY must be set to a secret value in production")
         return self
+
+    @property
+    def maildir_root(self) -> Path:
+        """One Maildir per office mailbox beneath: the catcher files replies there."""
+        return self.intake.maildir_root or self.var_dir / "maildir"
+
+    @property
+    def raw_dir(self) -> Path:
+        """The content-addressed store of every message and file taken in."""
+        return self.intake.raw_dir or self.var_dir / "raw"
 
     @property
     def effective_database_url(self) -> str:

@@ -14,7 +14,7 @@ from models.policy_store import get_policy, policy_cycles
 ROLE_LABELS = {"lead": "牵头", "support": "配合", "responsible": "负责"}
 # A unit that sent one of these has reported for the cycle (unstructured replies count for
 # timeliness; the office reviews them later).
-SUBMITTED_STATUSES = ("valid", "unstructured", "accepted")
+SUBMITTED_STATUSES = ("accepted", "unstructured")
 
 
 @dataclass

@@ -172,6 +172,34 @@ class Cycle(SQLModel, table=True):
     retired_at: datetime | None = _ts(default=None)
 
 
+class InboundItem(SQLModel, table=True):
+    """Everything taken in, stored raw before it is parsed: a mail, or a file handed in on paper.
+
+    The sha256 of the raw bytes is unique: two intake runs that read the same message both try
+    to insert it, one wins, and only the winner processes it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_sha256: str = Field(unique=True, index=True)
+    raw_path: str  # relative to the raw store
+    size: int
+    channel: str  # email / paper
+    source: str  # maildir:…, imap://…, paper
+    source_key: str = ""
+    received_at: datetime = _ts(nullable=False)
+    sender: str = ""
+    subject: str = ""
+    message_id: str = ""
+    policy_code: str = ""  # the policy whose intake took it in (paper: the one named)
+    # stored → processed | quarantined | ignored | error (a bug; replayed after a fix)
+    status: str = "stored"
+    reasons: list[str] = _json(list)  # why quarantined, ignored or failed (Chinese for people)
+    details: dict[str, Any] = _json(dict)  # paper: the unit, obligation, period the office named
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False, default_factory=utcnow)
+    processed_at: datetime | None = _ts(default=None)
+
+
 class Submission(SQLModel, table=True):
     """One version of what a unit sent for a cycle. Never updated: a newer version supersedes."""
 
@@ -181,12 +209,16 @@ class Submission(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", index=True)
     version: int
     supersedes_id: int | None = Field(default=None, foreign_key="submission.id")
-    status: str  # valid / rejected / unstructured / accepted_after_review …
-    channel: str  # email / maildir / paper
+    inbound_id: int | None = Field(default=None, foreign_key="inbounditem.id", index=True)
+    # accepted / rejected / unstructured (received, needs review) / quarantined
+    status: str
+    channel: str  # email / paper
     received_at: datetime = _ts(nullable=False)
+    late_working_days: int = 0  # working days after the due moment; 0 on time
+    attachment: str = ""  # the file name as the unit sent it
     raw_sha256: str | None = None
     fields: dict[str, Any] = _json(dict)
-    errors: list[dict[str, Any]] = _json(list)
+    errors: list[dict[str, Any]] = _json(list)  # [{sheet, cell, problem}]
     created_at: datetime = _ts(nullable=False, default_factory=utcnow)
 
 

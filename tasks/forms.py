@@ -46,7 +46,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from config.errors import FormError, FormReadError, FormSignatureError
+from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
 from tasks.calendar import SHANGHAI, format_day
 
 logger = logging.getLogger(__name__)
@@ -948,7 +948,7 @@ def read_form_metadata(
     except _UNREADABLE:
         raise FormReadError("文件已损坏，Excel 工作簿内容无法读取") from None
     if rows is None:
-        raise FormSignatureError(
+        raise FormNotOursError(
             f"表格中没有系统元数据工作表（{META_SHEET}），无法确认填报单位和报告期："
             "请使用通知所附的原表填报，不要把内容复制到新建的表格中"
         )

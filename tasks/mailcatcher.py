@@ -17,9 +17,11 @@ Each message becomes ``<directory>/<UTC time>-<sha256[:12]>.eml``:
   the bytes: MIME boundaries are drawn at random each time a message is serialised.)
 - written to a hidden temporary name and renamed, so a reader never sees half a file.
 
-Every recipient is accepted, including the office's own mailbox: replies from units addressed to
-the office land here too. Filing those into a Maildir for intake is the next issue's job; for now
-everything is stored side by side.
+Every recipient is accepted. A message addressed to a task force office's mailbox (the
+``office.mailbox`` of each policy file) is also delivered into that office's Maildir,
+``<maildir_root>/<mailbox>/new/``, with ``Return-Path``, ``Delivered-To`` and a ``Received`` line
+stamped with the time of arrival, as a real mail server delivers it: intake reads it from there
+(``tasks/mail_sources.MaildirSource``), so the demo closes the loop without an outside server.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import email.utils
 import hashlib
+import itertools
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +48,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config.errors import MailCatcherError
+from config.loading import read_yaml
 from config.settings import MailCatcherSettings, Settings
 from tasks.calendar import SHANGHAI
 
@@ -114,6 +119,54 @@ def store_message(
     )
 
 
+_delivery_serial = itertools.count(1)
+
+
+def deliver_to_maildir(
+    maildir: Path,
+    content: bytes,
+    mail_from: str,
+    recipient: str,
+    *,
+    received_at: datetime,
+    peer: str = "",
+) -> Path:
+    """File one message into a Maildir as a delivering mail server would: tmp/, then new/."""
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    stamp = email.utils.format_datetime(received_at.astimezone(SHANGHAI))
+    trace = (
+        f"Return-Path: <{mail_from}>\r\n"
+        f"Delivered-To: {recipient}\r\n"
+        f"Received: from [{peer or 'unknown'}]\r\n"
+        f"\tby taskforce-mailcatcher with ESMTP\r\n"
+        f"\tfor <{recipient}>; {stamp}\r\n"
+    ).encode("utf-8", "surrogateescape")
+    seconds = received_at.timestamp()
+    name = (
+        f"{int(seconds)}.M{int(seconds % 1 * 1e6):06d}P{os.getpid()}"
+        f"Q{next(_delivery_serial)}.{socket.gethostname().replace('/', '_')}"
+    )
+    partial = maildir / "tmp" / name
+    partial.write_bytes(trace + content)
+    os.replace(partial, maildir / "new" / name)
+    return maildir / "new" / name
+
+
+def office_maildirs(policies_dir: Path, maildir_root: Path) -> dict[str, Path]:
+    """Each policy's office mailbox (lower case) → its Maildir under ``maildir_root``."""
+    found: dict[str, Path] = {}
+    for file in sorted(policies_dir.glob("*.yaml")):
+        try:
+            mailbox = str(read_yaml(file)["task_force"]["office"]["mailbox"]).strip().lower()
+        except Exception as exc:  # a broken policy file is the loader's to report
+            logger.warning("no office mailbox read from %s: %s", file, exc)
+            continue
+        if mailbox:
+            found[mailbox] = maildir_root / mailbox
+    return found
+
+
 def _headers(content: bytes) -> tuple[str, str]:
     """Message-ID and decoded Subject; blank when the sender's headers cannot be read."""
     try:
@@ -128,21 +181,39 @@ def _headers(content: bytes) -> tuple[str, str]:
 class _StoringHandler:
     """aiosmtpd handler: store, report, answer 250; a disk that refuses makes the sender retry."""
 
-    def __init__(self, directory: Path, on_message: Callable[[CaughtMail], None] | None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        on_message: Callable[[CaughtMail], None] | None,
+        maildirs: Mapping[str, Path],
+    ) -> None:
         self.directory = directory
         self.on_message = on_message
+        self.maildirs = {address.lower(): path for address, path in maildirs.items()}
         self.count = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
+        received_at = datetime.now(UTC)
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             caught = store_message(
                 self.directory,
                 content,
                 envelope.mail_from or "",
                 tuple(envelope.rcpt_tos),
-                received_at=datetime.now(UTC),
+                received_at=received_at,
             )
+            for recipient in dict.fromkeys(r.lower() for r in envelope.rcpt_tos):
+                if recipient in self.maildirs:
+                    deliver_to_maildir(
+                        self.maildirs[recipient],
+                        content,
+                        envelope.mail_from or "",
+                        recipient,
+                        received_at=received_at,
+                        peer=peer,
+                    )
         except OSError as exc:
             logger.error("could not store a message from %s: %s", envelope.mail_from, exc)
             # 4xx: the sender keeps the message and tries again, nothing is lost.
@@ -190,10 +261,11 @@ class MailCatcher:
         self,
         settings: MailCatcherSettings,
         on_message: Callable[[CaughtMail], None] | None = print_summary,
+        maildirs: Mapping[str, Path] | None = None,
     ) -> None:
         self.settings = settings
         self.directory = settings.directory
-        self._handler = _StoringHandler(settings.directory, on_message)
+        self._handler = _StoringHandler(settings.directory, on_message, maildirs or {})
         self._controller: BoundController | None = None
         self.host = settings.host
         self.port = settings.port  # the real one once started, when settings ask for port 0
@@ -260,7 +332,8 @@ def serve_forever(settings: Settings) -> None:
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_signal) if in_main_thread else None
-    catcher = MailCatcher(settings.mailcatcher)
+    maildirs = office_maildirs(settings.policies_dir, settings.maildir_root)
+    catcher = MailCatcher(settings.mailcatcher, maildirs=maildirs)
     try:
         with catcher:
             print(
@@ -268,6 +341,8 @@ def serve_forever(settings: Settings) -> None:
                 f"邮件存入 {catcher.directory}/（Ctrl-C 停止）",
                 flush=True,
             )
+            for address, path in maildirs.items():
+                print(f"发往 {address} 的邮件另投递到 {path}/", flush=True)
             try:
                 while not done.wait(0.5):
                     pass

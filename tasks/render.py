@@ -41,6 +41,7 @@ KINDS = (
     "overdue",
     "receipt",
     "rejection",
+    "quarantine",
     "escalation",
     "bulletin",
 )

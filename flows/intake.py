@@ -1,0 +1,52 @@
+"""Intake: take in what the units sent back, record it, send receipts and rejections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.logging import get_run_logger
+
+from config.settings import Settings
+from flows.reminders import deliver
+from tasks.intake_report import intake_markdown
+from tasks.intake_steps import IntakeSummary, open_source, take_in
+
+
+@task(name="take-in", cache_policy=NONE)
+def take_in_mail(policy_code: str, source_kind: str | None, settings: Settings) -> IntakeSummary:
+    """Read the office's mailbox once: store, claim, decide and record every new message."""
+    source = open_source(settings, policy_code, source_kind)
+    try:
+        summary = take_in(settings, policy_code, source, now=datetime.now(UTC))
+    finally:
+        source.close()
+    get_run_logger().info(
+        "%s: %d items from %s, %d already taken in",
+        policy_code, len(summary.lines), summary.source, summary.duplicates,
+    )  # fmt: skip
+    return summary
+
+
+@task(name="publish-intake-report", cache_policy=NONE)
+async def publish_intake_report(title: str, policy_code: str, summary: IntakeSummary) -> str:
+    markdown = intake_markdown(title, summary)
+    await create_markdown_artifact(  # type: ignore[misc]
+        key=f"intake-{policy_code}", markdown=markdown, description=title
+    )
+    return markdown
+
+
+@flow(name="intake", log_prints=False)
+async def intake_flow(
+    policy_code: str, source: str | None = None, settings: Settings | None = None
+) -> IntakeSummary:
+    """One intake pass over a policy's office mailbox, then receipts and rejections go out."""
+    settings = settings or Settings()
+    summary = take_in_mail(policy_code, source, settings)
+    await deliver(policy_code, settings)
+    title = f"{policy_code} 收取报送 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    await publish_intake_report(title, policy_code, summary)
+    return summary

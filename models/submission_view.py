@@ -1,0 +1,91 @@
+"""Per unit and cycle, the latest submission: what ``taskforce submissions`` and review show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models import tables as t
+from models.intake_store import latest_submissions
+from models.policy_store import get_policy
+from tasks.calendar import SHANGHAI
+
+STATUS_LABELS = {
+    "accepted": "已受理",
+    "rejected": "退回",
+    "unstructured": "已收到·待审核",
+    "quarantined": "隔离",
+    "missing": "未报送",
+}
+CHANNEL_LABELS = {"email": "电子邮件", "paper": "纸质件", "": ""}
+
+
+def _excerpt(fields: dict[str, Any]) -> str:
+    texts = [str(fields.get("body", ""))] + [
+        str(v) for v in fields.get("attachment_texts", {}).values()
+    ]
+    text = " ".join(" ".join(x.split()) for x in texts if x.strip())
+    return text[:80] + ("…" if len(text) > 80 else "")
+
+
+def submission_rows(session: Session, policy_code: str, period: str | None) -> list[dict[str, Any]]:
+    """One row per obligated unit and cycle, with the latest submission or ``missing``.
+
+    Without a period: the cycles that have at least one submission. With one: every cycle of
+    that period, every obligated unit listed.
+    """
+    policy = get_policy(session, policy_code)
+    latest = latest_submissions(session, policy_code, period)
+    by_key = {(s.cycle_id, s.unit_id): (s, u) for s, u, _, _ in latest}
+    cycle_query = (
+        select(t.Cycle, t.Obligation)
+        .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
+        .where(t.Obligation.policy_id == policy.id, col(t.Cycle.retired_at).is_(None))
+    )
+    if period:
+        cycle_query = cycle_query.where(t.Cycle.period == period)
+    else:
+        cycle_query = cycle_query.where(col(t.Cycle.id).in_({s.cycle_id for s, *_ in latest}))
+    cycles = sorted(session.exec(cycle_query).all(), key=lambda r: (r[0].due_date, r[1].code))
+    recipients: dict[int, list[t.Unit]] = {}
+    for obligation_id, unit in session.exec(
+        select(t.ObligationRecipient.obligation_id, t.Unit).join(
+            t.Unit, col(t.Unit.id) == t.ObligationRecipient.unit_id
+        )
+    ):
+        recipients.setdefault(obligation_id, []).append(unit)
+    rows: list[dict[str, Any]] = []
+    for cycle, obligation in cycles:
+        units = sorted(recipients.get(obligation.id or 0, []), key=lambda u: u.code)
+        for unit in units:
+            found = by_key.get((cycle.id or 0, unit.id or 0))
+            submission = found[0] if found else None
+            status = submission.status if submission else "missing"
+            received = submission.received_at.astimezone(SHANGHAI) if submission else None
+            rows.append(
+                {
+                    "policy": policy_code,
+                    "obligation": obligation.code,
+                    "obligation_name": obligation.name,
+                    "period": cycle.period,
+                    "due": cycle.due_at.astimezone(SHANGHAI).isoformat(),
+                    "unit_code": unit.code,
+                    "unit": unit.name,
+                    "status": status,
+                    "status_label": STATUS_LABELS.get(status, status),
+                    "submission_id": submission.id if submission else None,
+                    "version": submission.version if submission else None,
+                    "channel": submission.channel if submission else "",
+                    "channel_label": CHANNEL_LABELS.get(submission.channel, submission.channel)
+                    if submission
+                    else "",
+                    "received_at": received.isoformat() if received else None,
+                    "received_at_local": f"{received:%Y-%m-%d %H:%M}" if received else "",
+                    "late_working_days": submission.late_working_days if submission else 0,
+                    "attachment": submission.attachment if submission else "",
+                    "errors": list(submission.errors) if submission else [],
+                    "excerpt": _excerpt(submission.fields) if submission else "",
+                }
+            )
+    return rows

@@ -1,0 +1,225 @@
+"""A received mail taken apart: who sent it, what it answers, its text and its attachments.
+
+Mail from county offices comes from every client there is: Foxmail and old Outlook put raw GBK
+bytes in headers and file names, charsets are declared as gb2312 and hold GBK characters, and a
+header can be plain broken. Parsing never raises on such input: what cannot be decoded is decoded
+with replacement characters, and what matters for the decision (an attachment too large, a
+message too large) is recorded as a problem, not an exception.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import email.utils
+import html
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import PurePosixPath
+
+# Declared charsets that lie: gb2312 mail often holds GBK characters, and GB18030 covers both.
+_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030"}
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
+MAX_TEXT_CHARS = 20_000  # extracted text kept for the reviewer; the raw mail keeps everything
+MAX_DOCX_UNPACKED = 50_000_000
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str  # as the sender named it, decoded; "" when unnamed
+    content_type: str
+    data: bytes
+    too_large: bool = False  # over the configured limit: data is empty, size says how large
+    size: int = 0
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.filename.lower()).suffix
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    sender: str  # the From address, lower case; "" when there is none
+    sender_name: str
+    subject: str
+    message_id: str
+    references: tuple[str, ...]  # In-Reply-To first, then References, newest first
+    auto_reply: bool
+    text: str  # the plain-text body (or the HTML body's text), trimmed to MAX_TEXT_CHARS
+    attachments: tuple[Attachment, ...]
+    problems: tuple[str, ...] = field(default=())  # whole-message problems, in Chinese
+
+
+def fix_text(value: str) -> str:
+    """Undo the surrogate escapes the email package leaves for raw 8-bit header bytes."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
+
+def _decode_words(value: str) -> str:
+    """RFC 2047 words, in a header or (against the RFC, but common) in a quoted file name."""
+    if "=?" not in value:
+        return fix_text(value)
+    try:
+        parts = email.header.decode_header(value)
+    except (ValueError, LookupError):
+        return fix_text(value)
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        codec = _CHARSET_ALIASES.get((charset or "ascii").lower(), charset or "utf-8")
+        try:
+            out.append(chunk.decode(codec, "replace"))
+        except LookupError:
+            out.append(chunk.decode("utf-8", "replace"))
+    return fix_text("".join(out))
+
+
+def _header(message: Message, name: str) -> str:
+    try:
+        value = message.get(name)
+    except Exception:  # a malformed header the parser could not model
+        return ""
+    if value is None:
+        return ""
+    return _decode_words(str(value)).strip()
+
+
+def _decode_payload(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    declared = (part.get_content_charset() or "utf-8").lower()
+    codec = _CHARSET_ALIASES.get(declared, declared)
+    try:
+        return payload.decode(codec, "replace")
+    except LookupError:  # a charset Python does not know
+        for fallback in ("utf-8", "gb18030"):
+            try:
+                return payload.decode(fallback)
+            except UnicodeDecodeError:
+                continue
+        return payload.decode("utf-8", "replace")
+
+
+def html_to_text(markup: str) -> str:
+    markup = re.sub(r"(?is)<(script|style)\b.*?</\1>", "", markup)
+    markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>", "\n", markup)
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if not name:
+        # Content-Type's name= parameter, used by some clients instead of Content-Disposition.
+        try:
+            name = part.get_param("name")  # type: ignore[assignment]
+        except Exception:
+            name = None
+        if isinstance(name, tuple):
+            name = email.utils.collapse_rfc2231_value(name)
+    return _decode_words(str(name)).strip() if name else ""
+
+
+def _address_list(value: str) -> list[str]:
+    return [a.strip().lower() for _, a in email.utils.getaddresses([value]) if a.strip()]
+
+
+def _message_ids(value: str) -> list[str]:
+    return re.findall(r"<[^<>\s]+>", value)
+
+
+def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage:
+    """Take a raw RFC 5322 message apart; never raises for malformed input."""
+    message = email.message_from_bytes(content, policy=email.policy.compat32)
+    name, address = email.utils.parseaddr(_header(message, "From"))
+    auto = _header(message, "Auto-Submitted").lower()
+    auto_reply = (auto not in ("", "no")) or any(_header(message, h) for h in _AUTO_REPLY_HEADERS)
+    references = _message_ids(_header(message, "In-Reply-To"))
+    references += [
+        m for m in reversed(_message_ids(_header(message, "References"))) if m not in references
+    ]
+    plain: list[str] = []
+    markup: list[str] = []
+    attachments: list[Attachment] = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        filename = _filename(part)
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        if filename or disposition == "attachment" or not content_type.startswith("text/"):
+            if content_type == "message/delivery-status":
+                continue
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            if len(data) > max_attachment_bytes:
+                attachments.append(Attachment(filename, content_type, b"", True, len(data)))
+            else:
+                attachments.append(Attachment(filename, content_type, data, False, len(data)))
+        elif content_type == "text/html":
+            markup.append(_decode_payload(part))
+        else:
+            plain.append(_decode_payload(part))
+    text = "\n".join(plain) if plain else html_to_text("\n".join(markup))
+    return ParsedMessage(
+        sender=address.strip().lower(),
+        sender_name=name,
+        subject=_header(message, "Subject"),
+        message_id=_header(message, "Message-ID"),
+        references=tuple(references),
+        auto_reply=auto_reply,
+        text=text.strip()[:MAX_TEXT_CHARS],
+        attachments=tuple(attachments),
+    )
+
+
+def docx_text(data: bytes) -> str:
+    """The paragraphs and table cells of a Word .docx, or "" when it cannot be read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(i.file_size for i in archive.infolist()) > MAX_DOCX_UNPACKED:
+                return ""
+        import docx  # python-docx; imported here: only Word replies need it
+
+        document = docx.Document(io.BytesIO(data))
+    except Exception:  # corrupt, encrypted, not a .docx: the reviewer opens the raw file
+        return ""
+    lines = [p.text for p in document.paragraphs if p.text.strip()]
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells]
+            if any(cells):
+                lines.append(" | ".join(cells))
+    return "\n".join(lines)[:MAX_TEXT_CHARS]
+
+
+def plain_text_file(data: bytes) -> str:
+    for codec in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(codec)[:MAX_TEXT_CHARS]
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", "replace")[:MAX_TEXT_CHARS]
+
+
+def recipients(content: bytes) -> list[str]:
+    """To and Cc addresses of a raw message (for reports), lower case."""
+    message = email.message_from_bytes(content, policy=email.policy.compat32)
+    return _address_list(_header(message, "To")) + _address_list(_header(message, "Cc"))
