@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,7 +56,8 @@ def store_raw(root: Path, content: bytes, suffix: str = ".eml") -> tuple[str, st
     path = root / relative
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Unique per process and thread: two runs may store the same message at once.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         partial.write_bytes(content)
         partial.replace(path)
     return digest, relative

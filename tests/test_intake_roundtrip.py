@@ -83,7 +83,9 @@ async def test_filled_form_round_trip(loaded: Settings) -> None:
     assert sorted(n for _, n in entries) == sorted(own)
     assert {e.status for e, _ in entries} == {"推进中"}
     assert item.status == "processed" and item.sender == RSJ
-    assert (loaded.raw_dir / item.raw_path).read_bytes().startswith(b"Return-Path: <" + RSJ.encode())
+    assert (
+        (loaded.raw_dir / item.raw_path).read_bytes().startswith(b"Return-Path: <" + RSJ.encode())
+    )
     # The Maildir message is marked read (moved to cur/ with S), never deleted.
     assert not list((loaded.maildir_root / office / "new").iterdir())
     assert [p.name.endswith(":2,S") for p in (loaded.maildir_root / office / "cur").iterdir()] == [
@@ -167,8 +169,8 @@ async def test_word_reply_is_received_unstructured_and_reviewed(loaded: Settings
         await _notices(settings, date(2023, 2, 23))
         notice = caught(catcher.directory, RSJ)[-1]
         word = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        await send(settings, reply(notice, sender=RSJ, office=office,
-                                   attachments=[("2月进展.docx", buffer.getvalue(), word)]))  # fmt: skip
+        attachment = ("2月进展.docx", buffer.getvalue(), word)
+        await send(settings, reply(notice, sender=RSJ, office=office, attachments=[attachment]))
         source = MaildirSource(settings.maildir_root / office)
         summary = take_in(settings, POLICY, source, now=at(date(2023, 3, 1)))
         assert [(x["outcome"], x["period"]) for x in summary.lines] == [("unstructured", "2023-02")]
