@@ -52,6 +52,9 @@ class ParsedMessage:
     text: str  # the plain-text body (or the HTML body's text), trimmed to MAX_TEXT_CHARS
     attachments: tuple[Attachment, ...]
     problems: tuple[str, ...] = field(default=())  # whole-message problems, in Chinese
+    # The X-Taskforce-Key of a mail this system sent (an alert to the office lands in the
+    # office's own mailbox): intake must not take its own mail in, or it would loop.
+    system_key: str = ""
 
 
 def fix_text(value: str) -> str:
@@ -187,6 +190,7 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
         auto_reply=auto_reply,
         text=text.strip()[:MAX_TEXT_CHARS],
         attachments=tuple(attachments),
+        system_key=_header(message, "X-Taskforce-Key"),
     )
 
 

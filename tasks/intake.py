@@ -236,6 +236,10 @@ def decide(
     ``cycle_hint``: the (obligation, period) a reply without our form is filed under, when the
     office said so (paper); otherwise it is inferred from the message.
     """
+    if parsed.system_key:
+        return Decision(
+            "ignored", reasons=(f"本系统发出的通知（{parsed.system_key}），不作为报送处理",)
+        )
     if parsed.auto_reply:
         return Decision("ignored", reasons=("自动回复邮件，不作为报送处理",))
     sender_unit = ctx.unit_by_mailbox.get(parsed.sender, "")

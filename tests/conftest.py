@@ -10,7 +10,7 @@ import pytest
 
 from config.settings import CONFIG_DIR, CalendarSettings, Settings
 
-pytest_plugins = ["tests.smtp_server"]  # the real aiosmtpd server fixture
+pytest_plugins = ["tests.smtp_server", "tests.imap_server"]  # real aiosmtpd and Dovecot servers
 
 DATA = Path(__file__).parent / "data"
 SEEDS = DATA / "seeds"
@@ -79,3 +79,12 @@ def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[
     SQLModel.metadata.drop_all(engine)
     yield settings.model_copy(update={"database_url": url})
     SQLModel.metadata.drop_all(engine)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server and database for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

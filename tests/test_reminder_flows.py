@@ -5,12 +5,8 @@ Few tests here on purpose: the harness costs ~15 s to start; the logic is tested
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-from prefect.testing.utilities import prefect_test_harness
 
 from config.settings import Settings
 from flows.checklist import checklist_flow
@@ -18,12 +14,6 @@ from flows.monthly_reports import monthly_reports_flow
 
 from .conftest import load_seeds
 from .smtp_server import SmtpServer
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
 
 
 async def test_flows_send_and_leave_an_artifact(
