@@ -48,7 +48,10 @@ def load_seeds(settings: Settings, *codes: str) -> Settings:
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TASKFORCE_ variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("TASKFORCE_") and name != "TASKFORCE_TEST_POSTGRES_URL":
+        if name.startswith("TASKFORCE_") and name not in (
+            "TASKFORCE_TEST_POSTGRES_URL",
+            "TASKFORCE_REQUIRE_IMAP",
+        ):
             monkeypatch.delenv(name)
 
 
