@@ -18,20 +18,27 @@ install: $(STAMP)
 	@mkdir -p "$(PREFECT_HOME)"
 
 # The main job on embedded defaults: a SQLite file under ./var, Prefect's temporary server, and
-# the local mail catcher (mail lands in ./var/mail/). Replays 陵川's January-20 checklist days.
+# the local mail catcher (mail lands in ./var/mail/; replies to the office are filed into
+# ./var/maildir/). Replays 陵川's January-20 checklist days, then the bureaus reply (simulated),
+# intake records their reports, sends receipts and rejections, and lists the submissions.
 DEMO_DAYS := --as-of 2023-01-12T09:00 --as-of 2023-01-17T09:00 --as-of 2023-01-20T09:00
 demo: install
+	rm -rf var/mail var/maildir var/raw var/forms var/taskforce.db*
 	$(BIN)/taskforce db init
 	$(BIN)/taskforce policy load config/policies/lingchuan-2023.yaml config/policies/xinjiang-2022.yaml
 	$(BIN)/taskforce calendar --policy lingchuan-2023 --year 2023
 	$(BIN)/taskforce calendar --policy xinjiang-2022 --year 2022
 	@mkdir -p var; \
-	$(BIN)/taskforce mailcatcher > var/mailcatcher.log 2>&1 & catcher=$$!; \
+	$(BIN)/taskforce mailcatcher --demo-clock > var/mailcatcher.log 2>&1 & catcher=$$!; \
 	trap 'kill $$catcher 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8025) 2>/dev/null && break; sleep 0.1; done; \
 	$(BIN)/taskforce remind --policy lingchuan-2023 $(DEMO_DAYS) && \
 	echo "收信服务器收到 $$(ls var/mail/*.eml | wc -l) 封邮件（var/mail/）；最后几封：" && \
-	tail -n 3 var/mailcatcher.log
+	tail -n 3 var/mailcatcher.log && \
+	$(BIN)/taskforce simulate-replies --policy lingchuan-2023 --period 2023 && \
+	$(BIN)/taskforce intake --policy lingchuan-2023 && \
+	$(BIN)/taskforce submissions --policy lingchuan-2023 --period 2023 && \
+	$(BIN)/taskforce review --policy lingchuan-2023
 
 lint: install
 	$(BIN)/ruff check .

@@ -225,11 +225,16 @@ def remind(
 
 
 @app.command("mailcatcher")
-def mailcatcher() -> None:
-    """在本机启动收信服务器（演示与测试用），每封邮件存为 var/mail/ 下的 .eml 文件。"""
+def mailcatcher(
+    demo_clock: Annotated[
+        bool, typer.Option("--demo-clock", help="演示用：按模拟单位邮件所标时间记录收到时间")
+    ] = False,
+) -> None:
+    """在本机启动收信服务器（演示与测试用），每封邮件存为 var/mail/ 下的 .eml 文件；
+    发往专班办公室邮箱的另投递到 var/maildir/ 供收取。"""
     from tasks.mailcatcher import serve_forever
 
-    serve_forever(_settings())
+    serve_forever(_settings(), demo_clock=demo_clock)
 
 
 intake_app = typer.Typer(help="收取报送：邮箱收取、重放、纸质件登记", invoke_without_command=True)
@@ -440,6 +445,38 @@ def review_reject(
     out.print(
         f"已退回：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
         "退回通知已入发件箱。"
+    )
+
+
+@app.command("simulate-replies")
+def simulate_replies(
+    policy: Annotated[str, typer.Option("--policy", help="政策代码")],
+    period: Annotated[str, typer.Option("--period", help="报告期，如 2023 或 2023-02")],
+) -> None:
+    """演示用：模拟各单位用收到的报表回复专班办公室（多数按时，个别逾期、填错后更正、
+    用 Word 报送或不报），经 SMTP 发往办公室邮箱。"""
+    from tasks.bureau_sim import mail_replies, plan_bureau_replies
+
+    settings = _settings()
+    init_db(settings)
+    with session_scope(settings) as session:
+        office = str(get_policy(session, policy).task_force.get("office", {}).get("mailbox", ""))
+    replies = plan_bureau_replies(settings, policy, period)
+    if not replies:
+        out.print(
+            f"{policy} {period} 没有已发出的报表，无可模拟的回复（请先运行 taskforce remind）。"
+        )
+        return
+    asyncio.run(mail_replies(settings, office, replies))
+    labels = {"on_time": "按时", "late": "逾期", "invalid_then_corrected": "填错后更正",
+              "word": "Word 文档", "never": "未报"}  # fmt: skip
+    counts: dict[str, int] = {}
+    for r in replies:
+        counts[labels[r.behaviour]] = counts.get(labels[r.behaviour], 0) + 1
+    out.print(
+        f"模拟单位回复 {len(replies)} 封已发往 {office}（"
+        + "，".join(f"{k} {v}" for k, v in counts.items())
+        + "）。"
     )
 
 
