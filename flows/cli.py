@@ -246,9 +246,8 @@ app.add_typer(review_app, name="review")
 def _print_intake(summary: Any) -> None:
     from tasks.intake_report import outcome_label
 
-    table = Table(
-        "收到时间", "发件人", "单位", "报送事项", "报告期", "版本", "结果", "逾期", "问题"
-    )
+    table = Table("收到时间", "单位 / 发件人", "报送事项", "报告期", "版本", "结果", "逾期")
+    table.add_column("问题", overflow="fold", ratio=1)
     for line in summary.lines:
         problems = "；".join(
             "".join(f"{e[k]} " for k in ("sheet", "cell") if e.get(k)) + e["problem"]
@@ -256,7 +255,7 @@ def _print_intake(summary: Any) -> None:
         )
         late = f"{line['late_working_days']} 个工作日" if line["late_working_days"] else ""
         table.add_row(
-            line["received_at"], line["sender"], line["unit"], line["obligation"],
+            line["received_at"], line["unit"] or line["sender"], line["obligation"],
             line["period"], str(line["version"] or ""), outcome_label(line["outcome"]),
             late, problems,
         )  # fmt: skip
