@@ -208,7 +208,7 @@ def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> li
     for row in sent:
         if row.attachments and row.status == "sent":
             forms[(row.cycle_id, row.unit_id)] = row.attachments[0]
-    for (obligation, cycle_period), cycle in sorted(intake.cycles.items()):
+    for (_, cycle_period), cycle in sorted(intake.cycles.items()):
         if cycle_period != period:
             continue
         units = sorted(

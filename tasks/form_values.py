@@ -30,7 +30,6 @@ Judgement calls, so that intake behaves the same for every unit:
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import unicodedata
@@ -40,7 +39,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import load_workbook
+from openpyxl import Workbook
 from openpyxl.utils import column_index_from_string, coordinate_to_tuple, get_column_letter
 from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -56,7 +55,8 @@ from tasks.forms import (
     TableColumn,
     TableLayout,
     TableRow,
-    _check_archive,
+    check_archive,
+    open_workbook,
 )
 
 # Least advanced first: a measure is only as far along as its least advanced target.
@@ -130,31 +130,27 @@ class _Grid:
         return self.values.get((row, column))
 
 
-def _read_grid(data: bytes, sheet: str, max_row: int, max_col: int) -> _Grid | list[str]:
+def _read_grid(wb: Workbook, sheet: str, max_row: int, max_col: int) -> _Grid | list[str]:
     """The sheet's cells up to max_row × max_col, or the names of the sheets when it is missing.
 
     Read-only mode streams the sheet's XML once; asking it for cells one by one would re-parse the
     sheet for every cell, so every needed cell comes from a single iter_rows pass.
     """
-    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    try:
-        ws = wb[sheet] if sheet in wb.sheetnames else None
-        if not isinstance(ws, ReadOnlyWorksheet):
-            return [name for name in wb.sheetnames if name != META_SHEET]
-        values: dict[tuple[int, int], Any] = {}
-        percent: set[tuple[int, int]] = set()
-        rows = ws.iter_rows(min_row=1, max_row=max_row, min_col=1, max_col=max_col)
-        for row_index, row in enumerate(rows, start=1):
-            for column_index, cell in enumerate(row, start=1):
-                value = cell.value
-                if value is None:
-                    continue
-                values[row_index, column_index] = value
-                if isinstance(value, int | float) and _is_percent_format(cell.number_format):
-                    percent.add((row_index, column_index))
-        return _Grid(values, frozenset(percent))
-    finally:
-        wb.close()
+    ws = wb[sheet] if sheet in wb.sheetnames else None
+    if not isinstance(ws, ReadOnlyWorksheet):
+        return [name for name in wb.sheetnames if name != META_SHEET]
+    values: dict[tuple[int, int], Any] = {}
+    percent: set[tuple[int, int]] = set()
+    rows = ws.iter_rows(min_row=1, max_row=max_row, min_col=1, max_col=max_col)
+    for row_index, row in enumerate(rows, start=1):
+        for column_index, cell in enumerate(row, start=1):
+            value = cell.value
+            if value is None:
+                continue
+            values[row_index, column_index] = value
+            if isinstance(value, int | float) and _is_percent_format(cell.number_format):
+                percent.add((row_index, column_index))
+    return _Grid(values, frozenset(percent))
 
 
 def _is_percent_format(number_format: str | None) -> bool:
@@ -332,6 +328,7 @@ def read_form(
     *,
     unit_measures: Collection[str] | None = None,
     max_unpacked: int = MAX_UNPACKED_BYTES,
+    workbook: Workbook | None = None,
 ) -> FormReading:
     """Read and check the values of a returned form whose signature ``metadata`` came from.
 
@@ -340,13 +337,19 @@ def read_form(
     lacks) is an issue, since the policy changed after the form was issued.
 
     Raises ``FormReadError`` only when the file cannot be read as a workbook; every problem with
-    what is in the cells is a ``FormIssue``.
+    what is in the cells is a ``FormIssue``. ``workbook``: the bytes already opened with
+    ``forms.open_workbook`` (left open), to read the file once for signature and values.
     """
     layout = metadata.layout
-    _check_archive(data, max_unpacked)
+    check_archive(data, max_unpacked)
     max_row, max_col = _extent(layout)
     try:
-        grid = _read_grid(data, layout.sheet, max_row, max_col)
+        wb = workbook if workbook is not None else open_workbook(data)
+        try:
+            grid = _read_grid(wb, layout.sheet, max_row, max_col)
+        finally:
+            if workbook is None:
+                wb.close()
     except FormError:
         raise
     except _UNREADABLE:

@@ -887,7 +887,7 @@ _UNREADABLE = (
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted .xlsx and old .xls files
 
 
-def _check_archive(data: bytes, max_unpacked: int) -> None:
+def check_archive(data: bytes, max_unpacked: int) -> None:
     """Refuse what is not a workbook, or unpacks too large, before openpyxl parses it."""
     if not data:
         raise FormReadError("文件为空，无法读取")
@@ -915,34 +915,51 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_meta_rows(data: bytes) -> dict[str, str] | None:
+def open_workbook(data: bytes) -> Workbook:
+    """A returned workbook opened read-only, values as last computed; the caller closes it.
+
+    Opening costs most of a form's reading (the stylesheet is parsed each time), so intake opens
+    a workbook once for the signature and the values.
+    """
+    return load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+
+
+def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:
     """The _meta sheet as name → value, or None when there is no such sheet."""
-    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    try:
-        if META_SHEET not in wb.sheetnames:
-            return None
-        rows: dict[str, str] = {}
-        for values in wb[META_SHEET].iter_rows(max_col=2, values_only=True):
-            name, value = [*values, None, None][:2]
-            if name is None and value is None:
-                continue
-            name = _cell_text(name)
-            if name in rows:
-                raise FormSignatureError(f"表格元数据中字段 {name} 重复出现，表格已被改动")
-            rows[name] = _cell_text(value)
-        return rows
-    finally:
-        wb.close()
+    if META_SHEET not in wb.sheetnames:
+        return None
+    rows: dict[str, str] = {}
+    for values in wb[META_SHEET].iter_rows(max_col=2, values_only=True):
+        name, value = [*values, None, None][:2]
+        if name is None and value is None:
+            continue
+        name = _cell_text(name)
+        if name in rows:
+            raise FormSignatureError(f"表格元数据中字段 {name} 重复出现，表格已被改动")
+        rows[name] = _cell_text(value)
+    return rows
 
 
 def read_form_metadata(
-    data: bytes, key: bytes, *, max_unpacked: int = MAX_UNPACKED_BYTES
+    data: bytes,
+    key: bytes,
+    *,
+    max_unpacked: int = MAX_UNPACKED_BYTES,
+    workbook: Workbook | None = None,
 ) -> FormMetadata:
-    """Open a returned form, verify its signature and return whose form it is and its layout."""
+    """Open a returned form, verify its signature and return whose form it is and its layout.
+
+    ``workbook``: the same bytes already opened with ``open_workbook`` (left open).
+    """
     _check_key(key)
-    _check_archive(data, max_unpacked)
+    check_archive(data, max_unpacked)
     try:
-        rows = _read_meta_rows(data)
+        wb = workbook if workbook is not None else open_workbook(data)
+        try:
+            rows = _read_meta_rows(wb)
+        finally:
+            if workbook is None:
+                wb.close()
     except FormError:
         raise
     except _UNREADABLE:

@@ -166,7 +166,7 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
             continue
         content_type = part.get_content_type()
         filename = _filename(part)
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         if filename or disposition == "attachment" or not content_type.startswith("text/"):
             if content_type == "message/delivery-status":
                 continue

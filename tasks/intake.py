@@ -16,10 +16,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from openpyxl import Workbook
+
 from config.errors import FormNotOursError, FormReadError, FormSignatureError
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.form_values import FormIssue, MeasureReport, read_form
-from tasks.forms import FormMetadata, read_form_metadata
+from tasks.forms import (
+    MAX_UNPACKED_BYTES,
+    FormMetadata,
+    check_archive,
+    open_workbook,
+    read_form_metadata,
+)
 from tasks.inbound import Attachment, ParsedMessage, docx_text, plain_text_file
 
 SubmissionStatus = Literal["accepted", "rejected", "unstructured", "quarantined"]
@@ -137,7 +145,7 @@ def infer_cycle(
 
 @dataclass(frozen=True)
 class _Sorted:
-    forms: list[tuple[Attachment, FormMetadata]]
+    forms: list[tuple[Attachment, FormMetadata, Workbook]]  # opened once, closed by decide
     tampered: list[str]  # reasons
     documents: list[Attachment]
     problems: list[FormIssue]  # whole-file problems: corrupt, macro, too large
@@ -165,19 +173,37 @@ def _sort_attachments(attachments: tuple[Attachment, ...], key: bytes) -> _Sorte
                 )
             )
         elif suffix in SPREADSHEET_SUFFIXES or "spreadsheet" in attachment.content_type:
+            workbook = _open_checked(attachment.data)
             try:
-                result.forms.append((attachment, read_form_metadata(attachment.data, key)))
+                meta = read_form_metadata(attachment.data, key, workbook=workbook)
+                if workbook is None:  # read_form_metadata opened and closed its own copy
+                    workbook = open_workbook(attachment.data)
+                result.forms.append((attachment, meta, workbook))
+                workbook = None
             except FormNotOursError:
                 result.documents.append(attachment)  # the unit's own table: a person reads it
             except FormSignatureError as exc:
                 result.tampered.append(f"附件《{attachment.filename}》：{exc}")
             except FormReadError as exc:
                 result.problems.append(_whole_file(attachment, f"无法读取：{exc}"))
+            finally:
+                if workbook is not None:
+                    workbook.close()
         elif suffix in DOCUMENT_SUFFIXES or attachment.content_type.startswith(
             ("application/", "image/", "text/")
         ):
             result.documents.append(attachment)
     return result
+
+
+def _open_checked(data: bytes) -> Workbook | None:
+    """The workbook opened once for signature and values; None when it cannot be opened
+    safely (too large unpacked, corrupt, encrypted), and read_form_metadata then says why."""
+    try:
+        check_archive(data, MAX_UNPACKED_BYTES)
+        return open_workbook(data)
+    except Exception:
+        return None
 
 
 def _document_text(attachment: Attachment) -> str:
@@ -193,6 +219,7 @@ def _form_draft(
     sender: str,
     attachment: Attachment,
     meta: FormMetadata,
+    workbook: Workbook,
 ) -> Draft | str:
     """The submission a signed form makes, or the reason to quarantine the message."""
     name = attachment.filename
@@ -208,7 +235,7 @@ def _form_draft(
             f"附件《{name}》是{unit.name}的报表，但发件地址 {sender or '（空）'} "
             f"不是{unit.name}登记的邮箱（{'、'.join(sorted(unit.mailboxes))}）"
         )
-    reading = read_form(attachment.data, meta, unit_measures=unit.measures)
+    reading = read_form(attachment.data, meta, unit_measures=unit.measures, workbook=workbook)
     return Draft(
         policy_code=ctx.policy_code,
         unit_code=unit.code,
@@ -242,19 +269,34 @@ def decide(
         )
     if parsed.auto_reply:
         return Decision("ignored", reasons=("自动回复邮件，不作为报送处理",))
-    sender_unit = ctx.unit_by_mailbox.get(parsed.sender, "")
     files = _sort_attachments(parsed.attachments, form_key)
+    try:
+        return _decide_sorted(parsed, ctx, files, received_at, context_for, cycle_hint)
+    finally:
+        for _, _, workbook in files.forms:
+            workbook.close()
+
+
+def _decide_sorted(
+    parsed: ParsedMessage,
+    ctx: IntakeContext,
+    files: _Sorted,
+    received_at: datetime,
+    context_for: Callable[[str], IntakeContext | None] | None,
+    cycle_hint: tuple[str, str] | None,
+) -> Decision:
+    sender_unit = ctx.unit_by_mailbox.get(parsed.sender, "")
     if files.tampered:
         return Decision("quarantined", reasons=tuple(files.tampered), sender_unit=sender_unit)
     if files.forms:
         drafts: list[Draft] = []
         quarantined: list[Draft] = []
         reasons: list[str] = []
-        for attachment, meta in files.forms:
+        for attachment, meta, workbook in files.forms:
             form_ctx = ctx
             if meta.policy != ctx.policy_code and context_for is not None:
                 form_ctx = context_for(meta.policy) or ctx
-            outcome = _form_draft(form_ctx, parsed.sender, attachment, meta)
+            outcome = _form_draft(form_ctx, parsed.sender, attachment, meta, workbook)
             if isinstance(outcome, str):
                 reasons.append(outcome)
                 if meta.unit_code in form_ctx.units and (meta.obligation, meta.period) in (
