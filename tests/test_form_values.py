@@ -21,7 +21,7 @@ from config.errors import FormReadError
 from tasks.form_values import FormIssue, FormReading, MeasureReport, read_form
 from tasks.forms import FormMetadata, build_form, form_spec_from_context, read_form_metadata
 
-from .form_filling import fill_form
+from tasks.bureau_sim import fill_form
 from .test_forms import KEY, context
 
 # id → (policy, obligation, unit, period, period label, due)

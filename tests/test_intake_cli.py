@@ -11,7 +11,7 @@ import pytest
 from config.settings import Settings
 from tasks.reminder_steps import form_path, prepare_reminders
 
-from .form_filling import fill_form
+from tasks.bureau_sim import fill_form
 from .intake_helpers import at
 from .test_cli import run
 

@@ -12,7 +12,7 @@ from flows.intake import intake_flow
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
 from .conftest import load_seeds
-from .form_filling import fill_form
+from tasks.bureau_sim import fill_form
 from .intake_helpers import XLSX, at, caught, form_of, office_catcher, office_mailbox, reply, send
 
 POLICY = "lingchuan-2023"
