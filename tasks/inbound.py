@@ -10,7 +10,9 @@ message too large) is recorded as a problem, not an exception.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.header
+import email.parser
 import email.policy
 import email.utils
 import html
@@ -20,6 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import PurePosixPath
+from typing import Any
 
 # Declared charsets that lie: gb2312 mail often holds GBK characters, and GB18030 covers both.
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030"}
@@ -55,6 +58,23 @@ class ParsedMessage:
     # The X-Taskforce-Key of a mail this system sent (an alert to the office lands in the
     # office's own mailbox): intake must not take its own mail in, or it would loop.
     system_key: str = ""
+
+
+class _RawHeaders(email.policy.Compat32):
+    """compat32, except that a header with raw 8-bit bytes stays a (surrogate-escaped) string:
+    compat32 turns it into a Header of U+FFFD, losing the GBK bytes ``fix_text`` can decode."""
+
+    def _sanitize_header(self, name: str, value: Any) -> Any:
+        return value
+
+
+RAW_HEADERS = _RawHeaders()
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+
+
+def size_text(size: int) -> str:
+    """A file size as an office reads it: 1.5 MB, 12.3 KB."""
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.1f} KB"
 
 
 def fix_text(value: str) -> str:
@@ -148,10 +168,40 @@ def _message_ids(value: str) -> list[str]:
     return re.findall(r"<[^<>\s]+>", value)
 
 
+@dataclass(frozen=True)
+class Headers:
+    sender: str
+    subject: str
+    message_id: str
+
+
+def _sender(message: Message) -> tuple[str, str]:
+    name, address = email.utils.parseaddr(_header(message, "From"))
+    if not _ADDRESS.match(address.strip()):
+        return name, ""  # an unparsable From names no one; lenient parsers return junk here
+    return name, address.strip().lower()
+
+
+def parse_headers(content: bytes) -> Headers:
+    """Sender, subject and Message-ID without reading the body (for a message too large)."""
+    message = email.parser.BytesHeaderParser(policy=RAW_HEADERS).parsebytes(content)
+    return Headers(_sender(message)[1], _header(message, "Subject"), _header(message, "Message-ID"))
+
+
 def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage:
     """Take a raw RFC 5322 message apart; never raises for malformed input."""
-    message = email.message_from_bytes(content, policy=email.policy.compat32)
-    name, address = email.utils.parseaddr(_header(message, "From"))
+    message = email.message_from_bytes(content, policy=RAW_HEADERS)
+    name, address = _sender(message)
+    problems = []
+    if any(
+        isinstance(
+            defect,
+            email.errors.NoBoundaryInMultipartDefect | email.errors.StartBoundaryNotFoundDefect,
+        )
+        for part in message.walk()
+        for defect in part.defects
+    ):
+        problems.append("邮件格式损坏（多部分邮件缺少分隔符），正文和附件无法读取")
     auto = _header(message, "Auto-Submitted").lower()
     auto_reply = (auto not in ("", "no")) or any(_header(message, h) for h in _AUTO_REPLY_HEADERS)
     references = _message_ids(_header(message, "In-Reply-To"))
@@ -162,8 +212,8 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
     markup: list[str] = []
     attachments: list[Attachment] = []
     for part in message.walk():
-        if part.is_multipart():
-            continue
+        if part.is_multipart() or part.get_content_maintype() == "multipart":
+            continue  # a multipart without parts (broken boundary) is reported above
         content_type = part.get_content_type()
         filename = _filename(part)
         disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
@@ -182,7 +232,7 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
             plain.append(_decode_payload(part))
     text = "\n".join(plain) if plain else html_to_text("\n".join(markup))
     return ParsedMessage(
-        sender=address.strip().lower(),
+        sender=address,
         sender_name=name,
         subject=_header(message, "Subject"),
         message_id=_header(message, "Message-ID"),
@@ -190,6 +240,7 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
         auto_reply=auto_reply,
         text=text.strip()[:MAX_TEXT_CHARS],
         attachments=tuple(attachments),
+        problems=tuple(problems),
         system_key=_header(message, "X-Taskforce-Key"),
     )
 
@@ -225,5 +276,5 @@ def plain_text_file(data: bytes) -> str:
 
 def recipients(content: bytes) -> list[str]:
     """To and Cc addresses of a raw message (for reports), lower case."""
-    message = email.message_from_bytes(content, policy=email.policy.compat32)
+    message = email.message_from_bytes(content, policy=RAW_HEADERS)
     return _address_list(_header(message, "To")) + _address_list(_header(message, "Cc"))

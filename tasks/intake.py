@@ -28,7 +28,7 @@ from tasks.forms import (
     open_workbook,
     read_form_metadata,
 )
-from tasks.inbound import Attachment, ParsedMessage, docx_text, plain_text_file
+from tasks.inbound import Attachment, ParsedMessage, docx_text, plain_text_file, size_text
 
 SubmissionStatus = Literal["accepted", "rejected", "unstructured", "quarantined"]
 ItemStatus = Literal["processed", "quarantined", "ignored"]
@@ -157,14 +157,19 @@ def _whole_file(attachment: Attachment, problem: str) -> FormIssue:
     )
 
 
-def _sort_attachments(attachments: tuple[Attachment, ...], key: bytes) -> _Sorted:
+def _sort_attachments(
+    attachments: tuple[Attachment, ...], key: bytes, max_attachment_bytes: int
+) -> _Sorted:
     result = _Sorted([], [], [], [])
     for attachment in attachments:
         suffix = attachment.suffix
         if attachment.too_large:
-            megabytes = attachment.size / 1_000_000
             result.problems.append(
-                _whole_file(attachment, f"大小 {megabytes:.1f} MB，超过系统接收上限，未予读取")
+                _whole_file(
+                    attachment,
+                    f"大小 {size_text(attachment.size)}，超过系统接收上限"
+                    f"（{size_text(max_attachment_bytes)}），未予读取",
+                )
             )
         elif suffix in MACRO_SUFFIXES or "macroenabled" in attachment.content_type.lower():
             result.problems.append(
@@ -231,11 +236,19 @@ def _form_draft(
     if (meta.obligation, meta.period) not in ctx.cycles:
         return f"附件《{name}》的报送事项或报告期（{meta.obligation} {meta.period}）不存在或已撤销"
     if sender not in unit.mailboxes:
+        owner = ctx.units.get(ctx.unit_by_mailbox.get(sender, ""))
+        whose = f"（{owner.name}的邮箱）" if owner else ""
         return (
-            f"附件《{name}》是{unit.name}的报表，但发件地址 {sender or '（空）'} "
+            f"附件《{name}》是{unit.name}的报表，但发件地址 {sender or '（无法识别）'}{whose}"
             f"不是{unit.name}登记的邮箱（{'、'.join(sorted(unit.mailboxes))}）"
         )
-    reading = read_form(attachment.data, meta, unit_measures=unit.measures, workbook=workbook)
+    try:
+        reading = read_form(attachment.data, meta, unit_measures=unit.measures, workbook=workbook)
+    except FormReadError as exc:  # signed, but the form sheet itself cannot be read
+        return Draft(
+            ctx.policy_code, unit.code, meta.obligation, meta.period, "rejected", name,
+            errors=(_whole_file(attachment, f"无法读取：{exc}"),),
+        )  # fmt: skip
     return Draft(
         policy_code=ctx.policy_code,
         unit_code=unit.code,
@@ -257,6 +270,7 @@ def decide(
     received_at: datetime,
     context_for: Callable[[str], IntakeContext | None] | None = None,
     cycle_hint: tuple[str, str] | None = None,
+    max_attachment_bytes: int = 20_000_000,
 ) -> Decision:
     """Classify one message; see the module docstring for whom it trusts.
 
@@ -269,7 +283,7 @@ def decide(
         )
     if parsed.auto_reply:
         return Decision("ignored", reasons=("自动回复邮件，不作为报送处理",))
-    files = _sort_attachments(parsed.attachments, form_key)
+    files = _sort_attachments(parsed.attachments, form_key, max_attachment_bytes)
     try:
         return _decide_sorted(parsed, ctx, files, received_at, context_for, cycle_hint)
     finally:
@@ -334,6 +348,9 @@ def _decide_sorted(
             sender_unit=sender_unit,
         )
     names = [a.filename for a in files.documents]
+    message_problems = [FormIssue("", "", problem) for problem in parsed.problems]
+    if message_problems and not files.documents:
+        files.problems.extend(message_problems)
     if files.problems and not files.documents:
         return Decision(
             "processed",

@@ -30,7 +30,7 @@ from models.intake_store import PolicyIntake, claim_item, load_policy_intake, re
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms import read_form_metadata
-from tasks.inbound import Attachment, ParsedMessage, parse_message
+from tasks.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.intake import Decision, Draft, decide, late_working_days
 from tasks.mail_sources import FetchedMessage, MaildirSource, MailSource
 from tasks.notices import notice_context
@@ -247,6 +247,16 @@ def _paper_message(item: t.InboundItem, data: bytes, intake: PolicyIntake) -> Pa
     )
 
 
+def _note_headers(item: t.InboundItem, data: bytes) -> None:
+    """Sender, subject and Message-ID on the item, from the headers alone (cheap, never fails)."""
+    headers = parse_headers(data)
+    item.sender, item.subject, item.message_id = (
+        headers.sender,
+        headers.subject[:500],
+        headers.message_id[:500],
+    )
+
+
 def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> Decision:
     intake = run.intake(session, item.policy_code)
     if intake is None:
@@ -254,18 +264,17 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
     if item.channel == "paper":
         parsed = _paper_message(item, data, intake)
     else:
-        parsed = parse_message(data, max_attachment_bytes=run.settings.intake.max_attachment_bytes)
-        item.sender, item.subject, item.message_id = (
-            parsed.sender,
-            parsed.subject[:500],
-            parsed.message_id[:500],
-        )
+        _note_headers(item, data)
         if len(data) > run.settings.intake.max_message_bytes:
             # Too big to read safely: the raw copy is kept; a person looks at it.
             return Decision(
                 "quarantined",
-                reasons=(f"邮件大小 {len(data) / 1e6:.1f} MB，超过系统接收上限，未予读取",),
+                reasons=(
+                    f"邮件大小 {size_text(len(data))}，超过系统接收上限"
+                    f"（{size_text(run.settings.intake.max_message_bytes)}），未予读取",
+                ),
             )
+        parsed = parse_message(data, max_attachment_bytes=run.settings.intake.max_attachment_bytes)
 
     def context_for(code: str) -> Any:
         other = run.intake(session, code)
@@ -277,6 +286,7 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
         form_key=run.form_key,
         received_at=item.received_at,
         context_for=context_for,
+        max_attachment_bytes=run.settings.intake.max_attachment_bytes,
         cycle_hint=(
             (item.details["obligation"], item.details["period"])
             if item.channel == "paper"
@@ -375,6 +385,8 @@ def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
             assert item is not None
             item.status = "error"
             item.attempts += 1
+            if item.channel == "email":
+                _note_headers(item, (run.settings.raw_dir / item.raw_path).read_bytes())
             item.reasons = [f"处理出错：{type(exc).__name__}: {exc}"[:1000]]
             item.details = {**item.details, "traceback": traceback.format_exc()[-4000:]}
             return [_line(item, "error", errors=[{"problem": item.reasons[0]}])]

@@ -18,10 +18,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet.worksheet import Worksheet
 
 from config.errors import FormReadError
+from tasks.bureau_sim import fill_form
 from tasks.form_values import FormIssue, FormReading, MeasureReport, read_form
 from tasks.forms import FormMetadata, build_form, form_spec_from_context, read_form_metadata
 
-from tasks.bureau_sim import fill_form
 from .test_forms import KEY, context
 
 # id → (policy, obligation, unit, period, period label, due)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
+from tasks.bureau_sim import fill_form
 from tasks.reminder_steps import form_path, prepare_reminders
 
-from tasks.bureau_sim import fill_form
 from .intake_helpers import at
 from .test_cli import run
 

@@ -9,10 +9,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from config.settings import Settings
 from flows.intake import intake_flow
+from tasks.bureau_sim import fill_form
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
 from .conftest import load_seeds
-from tasks.bureau_sim import fill_form
 from .intake_helpers import XLSX, at, caught, form_of, office_catcher, office_mailbox, reply, send
 
 POLICY = "lingchuan-2023"

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import func, select
 
-from config.settings import Settings
+from config.settings import IntakeSettings, Settings
 from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake
@@ -34,9 +34,11 @@ async def test_reply_taken_in_over_imap(imap_mailbox: DovecotServer, settings: S
     key = settings.form_key.get_secret_value().encode()
     office = office_mailbox(settings, POLICY)
     settings = settings.model_copy(
-        update={"imap": imap_mailbox.imap_settings(processed_folder="已处理")}
+        update={
+            "imap": imap_mailbox.imap_settings(processed_folder="已处理"),
+            "intake": IntakeSettings(source="imap"),
+        }
     )
-    settings.intake.source = "imap"
     with office_catcher(settings) as (catcher, settings):
         prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
         await deliver_outbox(settings, POLICY, run_id="t", now=datetime.now(UTC))
@@ -46,7 +48,7 @@ async def test_reply_taken_in_over_imap(imap_mailbox: DovecotServer, settings: S
                                    attachments=[(name, fill_form(blank, key), XLSX)]))  # fmt: skip
         [delivered] = sorted((settings.maildir_root / office / "new").iterdir())
     arrived = datetime(2023, 3, 3, 16, 20, tzinfo=UTC)
-    imap_mailbox.append(delivered.read_bytes(), arrived)
+    uid = imap_mailbox.append(delivered.read_bytes(), arrived)
     source = open_source(settings, POLICY)
     assert isinstance(source, ImapSource)
     try:
@@ -60,7 +62,10 @@ async def test_reply_taken_in_over_imap(imap_mailbox: DovecotServer, settings: S
         submission = session.exec(select(t.Submission)).one()
         item = session.exec(select(t.InboundItem)).one()
     assert submission.received_at == arrived  # INTERNALDATE, not the Date header
-    assert item.source.startswith("imap://") and item.source_key.endswith(":1")
+    assert (
+        item.source.startswith("imap://")
+        and item.source_key == f"{imap_mailbox.uidvalidity()}:{uid}"
+    )
     # Moved to the processed folder, never deleted.
     assert imap_mailbox.count("INBOX") == 0 and imap_mailbox.count("已处理") == 1
 

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
+from tasks.bureau_sim import fill_form
 from tasks.calendar import SHANGHAI
 from tasks.forms import read_form_metadata
 from tasks.intake_steps import take_in
@@ -18,7 +19,6 @@ from tasks.mail_sources import MaildirSource
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
 from .conftest import load_seeds
-from tasks.bureau_sim import fill_form
 from .intake_helpers import XLSX, at, caught, form_of, office_catcher, office_mailbox, reply, send
 
 POLICY = "lingchuan-2023"

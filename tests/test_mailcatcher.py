@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from config.errors import MailCatcherError
 from config.settings import MailCatcherSettings, SmtpSettings
 from tasks.delivery import OutgoingMail, message_id_for, send_batch
+from tasks.mail_sources import received_time
 from tasks.mailcatcher import CaughtMail, MailCatcher, summary_line
 
 SUBJECT = "关于报送《陵川县促进经济稳中求进若干措施》任务清单台账的通知"
@@ -199,6 +201,12 @@ async def test_serve_forever_as_a_process(tmp_path: Path, stop_signal: signal.Si
         assert started.startswith(
             f"收信服务已启动：127.0.0.1:{port}，邮件存入 {tmp_path / 'mail'}/"
         )
+        # One line per office mailbox the policy files name: mail to it is also filed there.
+        offices = {process.stdout.readline().split()[1] for _ in range(2)}
+        assert offices == {
+            "taskforce-office@lingchuan.example.org",
+            "fwy-office@xinjiang.example.org",
+        }
 
         smtp = SmtpSettings(host="127.0.0.1", port=port)
         [outcome] = await send_batch([notice()], smtp)
@@ -218,3 +226,26 @@ async def test_serve_forever_as_a_process(tmp_path: Path, stop_signal: signal.Si
     [path] = eml_files(tmp_path / "mail")
     stored = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert stored["Subject"] == SUBJECT
+
+
+async def test_mail_to_an_office_is_filed_into_its_maildir(tmp_path: Path) -> None:
+    office = "office@lingchuan.example.org"
+    maildir = tmp_path / "maildir" / office
+    settings = MailCatcherSettings(port=0, directory=tmp_path / "mail")
+    with MailCatcher(settings, None, maildirs={office.upper(): maildir}) as catcher:
+        before = datetime.now(UTC).replace(microsecond=0)
+        outcomes = await send_batch(
+            [notice(1, ("fgj@lingchuan.example.org",)), notice(2, (office,))], smtp_for(catcher)
+        )
+    assert [o.status for o in outcomes] == ["sent", "sent"]
+    assert len(eml_files(tmp_path / "mail")) == 2  # everything is still kept as .eml
+    [filed] = list((maildir / "new").iterdir())  # only the office's mail is filed
+    assert not list((maildir / "tmp").iterdir())
+    content = filed.read_bytes()
+    assert content.startswith(
+        f"Return-Path: <zhuanban-office@example.org>\r\nDelivered-To: {office}\r\n".encode()
+    )
+    arrived = received_time(content)
+    assert arrived is not None and before <= arrived <= datetime.now(UTC)
+    message = email.message_from_bytes(content, policy=email.policy.default)
+    assert message["Subject"] == SUBJECT

@@ -226,6 +226,21 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             },
             {"sheet": "", "cell": "", "problem": "附件文件名已被修改，请使用下发的原表格填报"},
         ]
+    elif kind == "quarantine":
+        received = at(cycle.reminders[0], 11, 5)
+        context["as_of"] = received + timedelta(minutes=1)
+        context["item"] = {
+            "id": 17,
+            "channel": "email",
+            "received_at": received,
+            "sender": "someone@example.com",
+            "subject": f"Re: {report}",
+            "reasons": [
+                f"附件《{context['reply']['attachment_name']}》：表格签名校验失败：元数据被改动",
+                "发件地址 someone@example.com 不在单位名录中",
+            ],
+            "raw_path": "var/raw/3f/3f2a.eml",
+        }
     elif kind == "escalation":
         opened = CALENDAR.working_days_before(after_due + timedelta(10), 0)
         context["as_of"] = at(opened, 10)
@@ -435,6 +450,7 @@ def test_branches_the_seeds_do_not_reach(
             {"unit", "policy", "obligation", "cycle", "office", "reply", "as_of", "case"},
         ),
         ("bulletin", {"policy", "obligation", "office", "as_of", "bulletin"}),
+        ("quarantine", {"office", "as_of", "item"}),
     ],
 )
 def test_the_keys_the_readme_lists_are_enough(
