@@ -86,6 +86,40 @@ def submission_rows(session: Session, policy_code: str, period: str | None) -> l
                     "attachment": submission.attachment if submission else "",
                     "errors": list(submission.errors) if submission else [],
                     "excerpt": _excerpt(submission.fields) if submission else "",
+                    "item_id": submission.inbound_id if submission else None,
                 }
             )
+    rows += set_aside_rows(session, policy_code)
+    return rows
+
+
+def set_aside_rows(session: Session, policy_code: str) -> list[dict[str, Any]]:
+    """Mail intake quarantined or failed on that names no unit and cycle (unknown sender, a
+    forged form …): listed after the units so the office sees it; the raw copy is kept."""
+    attributed = select(t.Submission.inbound_id).where(col(t.Submission.inbound_id).is_not(None))
+    items = session.exec(
+        select(t.InboundItem)
+        .where(t.InboundItem.policy_code == policy_code)
+        .where(col(t.InboundItem.status).in_(("quarantined", "error")))
+        .where(col(t.InboundItem.id).not_in(attributed))
+        .order_by(col(t.InboundItem.received_at))
+    ).all()
+    rows = []
+    for item in items:
+        received = item.received_at.astimezone(SHANGHAI)
+        rows.append(
+            {
+                "policy": policy_code, "obligation": "", "obligation_name": "", "period": "",
+                "due": None, "unit_code": "", "unit": item.sender or "（未知发件人）",
+                "status": item.status,
+                "status_label": STATUS_LABELS.get(item.status, "处理出错（待重放）"),
+                "submission_id": None, "version": None, "channel": item.channel,
+                "channel_label": CHANNEL_LABELS.get(item.channel, item.channel),
+                "received_at": received.isoformat(),
+                "received_at_local": f"{received:%Y-%m-%d %H:%M}",
+                "late_working_days": 0, "attachment": "",
+                "errors": [{"problem": reason} for reason in item.reasons],
+                "excerpt": item.subject, "item_id": item.id,
+            }
+        )  # fmt: skip
     return rows

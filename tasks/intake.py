@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -332,6 +332,10 @@ def _decide_sorted(
                 drafts.append(outcome)
         if reasons:
             return Decision("quarantined", tuple(quarantined), tuple(reasons), sender_unit)
+        others = [f"附件《{a.filename}》未作为报表读取" for a in files.documents]
+        others += [issue.problem for issue in files.problems]
+        if others:  # kept with the report, so a person sees what else came with it
+            drafts = [replace(d, fields={**d.fields, "other_attachments": others}) for d in drafts]
         return Decision("processed", tuple(drafts), sender_unit=sender_unit)
     if not sender_unit:
         return Decision(

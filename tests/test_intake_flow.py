@@ -9,6 +9,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from config.settings import Settings
 from flows.intake import intake_flow
+from models.db import session_scope
+from models.submission_view import submission_rows
 from tasks.bureau_sim import fill_form
 from tasks.reminder_steps import deliver_outbox, prepare_reminders
 
@@ -47,6 +49,12 @@ async def test_intake_flow_records_replies_and_leaves_an_artifact(
     assert len(receipts) == 2
     quarantine = [m for m in alerts if str(m["Subject"]).startswith("【隔离】")]
     assert len(quarantine) == 1 and "stranger@example.com" in str(quarantine[0]["Subject"])
+    with session_scope(settings) as session:
+        rows = submission_rows(session, POLICY, "2023-02")
+    [stranger] = [r for r in rows if r["unit_code"] == ""]
+    assert (stranger["unit"], stranger["status"]) == ("stranger@example.com", "quarantined")
+    assert "不在单位名录中" in stranger["errors"][0]["problem"]
+    assert {r["status"] for r in rows if r["unit_code"] in ("rsj", "fgj")} == {"accepted"}
     async with get_client() as client:
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"intake-{POLICY}"]))

@@ -199,3 +199,28 @@ async def test_word_reply_is_received_unstructured_and_reviewed(loaded: Settings
             select(t.ProgressEntry).where(t.ProgressEntry.submission_id == accepted.id)
         ).all()
     assert [e.status for e in entries] == ["推进中"]
+
+
+async def test_other_files_beside_a_valid_form_are_noted(loaded: Settings) -> None:
+    key = loaded.form_key.get_secret_value().encode()
+    office = office_mailbox(loaded, POLICY)
+    with office_catcher(loaded) as (catcher, settings):
+        await _notices(settings, date(2023, 2, 23))
+        notice = caught(catcher.directory, RSJ)[-1]
+        name, blank = form_of(notice)
+        macro = "application/vnd.ms-excel.sheet.macroEnabled.12"
+        attachments = [(name, fill_form(blank, key), XLSX), ("宏.xlsm", b"PK\x03\x04", macro),
+                       ("说明.pdf", b"%PDF-1.4", "application/pdf")]  # fmt: skip
+        await send(settings, reply(notice, sender=RSJ, office=office, attachments=attachments))
+        summary = take_in(
+            settings,
+            POLICY,
+            MaildirSource(settings.maildir_root / office),
+            now=at(date(2023, 3, 1)),
+        )
+    assert [x["outcome"] for x in summary.lines] == ["accepted"]
+    with session_scope(loaded) as session:
+        submission = session.exec(select(t.Submission)).one()
+    others = submission.fields["other_attachments"]
+    assert others[0] == "附件《说明.pdf》未作为报表读取"
+    assert "《宏.xlsm》是含宏的文件" in others[1]
