@@ -276,3 +276,25 @@ class CaseEvent(SQLModel, table=True):
     at: datetime = _ts(nullable=False)
     actor: str = ""
     payload: dict[str, Any] = _json(dict)
+
+
+class Report(SQLModel, table=True):
+    """One version of a consolidation's outputs (bulletin, workbook) for a period.
+
+    Consolidating again with the same data and as_of finds the same content and adds nothing;
+    a late report that changes the content adds a version, and the old files stay.
+    """
+
+    __table_args__ = (UniqueConstraint("policy_id", "kind", "period", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    kind: str  # monthly / annual
+    obligation: str = ""
+    period: str  # 2023-02, or 2023 for the annual roll-up
+    version: int
+    as_of: datetime = _ts(nullable=False)
+    content_sha256: str
+    directory: str
+    files: list[str] = _json(list)
+    summary: dict[str, Any] = _json(dict)  # counts and rates, for scripts and the roll-up
+    created_at: datetime = _ts(nullable=False, default_factory=utcnow)

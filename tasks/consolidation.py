@@ -1,0 +1,467 @@
+"""A month consolidated: who reported how, how each measure and target stands, what is said.
+
+Pure functions over plain data (``ConsolidationInput``, filled from the database by
+``models/consolidation_store.py``); the same input gives the same ``Consolidation``, which the
+bulletin, the workbook and the Prefect artifacts are rendered from.
+
+Rules the office asked for:
+
+- a unit's timeliness is that of its first report that counts (accepted, or received without our
+  form and waiting for review); its content is that of its latest such report. A unit whose
+  only reports were rejected is ``rejected``; one with nothing (or only quarantined mail) is
+  ``missing``. Only what had arrived by ``as_of`` counts.
+- a measure's status and completion count its 牵头 / 负责 units only; 配合 units are listed but do
+  not dilute it. Its status is the least advanced reported by a lead unit.
+- 序时进度: the share of a target's period (from its start, or the policy's, to its due day) that
+  has elapsed at the end of the reported period. A target behind schedule by at least the yellow
+  (red) threshold, in percentage points, is yellow (red). A target's reached value is the largest
+  its lead units report: they report the same county-wide figure, which must not be summed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+UnitState = Literal["on_time", "late", "missing", "rejected"]
+Light = Literal["green", "yellow", "red", "none"]
+STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")  # least advanced first
+COUNTING = ("accepted", "unstructured")
+STATE_LABELS = {
+    "on_time": "按时报送",
+    "late": "逾期报送",
+    "missing": "未报送",
+    "rejected": "退回未改",
+}
+LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "none": "—"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+@dataclass(frozen=True)
+class SubmissionFact:
+    """One version a unit sent for the cycle (quarantined ones are left out by the loader)."""
+
+    submission_id: int
+    version: int
+    status: str  # accepted / rejected / unstructured
+    received_at: datetime
+    late_working_days: int
+    fields: Mapping[str, Any]
+    # measure number → (status, value_reached, fields) of that version's progress entries
+    progress: Mapping[str, tuple[str | None, float | None, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class UnitFact:
+    code: str
+    name: str
+    kind: str
+    submissions: tuple[SubmissionFact, ...]  # by version
+
+
+@dataclass(frozen=True)
+class TargetFact:
+    position: int
+    metric: str
+    value: float
+    unit_of_measure: str
+    direction: str
+    starts: date
+    due: date
+
+
+@dataclass(frozen=True)
+class MeasureFact:
+    number: str
+    title: str
+    section_key: str
+    lead_units: tuple[str, ...]  # unit codes with role lead or responsible, in notice order
+    support_units: tuple[str, ...]
+    targets: tuple[TargetFact, ...]
+
+
+@dataclass(frozen=True)
+class GroupFact:
+    code: str
+    name: str
+    sections: tuple[str, ...]
+    lead_units: tuple[str, ...] = ()  # unit names, as the notice names the group's leads
+
+
+@dataclass(frozen=True)
+class LedgerFact:
+    """The once-off 任务清单台账: each unit's latest counting version, as progress entries."""
+
+    obligation_name: str
+    per_measure_keys: tuple[str, ...]
+    units: Mapping[str, SubmissionFact | None]  # unit code → its latest counting ledger
+
+
+@dataclass(frozen=True)
+class ConsolidationInput:
+    policy_code: str
+    county: str
+    policy_title: str
+    doc_number: str
+    office_name: str
+    obligation_code: str
+    obligation_name: str
+    period: str
+    period_label: str
+    covers_end: date
+    due_at: datetime
+    as_of: datetime
+    units: tuple[UnitFact, ...]  # the obligated units, directory order
+    measures: tuple[MeasureFact, ...]  # notice order
+    groups: tuple[GroupFact, ...]
+    unit_names: Mapping[str, str]  # every unit code of the policy → name
+    ledger: LedgerFact | None = None
+    yellow_points: float = 10.0
+    red_points: float = 30.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    code: str
+    name: str
+    state: UnitState
+    late_working_days: int
+    received_at: datetime | None  # of the first report that counts
+    version: int | None  # of the report whose content is used
+    submission_id: int | None
+    needs_review: bool  # the content is a reply without our form, not yet reviewed
+    groups: tuple[str, ...]  # the group names whose measures the unit leads
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    metric: str
+    target: float
+    unit_of_measure: str
+    due: date
+    reached: float | None
+    done_share: float | None  # reached / target, 0..1+
+    schedule_share: float  # 序时进度, 0..1
+    points_behind: float | None
+    light: Light
+
+
+@dataclass(frozen=True)
+class MeasureRow:
+    number: str
+    title: str
+    group: str
+    lead_units: tuple[str, ...]  # names
+    support_units: tuple[str, ...]
+    reports: tuple[tuple[str, str], ...]  # (lead unit name, its status or 未报)
+    status: str | None  # least advanced of the lead units' reports; None: none reported
+    lead_reported: int
+    notes: tuple[tuple[str, str], ...]  # (unit name, note)
+    targets: tuple[TargetRow, ...]
+    light: Light
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    code: str
+    name: str
+    units: int
+    on_time: int
+    late: int
+    missing: int
+    rejected: int
+    measures: int
+    by_status: tuple[tuple[str, int], ...]  # (status, count) in STATUS_ORDER, then 未报
+    red: int
+    yellow: int
+
+
+@dataclass(frozen=True)
+class TextItem:
+    group: str
+    unit: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    unit: str
+    state: str  # 已报送 / 未报送
+    rows: int
+    complete: int
+
+    @property
+    def share(self) -> float:
+        return self.complete / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    source: ConsolidationInput
+    units: tuple[UnitRow, ...]
+    counts: Mapping[str, int]  # on_time, late, missing, rejected, needs_review, obligated
+    measures: tuple[MeasureRow, ...]
+    groups: tuple[GroupRow, ...]
+    problems: tuple[TextItem, ...]
+    next_steps: tuple[TextItem, ...]
+    ledger: tuple[LedgerRow, ...]
+    supervision: tuple[Mapping[str, Any], ...] = field(default=())  # from escalation, later
+    commendations: tuple[Mapping[str, Any], ...] = field(default=())
+
+    @property
+    def on_time_rate(self) -> float:
+        obligated = self.counts["obligated"]
+        return self.counts["on_time"] / obligated if obligated else 0.0
+
+    @property
+    def submitted_share(self) -> float:
+        obligated = self.counts["obligated"]
+        done = self.counts["on_time"] + self.counts["late"]
+        return done / obligated if obligated else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+
+
+def least_advanced(statuses: Sequence[str | None]) -> str | None:
+    known = [s for s in statuses if s in STATUS_ORDER]
+    if not known:
+        return None
+    return min(known, key=STATUS_ORDER.index)
+
+
+def schedule_share(start: date, due: date, at: date) -> float:
+    """序时进度: the elapsed share of [start, due] at the end of day ``at``, clamped to 0..1."""
+    if at < start:
+        return 0.0
+    total = (due - start).days + 1
+    if total <= 0 or at >= due:
+        return 1.0
+    return ((at - start).days + 1) / total
+
+
+def light_for(points_behind: float | None, yellow: float, red: float) -> Light:
+    if points_behind is None:
+        return "none"
+    if points_behind >= red:
+        return "red"
+    if points_behind >= yellow:
+        return "yellow"
+    return "green"
+
+
+def _worst(lights: Sequence[Light]) -> Light:
+    for light in ("red", "yellow", "green"):
+        if light in lights:
+            return light
+    return "none"
+
+
+def _counting(
+    unit: UnitFact, as_of: datetime
+) -> tuple[SubmissionFact | None, SubmissionFact | None]:
+    """(first, latest) of the unit's reports that count and had arrived by as_of."""
+    arrived = [s for s in unit.submissions if s.received_at <= as_of]
+    counting = [s for s in arrived if s.status in COUNTING]
+    if not counting:
+        return None, None
+    # A review adds a version with the original received_at: order by version, not by time.
+    return counting[0], counting[-1]
+
+
+def _unit_row(unit: UnitFact, as_of: datetime, groups: tuple[str, ...]) -> UnitRow:
+    first, latest = _counting(unit, as_of)
+    if first is None or latest is None:
+        arrived = [s for s in unit.submissions if s.received_at <= as_of]
+        rejected = bool(arrived) and arrived[-1].status == "rejected"
+        return UnitRow(unit.code, unit.name, "rejected" if rejected else "missing", 0, None,
+                       arrived[-1].version if rejected else None,
+                       arrived[-1].submission_id if rejected else None, False, groups)  # fmt: skip
+    state: UnitState = "late" if first.late_working_days > 0 else "on_time"
+    return UnitRow(
+        unit.code, unit.name, state, first.late_working_days, first.received_at,
+        latest.version, latest.submission_id, latest.status == "unstructured", groups,
+    )  # fmt: skip
+
+
+def group_of(
+    section_key: str, groups: Sequence[GroupFact], lead_names: Sequence[str] = ()
+) -> GroupFact | None:
+    """The group whose sections cover a measure's section (“三(一)” covers “三(一)2”); the most
+    specific section wins, and where two groups share a section (陵川's 一、四) the one whose lead
+    unit leads the measure."""
+    candidates: list[tuple[int, bool, int, GroupFact]] = []
+    for order, group in enumerate(groups):
+        for section in group.sections:
+            if section_key == section or section_key.startswith(section):
+                leads = bool(set(group.lead_units) & set(lead_names))
+                candidates.append((len(section), leads, -order, group))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: c[:3])[3]
+
+
+def _target_row(
+    target: TargetFact, reached_values: Sequence[float], at: date, yellow: float, red: float
+) -> TargetRow:
+    reached = max(reached_values) if reached_values else None
+    share = schedule_share(target.starts, target.due, at)
+    done: float | None = None
+    behind: float | None = None
+    if reached is not None and target.value:
+        done = reached / target.value
+        if target.direction == "at_most":  # a ceiling: at or under it is on schedule
+            done = 1.0 if reached <= target.value else target.value / reached
+        behind = round((share - min(done, 1.0)) * 100, 1)
+    return TargetRow(target.metric, target.value, target.unit_of_measure, target.due, reached,
+                     done, share, behind, light_for(behind, yellow, red))  # fmt: skip
+
+
+def consolidate(data: ConsolidationInput) -> Consolidation:
+    """The month's consolidation; see the module docstring for the rules."""
+    as_of = data.as_of
+    names = data.unit_names
+    measure_group = {
+        m.number: group_of(m.section_key, data.groups, [names.get(c, c) for c in m.lead_units])
+        for m in data.measures
+    }
+    led_groups: dict[str, list[str]] = {}
+    for measure in data.measures:
+        group = measure_group[measure.number]
+        for code in measure.lead_units:
+            if group is not None and group.name not in led_groups.setdefault(code, []):
+                led_groups[code].append(group.name)
+    units = tuple(_unit_row(u, as_of, tuple(led_groups.get(u.code, []))) for u in data.units)
+    latest = {u.code: _counting(u, as_of)[1] for u in data.units}
+    counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
+    counts["needs_review"] = sum(1 for u in units if u.needs_review)
+    counts["obligated"] = len(units)
+
+    measures: list[MeasureRow] = []
+    for measure in data.measures:
+        reports: list[tuple[str, str]] = []
+        statuses: list[str | None] = []
+        notes: list[tuple[str, str]] = []
+        values: dict[int, list[float]] = {}
+        for code in measure.lead_units:
+            report = latest.get(code)
+            entry = report.progress.get(measure.number) if report else None
+            if entry is None:
+                reports.append((names.get(code, code), "未报"))
+                continue
+            status, value, fields = entry
+            reports.append((names.get(code, code), status or "未填"))
+            statuses.append(status)
+            for target in fields.get("targets", []) or []:
+                if isinstance(target.get("value"), int | float):
+                    values.setdefault(int(target.get("index", 0)), []).append(
+                        float(target["value"])
+                    )
+            if value is not None and not fields.get("targets"):
+                values.setdefault(0, []).append(value)
+            note = str(fields.get("note") or "").strip()
+            if note:
+                notes.append((names.get(code, code), note))
+        for code in measure.support_units:  # 配合 units' notes are shown, never counted
+            report = latest.get(code)
+            entry = report.progress.get(measure.number) if report else None
+            if entry is not None and str(entry[2].get("note") or "").strip():
+                notes.append((names.get(code, code), str(entry[2]["note"]).strip()))
+        targets = tuple(
+            _target_row(t, values.get(i, []), data.covers_end, data.yellow_points, data.red_points)
+            for i, t in enumerate(measure.targets)
+        )
+        status = least_advanced(statuses)
+        lights = [t.light for t in targets]
+        if status == "滞后":
+            lights.append("yellow")
+        group = measure_group[measure.number]
+        measures.append(
+            MeasureRow(
+                number=measure.number,
+                title=measure.title,
+                group=group.name if group else "",
+                lead_units=tuple(names.get(c, c) for c in measure.lead_units),
+                support_units=tuple(names.get(c, c) for c in measure.support_units),
+                reports=tuple(reports),
+                status=status,
+                lead_reported=sum(1 for _, s in reports if s != "未报"),
+                notes=tuple(notes),
+                targets=targets,
+                light=_worst(lights),
+            )
+        )
+
+    groups: list[GroupRow] = []
+    for group in data.groups:
+        in_group = [m for m in measures if m.group == group.name]
+        members = [u for u in units if group.name in u.groups]
+        by_status = [(s, sum(1 for m in in_group if m.status == s)) for s in STATUS_ORDER]
+        by_status.append(("未报", sum(1 for m in in_group if m.status is None)))
+        groups.append(
+            GroupRow(
+                code=group.code, name=group.name, units=len(members),
+                on_time=sum(1 for u in members if u.state == "on_time"),
+                late=sum(1 for u in members if u.state == "late"),
+                missing=sum(1 for u in members if u.state == "missing"),
+                rejected=sum(1 for u in members if u.state == "rejected"),
+                measures=len(in_group), by_status=tuple(by_status),
+                red=sum(1 for m in in_group if m.light == "red"),
+                yellow=sum(1 for m in in_group if m.light == "yellow"),
+            )
+        )  # fmt: skip
+
+    problems: list[TextItem] = []
+    next_steps: list[TextItem] = []
+    for unit in units:
+        report = latest.get(unit.code)
+        if report is None:
+            continue
+        group_label = "、".join(unit.groups) or "其他单位"
+        for key, bucket in (("problems", problems), ("next-steps", next_steps)):
+            text = str(report.fields.get(key) or "").strip()
+            if text:
+                bucket.append(TextItem(group_label, unit.name, text))
+    order = {g.name: i for i, g in enumerate(data.groups)}
+    problems.sort(key=lambda x: (order.get(x.group.split("、")[0], len(order)), x.unit))
+    next_steps.sort(key=lambda x: (order.get(x.group.split("、")[0], len(order)), x.unit))
+
+    return Consolidation(
+        source=data,
+        units=units,
+        counts=counts,
+        measures=tuple(measures),
+        groups=tuple(groups),
+        problems=tuple(problems),
+        next_steps=tuple(next_steps),
+        ledger=ledger_quality(data),
+    )
+
+
+def ledger_quality(data: ConsolidationInput) -> tuple[LedgerRow, ...]:
+    """台账报送质量: per unit, how many of its ledger rows have every column filled."""
+    if data.ledger is None:
+        return ()
+    rows: list[LedgerRow] = []
+    for unit in data.units:
+        report = data.ledger.units.get(unit.code)
+        if report is None:
+            rows.append(LedgerRow(unit.name, "未报送", 0, 0))
+            continue
+        complete = 0
+        for _, _, fields in report.progress.values():
+            keys = [k for k in data.ledger.per_measure_keys if k != "number"]
+            if all(str(fields.get(k) or "").strip() for k in keys):
+                complete += 1
+        rows.append(LedgerRow(unit.name, "已报送", len(report.progress), complete))
+    return tuple(rows)
