@@ -72,6 +72,13 @@ class IntakeSettings(BaseModel):
     max_attachment_bytes: int = Field(default=20_000_000, ge=1)
 
 
+class ReportSettings(BaseModel):
+    """Traffic lights of the monthly consolidation: points behind 序时进度 (county practice)."""
+
+    yellow_points: float = Field(default=10.0, ge=0)
+    red_points: float = Field(default=30.0, ge=0)
+
+
 # The HMAC key that signs forms must be set for real use; this default only serves the demo
 # and tests, and is refused when TASKFORCE_PRODUCTION=true.
 DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
@@ -96,6 +103,7 @@ class Settings(BaseSettings):
     mailcatcher: MailCatcherSettings = MailCatcherSettings()
     imap: ImapSettings = ImapSettings()
     intake: IntakeSettings = IntakeSettings()
+    reports: ReportSettings = ReportSettings()
     form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
     production: bool = False
 

@@ -17,6 +17,7 @@ from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.delivery import message_id_for
 
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_SUBTYPES = {".html": "html", ".md": "markdown", ".pdf": "pdf"}
 
 
 def working_days_left(calendar: WorkingCalendar, day: date, due: date) -> int:
@@ -112,7 +113,14 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
         message = MIMEMultipart("mixed")
         message.attach(body)
         for attachment in row.attachments:
-            part = MIMEApplication(Path(attachment["path"]).read_bytes(), XLSX[1])
+            path = Path(attachment["path"])
+            subtype = (
+                XLSX[1] if path.suffix == ".xlsx" else _SUBTYPES.get(path.suffix, "octet-stream")
+            )
+            if path.suffix in (".html", ".md"):
+                part = MIMEText(path.read_text(encoding="utf-8"), _SUBTYPES[path.suffix], "utf-8")
+            else:
+                part = MIMEApplication(path.read_bytes(), subtype)
             part.add_header(
                 "Content-Disposition", "attachment", filename=("utf-8", "", attachment["filename"])
             )
