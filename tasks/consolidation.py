@@ -299,13 +299,14 @@ def group_of(
 ) -> GroupFact | None:
     """The group whose sections cover a measure's section (“三(一)” covers “三(一)2”); the most
     specific section wins, and where two groups share a section (陵川's 一、四) the one whose lead
-    unit leads the measure."""
-    candidates: list[tuple[int, bool, int, GroupFact]] = []
+    unit is named first among the measure's units."""
+    candidates: list[tuple[int, int, int, GroupFact]] = []
     for order, group in enumerate(groups):
         for section in group.sections:
             if section_key == section or section_key.startswith(section):
-                leads = bool(set(group.lead_units) & set(lead_names))
-                candidates.append((len(section), leads, -order, group))
+                places = [lead_names.index(u) for u in group.lead_units if u in lead_names]
+                rank = -min(places) if places else -len(lead_names) - 1
+                candidates.append((len(section), rank, -order, group))
     if not candidates:
         return None
     return max(candidates, key=lambda c: c[:3])[3]
@@ -427,14 +428,14 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
         report = latest.get(unit.code)
         if report is None:
             continue
-        group_label = "、".join(unit.groups) or "其他单位"
+        group_label = primary_group(unit, data.groups, measures)
         for key, bucket in (("problems", problems), ("next-steps", next_steps)):
             text = str(report.fields.get(key) or "").strip()
             if text:
                 bucket.append(TextItem(group_label, unit.name, text))
     order = {g.name: i for i, g in enumerate(data.groups)}
-    problems.sort(key=lambda x: (order.get(x.group.split("、")[0], len(order)), x.unit))
-    next_steps.sort(key=lambda x: (order.get(x.group.split("、")[0], len(order)), x.unit))
+    problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within
+    next_steps.sort(key=lambda x: order.get(x.group, len(order)))
 
     return Consolidation(
         source=data,
@@ -446,6 +447,20 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
         next_steps=tuple(next_steps),
         ledger=ledger_quality(data),
     )
+
+
+def primary_group(
+    unit: UnitRow, groups: Sequence[GroupFact], measures: Sequence[MeasureRow]
+) -> str:
+    """The group a unit's own words are filed under: the one it leads, else the one where it
+    leads the most measures, else 其他单位."""
+    for group in groups:
+        if unit.name in group.lead_units:
+            return group.name
+    led = [m.group for m in measures if unit.name in m.lead_units and m.group]
+    if not led:
+        return "其他单位"
+    return max(dict.fromkeys(led), key=led.count)
 
 
 def ledger_quality(data: ConsolidationInput) -> tuple[LedgerRow, ...]:
