@@ -20,8 +20,12 @@ install: $(STAMP)
 # The main job on embedded defaults: a SQLite file under ./var, Prefect's temporary server, and
 # the local mail catcher (mail lands in ./var/mail/; replies to the office are filed into
 # ./var/maildir/). Replays 陵川's January-20 checklist days, then the bureaus reply (simulated),
-# intake records their reports, sends receipts and rejections, and lists the submissions.
+# intake records their reports, sends receipts and rejections, and lists the submissions; then
+# the January-March monthly reports go the same way and are consolidated into bulletins and
+# summary workbooks under ./var/reports/ (and an annual roll-up so far).
 DEMO_DAYS := --as-of 2023-01-12T09:00 --as-of 2023-01-17T09:00 --as-of 2023-01-20T09:00
+# The opening days of the January, February and March monthly reports (the forms go out).
+DEMO_MONTHS := --as-of 2023-01-28T09:00 --as-of 2023-02-23T09:00 --as-of 2023-03-27T09:00
 demo: install
 	rm -rf var/mail var/maildir var/raw var/forms var/taskforce.db*
 	$(BIN)/taskforce db init
@@ -38,7 +42,18 @@ demo: install
 	$(BIN)/taskforce simulate-replies --policy lingchuan-2023 --period 2023 && \
 	$(BIN)/taskforce intake --policy lingchuan-2023 && \
 	$(BIN)/taskforce submissions --policy lingchuan-2023 --period 2023 && \
-	$(BIN)/taskforce review --policy lingchuan-2023
+	$(BIN)/taskforce review --policy lingchuan-2023 && \
+	$(BIN)/taskforce remind --policy lingchuan-2023 $(DEMO_MONTHS) && \
+	for period in 2023-01 2023-02 2023-03; do \
+	  $(BIN)/taskforce simulate-replies --policy lingchuan-2023 --period $$period || exit 1; \
+	done && \
+	$(BIN)/taskforce intake --policy lingchuan-2023 > var/intake-monthly.log && \
+	tail -n 1 var/intake-monthly.log && \
+	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-01 --as-of 2023-02-10T09:00 && \
+	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-02 --as-of 2023-03-10T09:00 && \
+	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-03 --as-of 2023-04-10T09:00 && \
+	$(BIN)/taskforce consolidate --policy lingchuan-2023 --year 2023 --as-of 2023-04-10T09:00 && \
+	echo "通报与汇总表：var/reports/lingchuan-2023/"
 
 lint: install
 	$(BIN)/ruff check .

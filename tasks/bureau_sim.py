@@ -215,7 +215,9 @@ def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> li
             (u for u in intake.units.values() if (cycle.id, u.id) in forms),
             key=lambda u: u.id or 0,
         )
-        cast = behaviours([u.code for u in units])
+        codes = [u.code for u in units]
+        shift = (3 * sum(map(ord, period))) % len(codes) if codes else 0  # a new cast each period
+        cast = behaviours(codes[shift:] + codes[:shift])
         for index, unit in enumerate(units):
             form = forms[(cycle.id, unit.id)]
             opens = datetime.combine(cycle.opens, datetime.min.time(), SHANGHAI).replace(hour=9)

@@ -272,7 +272,14 @@ def _counting(
 ) -> tuple[SubmissionFact | None, SubmissionFact | None]:
     """(first, latest) of the unit's reports that count and had arrived by as_of."""
     arrived = [s for s in unit.submissions if s.received_at <= as_of]
-    counting = [s for s in arrived if s.status in COUNTING]
+    # A reply the office reviewed and rejected no longer counts (its review names it in "of");
+    # a later broken resend does not undo an earlier good report.
+    overruled = {
+        s.fields.get("review", {}).get("of")
+        for s in arrived
+        if s.status == "rejected" and isinstance(s.fields.get("review"), dict)
+    }
+    counting = [s for s in arrived if s.status in COUNTING and s.submission_id not in overruled]
     if not counting:
         return None, None
     # A review adds a version with the original received_at: order by version, not by time.

@@ -117,6 +117,7 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
             subtype = (
                 XLSX[1] if path.suffix == ".xlsx" else _SUBTYPES.get(path.suffix, "octet-stream")
             )
+            part: Message
             if path.suffix in (".html", ".md"):
                 part = MIMEText(path.read_text(encoding="utf-8"), _SUBTYPES[path.suffix], "utf-8")
             else:

@@ -14,15 +14,13 @@ from .consolidation_fixture import load_month
 def _consolidate(settings: Settings, name: str):  # type: ignore[no-untyped-def]
     spec = load_month(settings, name)
     with session_scope(settings) as session:
-        data = load_consolidation_input(
-            session, spec["policy"], period=None, as_of=spec["as_of"]
-        )
+        data = load_consolidation_input(session, spec["policy"], period=None, as_of=spec["as_of"])
     return spec, consolidate(data)
 
 
 def test_lingchuan_february(settings: Settings) -> None:
     load_seeds(settings, "lingchuan-2023")
-    spec, c = _consolidate(settings, "lingchuan-2023-02")
+    _, c = _consolidate(settings, "lingchuan-2023-02")
     assert c.source.period == "2023-02"  # the cycle due most recently before as_of
     assert dict(c.counts) == {
         "on_time": 36, "late": 2, "missing": 2, "rejected": 1, "needs_review": 1,

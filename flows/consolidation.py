@@ -1,0 +1,111 @@
+"""Monthly consolidation: the office's summary table and the leaders' bulletin, as artifacts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+)
+from prefect.cache_policies import NONE
+from prefect.logging import get_run_logger
+
+from config.settings import Settings
+from flows.reminders import deliver
+from tasks.calendar import parse_as_of
+from tasks.consolidation_steps import (
+    AnnualResult,
+    ConsolidationResult,
+    run_annual,
+    run_consolidation,
+)
+from tasks.report_outputs import status_table_rows
+
+
+@task(name="consolidate-month", cache_policy=NONE)
+def consolidate_month(
+    policy_code: str,
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+    settings: Settings,
+) -> ConsolidationResult:
+    """Consolidate one cycle and store its bulletin and workbook (a new version if changed)."""
+    result = run_consolidation(
+        settings, policy_code, period=period, obligation=obligation, as_of=as_of,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    get_run_logger().info(
+        "%s %s: version %d%s in %s",
+        policy_code, result.consolidation.source.period, result.version,
+        " (new)" if result.new_version else " (unchanged)", result.directory,
+    )  # fmt: skip
+    return result
+
+
+@task(name="publish-consolidation", cache_policy=NONE)
+async def publish(result: ConsolidationResult) -> None:
+    """The office reads these on the flow run: the matrix, the bulletin, the share submitted."""
+    c = result.consolidation
+    key = f"consolidation-{c.source.policy_code}"  # artifact keys allow only [a-z0-9-]
+    title = f"{c.source.county} {c.source.period_label}{c.source.obligation_name}"
+    await create_table_artifact(  # type: ignore[misc]
+        table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
+    )
+    await create_markdown_artifact(  # type: ignore[misc]
+        markdown=result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
+    )
+    await create_progress_artifact(  # type: ignore[misc]
+        progress=round(100 * c.submitted_share, 1), key=f"{key}-submitted",
+        description=f"{title} 已报送单位占比（%）",
+    )  # fmt: skip
+
+
+@flow(name="monthly-consolidation", log_prints=False)
+async def consolidation_flow(
+    policy_code: str,
+    period: str | None = None,
+    as_of: str | None = None,
+    obligation: str | None = None,
+    settings: Settings | None = None,
+) -> ConsolidationResult:
+    """Consolidate a policy's month (default: the cycle due most recently), publish, mail."""
+    settings = settings or Settings()
+    moment = parse_as_of(as_of)
+    result = consolidate_month(policy_code, period, obligation, moment, settings)
+    await publish(result)
+    await deliver(policy_code, settings)
+    return result
+
+
+@task(name="annual-rollup", cache_policy=NONE)
+async def annual_task(
+    policy_code: str, year: str, obligation: str | None, as_of: datetime, settings: Settings
+) -> AnnualResult:
+    result = run_annual(
+        settings, policy_code, year=year, obligation=obligation, as_of=as_of,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    rollup = result.rollup
+    await create_markdown_artifact(  # type: ignore[misc]
+        markdown=result.markdown, key=f"annual-{policy_code}",
+        description=f"{rollup.county}{year}年度{rollup.obligation_name}报送情况汇总",
+    )  # fmt: skip
+    return result
+
+
+@flow(name="annual-rollup", log_prints=False)
+async def annual_flow(
+    policy_code: str,
+    year: str,
+    as_of: str | None = None,
+    obligation: str | None = None,
+    settings: Settings | None = None,
+) -> AnnualResult:
+    """Per unit for a year: on-time rate, months missing or late, targets reached, cases."""
+    return await annual_task(
+        policy_code, year, obligation, parse_as_of(as_of), settings or Settings()
+    )

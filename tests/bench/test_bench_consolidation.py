@@ -1,0 +1,211 @@
+"""Consolidation benchmark: a county's, a province's and the whole set's month, each beside its
+floor measured in the same run.
+
+The floor is a bare ``SELECT … GROUP BY`` over the same progress rows (count per status per unit
+for that month's counting submissions of those counties): the least any consolidation must read.
+Ours is the real work: a county with ``load_consolidation_input`` + ``consolidate``; a province
+and the whole set with the batch loader (``models/consolidation_batch.py``) + ``consolidate`` of
+every county, chunk by chunk.
+
+Data: ``tests/bench/synthetic.py`` (``TASKFORCE_BENCH_SCALE`` = county | province | nation,
+default province; ``TASKFORCE_BENCH_COUNTIES`` caps it). SQLite always; PostgreSQL when
+``TASKFORCE_TEST_POSTGRES_URL`` is set or the default loopback server answers (it gets a
+database of its own, ``taskforce_bench_<scale>``).
+
+Targets: a county's month < 0.2 s; a province's month within 2× of its floor; the nation's month
+< 60 s on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, create_engine, text
+from sqlmodel import Session
+
+from models.consolidation_batch import iter_consolidation_inputs, load_consolidation_inputs
+from models.consolidation_store import load_consolidation_input
+from models.db import engine_for
+from tasks.consolidation import consolidate
+
+from .synthetic import (
+    Synthetic,
+    ensure_synthetic,
+    postgres_bench_url,
+    scale_from_env,
+    sqlite_url,
+)
+
+SCALE, COUNTIES = scale_from_env()
+PERIOD = "2023-06"
+AS_OF = datetime(2023, 7, 20, 12, tzinfo=UTC)
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:55432/taskforce_test"
+
+FLOOR_SQL = text(
+    "SELECT s.unit_id, pe.status, count(*) FROM progressentry pe"
+    " JOIN submission s ON s.id = pe.submission_id"
+    " JOIN cycle c ON c.id = s.cycle_id"
+    " JOIN obligation o ON o.id = c.obligation_id"
+    " JOIN policy p ON p.id = o.policy_id"
+    " WHERE p.code IN :codes AND c.period = :period"
+    " AND s.status IN ('accepted', 'unstructured')"
+    " GROUP BY s.unit_id, pe.status"
+).bindparams(bindparam("codes", expanding=True))
+
+
+def line(name: str, value: float, baseline_name: str, baseline: float, unit: str) -> None:
+    print(
+        f"\n{name:<44} {value:9.3f} {unit} | {baseline_name:<40} {baseline:9.3f} {unit}"
+        f" | {100 * value / baseline:7.1f} %"
+    )
+
+
+def verdict(target: str, met: bool) -> None:
+    print(f"  target: {target} — {'met' if met else 'NOT met'}")
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Best wall time of ``repeat`` runs in seconds, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
+    if url:
+        return url
+    try:
+        engine = create_engine(DEFAULT_POSTGRES, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception:
+        return None
+    return DEFAULT_POSTGRES
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def synthetic(request: pytest.FixtureRequest) -> Synthetic:
+    if request.param == "sqlite":
+        url = sqlite_url(SCALE, COUNTIES)
+    else:
+        server = postgres_url()
+        if server is None:
+            pytest.skip("no PostgreSQL: set TASKFORCE_TEST_POSTGRES_URL or run .ci/postgres.sh")
+        url = postgres_bench_url(server, SCALE)
+    data = ensure_synthetic(url, SCALE, COUNTIES)
+    print(f"\n[{SCALE}] {data.summary()}")
+    return data
+
+
+def floor(data: Synthetic, codes: list[str]) -> int:
+    with engine_for(data.url).connect() as conn:
+        return len(conn.execute(FLOOR_SQL, {"codes": codes, "period": PERIOD}).all())
+
+
+def batch_month(
+    data: Synthetic, codes: list[str], timings: dict[str, float], pause_gc: bool = False
+) -> int:
+    """Batch-load and consolidate ``codes``' month, chunk by chunk; the number of units seen.
+    ``pause_gc``: consolidate with the cyclic garbage collector paused (a proposal, measured)."""
+    units = 0
+    load = work = 0.0
+    with Session(engine_for(data.url)) as session:
+        inputs = iter_consolidation_inputs(session, codes, period=PERIOD, as_of=AS_OF)
+        while True:
+            start = time.perf_counter()
+            item = next(inputs, None)
+            load += time.perf_counter() - start
+            if item is None:
+                break
+            start = time.perf_counter()
+            if pause_gc:
+                gc.disable()
+            try:
+                units += consolidate(item).counts["obligated"]
+            finally:
+                gc.enable()
+            work += time.perf_counter() - start
+    timings.update(load=load, consolidate=work)
+    return units
+
+
+def test_county_month(synthetic: Synthetic) -> None:
+    code = synthetic.codes[0]
+
+    def ours() -> int:
+        with Session(engine_for(synthetic.url)) as session:
+            data = load_consolidation_input(session, code, period=PERIOD, as_of=AS_OF)
+        return consolidate(data).counts["obligated"]
+
+    ours()  # warm: the engine's first connection, the statement caches
+    base, _ = best_of(5, lambda: floor(synthetic, [code]))
+    seconds, units = best_of(5, ours)
+    assert units == 50
+    line(f"[{synthetic.backend}] a county's month (load+consolidate)", seconds,
+         "floor: GROUP BY over its progress rows", base, "s")  # fmt: skip
+    verdict("< 0.2 s", seconds < 0.2)
+
+
+def test_province_month(synthetic: Synthetic) -> None:
+    codes = next(iter(synthetic.provinces.values()))
+    with Session(engine_for(synthetic.url)) as session:  # the batch loader gives what the
+        picks = [codes[0], codes[-1]]  # per-county loader gives
+        batch = load_consolidation_inputs(session, picks, period=PERIOD, as_of=AS_OF)
+        single = [load_consolidation_input(session, c, period=PERIOD, as_of=AS_OF) for c in picks]
+        assert batch == single
+    timings: dict[str, float] = {}
+    batch_month(synthetic, codes, timings)  # warm
+    base, _ = best_of(3, lambda: floor(synthetic, codes))
+    seconds, units = best_of(3, lambda: batch_month(synthetic, codes, timings))
+    assert units == 50 * len(codes)
+    line(f"[{synthetic.backend}] a province's month, {len(codes)} counties", seconds,
+         "floor: GROUP BY over its progress rows", base, "s")  # fmt: skip
+    print(
+        f"  of which batch load {timings['load']:.3f} s, consolidate {timings['consolidate']:.3f} s"
+    )
+    verdict("within 2× of the floor", seconds <= 2 * base)
+    paused, _ = best_of(3, lambda: batch_month(synthetic, codes, timings, pause_gc=True))
+    line(f"[{synthetic.backend}] same, consolidate with GC paused", paused,
+         "floor: GROUP BY over its progress rows", base, "s")  # fmt: skip
+    print(
+        f"  of which batch load {timings['load']:.3f} s, consolidate {timings['consolidate']:.3f} s"
+        " (not what the code does today: a proposal for the caller of consolidate())"
+    )
+
+    def one_by_one() -> None:
+        with Session(engine_for(synthetic.url)) as session:
+            for c in codes:
+                consolidate(load_consolidation_input(session, c, period=PERIOD, as_of=AS_OF))
+
+    loop, _ = best_of(1, one_by_one)
+    line(f"[{synthetic.backend}] same, per-county loader ×{len(codes)}", loop,
+         "batch loader + consolidate (above)", seconds, "s")  # fmt: skip
+
+
+def test_whole_month(synthetic: Synthetic) -> None:
+    codes = synthetic.codes
+    if len(codes) <= len(next(iter(synthetic.provinces.values()))):
+        pytest.skip("the whole set is one province here: see the province's figure")
+    repeat = 1 if len(codes) > 500 else 3
+    timings: dict[str, float] = {}
+    base, _ = best_of(repeat, lambda: floor(synthetic, codes))
+    seconds, units = best_of(repeat, lambda: batch_month(synthetic, codes, timings))
+    assert units == 50 * len(codes)
+    line(f"[{synthetic.backend}] the whole set's month, {len(codes)} counties", seconds,
+         "floor: GROUP BY over its progress rows", base, "s")  # fmt: skip
+    print(
+        f"  of which batch load {timings['load']:.3f} s, consolidate {timings['consolidate']:.3f} s"
+    )
+    if synthetic.backend == "postgresql":
+        verdict(f"< 60 s for the nation (2,844 counties; this run {len(codes):,})", seconds < 60)
