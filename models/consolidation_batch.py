@@ -1,0 +1,421 @@
+"""Reading many policies' cycles for consolidation at once: a province's or the nation's month.
+
+``load_consolidation_inputs`` gives, for each policy code, exactly what
+``models.consolidation_store.load_consolidation_input`` gives for it, but with a fixed number of
+set-based queries per chunk of policies (eleven, whatever the chunk's size) instead of about
+eight per policy. ``iter_consolidation_inputs`` yields the inputs chunk by chunk, so a caller that
+consolidates as it goes (the nation's month) holds one chunk's rows at a time; the progress
+entries, the one large result, are streamed from the server.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, Text, cast
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from config.errors import NotFoundError
+from models import tables as t
+from models.consolidation_store import LEAD_ROLES
+from tasks.consolidation import (
+    COUNTING,
+    ConsolidationInput,
+    GroupFact,
+    LedgerFact,
+    MeasureFact,
+    SubmissionFact,
+    TargetFact,
+    UnitFact,
+)
+
+CHUNK = 400  # policies per pass: a province (~120 counties) is one pass
+STREAM_ROWS = 20_000  # progress entries fetched per round trip
+
+_fast_loads: Callable[[str | bytes], Any] = json.loads
+try:  # a dependency of Prefect's; JSON text parsed as the JSON column type would parse it
+    from orjson import loads as _orjson_loads
+
+    _fast_loads = _orjson_loads
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _all(connection: Connection, statement: Select[Any]) -> Sequence[Any]:
+    """Every row at once (``fetchall``): iterating a result fetches row by row."""
+    return connection.execute(statement).all()
+
+
+def _select(*columns: Any) -> Select[Any]:
+    """A Core select of any number of columns (sqlmodel's ``select`` types four at most)."""
+    return sa_select(*columns)
+
+
+def _loads(value: str | bytes | None) -> Any:
+    """A JSON column read as text (``CAST(… AS TEXT)``): parsed here, faster than the column
+    type's result processor (and psycopg's json loader) would."""
+    if value is None:
+        return None
+    try:
+        return _fast_loads(value)
+    except ValueError:  # what only the standard library accepts (NaN, huge integers)
+        return json.loads(value)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk's rows become objects: they hold no cycles,
+    and the collector would otherwise rescan the growing heap tens of times per chunk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_consolidation_inputs(
+    session: Session,
+    policy_codes: Sequence[str],
+    *,
+    period: str,
+    as_of: datetime,
+    obligation: str | None = None,
+    yellow_points: float = 10.0,
+    red_points: float = 30.0,
+    chunk: int = CHUNK,
+) -> list[ConsolidationInput]:
+    """The consolidation inputs of ``policy_codes``' cycles of ``period``, in the given order."""
+    return list(
+        iter_consolidation_inputs(
+            session, policy_codes, period=period, as_of=as_of, obligation=obligation,
+            yellow_points=yellow_points, red_points=red_points, chunk=chunk,
+        )
+    )  # fmt: skip
+
+
+def iter_consolidation_inputs(
+    session: Session,
+    policy_codes: Sequence[str],
+    *,
+    period: str,
+    as_of: datetime,
+    obligation: str | None = None,
+    yellow_points: float = 10.0,
+    red_points: float = 30.0,
+    chunk: int = CHUNK,
+) -> Iterator[ConsolidationInput]:
+    """As ``load_consolidation_inputs``, yielded chunk by chunk of ``chunk`` policies."""
+    for start in range(0, len(policy_codes), chunk):
+        with _gc_paused():
+            inputs = _load_chunk(
+                session, list(policy_codes[start : start + chunk]), period, obligation, as_of,
+                yellow_points, red_points,
+            )  # fmt: skip
+        yield from inputs
+
+
+def _pick(
+    policy: t.Policy,
+    rows: list[tuple[t.Obligation, t.Cycle]],
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+) -> tuple[t.Obligation, t.Cycle]:
+    """``consolidation_store.pick_cycle`` over rows already read (obligation id, cycle id order)."""
+    if obligation:
+        rows = [r for r in rows if r[0].code == obligation]
+    elif period is None or any(r[0].frequency == "monthly" and r[1].period == period for r in rows):
+        rows = [r for r in rows if r[0].frequency == "monthly"]
+    if period:
+        chosen = [r for r in rows if r[1].period == period]
+        if not chosen:
+            known = "、".join(sorted({r[1].period for r in rows})) or "无"
+            raise NotFoundError(f"政策 {policy.code} 没有 {period} 报告期（可选：{known}）")
+        return chosen[0]
+    due = sorted((r for r in rows if r[1].due_at <= as_of), key=lambda r: r[1].due_at)
+    if not due:
+        raise NotFoundError(f"截至 {as_of:%Y-%m-%d %H:%M}，政策 {policy.code} 还没有到期的报告期")
+    return due[-1]
+
+
+def _ledger_obligation(
+    obligations: list[t.Obligation], first_cycle: dict[int, t.Cycle]
+) -> tuple[t.Obligation, t.Cycle, tuple[str, ...]] | None:
+    """The once-off ledger of ``consolidation_store._ledger``: its obligation, cycle, columns."""
+    for candidate in obligations:
+        per_measure = [c["key"] for c in candidate.content if c.get("kind") == "per_measure"]
+        if candidate.frequency != "once" or len(per_measure) < 2:
+            continue
+        cycle = first_cycle.get(candidate.id or 0)
+        if cycle is None or cycle.id is None:
+            continue
+        return candidate, cycle, tuple(per_measure)
+    return None
+
+
+def _load_chunk(
+    session: Session,
+    codes: list[str],
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+    yellow_points: float,
+    red_points: float,
+) -> list[ConsolidationInput]:
+    if not codes:
+        return []
+    # 1. the policies
+    policies = {
+        p.code: p for p in session.exec(select(t.Policy).where(col(t.Policy.code).in_(codes)))
+    }
+    missing = [c for c in codes if c not in policies]
+    if missing:
+        known = session.exec(select(t.Policy.code).order_by(t.Policy.code)).all()
+        hint = f"已载入：{'、'.join(known[:20])}" if known else "数据库中尚无政策"
+        raise NotFoundError(
+            f"政策 {missing[0]!r} 尚未载入（{hint}）；请先运行 taskforce policy load"
+        )
+    policy_ids = [p.id for p in policies.values() if p.id is not None]
+    connection = session.connection()  # column queries run on Core: plain rows, no ORM work
+
+    # 2–3. every obligation (retired too: the ledger looks at them all) and cycle
+    obligations: dict[int, list[t.Obligation]] = defaultdict(list)
+    for o in session.exec(
+        select(t.Obligation)
+        .where(col(t.Obligation.policy_id).in_(policy_ids))
+        .order_by(col(t.Obligation.id))
+    ):
+        obligations[o.policy_id].append(o)
+    cycles_of: dict[int, list[t.Cycle]] = defaultdict(list)
+    for c in session.exec(
+        select(t.Cycle)
+        .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
+        .where(col(t.Obligation.policy_id).in_(policy_ids))
+        .order_by(col(t.Cycle.obligation_id), col(t.Cycle.id))
+    ):
+        cycles_of[c.obligation_id].append(c)
+
+    chosen: dict[str, tuple[t.Obligation, t.Cycle]] = {}
+    ledgers: dict[str, tuple[t.Obligation, t.Cycle, tuple[str, ...]]] = {}
+    for code in codes:
+        policy = policies[code]
+        own = obligations.get(policy.id or 0, [])
+        rows = [
+            (o, c)
+            for o in own
+            if o.retired_at is None
+            for c in cycles_of.get(o.id or 0, [])
+            if c.retired_at is None
+        ]
+        chosen[code] = _pick(policy, rows, period, obligation, as_of)
+        first = {o.id or 0: cycles_of[o.id or 0][0] for o in own if cycles_of.get(o.id or 0)}
+        found = _ledger_obligation(own, first)
+        if found is not None:
+            ledgers[code] = found
+    obligation_ids = sorted({o.id for o, _ in chosen.values() if o.id is not None})
+
+    # 4. the obligated units of the chosen obligations
+    obligated: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
+    for obligation_id, unit_id, ucode, name, kind in _all(
+        connection,
+        _select(
+            t.ObligationRecipient.obligation_id, t.Unit.id, t.Unit.code, t.Unit.name, t.Unit.kind
+        )
+        .join(t.Unit, col(t.Unit.id) == t.ObligationRecipient.unit_id)
+        .where(col(t.ObligationRecipient.obligation_id).in_(obligation_ids))
+        .order_by(col(t.ObligationRecipient.obligation_id), col(t.Unit.id)),
+    ):
+        obligated[obligation_id].append((unit_id, ucode, name, kind))
+
+    # 5. every unit of the counties (codes and names)
+    counties = sorted({p.county for p in policies.values()})
+    county_units: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
+    for unit_id, county, ucode, name in _all(
+        connection,
+        _select(t.Unit.id, t.Unit.county, t.Unit.code, t.Unit.name).where(
+            col(t.Unit.county).in_(counties)
+        ),
+    ):
+        county_units[county][unit_id] = (ucode, name)
+
+    # 6. the measures
+    measures: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
+    measure_policy: dict[int, tuple[int, str]] = {}
+    for measure_id, policy_id, number, title, section_key in _all(connection,
+        _select(t.Measure.id, t.Measure.policy_id, t.Measure.number, t.Measure.title,
+               t.Measure.section_key)
+        .where(col(t.Measure.policy_id).in_(policy_ids), col(t.Measure.retired_at).is_(None))
+        .order_by(col(t.Measure.policy_id), col(t.Measure.sort_major),
+                  col(t.Measure.sort_minor), col(t.Measure.id))
+    ):  # fmt: skip
+        assert measure_id is not None
+        measures[policy_id].append((measure_id, number, title, section_key))
+        measure_policy[measure_id] = (policy_id, number)
+
+    # 7. responsibilities, 8. targets (of the measures above)
+    live_measures = (
+        select(t.Measure.id)
+        .where(col(t.Measure.policy_id).in_(policy_ids), col(t.Measure.retired_at).is_(None))
+        .scalar_subquery()
+    )
+    roles: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for measure_id, unit_id, role in _all(connection,
+        _select(t.Responsibility.measure_id, t.Responsibility.unit_id, t.Responsibility.role)
+        .where(col(t.Responsibility.measure_id).in_(live_measures))
+        .order_by(col(t.Responsibility.measure_id), col(t.Responsibility.position),
+                  col(t.Responsibility.id))
+    ):  # fmt: skip
+        roles[measure_id].append((unit_id, role))
+    targets: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in _all(connection,
+        _select(t.Target.measure_id, t.Target.position, t.Target.metric, t.Target.value,
+               t.Target.unit_of_measure, t.Target.direction, t.Target.starts, t.Target.due)
+        .where(col(t.Target.measure_id).in_(live_measures), col(t.Target.retired_at).is_(None))
+        .order_by(col(t.Target.measure_id), col(t.Target.position), col(t.Target.id))
+    ):  # fmt: skip
+        targets[row[0]].append(tuple(row[1:]))
+
+    # 9. the task-force groups
+    groups: dict[int, list[GroupFact]] = defaultdict(list)
+    for policy_id, gcode, name, sections, lead_units in _all(connection,
+        _select(t.TaskForceGroup.policy_id, t.TaskForceGroup.code, t.TaskForceGroup.name,
+               t.TaskForceGroup.sections, t.TaskForceGroup.lead_units)
+        .where(col(t.TaskForceGroup.policy_id).in_(policy_ids))
+        .order_by(col(t.TaskForceGroup.id))
+    ):  # fmt: skip
+        groups[policy_id].append(GroupFact(gcode, name, tuple(sections), tuple(lead_units)))
+
+    # 10. the submissions of the chosen cycles and the ledgers' cycles
+    cycle_policy: dict[int, int] = {}
+    for code in codes:
+        pid = policies[code].id or 0
+        cycle_policy[chosen[code][1].id or 0] = pid
+        if code in ledgers:
+            cycle_policy[ledgers[code][1].id or 0] = pid
+    cycle_ids = sorted(cycle_policy)
+    wanted = (*COUNTING, "rejected")
+    submissions: list[tuple[Any, ...]] = [
+        (*row[:7], _loads(row[7]))
+        for row in _all(connection,
+            _select(t.Submission.id, t.Submission.cycle_id, t.Submission.unit_id,
+                   t.Submission.version, t.Submission.status, t.Submission.received_at,
+                   t.Submission.late_working_days, cast(t.Submission.fields, Text))
+            .where(col(t.Submission.cycle_id).in_(cycle_ids), col(t.Submission.status).in_(wanted))
+            .order_by(col(t.Submission.cycle_id), col(t.Submission.unit_id),
+                      col(t.Submission.version))
+        )
+    ]  # fmt: skip
+    submission_policy = {s[0]: cycle_policy[s[1]] for s in submissions if s[4] in COUNTING}
+
+    # 11. their progress entries, streamed
+    progress: dict[int, dict[str, tuple[str | None, float | None, dict[str, Any]]]] = defaultdict(
+        dict
+    )
+    loads: Callable[[Any], Any] = _loads
+    result = connection.execute(  # streamed: the option on the statement, not the connection
+        _select(t.ProgressEntry.submission_id, t.ProgressEntry.measure_id, t.ProgressEntry.status,
+               t.ProgressEntry.value_reached, cast(t.ProgressEntry.fields, Text))
+        .join(t.Submission, col(t.Submission.id) == t.ProgressEntry.submission_id)
+        .where(col(t.Submission.cycle_id).in_(cycle_ids), col(t.Submission.status).in_(COUNTING))
+        .execution_options(yield_per=STREAM_ROWS)
+    )  # fmt: skip
+    for part in result.partitions():
+        for submission_id, measure_id, status, value, fields in part:
+            owner = measure_policy.get(measure_id)
+            if owner is not None and submission_policy.get(submission_id) == owner[0]:
+                progress[submission_id][owner[1]] = (status, value, loads(fields))
+
+    facts: dict[tuple[int, int], list[SubmissionFact]] = defaultdict(list)  # (cycle, unit) →
+    for sid, cycle_id, unit_id, version, status, received_at, late, fields in submissions:
+        facts[(cycle_id, unit_id)].append(
+            SubmissionFact(sid, version, status, received_at, late, fields, progress.get(sid, {}))
+        )
+
+    inputs: list[ConsolidationInput] = []
+    for code in codes:
+        policy = policies[code]
+        pid = policy.id or 0
+        chosen_obligation, cycle = chosen[code]
+        cycle_id = cycle.id or 0
+        units = obligated.get(chosen_obligation.id or 0, [])
+        all_units = county_units.get(policy.county, {})
+
+        def unit_code(unit_id: int, all_units: dict[int, tuple[str, str]] = all_units) -> str:
+            return all_units[unit_id][0] if unit_id in all_units else str(unit_id)
+
+        ledger: LedgerFact | None = None
+        if code in ledgers:
+            ledger_obligation, ledger_cycle, per_measure = ledgers[code]
+            latest: dict[str, SubmissionFact | None] = {}
+            for unit_id, ucode, _, _ in units:
+                counting = [
+                    s for s in facts.get((ledger_cycle.id or 0, unit_id), [])
+                    if s.status in COUNTING and s.received_at <= as_of
+                ]  # fmt: skip
+                latest[ucode] = counting[-1] if counting else None
+            ledger = LedgerFact(ledger_obligation.name, per_measure, latest)
+
+        office = policy.task_force.get("office", {})
+        inputs.append(
+            ConsolidationInput(
+                policy_code=policy.code,
+                county=policy.county,
+                policy_title=policy.title,
+                doc_number=policy.doc_number,
+                office_name=str(office.get("name", "")),
+                obligation_code=chosen_obligation.code,
+                obligation_name=chosen_obligation.name,
+                period=cycle.period,
+                period_label=cycle.period_label,
+                covers_end=cycle.covers_end,
+                due_at=cycle.due_at,
+                as_of=as_of,
+                units=tuple(
+                    UnitFact(ucode, name, kind, tuple(facts.get((cycle_id, unit_id), [])))
+                    for unit_id, ucode, name, kind in units
+                ),
+                measures=tuple(
+                    MeasureFact(
+                        number=number,
+                        title=title,
+                        section_key=section_key,
+                        lead_units=tuple(
+                            unit_code(u) for u, role in roles.get(mid, []) if role in LEAD_ROLES
+                        ),
+                        support_units=tuple(
+                            unit_code(u) for u, role in roles.get(mid, []) if role not in LEAD_ROLES
+                        ),
+                        targets=tuple(
+                            TargetFact(
+                                position,
+                                metric,
+                                value,
+                                uom,
+                                direction,
+                                starts or policy.active_start,
+                                due,
+                            )
+                            for position, metric, value, uom, direction, starts, due in targets.get(
+                                mid, []
+                            )
+                        ),
+                    )
+                    for mid, number, title, section_key in measures.get(pid, [])
+                ),
+                groups=tuple(groups.get(pid, [])),
+                unit_names={ucode: name for ucode, name in all_units.values()},
+                ledger=ledger,
+                yellow_points=yellow_points,
+                red_points=red_points,
+            )
+        )
+    return inputs
