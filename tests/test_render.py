@@ -29,6 +29,7 @@ from config.settings import Settings
 from tasks import notices
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cycles import CycleSpec, cycles_for_policy
+from tasks.escalation_rules import clocks_13710
 from tasks.render import (
     KINDS,
     RenderedMail,
@@ -250,13 +251,7 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             "reason": f"{report}逾期未报，经催报仍未报送",
             "opened_at": at(opened, 10),
             "clocks": [
-                {"label": label, "deadline": opened + timedelta(days)}
-                for label, days in (
-                    ("1日内部署", 1),
-                    ("3日内反馈", 3),
-                    ("7日内落实", 7),
-                    ("10日内办结", 10),
-                )
+                {"label": c.label, "deadline": c.deadline} for c in clocks_13710(opened, CALENDAR)
             ],
             # The directories leave heads as （待填）; the flow passes "" for those.
             "head_name": "",

@@ -1,0 +1,97 @@
+"""The 13710 clocks and the lag rules the escalation ladder will use."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tasks.calendar import WorkingCalendar
+from tasks.escalation_rules import (
+    CycleRecord,
+    LagRules,
+    add_days,
+    add_month,
+    clocks_13710,
+    deserves_commendation,
+    is_repeat_offender,
+    lags_of,
+)
+
+CAL = WorkingCalendar()
+
+
+def test_clocks_in_working_days_across_the_spring_festival() -> None:
+    # Opened Friday 20 January 2023; the Spring Festival holiday runs 21–27 January and
+    # Saturday 28 and Sunday 29 January are 调休 working days.
+    clocks = {c.code: c.deadline for c in clocks_13710(date(2023, 1, 20), CAL)}
+    assert clocks == {
+        "deploy": date(2023, 1, 20),
+        "feedback": date(2023, 1, 30),  # 28, 29, 30
+        "solve": date(2023, 2, 3),  # 28, 29, 30, 31, 1, 2, 3
+        "major": date(2023, 2, 20),
+        "close": None,
+    }
+
+
+def test_clocks_in_natural_days_and_the_labels() -> None:
+    clocks = clocks_13710(date(2023, 1, 20), CAL, "natural")
+    assert [c.deadline for c in clocks] == [
+        date(2023, 1, 20), date(2023, 1, 23), date(2023, 1, 27), date(2023, 2, 20), None,
+    ]  # fmt: skip
+    assert [c.label[:2] for c in clocks] == ["1：", "3：", "7：", "1：", "0："]
+    assert not any("10日" in c.label for c in clocks)  # 13710 is not "10 days to close"
+
+
+def test_an_extension_moves_every_clock() -> None:
+    moved = clocks_13710(date(2023, 3, 6), CAL, "natural", extension_days=5)
+    assert [c.deadline for c in moved][:4] == [
+        date(2023, 3, 11), date(2023, 3, 14), date(2023, 3, 18), date(2023, 4, 11),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        (date(2023, 1, 31), date(2023, 2, 28)),
+        (date(2024, 1, 31), date(2024, 2, 29)),
+        (date(2023, 12, 15), date(2024, 1, 15)),
+    ],
+)
+def test_a_month_later(start: date, expected: date) -> None:
+    assert add_month(start) == expected
+
+
+def test_working_days_skip_weekends() -> None:
+    assert add_days(date(2023, 3, 3), 1, "working", CAL) == date(2023, 3, 6)  # Fri → Mon
+    assert add_days(date(2023, 3, 3), 0, "working", CAL) == date(2023, 3, 3)
+
+
+def test_lags_of_a_cycle() -> None:
+    record = CycleRecord(
+        "2023-02",
+        "late",
+        lights=("green", "red", "red"),
+        self_reported=("滞后", "推进中", "未启动"),
+    )
+    assert [(lag.kind, lag.detail) for lag in lags_of(record)] == [
+        ("late", "逾期报送"),
+        ("self_reported", "自报措施进展滞后1项、未启动1项"),
+        ("behind_target", "量化目标落后序时进度（红灯2项）"),
+    ]
+    assert lags_of(CycleRecord("2023-02", "on_time", ("green",), ("推进中",))) == []
+    assert [lag.kind for lag in lags_of(CycleRecord("2023-03", "missing"))] == ["missing"]
+
+
+def test_repeat_offenders_and_commendations() -> None:
+    rules = LagRules()
+    on_time = CycleRecord("2023-01", "on_time", ("green",))
+    late = CycleRecord("2023-02", "late")
+    missing = CycleRecord("2023-03", "missing")
+    assert is_repeat_offender([on_time, late, missing], rules)
+    assert not is_repeat_offender([late, on_time, missing], rules)
+    assert not is_repeat_offender([missing], rules)
+    assert deserves_commendation([late, on_time, on_time, on_time], rules)
+    yellow = CycleRecord("2023-04", "on_time", ("green", "yellow"))
+    assert not deserves_commendation([on_time, on_time, yellow], rules)
+    assert not deserves_commendation([on_time, on_time], rules)
