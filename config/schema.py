@@ -322,6 +322,27 @@ class Obligation(Strict):
         return self
 
 
+class Escalation(Strict):
+    """Lag rules and the escalation ladder's timing (tasks/escalation_rules.LagRules)."""
+
+    grace_hours: int = Field(default=0, ge=0, le=240)
+    case_after_working_days: int = Field(default=3, ge=1, le=30)
+    yellow_points: float = Field(default=10.0, ge=0, le=100)
+    red_points: float = Field(default=30.0, ge=0, le=100)
+    repeat_cycles: int = Field(default=2, ge=1, le=12)
+    commend_cycles: int = Field(default=3, ge=1, le=12)
+    clock_days: Literal["natural", "working"] = "working"
+    case_prefix: str = "专督"  # 督办单 numbers: 陵专督〔2023〕3号
+
+    @model_validator(mode="after")
+    def _red_beyond_yellow(self) -> Escalation:
+        if self.red_points < self.yellow_points:
+            raise AtPath(
+                ("red_points",), f"红灯阈值 {self.red_points} 小于黄灯阈值 {self.yellow_points}"
+            )
+        return self
+
+
 class Policy(Strict):
     code: AsciiCode
     county: NonEmpty  # 陵川县; 新绛县 is Xinjiang County in Shanxi (not 新疆)
@@ -332,6 +353,7 @@ class Policy(Strict):
     measures: list[Measure] = Field(min_length=1)
     task_force: TaskForce
     obligations: list[Obligation] = Field(min_length=1)
+    escalation: Escalation = Escalation()
     review: list[str] = []  # decisions a person made or should check
 
 

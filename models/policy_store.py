@@ -138,6 +138,7 @@ def load_policy(
         "active_start": p.active.start,
         "active_end": p.active.end,
         "task_force": p.task_force.model_dump(mode="json", exclude={"groups"}),
+        "escalation": p.escalation.model_dump(mode="json"),
         "review": list(p.review),
         "content_sha256": policy_fingerprint(bundle),
     }

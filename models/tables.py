@@ -37,6 +37,7 @@ class Policy(SQLModel, table=True):
     active_start: date
     active_end: date
     task_force: dict[str, Any] = _json(dict)  # name, leader, deputies, members, office
+    escalation: dict[str, Any] = _json(dict)  # lag rules (config.schema.Escalation)
     review: list[str] = _json(list)
     content_sha256: str
     loaded_at: datetime = _ts(nullable=False, default_factory=utcnow)
