@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
-from tasks.calendar import WorkingCalendar
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.cases import Event, case_state
 from tasks.escalation_rules import (
     CycleRecord,
     LagRules,
@@ -95,3 +96,31 @@ def test_repeat_offenders_and_commendations() -> None:
     yellow = CycleRecord("2023-04", "on_time", ("green", "yellow"))
     assert not deserves_commendation([on_time, on_time, yellow], rules)
     assert not deserves_commendation([on_time, on_time], rules)
+
+
+def _event(kind: str, day: int, **payload: object) -> Event:
+    return Event(kind, datetime(2023, 3, day, 10, tzinfo=SHANGHAI), "办公室", payload)
+
+
+def test_case_state_is_computed_from_events() -> None:
+    opened = _event("opened", 9, reason="逾期未报")
+    state = case_state([opened], CAL)
+    assert (state.status, state.label, state.opened) == ("open", "督办中", date(2023, 3, 9))
+    assert [c.code for c in state.overdue_clocks(date(2023, 3, 15))] == ["feedback"]
+    # Events in any order; feedback meets the 3-day clock; an extension moves the clocks.
+    events = [_event("extended", 13, days=2, reason="春耕"), _event("feedback", 10), opened]
+    later = case_state(events, CAL)
+    assert later.feedback and later.extension_days == 2
+    assert later.clocks[1].deadline == add_days(date(2023, 3, 13), 3, "working", CAL)
+    assert later.overdue_clocks(date(2023, 3, 15)) == ()
+    # A proposal waits for a person; a rejection puts the case back, an approval escalates it.
+    proposed = [*events, _event("proposed", 20, step="interview")]
+    assert case_state(proposed, CAL).status == "awaiting_approval"
+    refused = case_state([*proposed, _event("rejected", 21, step="interview")], CAL)
+    assert (refused.status, refused.rejected_steps) == ("open", ("interview",))
+    again = [*proposed, _event("approved", 21, step="interview")]
+    assert case_state(again, CAL).approved_steps == ("interview",)
+    closed = case_state([*again, _event("resolved", 22), _event("closed", 23)], CAL)
+    assert closed.status == "closed" and closed.overdue_clocks(date(2023, 6, 1)) == ()
+    with pytest.raises(ValueError):
+        case_state([_event("feedback", 10)], CAL)
