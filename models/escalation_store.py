@@ -1,0 +1,178 @@
+"""The database side of escalation: what the plan needs, and cases with their events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from config.errors import NotFoundError
+from models import tables as t
+from models.consolidation_store import load_consolidation_input
+from models.notice_data import SUBMITTED_STATUSES
+from models.policy_store import get_policy, policy_cycles
+from tasks.calendar import WorkingCalendar
+from tasks.cases import CaseState, Event, case_state
+from tasks.consolidation import consolidate
+from tasks.escalation import DueCycle
+from tasks.escalation_rules import CycleRecord, LagRules
+
+
+def lag_rules(policy: t.Policy) -> LagRules:
+    rules = dict(policy.escalation)
+    rules.pop("case_prefix", None)
+    return LagRules(**rules)
+
+
+@dataclass
+class EscalationInputs:
+    policy: t.Policy
+    rules: LagRules
+    due_cycles: list[DueCycle]
+    cycle_rows: dict[tuple[str, str], tuple[t.Obligation, t.Cycle]]
+    obligated: dict[str, list[str]]
+    units: dict[str, t.Unit]
+    reported: set[tuple[str, str, str]]
+    red_units: dict[tuple[str, str], list[tuple[str, str]]]
+    history: dict[str, list[CycleRecord]]
+    cases: dict[str, CaseState]
+    case_rows: dict[str, t.SupervisionCase]
+
+
+def load_cases(
+    session: Session, policy: t.Policy, calendar: WorkingCalendar, clock_days: Any
+) -> tuple[dict[str, CaseState], dict[str, t.SupervisionCase]]:
+    rows = {
+        c.case_key: c
+        for c in session.exec(
+            select(t.SupervisionCase).where(t.SupervisionCase.policy_id == policy.id)
+        )
+    }
+    events: dict[int, list[Event]] = defaultdict(list)
+    ids = [c.id for c in rows.values()]
+    for e in session.exec(
+        select(t.CaseEvent).where(col(t.CaseEvent.case_id).in_(ids)).order_by(col(t.CaseEvent.id))
+    ):
+        events[e.case_id].append(Event(e.kind, e.at, e.actor, e.payload))
+    states = {
+        key: case_state(events[row.id or 0], calendar, clock_days)
+        for key, row in rows.items()
+        if events.get(row.id or 0)
+    }
+    return states, rows
+
+
+def load_escalation_inputs(
+    session: Session, policy_code: str, as_of: datetime, calendar: WorkingCalendar
+) -> EscalationInputs:
+    policy = get_policy(session, policy_code)
+    rules = lag_rules(policy)
+    due = [(o, c) for o, c in policy_cycles(session, policy_code) if c.due_at <= as_of]
+    obligated: dict[str, list[str]] = defaultdict(list)
+    units: dict[str, t.Unit] = {}
+    for obligation_code, unit in session.exec(
+        select(t.Obligation.code, t.Unit)
+        .join(t.ObligationRecipient, col(t.ObligationRecipient.obligation_id) == t.Obligation.id)
+        .join(t.Unit, col(t.Unit.id) == t.ObligationRecipient.unit_id)
+        .where(t.Obligation.policy_id == policy.id)
+        .order_by(col(t.Unit.id))
+    ):
+        obligated[obligation_code].append(unit.code)
+        units[unit.code] = unit
+    by_id = {u.id: u.code for u in units.values()}
+    cycle_by_id = {c.id: (o.code, c.period) for o, c in due}
+    reported = {
+        (*cycle_by_id[cycle_id], by_id[unit_id])
+        for cycle_id, unit_id in session.exec(
+            select(t.Submission.cycle_id, t.Submission.unit_id)
+            .where(col(t.Submission.cycle_id).in_(list(cycle_by_id)))
+            .where(col(t.Submission.status).in_(SUBMITTED_STATUSES))
+            .where(t.Submission.received_at <= as_of)
+        )
+        if unit_id in by_id
+    }
+    red_units: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    history: dict[str, list[CycleRecord]] = defaultdict(list)
+    for obligation, cycle in due:
+        if obligation.frequency != "monthly":
+            continue
+        c = consolidate(
+            load_consolidation_input(
+                session, policy_code, period=cycle.period, obligation=obligation.code,
+                as_of=as_of, yellow_points=rules.yellow_points, red_points=rules.red_points,
+            )
+        )  # fmt: skip
+        red: dict[str, list[str]] = defaultdict(list)
+        lights: dict[str, list[str]] = defaultdict(list)
+        statuses: dict[str, list[str]] = defaultdict(list)
+        names = {u.name: u.code for u in units.values()}
+        for measure in c.measures:
+            for name in measure.lead_units:
+                if name in names:
+                    lights[names[name]].append(measure.light)
+            # A red target is the first-named unit's to answer for: 陵川 names up to 40
+            # units on one measure, and one 督办单 each would drown the one that leads.
+            first = names.get(measure.lead_units[0]) if measure.lead_units else None
+            if first and any(target.light == "red" for target in measure.targets):
+                red[first].append(measure.number)
+            for name, status in measure.reports:
+                if name in names:
+                    statuses[names[name]].append(status)
+        red_units[(obligation.code, cycle.period)] = [
+            (code, "、".join(numbers)) for code, numbers in red.items()
+        ]
+        for row in c.units:
+            history[row.code].append(
+                CycleRecord(cycle.period, row.state, tuple(lights[row.code]),
+                            tuple(statuses[row.code]))
+            )  # fmt: skip
+    cases, case_rows = load_cases(session, policy, calendar, rules.clock_days)
+    return EscalationInputs(
+        policy=policy,
+        rules=rules,
+        due_cycles=[
+            DueCycle(o.code, o.name, c.period, c.period_label, c.due_date, c.due_at)
+            for o, c in sorted(due, key=lambda r: r[1].due_at)
+        ],
+        cycle_rows={(o.code, c.period): (o, c) for o, c in due},
+        obligated=dict(obligated),
+        units=units,
+        reported=reported,
+        red_units=red_units,
+        history=dict(history),
+        cases=cases,
+        case_rows=case_rows,
+    )
+
+
+def add_event(
+    session: Session, case: t.SupervisionCase, kind: str, at: datetime, actor: str, **payload: Any
+) -> None:
+    assert case.id is not None
+    session.add(t.CaseEvent(case_id=case.id, kind=kind, at=at, actor=actor, payload=payload))
+
+
+def next_case_number(session: Session, policy: t.Policy, prefix: str, year: int) -> str:
+    """陵专督〔2023〕3号: numbered per policy and year, in the order cases open."""
+    count = sum(
+        1
+        for opened in session.exec(
+            select(t.SupervisionCase.opened_at).where(t.SupervisionCase.policy_id == policy.id)
+        )
+        if opened.year == year
+    )
+    return f"{prefix}〔{year}〕{count + 1}号"
+
+
+def find_case(session: Session, case_id: int) -> tuple[t.SupervisionCase, t.Policy]:
+    row = session.exec(
+        select(t.SupervisionCase, t.Policy)
+        .join(t.Policy, col(t.Policy.id) == t.SupervisionCase.policy_id)
+        .where(t.SupervisionCase.id == case_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"没有编号为 {case_id} 的督办事项")
+    return row[0], row[1]
