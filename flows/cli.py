@@ -241,6 +241,8 @@ intake_app = typer.Typer(help="收取报送：邮箱收取、重放、纸质件�
 app.add_typer(intake_app, name="intake")
 review_app = typer.Typer(help="审核未使用报表的报送", invoke_without_command=True)
 app.add_typer(review_app, name="review")
+cases_app = typer.Typer(help="督办事项：列表、审批、销号、延期", invoke_without_command=True)
+app.add_typer(cases_app, name="cases")
 
 
 def _print_intake(summary: Any) -> None:
@@ -499,6 +501,124 @@ def consolidate_command(
         out.print(f"  {path}")
     if not result.leaders:
         out.print("[yellow]政策配置中没有专班领导邮箱，通报未发送。[/yellow]")
+
+
+@app.command("escalate")
+def escalate_command(
+    policy: Annotated[str, typer.Option("--policy", help="政策代码")],
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option("--as-of", help="按该时刻运行（默认现在，北京时间）；可重复，依次运行"),
+    ] = None,
+) -> None:
+    """运行督办：逾期催报、立督办单（“13710”时限）、提请升级；同一时刻重复运行不重复发送。"""
+    settings = _settings()
+    moments = [parse_as_of(value) for value in as_of] if as_of else [parse_as_of(None)]
+    init_db(settings)
+    with session_scope(settings) as session:
+        get_policy(session, policy)
+    from flows.escalation import escalation_flow
+
+    async def run_all() -> list[Any]:
+        return [await escalation_flow(policy, m.isoformat(), settings) for m in moments]
+
+    for summary in asyncio.run(run_all()):
+        out.print(
+            f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"
+            f"新立督办 {len(summary.opened)}，办结待销号 {len(summary.resolved)}，"
+            f"提请升级 {len(summary.proposed)}，待审批 {len(summary.awaiting)}；"
+            f"报县政府督查 {len(summary.supervision)}，约谈 {len(summary.interview)}，"
+            f"通报表扬 {len(summary.commendations)}"
+        )
+
+
+@cases_app.callback()
+def cases(
+    ctx: typer.Context,
+    policy: Annotated[str | None, typer.Option("--policy", help="政策代码")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="只列未销号的")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（供脚本使用）")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="按该日判断是否超时")] = None,
+) -> None:
+    """列出督办事项及其“13710”时限。"""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tasks.case_view import case_rows
+
+    settings = _settings()
+    init_db(settings)
+    today = parse_as_of(as_of).astimezone(SHANGHAI).date()
+    with session_scope(settings) as session:
+        rows = case_rows(session, settings, policy, today)
+    if open_only:
+        rows = [r for r in rows if r["state"] != "closed"]
+    if as_json:
+        _print_json(rows)
+        return
+    colour = {"red": "red", "yellow": "yellow", "green": "green"}
+    table = Table(
+        "编号", "督办单号", "单位", "立案", "状态", "时限（部署/反馈/办结/重大）", title="督办事项"
+    )
+    table.add_column("事由", overflow="fold")
+    for r in rows:
+        clocks = " / ".join(c["deadline"][5:] if c["deadline"] else "—" for c in r["clocks"][:4])
+        style = colour.get(r["light"], "")
+        table.add_row(
+            str(r["id"]), r["number"], r["unit"], r["opened"][:10],
+            f"[{style}]{r['state_label']}[/{style}]" if style else r["state_label"],
+            clocks, r["reason"],
+        )  # fmt: skip
+    out.print(table if rows else "没有督办事项。")
+
+
+def _case_action(action: str, case_id: int, by: str, note: str, days: int) -> None:
+    from tasks.escalation_steps import decide_case
+
+    state = decide_case(
+        _settings(), case_id, action, by=by, note=note, days=days, at=datetime.now(UTC)
+    )
+    out.print(f"督办事项 {case_id}：{state.label}")
+
+
+@cases_app.command("approve")
+def cases_approve(
+    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
+    note: Annotated[str, typer.Option("--note", help="意见")] = "",
+) -> None:
+    """同意升级建议（报县政府督查或约谈）。"""
+    _case_action("approve", case_id, by, note, 0)
+
+
+@cases_app.command("reject")
+def cases_reject(
+    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
+    note: Annotated[str, typer.Option("--note", help="意见")] = "",
+) -> None:
+    """不同意升级建议，事项回到督办中。"""
+    _case_action("reject", case_id, by, note, 0)
+
+
+@cases_app.command("close")
+def cases_close(
+    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    by: Annotated[str, typer.Option("--by", help="经办人")] = "办公室",
+    note: Annotated[str, typer.Option("--note", help="销号说明")] = "",
+) -> None:
+    """销号（“13710”之“0”：跟踪到底、销号清零）。"""
+    _case_action("close", case_id, by, note, 0)
+
+
+@cases_app.command("extend")
+def cases_extend(
+    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    days: Annotated[int, typer.Option("--days", help="延期天数（按政策的计日方式）")],
+    reason: Annotated[str, typer.Option("--reason", help="延期理由")],
+    by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
+) -> None:
+    """延期：各项时限顺延，并记录理由。"""
+    _case_action("extend", case_id, by, reason, days)
 
 
 @app.command("simulate-replies")

@@ -99,7 +99,7 @@ def case_state(
             status = "resolved"
         elif event.kind == "extended":
             extension += int(event.get("days", 0))
-        elif event.kind == "proposed" and not pending:
+        elif event.kind == "proposed" and not pending and status != "resolved":
             pending = str(event.get("step", ""))
             status = "awaiting_approval"
         elif event.kind in ("approved", "rejected") and pending:

@@ -132,8 +132,9 @@ def plan_escalation(
                              f"{cycle.period_label}第{'、'.join(measures)}条措施的量化目标"
                              "落后序时进度（红灯）")
                 )  # fmt: skip
+    resolving = {a.case_key for a in actions if isinstance(a, ResolveCase)}
     for key, state in sorted(cases.items()):
-        if state.status != "open" or state.pending_step:
+        if state.status != "open" or state.pending_step or key in resolving:
             continue
         unit = key.split("/")[3]
         if "solve" in {c.code for c in state.overdue_clocks(today)} and (
