@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
@@ -40,11 +41,17 @@ class EscalationInputs:
     history: dict[str, list[CycleRecord]]
     cases: dict[str, CaseState]
     case_rows: dict[str, t.SupervisionCase]
+    last_event: dict[str, datetime]  # per case, its latest event at any time
 
 
 def load_cases(
-    session: Session, policy: t.Policy, calendar: WorkingCalendar, clock_days: Any
+    session: Session,
+    policy: t.Policy,
+    calendar: WorkingCalendar,
+    clock_days: Any,
+    until: datetime | None = None,
 ) -> tuple[dict[str, CaseState], dict[str, t.SupervisionCase]]:
+    """Cases and their states; with ``until``, as they stood then (later events ignored)."""
     rows = {
         c.case_key: c
         for c in session.exec(
@@ -56,7 +63,8 @@ def load_cases(
     for e in session.exec(
         select(t.CaseEvent).where(col(t.CaseEvent.case_id).in_(ids)).order_by(col(t.CaseEvent.id))
     ):
-        events[e.case_id].append(Event(e.kind, e.at, e.actor, e.payload))
+        if until is None or e.at <= until:
+            events[e.case_id].append(Event(e.kind, e.at, e.actor, e.payload))
     states = {
         key: case_state(events[row.id or 0], calendar, clock_days)
         for key, row in rows.items()
@@ -129,7 +137,17 @@ def load_escalation_inputs(
                 CycleRecord(cycle.period, row.state, tuple(lights[row.code]),
                             tuple(statuses[row.code]))
             )  # fmt: skip
-    cases, case_rows = load_cases(session, policy, calendar, rules.clock_days)
+    # States as they stood at as_of; rows all, so a replay of an earlier day never reopens one.
+    cases, case_rows = load_cases(session, policy, calendar, rules.clock_days, as_of)
+    key_of = {row.id: key for key, row in case_rows.items()}
+    last_event = {
+        key_of[case_id]: at
+        for case_id, at in session.exec(
+            select(t.CaseEvent.case_id, func.max(t.CaseEvent.at))
+            .where(col(t.CaseEvent.case_id).in_(list(key_of)))
+            .group_by(col(t.CaseEvent.case_id))
+        )
+    }
     return EscalationInputs(
         policy=policy,
         rules=rules,
@@ -145,6 +163,7 @@ def load_escalation_inputs(
         history=dict(history),
         cases=cases,
         case_rows=case_rows,
+        last_event=last_event,
     )
 
 

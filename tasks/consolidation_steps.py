@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from tasks.annual_outputs import (
     annual_workbook,
     annual_workbook_filename,
 )
-from tasks.calendar import SHANGHAI
+from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.consolidation import Consolidation, consolidate
 from tasks.render import make_environment, render_notice
 from tasks.report_outputs import (
@@ -104,7 +104,7 @@ def run_consolidation(
             yellow_points=settings.reports.yellow_points,
             red_points=settings.reports.red_points,
         )
-        c = consolidate(data)
+        c = with_escalation_lists(session, settings, consolidate(data), as_of)
         markdown = bulletin_markdown(c, env)
         html = bulletin_html(c, env)
         workbook = summary_workbook(c)
@@ -141,6 +141,41 @@ def run_consolidation(
         return ConsolidationResult(
             c, report.id, report.version, created, directory, files, markdown, tuple(leaders)
         )
+
+
+def with_escalation_lists(
+    session: Any, settings: Settings, c: Consolidation, as_of: datetime
+) -> Consolidation:
+    """The bulletin's 督办事项 and 通报表扬 lists, from the cases and the units' records."""
+    from models.escalation_store import load_escalation_inputs  # escalation builds on this
+    from tasks.cases import STATUS_LABELS, STEP_LABELS
+    from tasks.escalation_rules import deserves_commendation
+
+    calendar = WorkingCalendar.from_settings(settings)
+    inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)
+    names = {code: unit.name for code, unit in inputs.units.items()}
+    supervision = []
+    for key, state in sorted(inputs.cases.items(), key=lambda kv: kv[1].opened):
+        if state.status == "closed" or state.opened > as_of.astimezone(SHANGHAI).date():
+            continue
+        steps = "、".join(STEP_LABELS[s] for s in state.approved_steps)
+        supervision.append(
+            {
+                "unit": names.get(key.split("/")[3], key.split("/")[3]),
+                "reason": f"{inputs.case_rows[key].reason}（{STATUS_LABELS[state.status]}"
+                + (f"，{steps}" if steps else "")
+                + "）",
+            }
+        )
+    commendations = [
+        {
+            "unit": names[code],
+            "reason": f"连续{inputs.rules.commend_cycles}期按时报送，各项措施无黄灯、红灯",
+        }
+        for code in inputs.obligated.get(c.source.obligation_code, [])
+        if deserves_commendation(inputs.history.get(code, []), inputs.rules)
+    ]
+    return replace(c, supervision=tuple(supervision), commendations=tuple(commendations))
 
 
 def _leaders_mail(

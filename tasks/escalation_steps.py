@@ -111,6 +111,9 @@ def run_escalation(
         notices: list[NewNotification] = []
         prefix = str(inputs.policy.escalation.get("case_prefix", "专督"))
         for action in actions:
+            key_of_case = getattr(action, "case_key", "")
+            if key_of_case in inputs.last_event and inputs.last_event[key_of_case] > as_of:
+                continue  # the case's later history is written: an earlier day's replay
             if isinstance(action, SendOverdue):
                 key = f"{policy_code}/{action.obligation}/{action.period}/{action.unit}/overdue/1"
                 notices.append(
@@ -119,6 +122,8 @@ def run_escalation(
                 )  # fmt: skip
                 summary.overdue.append(f"{names[action.unit]} {action.period}")
             elif isinstance(action, OpenCase):
+                if action.case_key in inputs.case_rows:
+                    continue  # opened later than this as_of (a replay of an earlier day)
                 unit = inputs.units[action.unit]
                 _, cycle = inputs.cycle_rows[(action.obligation, action.period)]
                 number = next_case_number(

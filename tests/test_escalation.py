@@ -31,6 +31,11 @@ def outbox(settings: Settings) -> int:
         return int(session.exec(select(func.count()).select_from(t.Notification)).one())
 
 
+def case_events(settings: Settings) -> int:
+    with session_scope(settings) as session:
+        return int(session.exec(select(func.count()).select_from(t.CaseEvent)).one())
+
+
 def test_february_ladder(settings: Settings) -> None:
     load_seeds(settings, POLICY)
     load_month(settings, "lingchuan-2023-02")
@@ -96,3 +101,17 @@ def test_february_ladder(settings: Settings) -> None:
         settings, case_id, "close", by="王杰", note="已补报", at=at(date(2023, 3, 22))
     )
     assert closed.status == "closed"
+    # The month's bulletin lists the open cases, with the steps the office approved.
+    from tasks.consolidation_steps import run_consolidation
+
+    day = at(date(2023, 3, 21))
+    bulletin = run_consolidation(
+        settings, POLICY, period="2023-02", obligation=None, as_of=day, now=day
+    )
+    # Replaying an earlier day after all this reopens nothing and sends nothing new.
+    sent, events = outbox(settings), case_events(settings)
+    replay = run_escalation(settings, POLICY, as_of=at(date(2023, 3, 7)))
+    assert replay.opened == [] and outbox(settings) == sent and case_events(settings) == events
+    listed = [x["reason"] for x in bulletin.consolidation.supervision if x["unit"] == "县交通局"]
+    assert any("2023年2月" in r and "已升级，约谈" in r for r in listed)
+    assert "县交通局" in bulletin.markdown.split("督办事项")[1]
