@@ -79,6 +79,18 @@ class ReportSettings(BaseModel):
     red_points: float = Field(default=30.0, ge=0)
 
 
+class EscalationSettings(BaseModel):
+    """How long a daily escalation run waits, paused, for the office to decide on proposals.
+
+    0 (the default for the CLI and the demo) does not pause: proposals wait in the database
+    for ``taskforce cases approve|reject`` or the next run. A served deployment pauses for a
+    working day, answerable in the Prefect UI.
+    """
+
+    approval_wait_seconds: int = Field(default=0, ge=0)
+    approval_poll_seconds: int = Field(default=10, ge=1)
+
+
 # The HMAC key that signs forms must be set for real use; this default only serves the demo
 # and tests, and is refused when TASKFORCE_PRODUCTION=true.
 DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
@@ -104,6 +116,7 @@ class Settings(BaseSettings):
     imap: ImapSettings = ImapSettings()
     intake: IntakeSettings = IntakeSettings()
     reports: ReportSettings = ReportSettings()
+    escalation: EscalationSettings = EscalationSettings()
     form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
     production: bool = False
 

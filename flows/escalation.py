@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.reminders import deliver
+from tasks.approval import approval_description, approval_model, decisions_from
 from tasks.calendar import parse_as_of
 from tasks.escalation_report import escalation_markdown
-from tasks.escalation_steps import EscalationSummary, run_escalation
+from tasks.escalation_steps import (
+    EscalationSummary,
+    apply_decisions,
+    refresh_lists,
+    run_escalation,
+)
 
 
 @task(name="escalate", cache_policy=NONE)
@@ -26,6 +36,40 @@ def escalate(policy_code: str, as_of: datetime, settings: Settings) -> Escalatio
         len(summary.proposed),
     )  # fmt: skip
     return summary
+
+
+@task(name="record-decisions", cache_policy=NONE)
+def record_decisions(
+    settings: Settings, answer: Any, awaiting: list[dict[str, Any]], at: datetime
+) -> list[str]:
+    return apply_decisions(
+        settings, decisions_from(answer, awaiting), by=answer.reviewer, note=answer.note, at=at
+    )
+
+
+@flow(name="office-approval")
+async def office_approval(
+    policy_name: str,
+    awaiting: list[dict[str, Any]],
+    as_of: datetime,
+    settings: Settings,
+) -> list[str]:
+    """Pause until the office answers the form in the Prefect UI (or the wait runs out).
+
+    The answer's moment is the run's ``as_of`` plus the time the pause took, so a replayed
+    day records its decision on that day, and a live run at the real time.
+    """
+    form = approval_model(awaiting, RunInput)
+    started = time.monotonic()
+    answer = await apause_flow_run(
+        wait_for_input=form.with_initial_data(
+            description=approval_description(policy_name, awaiting)
+        ),
+        timeout=settings.escalation.approval_wait_seconds,
+        poll_interval=settings.escalation.approval_poll_seconds,
+    )
+    at = as_of + timedelta(seconds=time.monotonic() - started)
+    return record_decisions(settings, answer, awaiting, at)
 
 
 @task(name="publish-escalation", cache_policy=NONE)
@@ -42,9 +86,24 @@ async def publish(summary: EscalationSummary) -> str:
 async def escalation_flow(
     policy_code: str, as_of: str | None = None, settings: Settings | None = None
 ) -> EscalationSummary:
-    """Run the escalation ladder for a day, send what it queued, leave the lists as artifact."""
+    """Run the escalation ladder for a day, send what it queued, leave the lists as artifact.
+
+    With ``approval_wait_seconds`` set, proposals for 约谈 or county supervision wait in an
+    ``office-approval`` sub-run, paused for the office's answer; left unanswered, that sub-run
+    fails on its timeout, this run completes, and the proposals stay waiting.
+    """
     settings = settings or Settings()
     summary = escalate(policy_code, parse_as_of(as_of), settings)
     await deliver(policy_code, settings)
     await publish(summary)
+    if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
+        state = await office_approval(
+            summary.policy_name, summary.awaiting, summary.as_of, settings, return_state=True
+        )
+        if state.is_completed():
+            summary.decisions = await state.result()  # type: ignore[misc]
+        else:
+            get_run_logger().warning("无人在等待时限内审批：%d项仍待审批", len(summary.awaiting))
+        refresh_lists(settings, summary)
+        await publish(summary)
     return summary

@@ -29,6 +29,8 @@ def escalation_markdown(summary: EscalationSummary) -> str:
             for a in summary.awaiting
         ]
         lines += ["", "审批：taskforce cases approve 编号 或 taskforce cases reject 编号"]
+    if summary.decisions:
+        lines += ["", "## 本次运行中的审批", "", *(f"- {_escape(x)}" for x in summary.decisions)]
     for title, entries in (
         ("报县政府督查名单", summary.supervision),
         ("约谈名单", summary.interview),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from config.settings import Settings
@@ -25,8 +25,9 @@ from models.escalation_store import (
     load_escalation_inputs,
     next_case_number,
 )
-from models.notice_data import load_notice_data
+from models.notice_data import NoticeData, load_notice_data
 from models.outbox import NewNotification, enqueue
+from tasks.approval import Decision
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cases import STATUS_LABELS, STEP_LABELS, CaseState
 from tasks.escalation import OpenCase, ProposeStep, ResolveCase, SendOverdue, plan_escalation
@@ -49,11 +50,13 @@ class EscalationSummary:
     supervision: list[dict[str, str]] = field(default_factory=list)  # approved 报县政府督查
     interview: list[dict[str, str]] = field(default_factory=list)  # approved 约谈
     commendations: list[str] = field(default_factory=list)  # unit names for 通报表扬
+    policy_name: str = ""  # the notice's title, for the office's approval form
+    decisions: list[str] = field(default_factory=list)  # answers given while the run waited
 
 
 def _notice(
     settings: Settings,
-    session: Session,
+    data: NoticeData,
     policy_code: str,
     kind: str,
     obligation_code: str,
@@ -63,7 +66,6 @@ def _notice(
     key: str,
     case: dict[str, Any] | None = None,
 ) -> NewNotification:
-    data = load_notice_data(session, policy_code, None)
     obligation, cycle = next(
         (o, c) for o, c in data.cycles if o.code == obligation_code and c.period == period
     )
@@ -103,21 +105,37 @@ def run_escalation(
     with session_scope(settings) as session:
         inputs = load_escalation_inputs(session, policy_code, as_of, calendar)
         names = {code: unit.name for code, unit in inputs.units.items()}
+        summary.policy_name = inputs.policy.title
         actions = plan_escalation(
             policy=policy_code, as_of=as_of, calendar=calendar, rules=inputs.rules,
             due_cycles=inputs.due_cycles, obligated=inputs.obligated, reported=inputs.reported,
             red_units=inputs.red_units, history=inputs.history, cases=inputs.cases,
         )  # fmt: skip
         notices: list[NewNotification] = []
+        data = load_notice_data(session, policy_code, None)
+        overdue_keys = {
+            a: f"{policy_code}/{a.obligation}/{a.period}/{a.unit}/overdue/1"
+            for a in actions
+            if isinstance(a, SendOverdue)
+        }
+        already_sent = set(
+            session.exec(
+                select(t.Notification.idempotency_key).where(
+                    col(t.Notification.idempotency_key).in_(list(overdue_keys.values()))
+                )
+            )
+        )
         prefix = str(inputs.policy.escalation.get("case_prefix", "专督"))
         for action in actions:
             key_of_case = getattr(action, "case_key", "")
             if key_of_case in inputs.last_event and inputs.last_event[key_of_case] > as_of:
                 continue  # the case's later history is written: an earlier day's replay
             if isinstance(action, SendOverdue):
-                key = f"{policy_code}/{action.obligation}/{action.period}/{action.unit}/overdue/1"
+                key = overdue_keys[action]
+                if key in already_sent:
+                    continue  # one 催报 per unit and cycle: it went out on an earlier day
                 notices.append(
-                    _notice(settings, session, policy_code, "overdue", action.obligation,
+                    _notice(settings, data, policy_code, "overdue", action.obligation,
                             action.period, action.unit, as_of, key)
                 )  # fmt: skip
                 summary.overdue.append(f"{names[action.unit]} {action.period}")
@@ -143,7 +161,7 @@ def run_escalation(
                     "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
                     "head_name": _head_name(unit),
                 }  # fmt: skip
-                notices.append(_notice(settings, session, policy_code, "escalation",
+                notices.append(_notice(settings, data, policy_code, "escalation",
                                        action.obligation, action.period, action.unit, as_of,
                                        f"case/{action.case_key}/opened", case))  # fmt: skip
                 summary.opened.append(f"{number} {names[action.unit]}：{action.reason}")
@@ -185,10 +203,12 @@ def _lists(
     rules: Any,
 ) -> None:
     states, rows = load_cases(session, policy, calendar, rules.clock_days)
+    summary.awaiting, summary.supervision, summary.interview = [], [], []
     for key, state in sorted(states.items()):
         unit = key.split("/")[3]
         entry = {
             "case": str(rows[key].id),
+            "number": str(state.history[0].get("number", "")),
             "unit": names.get(unit, unit),
             "reason": rows[key].reason,
         }
@@ -202,6 +222,33 @@ def _lists(
         names.get(code, code) for code, records in history.items()
         if deserves_commendation(records, rules)
     ]  # fmt: skip
+
+
+def refresh_lists(settings: Settings, summary: EscalationSummary) -> EscalationSummary:
+    """The waiting, 督查 and 约谈 lists again, after the office decided during the run."""
+    calendar = WorkingCalendar.from_settings(settings)
+    with session_scope(settings) as session:
+        inputs = load_escalation_inputs(session, summary.policy, summary.as_of, calendar)
+        names = {code: unit.name for code, unit in inputs.units.items()}
+        _lists(session, inputs.policy, calendar, summary, names, inputs.history, inputs.rules)
+    return summary
+
+
+def apply_decisions(
+    settings: Settings, decisions: list[Decision], *, by: str, note: str, at: datetime
+) -> list[str]:
+    """Record the office's answers; a case someone decided meanwhile (CLI) is left as it is."""
+    done: list[str] = []
+    for decision in decisions:
+        try:
+            state = decide_case(
+                settings, decision.case_id, decision.action, by=by, note=note, at=at
+            )
+        except NotFoundError as error:
+            done.append(f"督办事项 {decision.case_id}：未处理（{error}）")
+            continue
+        done.append(f"督办事项 {decision.case_id}：{state.label}")
+    return done
 
 
 CASE_ACTIONS = ("approve", "reject", "close", "extend", "feedback")
