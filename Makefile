@@ -21,11 +21,19 @@ install: $(STAMP)
 # the local mail catcher (mail lands in ./var/mail/; replies to the office are filed into
 # ./var/maildir/). Replays 陵川's January-20 checklist days, then the bureaus reply (simulated),
 # intake records their reports, sends receipts and rejections, and lists the submissions; then
-# the January-March monthly reports go the same way and are consolidated into bulletins and
-# summary workbooks under ./var/reports/ (and an annual roll-up so far).
+# the January-March monthly reports go the same way; escalation sends overdue notices, opens
+# 督办 cases and proposes heavier steps (two approved by the office); last, consolidation writes
+# bulletins (with the open cases and lists) and summary workbooks under ./var/reports/.
 DEMO_DAYS := --as-of 2023-01-12T09:00 --as-of 2023-01-17T09:00 --as-of 2023-01-20T09:00
 # The opening days of the January, February and March monthly reports (the forms go out).
 DEMO_MONTHS := --as-of 2023-01-28T09:00 --as-of 2023-02-23T09:00 --as-of 2023-03-27T09:00
+# Escalation days: the first working day after each deadline (催报), the third (督办单 with the
+# 13710 clocks), and days when clocks have run out (proposals for county supervision or 约谈).
+# 28 January 2023 is a Saturday worked in lieu of the Spring Festival holiday.
+DEMO_ESCALATE_1 := --as-of 2023-01-28T09:00 --as-of 2023-01-30T09:00 --as-of 2023-02-01T09:00 \
+	--as-of 2023-02-06T09:00 --as-of 2023-02-08T09:00 --as-of 2023-02-10T09:00 --as-of 2023-02-20T09:00
+DEMO_ESCALATE_2 := --as-of 2023-03-06T09:00 --as-of 2023-03-08T09:00 --as-of 2023-03-10T09:00 \
+	--as-of 2023-03-20T09:00 --as-of 2023-04-06T09:00 --as-of 2023-04-10T09:00
 demo: install
 	rm -rf var/mail var/maildir var/raw var/forms var/taskforce.db*
 	$(BIN)/taskforce db init
@@ -49,6 +57,13 @@ demo: install
 	done && \
 	$(BIN)/taskforce intake --policy lingchuan-2023 > var/intake-monthly.log && \
 	tail -n 1 var/intake-monthly.log && \
+	$(BIN)/taskforce escalate --policy lingchuan-2023 $(DEMO_ESCALATE_1) && \
+	echo "办公室审批前两项升级建议（演示）：" && \
+	ids=$$($(BIN)/taskforce cases --policy lingchuan-2023 --awaiting --json | $(BIN)/python -c \
+	  'import json, sys; print(" ".join(str(c["id"]) for c in json.load(sys.stdin)[:2]))') && \
+	{ [ -z "$$ids" ] || $(BIN)/taskforce cases approve $$ids --by 王杰 --at 2023-02-21T15:00; } && \
+	$(BIN)/taskforce escalate --policy lingchuan-2023 $(DEMO_ESCALATE_2) && \
+	$(BIN)/taskforce cases --policy lingchuan-2023 --open --as-of 2023-04-10T09:00 && \
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-01 --as-of 2023-02-10T09:00 && \
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-02 --as-of 2023-03-10T09:00 && \
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-03 --as-of 2023-04-10T09:00 && \

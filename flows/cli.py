@@ -510,9 +510,25 @@ def escalate_command(
         list[str] | None,
         typer.Option("--as-of", help="按该时刻运行（默认现在，北京时间）；可重复，依次运行"),
     ] = None,
+    wait_approval: Annotated[
+        int | None,
+        typer.Option(
+            "--wait-approval",
+            min=0,
+            help="有待审批的升级建议时，暂停等待办公室在 Prefect 界面审批的秒数（0 为不等待）",
+        ),
+    ] = None,
 ) -> None:
     """运行督办：逾期催报、立督办单（“13710”时限）、提请升级；同一时刻重复运行不重复发送。"""
     settings = _settings()
+    if wait_approval is not None:
+        settings = settings.model_copy(
+            update={
+                "escalation": settings.escalation.model_copy(
+                    update={"approval_wait_seconds": wait_approval}
+                )
+            }
+        )
     moments = [parse_as_of(value) for value in as_of] if as_of else [parse_as_of(None)]
     init_db(settings)
     with session_scope(settings) as session:
@@ -522,7 +538,8 @@ def escalate_command(
     async def run_all() -> list[Any]:
         return [await escalation_flow(policy, m.isoformat(), settings) for m in moments]
 
-    for summary in asyncio.run(run_all()):
+    summaries = asyncio.run(run_all())
+    for summary in summaries:
         out.print(
             f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"
             f"新立督办 {len(summary.opened)}，办结待销号 {len(summary.resolved)}，"
@@ -530,6 +547,10 @@ def escalate_command(
             f"报县政府督查 {len(summary.supervision)}，约谈 {len(summary.interview)}，"
             f"通报表扬 {len(summary.commendations)}"
         )
+        for decision in summary.decisions:
+            out.print(f"  审批：{decision}")
+    if summaries and summaries[-1].awaiting:
+        out.print("待审批：taskforce cases --open 查看，taskforce cases approve|reject 编号 审批。")
 
 
 @cases_app.callback()
@@ -537,6 +558,7 @@ def cases(
     ctx: typer.Context,
     policy: Annotated[str | None, typer.Option("--policy", help="政策代码")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="只列未销号的")] = False,
+    awaiting: Annotated[bool, typer.Option("--awaiting", help="只列待审批的")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（供脚本使用）")] = False,
     as_of: Annotated[str | None, typer.Option("--as-of", help="按该日判断是否超时")] = None,
 ) -> None:
@@ -552,6 +574,8 @@ def cases(
         rows = case_rows(session, settings, policy, today)
     if open_only:
         rows = [r for r in rows if r["state"] != "closed"]
+    if awaiting:
+        rows = [r for r in rows if r["state"] == "awaiting_approval"]
     if as_json:
         _print_json(rows)
         return
@@ -571,54 +595,65 @@ def cases(
     out.print(table if rows else "没有督办事项。")
 
 
-def _case_action(action: str, case_id: int, by: str, note: str, days: int) -> None:
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="记录的办理时刻（默认现在；补录或回放时使用）")
+]
+
+
+def _case_action(
+    action: str, case_ids: list[int], by: str, note: str, days: int, at: str | None
+) -> None:
     from tasks.escalation_steps import decide_case
 
-    state = decide_case(
-        _settings(), case_id, action, by=by, note=note, days=days, at=datetime.now(UTC)
-    )
-    out.print(f"督办事项 {case_id}：{state.label}")
+    moment = parse_as_of(at) if at else datetime.now(UTC)
+    for case_id in case_ids:
+        state = decide_case(_settings(), case_id, action, by=by, note=note, days=days, at=moment)
+        out.print(f"督办事项 {case_id}：{state.label}")
 
 
 @cases_app.command("approve")
 def cases_approve(
-    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="意见")] = "",
+    at: AtOption = None,
 ) -> None:
     """同意升级建议（报县政府督查或约谈）。"""
-    _case_action("approve", case_id, by, note, 0)
+    _case_action("approve", case_ids, by, note, 0, at)
 
 
 @cases_app.command("reject")
 def cases_reject(
-    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="意见")] = "",
+    at: AtOption = None,
 ) -> None:
     """不同意升级建议，事项回到督办中。"""
-    _case_action("reject", case_id, by, note, 0)
+    _case_action("reject", case_ids, by, note, 0, at)
 
 
 @cases_app.command("close")
 def cases_close(
-    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
     by: Annotated[str, typer.Option("--by", help="经办人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="销号说明")] = "",
+    at: AtOption = None,
 ) -> None:
     """销号（“13710”之“0”：跟踪到底、销号清零）。"""
-    _case_action("close", case_id, by, note, 0)
+    _case_action("close", case_ids, by, note, 0, at)
 
 
 @cases_app.command("extend")
 def cases_extend(
-    case_id: Annotated[int, typer.Argument(help="督办事项编号")],
+    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
     days: Annotated[int, typer.Option("--days", help="延期天数（按政策的计日方式）")],
     reason: Annotated[str, typer.Option("--reason", help="延期理由")],
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
+    at: AtOption = None,
 ) -> None:
     """延期：各项时限顺延，并记录理由。"""
-    _case_action("extend", case_id, by, reason, days)
+    _case_action("extend", case_ids, by, reason, days, at)
 
 
 @app.command("simulate-replies")

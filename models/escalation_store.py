@@ -37,7 +37,7 @@ class EscalationInputs:
     obligated: dict[str, list[str]]
     units: dict[str, t.Unit]
     reported: set[tuple[str, str, str]]
-    red_units: dict[tuple[str, str], list[tuple[str, str]]]
+    red_units: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]]
     history: dict[str, list[CycleRecord]]
     cases: dict[str, CaseState]
     case_rows: dict[str, t.SupervisionCase]
@@ -102,7 +102,7 @@ def load_escalation_inputs(
         )
         if unit_id in by_id
     }
-    red_units: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    red_units: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
     history: dict[str, list[CycleRecord]] = defaultdict(list)
     for obligation, cycle in due:
         if obligation.frequency != "monthly":
@@ -130,7 +130,7 @@ def load_escalation_inputs(
                 if name in names:
                     statuses[names[name]].append(status)
         red_units[(obligation.code, cycle.period)] = [
-            (code, "、".join(numbers)) for code, numbers in red.items()
+            (code, tuple(numbers)) for code, numbers in red.items()
         ]
         for row in c.units:
             history[row.code].append(

@@ -149,7 +149,7 @@ def with_escalation_lists(
     """The bulletin's 督办事项 and 通报表扬 lists, from the cases and the units' records."""
     from models.escalation_store import load_escalation_inputs  # escalation builds on this
     from tasks.cases import STATUS_LABELS, STEP_LABELS
-    from tasks.escalation_rules import deserves_commendation
+    from tasks.escalation_steps import commended
 
     calendar = WorkingCalendar.from_settings(settings)
     inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)
@@ -167,13 +167,13 @@ def with_escalation_lists(
                 + "）",
             }
         )
+    units = inputs.obligated.get(c.source.obligation_code, [])
     commendations = [
         {
             "unit": names[code],
             "reason": f"连续{inputs.rules.commend_cycles}期按时报送，各项措施无黄灯、红灯",
         }
-        for code in inputs.obligated.get(c.source.obligation_code, [])
-        if deserves_commendation(inputs.history.get(code, []), inputs.rules)
+        for code in commended(inputs.history, inputs.cases, inputs.rules, units)
     ]
     return replace(c, supervision=tuple(supervision), commendations=tuple(commendations))
 

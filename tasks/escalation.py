@@ -7,10 +7,14 @@ already open, ``plan_escalation`` returns actions; ``models/escalation_store.py`
 1. 催报: from the first working day after the due day, a unit still without a report that
    counts gets one overdue notice per cycle.
 2. 督办单: still missing ``case_after_working_days`` working days after the due day, or a red
-   light on a measure the unit leads: a case opens, with the 13710 clocks.
-3. A case past its 7-day clock, or a repeat offender's case, is proposed for county supervision
-   (报县政府督查) or an interview (约谈); a person approves or rejects it.
+   light on a measure the unit leads (from the first working day after the due day): a case
+   opens, with the 13710 clocks.
+3. A case past its 7-day clock is proposed for county supervision (报县政府督查); a repeat
+   offender's case of the cycle that made it one, for an interview (约谈) — one proposal per
+   offence, never again on its older cases. A person approves or rejects each proposal.
 A case whose missing report arrives is resolved (the office closes it: 销号).
+Nothing is sent, no case opens and nothing is proposed on a non-working day: those wait for the
+next working day.
 """
 
 from __future__ import annotations
@@ -94,12 +98,14 @@ def plan_escalation(
     due_cycles: Sequence[DueCycle],
     obligated: Mapping[str, Sequence[str]],  # obligation → unit codes
     reported: set[tuple[str, str, str]],  # (obligation, period, unit) with a counting report
-    red_units: Mapping[tuple[str, str], Sequence[tuple[str, str]]],  # cycle → (unit, measures)
+    # cycle → (unit, numbers of the measures it leads first with a red target)
+    red_units: Mapping[tuple[str, str], Sequence[tuple[str, Sequence[str]]]],
     history: Mapping[str, Sequence[CycleRecord]],  # unit → its monthly records, oldest first
     cases: Mapping[str, CaseState],
 ) -> list[Action]:
     """Today's actions, in a stable order (cycle by cycle, units in directory order)."""
     today = as_of.astimezone(SHANGHAI).date()
+    working = calendar.is_working_day(today)  # notices and 督办单 go out on working days only
     actions: list[Action] = []
     for cycle in due_cycles:
         if as_of < cycle.due_at + timedelta(hours=rules.grace_hours):
@@ -117,16 +123,16 @@ def plan_escalation(
                         )
                     )
                 continue
-            if late_days >= 1:
+            if late_days >= 1 and working:
                 actions.append(SendOverdue(unit, cycle.obligation, cycle.period))
-            if late_days >= rules.case_after_working_days and state is None:
+            if late_days >= rules.case_after_working_days and state is None and working:
                 actions.append(
                     OpenCase(key, unit, cycle.obligation, cycle.period,
                              f"{cycle.period_label}{cycle.obligation_name}逾期未报，经催报仍未报送")
                 )  # fmt: skip
         for unit, measures in red_units.get((cycle.obligation, cycle.period), ()):
             key = red_case_key(policy, cycle.obligation, cycle.period, unit)
-            if key not in cases:
+            if key not in cases and late_days >= 1 and working:
                 actions.append(
                     OpenCase(key, unit, cycle.obligation, cycle.period,
                              f"{cycle.period_label}第{'、'.join(measures)}条措施的量化目标"
@@ -134,15 +140,24 @@ def plan_escalation(
                 )  # fmt: skip
     resolving = {a.case_key for a in actions if isinstance(a, ResolveCase)}
     for key, state in sorted(cases.items()):
+        if not working:
+            break  # proposals, like notices, wait for a working day
         if state.status != "open" or state.pending_step or key in resolving:
             continue
-        unit = key.split("/")[3]
+        period, unit = key.split("/")[2:4]
+        records = history.get(unit, ())
+        decided = state.approved_steps + state.rejected_steps
         if "solve" in {c.code for c in state.overdue_clocks(today)} and (
-            "supervision" not in state.approved_steps + state.rejected_steps
+            "supervision" not in decided
         ):
             actions.append(ProposeStep(key, "supervision", "超过“13710”办结时限仍未办结"))
-        elif is_repeat_offender(history.get(unit, ()), rules) and (
-            "interview" not in state.approved_steps + state.rejected_steps
+        elif (
+            # Only the case of the cycle that made the unit a repeat offender: its older cases
+            # would propose the same 约谈 again, and wait for the office for ever.
+            records
+            and records[-1].period == period
+            and is_repeat_offender(records, rules)
+            and "interview" not in decided
         ):
             runs = rules.repeat_cycles
             actions.append(ProposeStep(key, "interview", f"连续{runs}期逾期或未报送"))

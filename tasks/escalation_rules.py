@@ -10,7 +10,8 @@ close". It is five commitments, each with its own clock from the day a matter is
 - **0**: every item is tracked to the end and closed (销号清零): no deadline, a state.
 
 Days are natural or working days per the policy's rules; the month is a calendar month either
-way. An extension (延期) moves every open clock by the days granted.
+way, moved to the next working day when working days are counted and it ends on a rest day.
+An extension (延期) moves every open clock by the days granted.
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ def add_month(start: date) -> date:
     return date(year, month, min(start.day, month_calendar.monthrange(year, month)[1]))
 
 
+def month_clock(start: date, kind: DayKind, calendar: WorkingCalendar) -> date:
+    """A month after ``start``; counting working days, a deadline on a rest day or holiday moves
+    to the next working day (节假日顺延), as the day-counted clocks never land on one."""
+    day = add_month(start)
+    while kind == "working" and not calendar.is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
 def clocks_13710(
     opened: date, calendar: WorkingCalendar, kind: DayKind = "working", extension_days: int = 0
 ) -> tuple[Clock, ...]:
@@ -75,7 +85,7 @@ def clocks_13710(
         Clock("deploy", "1：当日部署", base),
         Clock("feedback", f"3：{3}{unit}内反馈进展", add_days(base, 3, kind, calendar)),
         Clock("solve", f"7：一般问题{7}{unit}内办结", add_days(base, 7, kind, calendar)),
-        Clock("major", "1：重大复杂问题1个月内办结或明确时间表", add_month(base)),
+        Clock("major", "1：重大复杂问题1个月内办结或明确时间表", month_clock(base, kind, calendar)),
         Clock("close", "0：跟踪到底、销号清零", None),
     )
 

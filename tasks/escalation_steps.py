@@ -7,10 +7,12 @@ their events. Replaying the same ``as_of`` finds everything already done and cha
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jinja2 import Environment
 from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
@@ -31,7 +33,7 @@ from tasks.approval import Decision
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cases import STATUS_LABELS, STEP_LABELS, CaseState
 from tasks.escalation import OpenCase, ProposeStep, ResolveCase, SendOverdue, plan_escalation
-from tasks.escalation_rules import deserves_commendation
+from tasks.escalation_rules import CycleRecord, LagRules, deserves_commendation
 from tasks.forms import form_filename, form_spec_from_context
 from tasks.notices import notice_context
 from tasks.reminder_steps import form_path
@@ -56,6 +58,7 @@ class EscalationSummary:
 
 def _notice(
     settings: Settings,
+    env: Environment,
     data: NoticeData,
     policy_code: str,
     kind: str,
@@ -89,7 +92,7 @@ def _notice(
         if head:  # the 督办单 is addressed to the unit's head, its contacts and the office copied
             to, cc = [str(head)], list(unit.mailboxes)
         cc += [office] if office else []
-    mail = render_notice(make_environment(), context)
+    mail = render_notice(env, context)
     return NewNotification(
         idempotency_key=key, kind=kind, policy_id=data.policy.id, cycle_id=cycle.id,
         unit_id=unit.id, to=to, cc=cc, subject=mail.subject, body_text=mail.text,
@@ -113,6 +116,7 @@ def run_escalation(
         )  # fmt: skip
         notices: list[NewNotification] = []
         data = load_notice_data(session, policy_code, None)
+        env = make_environment()  # compiled once per run: templates are the slow part
         overdue_keys = {
             a: f"{policy_code}/{a.obligation}/{a.period}/{a.unit}/overdue/1"
             for a in actions
@@ -135,7 +139,7 @@ def run_escalation(
                 if key in already_sent:
                     continue  # one 催报 per unit and cycle: it went out on an earlier day
                 notices.append(
-                    _notice(settings, data, policy_code, "overdue", action.obligation,
+                    _notice(settings, env, data, policy_code, "overdue", action.obligation,
                             action.period, action.unit, as_of, key)
                 )  # fmt: skip
                 summary.overdue.append(f"{names[action.unit]} {action.period}")
@@ -161,7 +165,7 @@ def run_escalation(
                     "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
                     "head_name": _head_name(unit),
                 }  # fmt: skip
-                notices.append(_notice(settings, data, policy_code, "escalation",
+                notices.append(_notice(settings, env, data, policy_code, "escalation",
                                        action.obligation, action.period, action.unit, as_of,
                                        f"case/{action.case_key}/opened", case))  # fmt: skip
                 summary.opened.append(f"{number} {names[action.unit]}：{action.reason}")
@@ -218,9 +222,21 @@ def _lists(
             summary.supervision.append(entry)
         if "interview" in state.approved_steps:
             summary.interview.append(entry)
-    summary.commendations = [
-        names.get(code, code) for code, records in history.items()
-        if deserves_commendation(records, rules)
+    summary.commendations = [names.get(code, code) for code in commended(history, states, rules)]
+
+
+def commended(
+    history: Mapping[str, Sequence[CycleRecord]],
+    cases: Mapping[str, CaseState],
+    rules: LagRules,
+    units: Sequence[str] | None = None,
+) -> list[str]:
+    """Units for 通报表扬: clean for the last cycles, and no 督办 case of theirs left open
+    (a unit under supervision for a one-off report is not praised in the same bulletin)."""
+    under_case = {key.split("/")[3] for key, state in cases.items() if state.status != "closed"}
+    return [
+        code for code in (units if units is not None else list(history))
+        if code not in under_case and deserves_commendation(history.get(code, ()), rules)
     ]  # fmt: skip
 
 

@@ -27,7 +27,7 @@ def test_escalate_and_decide_from_the_cli(tmp_path: Path) -> None:
     [jtj] = [c for c in cases if c["key"].endswith("2023-02/jtj/missing")]
     assert jtj["unit"] == "县交通局" and jtj["number"].startswith("陵专督〔2023〕")
     assert [c["deadline"] for c in jtj["clocks"]] == [
-        "2023-03-08", "2023-03-13", "2023-03-17", "2023-04-08", None,
+        "2023-03-08", "2023-03-13", "2023-03-17", "2023-04-10", None,
     ]  # fmt: skip
     assert (jtj["state"], jtj["pending_step"]) == ("awaiting_approval", "interview")
     [kjj] = [c for c in cases if c["key"].endswith("2023-02/kjj/missing")]

@@ -24,6 +24,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import aresume_flow_run
 
 from config.settings import EscalationSettings, Settings
@@ -73,14 +74,18 @@ async def paused_approval_run(since: datetime) -> tuple[UUID, dict[str, Any]]:
                 run = runs[0]
                 keyset = run.state.state_details.run_input_keyset  # type: ignore[union-attr]
                 assert keyset is not None
-                schema = await client.read_flow_run_input(run.id, keyset["schema"])
-                return run.id, json.loads(schema)
+                try:  # the flow saves the form's schema just after it has paused
+                    schema = await client.read_flow_run_input(run.id, keyset["schema"])
+                except ObjectNotFound:
+                    schema = None
+                if schema:
+                    return run.id, json.loads(schema)
             await asyncio.sleep(0.2)
     raise AssertionError("no office-approval run paused")
 
 
 def case_id(summary: Any, unit: str, step: str) -> str:
-    """The first case of ``unit`` waiting for ``step`` (its January case, in this fixture)."""
+    """The first case of ``unit`` waiting for ``step``."""
     return next(str(c["case"]) for c in summary.awaiting if (c["unit"], c["step"]) == (unit, step))
 
 

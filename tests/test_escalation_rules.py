@@ -17,6 +17,7 @@ from tasks.escalation_rules import (
     deserves_commendation,
     is_repeat_offender,
     lags_of,
+    month_clock,
 )
 
 CAL = WorkingCalendar()
@@ -61,6 +62,14 @@ def test_an_extension_moves_every_clock() -> None:
 )
 def test_a_month_later(start: date, expected: date) -> None:
     assert add_month(start) == expected
+
+
+def test_the_month_clock_moves_off_rest_days_when_working_days_count() -> None:
+    # 22 December 2022 + a month = Sunday 22 January 2023, in the Spring Festival holiday: the
+    # next working day is Saturday 28 January (调休). Natural days keep the calendar date.
+    assert month_clock(date(2022, 12, 22), "working", CAL) == date(2023, 1, 28)
+    assert month_clock(date(2022, 12, 22), "natural", CAL) == date(2023, 1, 22)
+    assert month_clock(date(2023, 3, 6), "working", CAL) == date(2023, 4, 6)  # a Thursday
 
 
 def test_working_days_skip_weekends() -> None:
