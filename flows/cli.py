@@ -164,6 +164,58 @@ def policy_show(
     out.print(groups)
 
 
+@policy_app.command("import")
+def policy_import(
+    document: Annotated[Path, typer.Argument(help="通知原文（.txt 或 .docx）")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="草稿输出路径，如 config/policies/NAME.yaml")
+    ],
+    units: Annotated[
+        str | None, typer.Option("--units", help="单位目录名（默认按发文县自动选择）")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")] = False,
+) -> None:
+    """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入 review。"""
+    from config.errors import ConfigError  # only this command raises it directly
+    from tasks.policy_import import import_file
+
+    if output.exists() and not force:
+        raise ConfigError(output, "", "输出文件已存在；如需覆盖请加 --force")
+    settings = _settings()
+    result = import_file(
+        document,
+        code=output.stem,
+        units_dir=settings.units_dir,
+        units=units,
+        today=datetime.now(SHANGHAI).date(),  # stands in only for a notice without a date
+    )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(result.to_yaml(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(output, "", f"无法写入：{exc.strerror or exc}") from None
+    c = result.counts
+    table = Table("项目", "数量", title=f"导入结果：{document.name}")
+    for label, key in (
+        ("章节", "sections"),
+        ("措施（含子项）", "measures"),
+        ("责任单位", "units"),
+        ("量化目标", "targets"),
+        ("报送事项", "obligations"),
+        ("目录中没有的单位", "unknown_units"),
+        ("待核对事项", "review"),
+    ):
+        table.add_row(label, str(c[key]))
+    out.print(table)
+    if result.unknown_units:
+        out.print("目录中没有的单位（请添加到单位目录）：" + "、".join(result.unknown_units))
+    for index, item in enumerate(result.review, 1):
+        out.print(f"{index}. {item}")
+    if not result.valid:
+        out.print("[yellow]注意：草稿未通过格式校验，补全后才能载入。[/yellow]")
+    out.print(f"草稿已写入 {output}，请核对后再运行 taskforce policy load。")
+
+
 @app.command("calendar")
 def calendar(
     policy: Annotated[str, typer.Option("--policy", help="政策代码")],

@@ -1,0 +1,230 @@
+"""Responsible units in the notations the notices use, and their resolution in the directory.
+
+Notations seen in the seeds and their common variants:
+
+    〔责任单位：县能源局、县应急局，崇安能源公司〕      every unit responsible
+    （县工信科技局、县文旅局负责）                     every unit responsible
+    （县发改局牵头，县工信科技局、县住建局配合）        lead / support
+    （县工信科技局牵头，县财政局，龙兴镇人民政府负责）  a role word covers the units before it
+    （牵头单位：县发改局；配合单位：县财政局）          label sets the role of what follows
+    （县服务业发展领导小组有关成员单位）                a bare list: responsible
+
+Brackets may be ASCII or full-width and mismatched (〔…] after a page break).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from config.schema import Role, UnitsDirectory
+
+OPENERS = "〔【[（("
+CLOSERS = "〕】]）)"
+_LABELLED = re.compile(r"[〔【\[（(]\s*(?:责任单位|牵头单位|主责单位)\s*[:：]")
+_BARE_LABEL = re.compile(
+    r"(?<=[。；;])\s*(?P<content>(?:责任单位|牵头单位|主责单位)\s*[:：][^。〔〕【】\[\]]*?)[。]?$"
+)
+_SEPARATORS = "、，,；;"
+_ROLE_SUFFIX = re.compile(r"^(?P<name>.*?)(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)$")
+_ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办)单位\s*[:：]\s*")
+_ROLE_WORDS = {
+    "牵头": Role.lead,
+    "牵头负责": Role.lead,
+    "主责": Role.lead,
+    "配合": Role.support,
+    "协助": Role.support,
+    "协办": Role.support,
+    "负责": Role.responsible,
+    "共同负责": Role.responsible,
+    "责任": Role.responsible,
+}
+# "县财政局等相关单位": the unnamed rest is not a unit.
+_UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)$")
+# What a unit's name ends with; used only to tell a bare unit list from a parenthetical remark.
+UNIT_LIKE = re.compile(
+    r"^.{1,30}(?:局|办|委|中心|政府|管委会|公司|组|社|段|会|单位|支行|分行|行|部|所|站|院|队|部门|"
+    r"专班|联|室|处|科|区)$"
+)
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """A responsibility bracket found in a measure's text."""
+
+    start: int
+    end: int  # exclusive
+    content: str  # between the brackets, label included
+    labelled: bool  # 〔责任单位：…〕 / 牵头单位：… rather than a trailing （…负责）
+
+
+@dataclass
+class UnitNames:
+    """Every label of a directory, to resolve names as written."""
+
+    units: dict[str, str] = field(default_factory=dict)  # label -> canonical name
+    collectives: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, directory: UnitsDirectory | None) -> UnitNames:
+        names = cls()
+        if directory is None:
+            return names
+        for unit in directory.units:
+            for label in (unit.name, *unit.aliases):
+                names.units[label] = unit.name
+        for collective in directory.collectives:
+            names.collectives.update((collective.name, *collective.aliases))
+        return names
+
+    def knows(self, label: str) -> bool:
+        return label in self.units or label in self.collectives
+
+    def canonical(self, label: str) -> str:
+        return self.units.get(label, label)
+
+    def labels_longest_first(self) -> list[str]:
+        return sorted({*self.units, *self.collectives}, key=len, reverse=True)
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at ``start``; nested （） pairs are skipped."""
+    depth = 0
+    for index in range(start + 1, len(text)):
+        char = text[index]
+        if char in "（(":
+            depth += 1
+        elif char in CLOSERS:
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
+def _opening(text: str, end: int) -> int | None:
+    """Index of the bracket opening the one that closes at ``end``."""
+    depth = 0
+    for index in range(end - 1, -1, -1):
+        char = text[index]
+        if char in "）)":
+            depth += 1
+        elif char in OPENERS:
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
+def find_bracket(text: str, names: UnitNames) -> Bracket | None:
+    """The measure's responsibility bracket: a labelled one anywhere, else a trailing unit list."""
+    labelled = _LABELLED.search(text)
+    if labelled:
+        close = _closing(text, labelled.start())
+        end = len(text) if close is None else close + 1
+        content = text[labelled.start() + 1 : close if close is not None else len(text)]
+        return Bracket(labelled.start(), end, content.strip(), True)
+    stripped = text.rstrip()
+    # Unbracketed at the end: "…。牵头单位：县发改局；配合单位：县财政局。"
+    bare = _BARE_LABEL.search(stripped)
+    if bare:
+        return Bracket(bare.start(), len(stripped), bare["content"].strip(), True)
+    if not stripped or stripped[-1] not in CLOSERS:
+        return None
+    open_at = _opening(stripped, len(stripped) - 1)
+    if open_at is None:
+        return None
+    content = stripped[open_at + 1 : -1].strip()
+    if not looks_like_units(content, names):
+        return None
+    return Bracket(open_at, len(stripped), content, False)
+
+
+def looks_like_units(content: str, names: UnitNames) -> bool:
+    """True when a bracket's content is a list of units (with or without role words)."""
+    tokens = _tokens(content)
+    if not tokens:
+        return False
+    for token in tokens:
+        token = _ROLE_LABEL.sub("", token)
+        match = _ROLE_SUFFIX.match(token)
+        name = _clean(match["name"] if match and match["name"] else token)
+        if not (names.knows(name) or UNIT_LIKE.match(name)):
+            return False
+    return True
+
+
+def _tokens(content: str) -> list[str]:
+    """Split on list separators outside nested brackets."""
+    tokens: list[str] = []
+    depth = 0
+    current = ""
+    for char in content:
+        if char in "（(":
+            depth += 1
+        elif char in "）)":
+            depth = max(0, depth - 1)
+        if char in _SEPARATORS and depth == 0:
+            tokens.append(current.strip())
+            current = ""
+        else:
+            current += char
+    tokens.append(current.strip())
+    return [t for t in tokens if t]
+
+
+def _clean(name: str) -> str:
+    name = name.strip().removeprefix("由")
+    return _UNNAMED_REST.sub("", name).strip()
+
+
+def parse_units(content: str) -> list[tuple[str, Role]]:
+    """(name as written, role) for each unit of a bracket's content, in order."""
+    # A label garbled by a page break ("责责任单位：") is still a label.
+    content = re.sub(r"^[责任单位]{0,4}责任单位\s*[:：]\s*", "", content.strip().rstrip("。"))
+    out: list[tuple[str, Role]] = []
+    pending: list[str] = []
+    label_role: Role | None = None
+    for token in _tokens(content):
+        label = _ROLE_LABEL.match(token)
+        if label:
+            out.extend((name, label_role or Role.responsible) for name in pending)
+            pending = []
+            label_role = _ROLE_WORDS[label["role"]]
+            token = token[label.end() :]
+        match = _ROLE_SUFFIX.match(token)
+        if match and match["name"]:
+            pending.append(_clean(match["name"]))
+            role = _ROLE_WORDS[match["role"]]
+            out.extend((name, role) for name in pending)
+            pending = []
+        elif token:
+            pending.append(_clean(token))
+    # Units after the last role word: under a label they take its role, else they are responsible.
+    out.extend((name, label_role or Role.responsible) for name in pending)
+    return [(name, role) for name, role in out if name]
+
+
+@dataclass
+class ResolvedUnits:
+    refs: list[tuple[str, Role]]
+    unknown: list[str]
+    notes: list[str]
+
+
+def resolve_units(parsed: list[tuple[str, Role]], names: UnitNames) -> ResolvedUnits:
+    """Keep names as written when the directory knows them; split 甲（乙）; keep the unknown."""
+    refs: list[tuple[str, Role]] = []
+    unknown: list[str] = []
+    notes: list[str] = []
+    for name, role in parsed:
+        if names.knows(name):
+            refs.append((name, role))
+            continue
+        pair = re.fullmatch(r"(?P<a>.+?)[（(](?P<b>.+?)[）)]", name)
+        if pair and names.knows(pair["a"]) and names.knows(pair["b"]):
+            refs.extend([(pair["a"], role), (pair["b"], role)])
+            notes.append(f"“{name}”按{pair['a']}、{pair['b']}两个单位列出，请确认")
+            continue
+        refs.append((name, role))  # never dropped: the office adds it to the directory
+        unknown.append(name)
+    return ResolvedUnits(refs, unknown, notes)
