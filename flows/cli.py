@@ -49,6 +49,23 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _prefect_server(settings: Settings) -> None:
+    """Use the server `taskforce up` started; without one, say once that the temporary server
+    (about 10 s to start, per command) is used."""
+    from flows.services import run_dir, use_running_server
+
+    if use_running_server(settings):
+        return
+    marker = run_dir(settings) / "temporary-server-noted"
+    if not marker.exists():
+        Console(stderr=True, highlight=False).print(
+            "提示：未运行 taskforce up，本命令使用 Prefect 临时服务器（每次启动约10秒）；"
+            "先运行 taskforce up 可加快各命令。"
+        )
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
 @db_app.command("init")
 def db_init() -> None:
     """建立数据库表（已存在的表不变）。"""
@@ -254,6 +271,7 @@ def remind(
     init_db(settings)
     with session_scope(settings) as session:
         get_policy(session, policy)  # fail fast, before Prefect starts
+    _prefect_server(settings)
     from flows.checklist import checklist_flow  # Prefect: imported only when needed
     from flows.monthly_reports import monthly_reports_flow
 
@@ -287,6 +305,36 @@ def mailcatcher(
     from tasks.mailcatcher import serve_forever
 
     serve_forever(_settings(), demo_clock=demo_clock)
+
+
+@app.command("up")
+def up(
+    port: Annotated[int, typer.Option("--port", help="Prefect 服务端口")] = 4200,
+) -> None:
+    """在后台启动本机 Prefect 服务（含界面，数据在 var/prefect-server）和收信服务器；
+    之后各命令直接使用它们，不再每次启动临时服务器。"""
+    from flows.services import start
+
+    settings = _settings()
+    try:
+        services = start(settings, port)
+    except OSError as exc:
+        raise TaskforceError(str(exc)) from None
+    out.print(f"Prefect 服务已运行：{services.api_url.removesuffix('/api')}（界面同址）")
+    if services.catcher_pid is None:
+        out.print(f"收信服务器：{settings.smtp.host}:{settings.smtp.port} 已有服务在监听，沿用。")
+    else:
+        out.print(f"收信服务器已运行：{settings.smtp.host}:{settings.smtp.port}")
+    out.print("停止：taskforce down")
+
+
+@app.command("down")
+def down() -> None:
+    """停止 taskforce up 启动的 Prefect 服务和收信服务器。"""
+    from flows.services import stop
+
+    stopped = stop(_settings())
+    out.print("已停止本机 Prefect 服务和收信服务器。" if stopped else "没有在运行的本机服务。")
 
 
 intake_app = typer.Typer(help="收取报送：邮箱收取、重放、纸质件登记", invoke_without_command=True)
@@ -340,6 +388,7 @@ def intake(
     init_db(settings)
     with session_scope(settings) as session:
         get_policy(session, policy)  # fail fast, before Prefect starts
+    _prefect_server(settings)
     from flows.intake import intake_flow
 
     summary = asyncio.run(intake_flow(policy, source, settings))
@@ -524,6 +573,7 @@ def consolidate_command(
     init_db(settings)
     with session_scope(settings) as session:
         get_policy(session, policy)
+    _prefect_server(settings)
     from flows.consolidation import annual_flow, consolidation_flow
 
     if year is not None:
@@ -585,6 +635,7 @@ def escalate_command(
     init_db(settings)
     with session_scope(settings) as session:
         get_policy(session, policy)
+    _prefect_server(settings)
     from flows.escalation import escalation_flow
 
     async def run_all() -> list[Any]:
@@ -603,6 +654,44 @@ def escalate_command(
             out.print(f"  审批：{decision}")
     if summaries and summaries[-1].awaiting:
         out.print("待审批：taskforce cases --open 查看，taskforce cases approve|reject 编号 审批。")
+
+
+@app.command("serve")
+def serve_command(
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="只运行该政策（可重复；默认全部已载入的政策）"),
+    ] = None,
+) -> None:
+    """长期运行：按北京时间定时提醒、督办、收取报送、汇总（Prefect 部署，Ctrl-C 停止）。"""
+    from config.errors import NotFoundError
+
+    settings = _settings()
+    init_db(settings)
+    with session_scope(settings) as session:
+        codes = policy or list(session.exec(select(t.Policy.code).order_by(t.Policy.code)).all())
+        for code in codes:
+            get_policy(session, code)  # fail fast, before Prefect starts
+    if not codes:
+        raise NotFoundError("数据库中尚无政策；请先运行 taskforce policy load")
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.serve import TICKS, serve_policies
+    from tasks.serving import deployment_specs
+
+    table = Table("部署", "计划", "参数", title="taskforce serve：定时运行的部署")
+    table.add_column("说明", overflow="fold")
+    for spec in deployment_specs(codes):
+        table.add_row(
+            f"{TICKS[spec.kind].name}/{spec.name}", spec.schedule.label(),
+            json.dumps(spec.parameters, ensure_ascii=False), spec.description,
+        )  # fmt: skip
+    out.print(table)
+    limit = settings.serve.max_lateness_minutes
+    out.print(f"停机后补跑的运行，推迟超过 {limit} 分钟的跳过（收取报送超过 10 分钟即跳过）。")
+    if not PREFECT_API_URL.value():
+        out.print("[yellow]未设置 PREFECT_API_URL：使用 Prefect 临时服务器，无界面。[/yellow]")
+    serve_policies(codes)
 
 
 @cases_app.callback()
