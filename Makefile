@@ -34,6 +34,9 @@ DEMO_ESCALATE_1 := --as-of 2023-01-28T09:00 --as-of 2023-01-30T09:00 --as-of 202
 	--as-of 2023-02-06T09:00 --as-of 2023-02-08T09:00 --as-of 2023-02-10T09:00 --as-of 2023-02-20T09:00
 DEMO_ESCALATE_2 := --as-of 2023-03-06T09:00 --as-of 2023-03-08T09:00 --as-of 2023-03-10T09:00 \
 	--as-of 2023-03-20T09:00 --as-of 2023-04-06T09:00 --as-of 2023-04-10T09:00
+# `make demo ARGS=--ui` also starts a Prefect server with its UI (taskforce up) that the demo's
+# runs and artifacts are recorded in, and leaves it running for browsing.
+ARGS ?=
 demo: install
 	rm -rf var/mail var/maildir var/raw var/forms var/taskforce.db*
 	$(BIN)/taskforce db init
@@ -44,6 +47,7 @@ demo: install
 	$(BIN)/taskforce mailcatcher --demo-clock > var/mailcatcher.log 2>&1 & catcher=$$!; \
 	trap 'kill $$catcher 2>/dev/null' EXIT; \
 	for i in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8025) 2>/dev/null && break; sleep 0.1; done; \
+	$(if $(findstring --ui,$(ARGS)),$(BIN)/taskforce up &&) \
 	$(BIN)/taskforce remind --policy lingchuan-2023 $(DEMO_DAYS) && \
 	echo "收信服务器收到 $$(ls var/mail/*.eml | wc -l) 封邮件（var/mail/）；最后几封：" && \
 	tail -n 3 var/mailcatcher.log && \
@@ -68,7 +72,8 @@ demo: install
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-02 --as-of 2023-03-10T09:00 && \
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --period 2023-03 --as-of 2023-04-10T09:00 && \
 	$(BIN)/taskforce consolidate --policy lingchuan-2023 --year 2023 --as-of 2023-04-10T09:00 && \
-	echo "通报与汇总表：var/reports/lingchuan-2023/"
+	echo "通报与汇总表：var/reports/lingchuan-2023/" \
+	$(if $(findstring --ui,$(ARGS)),&& echo "Prefect 界面：http://127.0.0.1:4200 （流程运行与产出物；taskforce down 停止）")
 
 lint: install
 	$(BIN)/ruff check .
