@@ -97,11 +97,14 @@ def start(settings: Settings, port: int) -> Services:
         raise OSError(f"端口 {port} 已被占用，请用 --port 换一个端口")
     bin_dir = Path(sys.executable).parent
     home = (settings.var_dir / "prefect-server").resolve()
+    api_url = f"http://127.0.0.1:{port}/api"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": "",  # the server itself must not look for another one
+        # The UI asks the server where its API is; without these it says port 4200.
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": api_url,
     }
     server_pid = _spawn(
         [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -114,7 +117,7 @@ def start(settings: Settings, port: int) -> Services:
             [str(bin_dir / "taskforce"), "mailcatcher"], run_dir(settings) / "mailcatcher.log",
             {**os.environ},
         )  # fmt: skip
-    services = Services(f"http://127.0.0.1:{port}/api", server_pid, catcher_pid)
+    services = Services(api_url, server_pid, catcher_pid)
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while not _healthy(services.api_url):
         if time.monotonic() > deadline or not _alive(server_pid):

@@ -51,6 +51,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("TASKFORCE_") and name not in (
             "TASKFORCE_TEST_POSTGRES_URL",
             "TASKFORCE_REQUIRE_IMAP",
+            "TASKFORCE_REQUIRE_BROWSER",
         ):
             monkeypatch.delenv(name)
 
