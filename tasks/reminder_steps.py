@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,7 +92,7 @@ def _ensure_form(path: Path, spec: FormSpec, key: bytes) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp")  # per writer
     partial.write_bytes(build_form(spec, key))
     partial.replace(path)  # atomic: a concurrent run never reads half a file
 

@@ -130,3 +130,40 @@ async def test_permanent_refusal_is_recorded(loaded: Settings, smtp_server: Smtp
     before = smtp_server.data_commands
     await run(loaded, "xinjiang-2022", date(2022, 11, 10), "monthly")
     assert smtp_server.data_commands == before
+
+
+def test_two_workers_running_the_same_tick_send_each_mail_once(
+    loaded: Settings, smtp_server: SmtpServer
+) -> None:
+    """Two workers (threads here, each with its own connections) run the whole 12 January tick
+    at the same moment: the outbox keys and the claim hold on SQLite and on PostgreSQL."""
+    import asyncio
+    import threading
+
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def worker(name: str) -> None:
+        barrier.wait()
+        try:
+            prepared = prepare_reminders(loaded, "lingchuan-2023", at(date(2023, 1, 12)), None)
+            delivered = asyncio.run(
+                deliver_outbox(loaded, "lingchuan-2023", run_id=name, now=datetime.now(UTC))
+            )
+            results[name] = (prepared, delivered)
+        except Exception as error:  # reported below: a thread's exception is otherwise lost
+            results[name] = error
+
+    threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    failures = [r for r in results.values() if isinstance(r, Exception)]
+    assert failures == [] and len(results) == 2
+    queued = sum(len(p.queued) for p, _ in results.values())  # type: ignore[misc]
+    sent = sum(d.count("sent") for _, d in results.values())  # type: ignore[misc]
+    total = outbox_count(loaded)
+    assert queued == total == sent == outbox_count(loaded, "sent") == 82
+    keys = [m.message["X-Taskforce-Key"] for m in smtp_server.messages]
+    assert len(keys) == len(set(keys)) == 82  # no mail went out twice
