@@ -91,6 +91,19 @@ class EscalationSettings(BaseModel):
     approval_poll_seconds: int = Field(default=10, ge=1)
 
 
+class ServeSettings(BaseModel):
+    """``taskforce serve``: which late runs to skip, how long escalation waits for the office.
+
+    After downtime Prefect runs every missed scheduled run, oldest first (PrefectHQ/prefect#15886);
+    a run later than ``max_lateness_minutes`` is skipped. 360 keeps a 09:00 tick delayed by a
+    morning's outage (it still runs the same working day) and drops the ticks of earlier days.
+    """
+
+    max_lateness_minutes: int = Field(default=360, ge=1)
+    # A working day (09:00 to 17:00) for the office to answer in the Prefect UI.
+    approval_wait_seconds: int = Field(default=8 * 3600, ge=0)
+
+
 # The HMAC key that signs forms must be set for real use; this default only serves the demo
 # and tests, and is refused when TASKFORCE_PRODUCTION=true.
 DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
@@ -117,6 +130,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     reports: ReportSettings = ReportSettings()
     escalation: EscalationSettings = EscalationSettings()
+    serve: ServeSettings = ServeSettings()
     form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
     production: bool = False
 

@@ -674,23 +674,29 @@ def serve_command(
             get_policy(session, code)  # fail fast, before Prefect starts
     if not codes:
         raise NotFoundError("数据库中尚无政策；请先运行 taskforce policy load")
-    from prefect.settings import PREFECT_API_URL
+    from flows.services import use_running_server
 
+    api_url = use_running_server(settings)  # before Prefect is imported: it reads the URL once
     from flows.serve import TICKS, serve_policies
     from tasks.serving import deployment_specs
 
-    table = Table("部署", "计划", "参数", title="taskforce serve：定时运行的部署")
+    # The deployment is named after the policy; its parameters carry the same code.
+    table = Table("部署", "计划", title="taskforce serve：定时运行的部署")
     table.add_column("说明", overflow="fold")
     for spec in deployment_specs(codes):
         table.add_row(
-            f"{TICKS[spec.kind].name}/{spec.name}", spec.schedule.label(),
-            json.dumps(spec.parameters, ensure_ascii=False), spec.description,
-        )  # fmt: skip
+            f"{TICKS[spec.kind].name}/{spec.name}", spec.schedule.label(), spec.description
+        )
     out.print(table)
     limit = settings.serve.max_lateness_minutes
     out.print(f"停机后补跑的运行，推迟超过 {limit} 分钟的跳过（收取报送超过 10 分钟即跳过）。")
-    if not PREFECT_API_URL.value():
-        out.print("[yellow]未设置 PREFECT_API_URL：使用 Prefect 临时服务器，无界面。[/yellow]")
+    if api_url:
+        out.print(f"部署登记到 {api_url}，可在 Prefect 界面查看运行和审批。")
+    else:
+        out.print(
+            "[yellow]未运行 taskforce up，也未设置 PREFECT_API_URL：使用 Prefect 临时服务器"
+            "（随本进程退出，无界面）。[/yellow]"
+        )
     serve_policies(codes)
 
 

@@ -1,0 +1,218 @@
+"""``taskforce serve``: tick flows on Asia/Shanghai schedules, one deployment per tick per policy.
+
+Each tick first asks whether it should run at all (too late after downtime, a rest day, not a
+consolidation day; tasks/serving.py decides), logs why when it does not, and otherwise runs the
+existing flows as sub-runs, so the office finds their artifacts under the tick in the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import Flow, flow, serve, task
+from prefect.cache_policies import NONE
+from prefect.deployments.runner import RunnerDeployment
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+from prefect.schedules import Cron, Interval, Schedule
+from prefect.types.entrypoint import EntrypointType
+
+from config.settings import Settings
+from flows.checklist import checklist_flow
+from flows.consolidation import annual_flow, consolidation_flow
+from flows.escalation import escalation_flow
+from flows.intake import intake_flow
+from flows.monthly_reports import monthly_reports_flow
+from models.db import session_scope
+from tasks.calendar import SHANGHAI, WorkingCalendar, parse_as_of
+from tasks.serving import (
+    INTAKE_ANCHOR,
+    DueCycle,
+    ScheduleSpec,
+    TickOutcome,
+    cycles_to_consolidate,
+    deployment_specs,
+    lateness_limit,
+    monthly_cycles,
+    non_working_reason,
+    rollup_years,
+    stale_reason,
+    working_day_note,
+)
+
+
+def scheduled_start() -> datetime:
+    """When Prefect meant this run to start (aware, UTC); now for a run started by hand."""
+    moment = flow_run.scheduled_start_time
+    return datetime.fromtimestamp(moment.timestamp(), UTC)
+
+
+def begin(
+    kind: str, policy_code: str, as_of: str | None, settings: Settings, *, working_days: bool
+) -> TickOutcome:
+    """The checks every tick starts with: the stale guard, then (optionally) the calendar.
+
+    The tick's clock is its scheduled time (or an explicit ``as_of``), read once here: a run
+    that starts late still works on the day it was meant for.
+    """
+    logger = get_run_logger()
+    scheduled = scheduled_start()
+    moment = parse_as_of(as_of) if as_of else scheduled.astimezone(SHANGHAI)
+    outcome = TickOutcome(policy_code=policy_code, as_of=moment)
+    limit = lateness_limit(kind, settings.serve)
+    outcome.skipped = stale_reason(scheduled, datetime.now(UTC), limit)
+    if outcome.skipped is None and working_days:
+        calendar = WorkingCalendar.from_settings(settings)
+        day = moment.astimezone(SHANGHAI).date()
+        outcome.skipped = non_working_reason(day, calendar)
+        if note := working_day_note(day, calendar):
+            logger.info("%s：%s", policy_code, note)
+    if outcome.skipped:
+        logger.info("%s：%s", policy_code, outcome.skipped)
+    return outcome
+
+
+@flow(name="tick-reminders", log_prints=False)
+async def reminders_tick(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+) -> TickOutcome:
+    """Working days 09:00: the day's opening notices and reminders, one-off and monthly."""
+    settings = settings or Settings()
+    outcome = begin("reminders", policy_code, as_of, settings, working_days=True)
+    if outcome.skipped:
+        return outcome
+    moment = outcome.as_of.isoformat()
+    await checklist_flow(policy_code, moment, settings)
+    await monthly_reports_flow(policy_code, moment, settings)
+    outcome.ran += ["checklist-reminders", "monthly-report-reminders"]
+    return outcome
+
+
+@flow(name="tick-escalation", log_prints=False)
+async def escalation_tick(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+) -> TickOutcome:
+    """Working days 09:00: the escalation ladder, pausing for the office's approval."""
+    settings = settings or Settings()
+    outcome = begin("escalation", policy_code, as_of, settings, working_days=True)
+    if outcome.skipped:
+        return outcome
+    # Served, proposals wait in the UI for a working day (the CLI default is not to wait).
+    wait = settings.escalation.model_copy(
+        update={"approval_wait_seconds": settings.serve.approval_wait_seconds}
+    )
+    served = settings.model_copy(update={"escalation": wait})
+    await escalation_flow(policy_code, outcome.as_of.isoformat(), served)
+    outcome.ran.append("escalation")
+    return outcome
+
+
+@flow(name="tick-intake", log_prints=False)
+async def intake_tick(policy_code: str, settings: Settings | None = None) -> TickOutcome:
+    """Every 10 minutes, every day: replies arrive at weekends too and get their receipt."""
+    settings = settings or Settings()
+    outcome = begin("intake", policy_code, None, settings, working_days=False)
+    if outcome.skipped:
+        return outcome
+    await intake_flow(policy_code, None, settings)
+    outcome.ran.append("intake")
+    return outcome
+
+
+@task(name="cycles-to-consolidate", cache_policy=NONE)
+def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[DueCycle]:
+    """The monthly cycles whose first working day after the deadline is today."""
+    with session_scope(settings) as session:
+        cycles = monthly_cycles(session, policy_code)
+    calendar = WorkingCalendar.from_settings(settings)
+    return cycles_to_consolidate(cycles, as_of.astimezone(SHANGHAI).date(), calendar)
+
+
+@flow(name="tick-consolidation", log_prints=False)
+async def consolidation_tick(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+) -> TickOutcome:
+    """Daily 09:30: consolidate the cycles whose deadline passed on the last working day."""
+    settings = settings or Settings()
+    outcome = begin("consolidation", policy_code, as_of, settings, working_days=False)
+    if outcome.skipped:
+        return outcome
+    cycles = due_today(policy_code, outcome.as_of, settings)
+    if not cycles:
+        day = outcome.as_of.astimezone(SHANGHAI).date()
+        outcome.skipped = f"{day} 不是月度报告截止后的第一个工作日：不汇总"
+        get_run_logger().info("%s：%s", policy_code, outcome.skipped)
+        return outcome
+    for cycle in cycles:
+        await consolidation_flow(
+            policy_code, cycle.period, outcome.as_of.isoformat(), cycle.obligation, settings
+        )
+        outcome.ran.append(f"monthly-consolidation {cycle.obligation} {cycle.period}")
+    return outcome
+
+
+@flow(name="tick-annual", log_prints=False)
+async def annual_tick(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+) -> TickOutcome:
+    """Daily 10:00: on a consolidation day, the roll-up of that year so far (final in January)."""
+    settings = settings or Settings()
+    outcome = begin("annual", policy_code, as_of, settings, working_days=False)
+    if outcome.skipped:
+        return outcome
+    years = rollup_years(due_today(policy_code, outcome.as_of, settings))
+    if not years:
+        outcome.skipped = (
+            f"{outcome.as_of.astimezone(SHANGHAI).date()} 没有新汇总的月度报告：年度汇总不更新"
+        )
+        get_run_logger().info("%s：%s", policy_code, outcome.skipped)
+        return outcome
+    for year in years:
+        await annual_flow(policy_code, year, outcome.as_of.isoformat(), None, settings)
+        outcome.ran.append(f"annual-rollup {year}")
+    return outcome
+
+
+TICKS: dict[str, Flow[Any, Any]] = {
+    "reminders": reminders_tick,
+    "escalation": escalation_tick,
+    "intake": intake_tick,
+    "consolidation": consolidation_tick,
+    "annual": annual_tick,
+}
+
+
+def prefect_schedule(spec: ScheduleSpec) -> Schedule:
+    """The Prefect schedule of a spec, its timezone always set."""
+    if spec.interval is not None:
+        # Anchored at a local midnight so intake runs at :00, :10, … whenever serve starts.
+        return Interval(spec.interval, anchor_date=INTAKE_ANCHOR, timezone=spec.timezone)
+    assert spec.cron is not None
+    return Cron(spec.cron, timezone=spec.timezone)
+
+
+def build_deployments(policy_codes: Sequence[str]) -> list[RunnerDeployment]:
+    """The served deployments of these policies."""
+    # What ``flow.to_deployment`` builds for a flow without remote storage, called directly:
+    # ``to_deployment`` returns a coroutine when called from async code (tests, aserve).
+    return [
+        RunnerDeployment.from_flow(
+            TICKS[spec.kind],
+            name=spec.name,
+            schedules=[prefect_schedule(spec.schedule)],
+            parameters=spec.parameters,
+            description=spec.description,
+            tags=["taskforce", spec.name],
+            # The packages are installed: the runner's sub-process imports the tick by module,
+            # whatever directory serve was started from.
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        for spec in deployment_specs(policy_codes)
+    ]
+
+
+def serve_policies(policy_codes: Sequence[str]) -> None:
+    """Register the deployments and run their schedules until stopped (Ctrl-C, SIGTERM)."""
+    serve(*build_deployments(policy_codes), print_starting_message=False)
