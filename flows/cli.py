@@ -742,6 +742,7 @@ def cases(
     out.print(table if rows else "没有督办事项。")
 
 
+CaseIds = Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="记录的办理时刻（默认现在；补录或回放时使用）")
 ]
@@ -752,15 +753,16 @@ def _case_action(
 ) -> None:
     from tasks.escalation_steps import decide_case
 
+    settings = _settings()
     moment = parse_as_of(at) if at else datetime.now(UTC)
     for case_id in case_ids:
-        state = decide_case(_settings(), case_id, action, by=by, note=note, days=days, at=moment)
+        state = decide_case(settings, case_id, action, by=by, note=note, days=days, at=moment)
         out.print(f"督办事项 {case_id}：{state.label}")
 
 
 @cases_app.command("approve")
 def cases_approve(
-    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
+    case_ids: CaseIds,
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="意见")] = "",
     at: AtOption = None,
@@ -771,7 +773,7 @@ def cases_approve(
 
 @cases_app.command("reject")
 def cases_reject(
-    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
+    case_ids: CaseIds,
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="意见")] = "",
     at: AtOption = None,
@@ -782,7 +784,7 @@ def cases_reject(
 
 @cases_app.command("close")
 def cases_close(
-    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
+    case_ids: CaseIds,
     by: Annotated[str, typer.Option("--by", help="经办人")] = "办公室",
     note: Annotated[str, typer.Option("--note", help="销号说明")] = "",
     at: AtOption = None,
@@ -793,7 +795,7 @@ def cases_close(
 
 @cases_app.command("extend")
 def cases_extend(
-    case_ids: Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")],
+    case_ids: CaseIds,
     days: Annotated[int, typer.Option("--days", help="延期天数（按政策的计日方式）")],
     reason: Annotated[str, typer.Option("--reason", help="延期理由")],
     by: Annotated[str, typer.Option("--by", help="审批人")] = "办公室",

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from models import tables as t
-from models.consolidation_store import LEAD_ROLES
+from models.consolidation_store import LEAD_ROLES, choose_cycle
 from tasks.consolidation import (
     COUNTING,
     ConsolidationInput,
@@ -123,30 +123,6 @@ def iter_consolidation_inputs(
         yield from inputs
 
 
-def _pick(
-    policy: t.Policy,
-    rows: list[tuple[t.Obligation, t.Cycle]],
-    period: str | None,
-    obligation: str | None,
-    as_of: datetime,
-) -> tuple[t.Obligation, t.Cycle]:
-    """``consolidation_store.pick_cycle`` over rows already read (obligation id, cycle id order)."""
-    if obligation:
-        rows = [r for r in rows if r[0].code == obligation]
-    elif period is None or any(r[0].frequency == "monthly" and r[1].period == period for r in rows):
-        rows = [r for r in rows if r[0].frequency == "monthly"]
-    if period:
-        chosen = [r for r in rows if r[1].period == period]
-        if not chosen:
-            known = "、".join(sorted({r[1].period for r in rows})) or "无"
-            raise NotFoundError(f"政策 {policy.code} 没有 {period} 报告期（可选：{known}）")
-        return chosen[0]
-    due = sorted((r for r in rows if r[1].due_at <= as_of), key=lambda r: r[1].due_at)
-    if not due:
-        raise NotFoundError(f"截至 {as_of:%Y-%m-%d %H:%M}，政策 {policy.code} 还没有到期的报告期")
-    return due[-1]
-
-
 def _ledger_obligation(
     obligations: list[t.Obligation], first_cycle: dict[int, t.Cycle]
 ) -> tuple[t.Obligation, t.Cycle, tuple[str, ...]] | None:
@@ -216,7 +192,7 @@ def _load_chunk(
             for c in cycles_of.get(o.id or 0, [])
             if c.retired_at is None
         ]
-        chosen[code] = _pick(policy, rows, period, obligation, as_of)
+        chosen[code] = choose_cycle(policy.code, rows, period, obligation, as_of)
         first = {o.id or 0: cycles_of[o.id or 0][0] for o in own if cycles_of.get(o.id or 0)}
         found = _ledger_obligation(own, first)
         if found is not None:

@@ -36,6 +36,17 @@ def pick_cycle(
         .where(t.Obligation.policy_id == policy.id, col(t.Cycle.retired_at).is_(None))
         .where(col(t.Obligation.retired_at).is_(None))
     ).all()
+    return choose_cycle(policy.code, list(rows), period, obligation, as_of)
+
+
+def choose_cycle(
+    policy_code: str,
+    rows: list[tuple[t.Obligation, t.Cycle]],
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+) -> tuple[t.Obligation, t.Cycle]:
+    """``pick_cycle``'s choice among a policy's (obligation, cycle) rows already read."""
     if obligation:
         rows = [r for r in rows if r[0].code == obligation]
     elif period is None or any(r[0].frequency == "monthly" and r[1].period == period for r in rows):
@@ -44,11 +55,11 @@ def pick_cycle(
         chosen = [r for r in rows if r[1].period == period]
         if not chosen:
             known = "、".join(sorted({r[1].period for r in rows})) or "无"
-            raise NotFoundError(f"政策 {policy.code} 没有 {period} 报告期（可选：{known}）")
+            raise NotFoundError(f"政策 {policy_code} 没有 {period} 报告期（可选：{known}）")
         return chosen[0]
     due = sorted((r for r in rows if r[1].due_at <= as_of), key=lambda r: r[1].due_at)
     if not due:
-        raise NotFoundError(f"截至 {as_of:%Y-%m-%d %H:%M}，政策 {policy.code} 还没有到期的报告期")
+        raise NotFoundError(f"截至 {as_of:%Y-%m-%d %H:%M}，政策 {policy_code} 还没有到期的报告期")
     return due[-1]
 
 

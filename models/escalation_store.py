@@ -73,6 +73,19 @@ def load_cases(
     return states, rows
 
 
+def load_case_state(
+    session: Session, row: t.SupervisionCase, calendar: WorkingCalendar, clock_days: Any
+) -> CaseState:
+    """One case's state from its own events (``load_cases`` reads the whole policy's)."""
+    events = [
+        Event(e.kind, e.at, e.actor, e.payload)
+        for e in session.exec(
+            select(t.CaseEvent).where(t.CaseEvent.case_id == row.id).order_by(col(t.CaseEvent.id))
+        )
+    ]
+    return case_state(events, calendar, clock_days)
+
+
 def load_escalation_inputs(
     session: Session, policy_code: str, as_of: datetime, calendar: WorkingCalendar
 ) -> EscalationInputs:

@@ -34,6 +34,7 @@ from tasks.annual_outputs import (
 )
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.consolidation import Consolidation, consolidate
+from tasks.notices import policy_context
 from tasks.render import make_environment, render_notice
 from tasks.report_outputs import (
     bulletin_html,
@@ -190,13 +191,7 @@ def _leaders_mail(
     attached = [files[0], files[2]]  # the printable bulletin and the workbook
     context = {
         "kind": "bulletin",
-        "policy": {
-            "code": policy.code,
-            "county": policy.county,
-            "doc_number": policy.doc_number,
-            "title": policy.title,
-            "issuer": policy.issuer,
-        },
+        "policy": policy_context(policy),
         "obligation": {"name": c.source.obligation_name},
         "office": {"name": office.get("name", "")},
         "as_of": c.source.as_of.astimezone(SHANGHAI),

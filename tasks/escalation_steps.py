@@ -23,6 +23,7 @@ from models.escalation_store import (
     add_event,
     find_case,
     lag_rules,
+    load_case_state,
     load_cases,
     load_escalation_inputs,
     next_case_number,
@@ -193,8 +194,7 @@ def _head_name(unit: t.Unit) -> str:
 def _state(
     session: Session, policy: t.Policy, row: t.SupervisionCase, calendar: WorkingCalendar
 ) -> CaseState:
-    states, _ = load_cases(session, policy, calendar, lag_rules(policy).clock_days)
-    return states[row.case_key]
+    return load_case_state(session, row, calendar, lag_rules(policy).clock_days)
 
 
 def _lists(

@@ -35,6 +35,17 @@ def working_days_left(calendar: WorkingCalendar, day: date, due: date) -> int:
     return count
 
 
+def policy_context(policy: t.Policy) -> dict[str, Any]:
+    """What every template says about the notice: county, document number, title, issuer."""
+    return {
+        "code": policy.code,
+        "county": policy.county,
+        "doc_number": policy.doc_number,
+        "title": policy.title,
+        "issuer": policy.issuer,
+    }
+
+
 def notice_context(
     *,
     kind: str,
@@ -57,13 +68,7 @@ def notice_context(
             "full_name": unit.full_name,
             "kind": unit.kind,
         },
-        "policy": {
-            "code": policy.code,
-            "county": policy.county,
-            "doc_number": policy.doc_number,
-            "title": policy.title,
-            "issuer": policy.issuer,
-        },
+        "policy": policy_context(policy),
         "obligation": {
             "code": obligation.code,
             "name": obligation.name,
