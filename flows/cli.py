@@ -690,6 +690,11 @@ def serve_command(
     out.print(table)
     limit = settings.serve.max_lateness_minutes
     out.print(f"停机后补跑的运行，推迟超过 {limit} 分钟的跳过（收取报送超过 10 分钟即跳过）。")
+    # Stopping pauses the deployments and restarting resumes them (serve_policies says why).
+    out.print(
+        "停止服务（Ctrl-C 或 kill）时以上部署自动暂停，不再排队运行；"
+        "重新执行 taskforce serve 即全部恢复（在界面中手动暂停的部署也会恢复）。"
+    )
     if api_url:
         out.print(f"部署登记到 {api_url}，可在 Prefect 界面查看运行和审批。")
     else:
@@ -803,6 +808,49 @@ def cases_extend(
 ) -> None:
     """延期：各项时限顺延，并记录理由。"""
     _case_action("extend", case_ids, by, reason, days, at)
+
+
+DEMO_POLICY = Path(__file__).resolve().parent.parent / "config" / "policies" / "lingchuan-2023.yaml"
+
+
+@app.command("demo")
+def demo(
+    policy_file: Annotated[
+        Path, typer.Option("--policy-file", help="政策配置文件（默认陵川 2023）")
+    ] = DEMO_POLICY,
+    first: Annotated[str, typer.Option("--from", help="回放起始日")] = "2023-01-12",
+    last: Annotated[str, typer.Option("--to", help="回放截止日（含）")] = "2023-04-10",
+    ui: Annotated[
+        bool, typer.Option("--ui", help="同时启动 Prefect 服务及界面（taskforce up），演示后保留")
+    ] = False,
+) -> None:
+    """演示：在空数据库上逐日回放一个季度——发出通知和提醒，模拟各单位回复，收取登记，
+    督办与审批，月度汇总与通报；最后列出汇总表和产出文件所在位置。"""
+    settings = _settings()
+    if settings.production:
+        raise TaskforceError("生产环境（TASKFORCE_PRODUCTION）不能运行演示")
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as exc:
+        raise TaskforceError(f"日期应写作 2023-01-12：{exc}") from None
+    if end < start:
+        raise TaskforceError(f"回放截止日 {last} 早于起始日 {first}")
+    if ui:
+        from flows.services import start as start_services
+
+        try:
+            services = start_services(settings, 4200)
+        except OSError as exc:
+            raise TaskforceError(str(exc)) from None
+    _prefect_server(settings)
+    from flows.demo import run_demo  # Prefect: imported only when needed
+
+    run_demo(settings, policy_file, start, end, out)
+    if ui:
+        out.print(
+            f"Prefect 界面：{services.api_url.removesuffix('/api')}"
+            "（流程运行与产出物；taskforce down 停止）"
+        )
 
 
 @app.command("simulate-replies")

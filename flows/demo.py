@@ -1,0 +1,277 @@
+"""``taskforce demo``: a quarter of 陵川 2023 replayed day by day in one process.
+
+One process keeps one Prefect server (the temporary one, or ``taskforce up``'s) and one mail
+catcher for the whole replay; a command per day would pay Prefect's start every time. Each step
+is the flow the served tick runs (flows/serve.py), started as its own run so the office finds
+the reminders, intake, escalation and consolidation runs side by side in the UI. The calendar
+decisions are tasks/demo_replay.py's; the bureaus are tasks/bureau_sim.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import select
+
+from config.errors import NotFoundError, TaskforceError
+from config.loading import load_policy_file
+from config.settings import Settings
+from flows.checklist import checklist_flow
+from flows.consolidation import annual_flow, consolidation_flow
+from flows.escalation import escalation_flow
+from flows.intake import intake_flow
+from flows.monthly_reports import monthly_reports_flow
+from models import tables as t
+from models.db import init_db, session_scope
+from models.policy_store import get_policy, load_policy
+from tasks.bureau_sim import mail_replies, plan_bureau_replies
+from tasks.calendar import WorkingCalendar, short_day
+from tasks.case_view import case_rows
+from tasks.cycles import cycles_for_policy
+from tasks.demo_replay import (
+    ANNUAL_AT,
+    CONSOLIDATION_AT,
+    DECISIONS_AT,
+    INTAKE_AT,
+    MAIL_LABELS,
+    REMINDERS_AT,
+    DayPlan,
+    DayRecord,
+    ReplyQueue,
+    at,
+    case_totals,
+    mail_counts,
+    period_summaries,
+    periods_opening,
+    plan_days,
+)
+from tasks.escalation_steps import decide_case
+from tasks.mailcatcher import MailCatcher, office_maildirs
+from tasks.serving import monthly_cycles
+
+OFFICE_CLERK = "专班办公室（演示）"  # who records the office's decisions in the replay
+
+
+@dataclass
+class ReplayResult:
+    policy_code: str
+    days: list[DayRecord] = field(default_factory=list)
+    periods: list[str] = field(default_factory=list)  # whose forms went out, in order
+    reports: list[Path] = field(default_factory=list)  # bulletins, workbooks, roll-ups
+
+
+def quiet_prefect_console() -> None:
+    """Keep Prefect's run logs off the terminal (the progress bar owns it), not off the UI: the
+    console handler sits on the root logger, the API handler on the run loggers."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+
+
+def load_demo_policy(settings: Settings, policy_file: Path) -> str:
+    """Load the policy into an empty database; a database with its mail already in it is
+    refused, since the replay would mix with what is there."""
+    bundle = load_policy_file(policy_file, settings)
+    code = bundle.policy.code
+    init_db(settings)
+    with session_scope(settings) as session:
+        try:
+            policy: t.Policy | None = get_policy(session, code)
+        except NotFoundError:
+            policy = None
+        if (
+            policy is not None
+            and session.exec(
+                select(t.Notification.id).where(t.Notification.policy_id == policy.id).limit(1)
+            ).first()
+        ):
+            raise TaskforceError(
+                f"数据库 {settings.effective_database_url} 中已有 {code} 的发件记录；"
+                "演示须从空库开始，请先删除该数据库（make demo 会自动清理 var/ 下的演示数据）"
+            )
+        calendar = WorkingCalendar.from_settings(settings)
+        load_policy(
+            session, bundle, cycles_for_policy(bundle.policy, calendar), now=datetime.now(UTC)
+        )
+    return code
+
+
+async def replay(
+    settings: Settings,
+    policy_code: str,
+    first: date,
+    last: date,
+    on_day: Callable[[DayPlan, DayRecord], None],
+) -> ReplayResult:
+    """Live through ``first``..``last`` as the served ticks would, calling ``on_day`` after each."""
+    calendar = WorkingCalendar.from_settings(settings)
+    with session_scope(settings) as session:
+        monthly = monthly_cycles(session, policy_code)
+        office = str(
+            get_policy(session, policy_code).task_force.get("office", {}).get("mailbox", "")
+        )
+    result = ReplayResult(policy_code)
+    replies = ReplyQueue()
+    sent_before = Counter[str]()
+    for plan in plan_days(first, last, calendar, monthly):
+        record = DayRecord(plan.day, plan.rest_reason)
+        if plan.working:
+            await _office_day_opens(settings, policy_code, plan, record, replies, result)
+        for cycle in plan.consolidate:
+            made = await consolidation_flow(
+                policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT).isoformat(),
+                cycle.obligation, settings,
+            )  # fmt: skip
+            result.reports += made.files
+            record.consolidated.append(cycle.period)
+        for year in plan.rollups:
+            rollup = await annual_flow(
+                policy_code, year, at(plan.day, ANNUAL_AT).isoformat(), None, settings
+            )
+            result.reports += rollup.files
+        if plan.working:
+            record.approved = _office_decides(settings, policy_code, plan.day)
+        arriving = replies.arriving_by(at(plan.day, INTAKE_AT))
+        if arriving:
+            await mail_replies(settings, office, arriving)
+            taken = await intake_flow(policy_code, None, settings)
+            record.replies = len(arriving)
+            record.accepted = taken.count("accepted")
+            record.rejected = taken.count("rejected")
+        with session_scope(settings) as session:
+            sent = mail_counts(session, policy_code)
+        record.mails = sent - sent_before
+        sent_before = sent
+        result.days.append(record)
+        on_day(plan, record)
+    return result
+
+
+async def _office_day_opens(
+    settings: Settings,
+    policy_code: str,
+    plan: DayPlan,
+    record: DayRecord,
+    replies: ReplyQueue,
+    result: ReplayResult,
+) -> None:
+    """09:00 on a working day: notices and reminders, then the escalation ladder; the forms
+    that went out today are the ones the bureaus will answer."""
+    moment = at(plan.day, REMINDERS_AT).isoformat()
+    await checklist_flow(policy_code, moment, settings)
+    await monthly_reports_flow(policy_code, moment, settings)
+    escalated = await escalation_flow(policy_code, moment, settings)
+    record.cases_opened = len(escalated.opened)
+    record.proposals = len(escalated.proposed)
+    with session_scope(settings) as session:
+        opening = periods_opening(session, policy_code, plan.day)
+    for period in opening:
+        replies.add(plan_bureau_replies(settings, policy_code, period))
+        result.periods.append(period)
+
+
+def _office_decides(settings: Settings, policy_code: str, day: date) -> int:
+    """15:00: the office approves the proposals waiting for it (the CLI's ``cases approve``)."""
+    with session_scope(settings) as session:
+        waiting = [
+            r for r in case_rows(session, settings, policy_code, day)
+            if r["state"] == "awaiting_approval"
+        ]  # fmt: skip
+    for row in waiting:
+        decide_case(
+            settings,
+            int(row["id"]),
+            "approve",
+            by=OFFICE_CLERK,
+            note="同意",
+            at=at(day, DECISIONS_AT),
+        )
+    return len(waiting)
+
+
+def run_demo(
+    settings: Settings, policy_file: Path, first: date, last: date, console: Console
+) -> ReplayResult:
+    """Load the policy, start a catcher that keeps the bureaus' simulated arrival times, replay
+    with a progress bar, and print what the quarter added up to."""
+    code = load_demo_policy(settings, policy_file)
+    # A catcher of the demo's own on a free port: one already on the SMTP port (taskforce up's)
+    # would stamp replies with today's date, and every 2023 reply would be years late.
+    catcher = MailCatcher(
+        settings.mailcatcher.model_copy(update={"port": 0}),
+        on_message=None,
+        maildirs=office_maildirs(settings.policies_dir, settings.maildir_root),
+        demo_clock=True,
+    )
+    quiet_prefect_console()
+    with catcher:
+        demo = settings.model_copy(
+            update={"smtp": settings.smtp.model_copy(update={"port": catcher.port})}
+        )
+        total = (last - first).days + 1
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task(f"回放 {code} {first}～{last}", total=total)
+
+            def on_day(plan: DayPlan, record: DayRecord) -> None:
+                line = record.line()
+                if line not in ("休息日", "无事项"):
+                    progress.console.print(f"{short_day(plan.day)}  {line}")
+                progress.update(bar, advance=1, description=f"回放 {code} {short_day(plan.day)}")
+
+            result = asyncio.run(replay(demo, code, first, last, on_day))
+    print_summary(console, settings, result, last, mails_caught=catcher.count)
+    return result
+
+
+def print_summary(
+    console: Console, settings: Settings, result: ReplayResult, last: date, mails_caught: int
+) -> None:
+    """The quarter in three tables, then where its outputs are."""
+    code = result.policy_code
+    with session_scope(settings) as session:
+        periods = period_summaries(session, code, result.periods)
+        sent = mail_counts(session, code)
+        cases = case_rows(session, settings, code, last)
+    table = Table("报告期", "应报", "按时", "逾期", "退回未改", "待审核", "未报",
+                  "通知提醒", "催报", "督办单", title=f"{code} 各期报送情况")  # fmt: skip
+    for p in periods:
+        notices = sum(p.mails.get(k, 0) for k in ("opening", "reminder", "last_day"))
+        table.add_row(
+            p.label, str(p.obligated), str(p.on_time), str(p.late), str(p.rejected),
+            str(p.pending_review), str(p.missing), str(notices),
+            str(p.mails.get("overdue", 0)), str(p.mails.get("escalation", 0)),
+        )  # fmt: skip
+    console.print(table)
+    mails = Table("邮件", "封数", title="发出邮件（按类别）")
+    for kind, label in MAIL_LABELS.items():
+        if sent.get(kind):
+            mails.add_row(label, str(sent[kind]))
+    mails.add_row("合计", str(sum(sent.values())))
+    console.print(mails)
+    states = case_totals(cases)
+    console.print(
+        f"督办事项 {len(cases)} 件：" + "，".join(f"{k} {v}" for k, v in sorted(states.items()))
+        if cases
+        else "没有督办事项。"
+    )
+    console.print(f"收信服务器共收到邮件 {mails_caught} 封（含各单位回复）。")
+    console.print("产出文件：")
+    for path in sorted({p for p in result.reports if p.suffix in (".html", ".xlsx")}):
+        console.print(f"  {path}")
+    console.print(f"  邮件：{settings.mailcatcher.directory}/（每封一个 .eml 文件）")
+    console.print(f"  办公室收件箱：{settings.maildir_root}/")
+    console.print(f"  数据库：{settings.effective_database_url}")
