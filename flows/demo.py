@@ -32,7 +32,7 @@ from flows.intake import intake_flow
 from flows.monthly_reports import monthly_reports_flow
 from models import tables as t
 from models.db import init_db, session_scope
-from models.policy_store import get_policy, load_policy
+from models.policy_store import get_policy, load_policy, policy_cycles
 from tasks.bureau_sim import mail_replies, plan_bureau_replies
 from tasks.calendar import WorkingCalendar, short_day
 from tasks.case_view import case_rows
@@ -50,6 +50,7 @@ from tasks.demo_replay import (
     at,
     case_totals,
     mail_counts,
+    notice_days,
     period_summaries,
     periods_opening,
     plan_days,
@@ -66,7 +67,8 @@ class ReplayResult:
     policy_code: str
     days: list[DayRecord] = field(default_factory=list)
     periods: list[str] = field(default_factory=list)  # whose forms went out, in order
-    reports: list[Path] = field(default_factory=list)  # bulletins, workbooks, roll-ups
+    # The latest files of each consolidation: "2023-01" → bulletin, workbook; "2023" → roll-up.
+    reports: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def quiet_prefect_console() -> None:
@@ -119,13 +121,14 @@ async def replay(
     calendar = WorkingCalendar.from_settings(settings)
     with session_scope(settings) as session:
         monthly = monthly_cycles(session, policy_code)
+        notices = notice_days(policy_cycles(session, policy_code))
         office = str(
             get_policy(session, policy_code).task_force.get("office", {}).get("mailbox", "")
         )
     result = ReplayResult(policy_code)
     replies = ReplyQueue()
     sent_before = Counter[str]()
-    for plan in plan_days(first, last, calendar, monthly):
+    for plan in plan_days(first, last, calendar, monthly, notices):
         record = DayRecord(plan.day, plan.rest_reason)
         if plan.working:
             await _office_day_opens(settings, policy_code, plan, record, replies, result)
@@ -134,13 +137,13 @@ async def replay(
                 policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT).isoformat(),
                 cycle.obligation, settings,
             )  # fmt: skip
-            result.reports += made.files
+            result.reports[cycle.period] = made.files
             record.consolidated.append(cycle.period)
         for year in plan.rollups:
             rollup = await annual_flow(
                 policy_code, year, at(plan.day, ANNUAL_AT).isoformat(), None, settings
             )
-            result.reports += rollup.files
+            result.reports[year] = rollup.files  # year to date: the last one stands
         if plan.working:
             record.approved = _office_decides(settings, policy_code, plan.day)
         arriving = replies.arriving_by(at(plan.day, INTAKE_AT))
@@ -168,10 +171,17 @@ async def _office_day_opens(
     result: ReplayResult,
 ) -> None:
     """09:00 on a working day: notices and reminders, then the escalation ladder; the forms
-    that went out today are the ones the bureaus will answer."""
+    that went out today are the ones the bureaus will answer.
+
+    Served, the reminder tick runs every working day and finds nothing to send on most; the
+    replay starts a reminder flow only on the days its calendar has notices for (a flow run
+    costs about a second, and a quarter has some 60 working days).
+    """
     moment = at(plan.day, REMINDERS_AT).isoformat()
-    await checklist_flow(policy_code, moment, settings)
-    await monthly_reports_flow(policy_code, moment, settings)
+    if "once" in plan.notices:
+        await checklist_flow(policy_code, moment, settings)
+    if "monthly" in plan.notices:
+        await monthly_reports_flow(policy_code, moment, settings)
     escalated = await escalation_flow(policy_code, moment, settings)
     record.cases_opened = len(escalated.opened)
     record.proposals = len(escalated.proposed)
@@ -270,8 +280,9 @@ def print_summary(
     )
     console.print(f"收信服务器共收到邮件 {mails_caught} 封（含各单位回复）。")
     console.print("产出文件：")
-    for path in sorted({p for p in result.reports if p.suffix in (".html", ".xlsx")}):
-        console.print(f"  {path}")
+    for _, files in sorted(result.reports.items()):
+        for path in sorted(p for p in files if p.suffix in (".html", ".xlsx")):
+            console.print(f"  {path}")
     console.print(f"  邮件：{settings.mailcatcher.directory}/（每封一个 .eml 文件）")
     console.print(f"  办公室收件箱：{settings.maildir_root}/")
     console.print(f"  数据库：{settings.effective_database_url}")

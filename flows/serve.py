@@ -7,6 +7,7 @@ existing flows as sub-runs, so the office finds their artifacts under the tick i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -214,5 +215,22 @@ def build_deployments(policy_codes: Sequence[str]) -> list[RunnerDeployment]:
 
 
 def serve_policies(policy_codes: Sequence[str]) -> None:
-    """Register the deployments and run their schedules until stopped (Ctrl-C, SIGTERM)."""
-    serve(*build_deployments(policy_codes), print_starting_message=False)
+    """Register the deployments and run their schedules until stopped (Ctrl-C, SIGTERM).
+
+    Stopping pauses every served deployment: Prefect stops scheduling them and drops their
+    future scheduled runs, so a stop for maintenance leaves no runs waiting hours for a
+    process that is gone (turning Late). Starting again re-registers them unpaused (Prefect
+    sends ``paused=False`` with each update), which also resumes a deployment paused by hand
+    in the UI; a kill -9 or a crash pauses nothing, and the lateness guard skips the replay.
+    """
+    # Prefect's SIGTERM handler calls the sync ``Runner.stop`` inside the event loop, where it
+    # returns an ``astop`` coroutine it never awaits; the shutdown still pauses (it comes from
+    # ``sys.exit`` unwinding the runner), so the warning would only alarm the office.
+    warnings.filterwarnings(
+        "ignore", message="coroutine 'Runner.astop' was never awaited", category=RuntimeWarning
+    )
+    serve(
+        *build_deployments(policy_codes),
+        pause_on_shutdown=True,  # Prefect's default, chosen on purpose (see above)
+        print_starting_message=False,
+    )

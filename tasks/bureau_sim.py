@@ -50,9 +50,10 @@ def fill_form(
     are empty (a pre-filled 预期目标 stays as issued, as a bureau leaves it). ``overrides`` set any
     cell by address, input or not (None clears it); ``skip`` leaves input cells empty.
     """
-    meta = read_form_metadata(data, key)
-    layout = meta.layout
     wb = openpyxl.load_workbook(io.BytesIO(data))
+    # The workbook just opened serves the signature check too: opening is most of the cost.
+    meta = read_form_metadata(data, key, workbook=wb)
+    layout = meta.layout
     ws = wb[layout.sheet]
     assert isinstance(ws, Worksheet)
     types = {c.cell: (c.type, c.choices) for c in layout.cells}
@@ -148,12 +149,12 @@ def bureau_replies(
     """What one bureau sends for one cycle, in order."""
     on_time = opens + timedelta(days=1, minutes=7 * index)
     on_time = min(on_time, due_at - timedelta(hours=1))
-    filled = (form_name, fill_form(form, key, text="已按要求落实。"), XLSX_TYPE)
     if behaviour == "never":
         return []
     if behaviour == "word":
         word = (f"{unit_name}报送材料.docx", word_report(unit_name, ""), DOCX_TYPE)
         return [BureauReply(unit_code, sender, behaviour, on_time, word, "报送材料见附件。")]
+    filled = (form_name, fill_form(form, key, text="已按要求落实。"), XLSX_TYPE)
     if behaviour == "late":
         return [BureauReply(unit_code, sender, behaviour, late_at, filled, "报送材料见附件。")]
     if behaviour == "invalid_then_corrected":

@@ -59,6 +59,7 @@ class DayPlan:
 
     day: date
     rest_reason: str | None  # why the 09:00 ticks skip it; None on a working day
+    notices: tuple[str, ...]  # obligation frequencies (once, monthly) with notices due today
     consolidate: tuple[DueCycle, ...]  # monthly cycles consolidated today
     rollups: tuple[str, ...]  # years whose roll-up gains a month today
 
@@ -67,15 +68,37 @@ class DayPlan:
         return self.rest_reason is None
 
 
+@dataclass(frozen=True)
+class NoticeDays:
+    """A cycle's days with notices (tasks/reminders.notice_kind: the opening, the reminders)."""
+
+    frequency: str
+    days: frozenset[date]
+
+
+def notice_days(cycles: Iterable[tuple[t.Obligation, t.Cycle]]) -> list[NoticeDays]:
+    return [
+        NoticeDays(o.frequency, frozenset({c.opens, *map(date.fromisoformat, c.reminders)}))
+        for o, c in cycles
+    ]
+
+
 def plan_days(
-    first: date, last: date, calendar: WorkingCalendar, monthly: Sequence[DueCycle]
+    first: date,
+    last: date,
+    calendar: WorkingCalendar,
+    monthly: Sequence[DueCycle],
+    notices: Sequence[NoticeDays] = (),
 ) -> list[DayPlan]:
     """Every day from ``first`` to ``last`` inclusive, with the ticks that act on it."""
     plans = []
     day = first
     while day <= last:
         due = tuple(cycles_to_consolidate(monthly, day, calendar))
-        plans.append(DayPlan(day, non_working_reason(day, calendar), due, tuple(rollup_years(due))))
+        frequencies = tuple(sorted({n.frequency for n in notices if day in n.days}))
+        rest = non_working_reason(day, calendar)
+        plans.append(DayPlan(day, rest, frequencies if rest is None else (), due,
+                             tuple(rollup_years(due))))  # fmt: skip
         day += timedelta(days=1)
     return plans
 
@@ -128,9 +151,10 @@ class DayRecord:
         """A short Chinese line: 2023-02-06 周一 催报6 回复12 立案2."""
         if self.rest_reason and not self.replies:
             return "休息日"
-        parts = [f"{MAIL_LABELS[k]}{n}" for k, n in self.mails.items() if n and k in MAIL_LABELS]
+        parts = []
         if self.replies:
             parts.append(f"收到回复{self.replies}（受理{self.accepted}、退回{self.rejected}）")
+        parts += [f"{MAIL_LABELS[k]}{n}" for k, n in self.mails.items() if n and k in MAIL_LABELS]
         if self.cases_opened:
             parts.append(f"立督办{self.cases_opened}")
         if self.proposals:

@@ -9,18 +9,26 @@ from pathlib import Path
 
 from tasks.bureau_sim import BureauReply
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.demo_replay import DayRecord, ReplyQueue, plan_days
+from tasks.demo_replay import DayRecord, NoticeDays, ReplyQueue, plan_days
 from tasks.serving import DueCycle
 
 from .test_cli import run
 
-JANUARY_REPORT = DueCycle(obligation="monthly-progress", period="2023-01", due_date=date(2023, 2, 4))
+NOTICES = [
+    NoticeDays("once", frozenset({date(2023, 1, 12), date(2023, 1, 20)})),
+    NoticeDays("monthly", frozenset({date(2023, 1, 28), date(2023, 2, 3), date(2023, 2, 5)})),
+]
+JANUARY_REPORT = DueCycle(
+    obligation="monthly-progress", period="2023-01", due_date=date(2023, 2, 4)
+)
 
 
 def test_plan_follows_the_working_calendar_and_the_consolidation_day() -> None:
     plans = {
         p.day: p
-        for p in plan_days(date(2023, 1, 20), date(2023, 2, 8), WorkingCalendar(), [JANUARY_REPORT])
+        for p in plan_days(
+            date(2023, 1, 20), date(2023, 2, 8), WorkingCalendar(), [JANUARY_REPORT], NOTICES
+        )
     }
     assert len(plans) == 20
     assert plans[date(2023, 1, 20)].working  # the Friday before the Spring Festival
@@ -33,6 +41,12 @@ def test_plan_follows_the_working_calendar_and_the_consolidation_day() -> None:
     assert consolidating == [date(2023, 2, 6)]
     assert plans[date(2023, 2, 6)].rollups == ("2023",)
     assert not any(p.rollups for d, p in plans.items() if d != date(2023, 2, 6))
+    # Reminder flows run on the days with notices; none on a rest day, whatever the data says.
+    assert {d: p.notices for d, p in plans.items() if p.notices} == {
+        date(2023, 1, 20): ("once",),
+        date(2023, 1, 28): ("monthly",),
+        date(2023, 2, 3): ("monthly",),
+    }
 
 
 def _reply(unit: str, arrives: datetime) -> BureauReply:
@@ -51,9 +65,17 @@ def test_replies_are_released_in_order_of_arrival_and_once() -> None:
 
 
 def test_day_line_names_what_happened() -> None:
-    record = DayRecord(date(2023, 2, 6), None, Counter(overdue=6, receipt=2), replies=3,
-                       accepted=2, rejected=1, cases_opened=1, consolidated=["2023-01"])  # fmt: skip
-    assert record.line() == "催报6，回执2，收到回复3（受理2、退回1），立督办1，汇总2023-01"
+    record = DayRecord(
+        date(2023, 2, 6),
+        None,
+        Counter(overdue=6, receipt=2),
+        replies=3,
+        accepted=2,
+        rejected=1,
+        cases_opened=1,
+        consolidated=["2023-01"],
+    )
+    assert record.line() == "收到回复3（受理2、退回1），催报6，回执2，立督办1，汇总2023-01"
     assert DayRecord(date(2023, 2, 5), "2023年2月5日星期日是休息日").line() == "休息日"
     assert DayRecord(date(2023, 2, 7)).line() == "无事项"
 

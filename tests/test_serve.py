@@ -11,12 +11,21 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    DeploymentFilterTags,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.settings import PREFECT_API_URL
 
@@ -351,10 +360,89 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
 # -- taskforce serve against a running server -------------------------------------------------
 
 
-def test_taskforce_serve_registers_the_deployments(
-    prefect_server: None, settings: Settings, tmp_path: Path
+def test_taskforce_serve_pauses_on_sigterm_and_resumes_on_restart(
+    prefect_server: None, settings: Settings
 ) -> None:
+    """Two real ``taskforce serve`` processes in turn against the session's server (one test:
+    each start costs about 10 s). Stopping for maintenance pauses the deployments; starting
+    again unpauses the same deployments, their schedules active. The test server runs no
+    scheduler service: Prefect's scheduler takes exactly the deployments not paused with an
+    active schedule (server/services/scheduler.py); what it and a pause do to queued runs is
+    tested below."""
     load_seeds(settings)
+    env = serve_env(settings)
+    since = datetime.now(UTC)
+    first = start_serve(env)
+    try:
+        running = asyncio.run(wait_until_served(since))
+    finally:
+        output = stop(first)
+    assert sorted(running) == SERVED, output
+    assert "tick-intake/xinjiang-2022" in output and "每 10 分钟" in output
+    assert f"部署登记到 {env['PREFECT_API_URL']}" in output
+    assert "停止服务（Ctrl-C 或 kill）时以上部署自动暂停" in output
+    assert all(not d.paused for d in running.values())
+    # Exit code 0: Prefect's SIGTERM handler ran (it is installed before the first poll), and
+    # its unawaited ``astop`` warning is filtered.
+    assert first.returncode == 0 and "RuntimeWarning" not in output, output
+    stopped = asyncio.run(read_served())
+    assert {n: d.id for n, d in stopped.items()} == {n: d.id for n, d in running.items()}
+    assert all(d.paused for d in stopped.values()), output
+    assert all(len(d.schedules) == 1 for d in stopped.values())
+
+    since = datetime.now(UTC)
+    second = start_serve(env)
+    try:
+        restarted = asyncio.run(wait_until_served(since))
+    finally:
+        output = stop(second)
+    assert {n: d.id for n, d in restarted.items()} == {n: d.id for n, d in running.items()}
+    assert all(not d.paused for d in restarted.values()), output
+    for name, deployment in restarted.items():
+        [schedule] = deployment.schedules
+        assert isinstance(schedule.schedule, CronSchedule | IntervalSchedule), name
+        assert schedule.active and schedule.schedule.timezone == "Asia/Shanghai", name
+    assert second.returncode == 0 and all(d.paused for d in asyncio.run(read_served()).values())
+
+
+async def test_the_server_queues_scheduled_runs_and_a_pause_drops_them(
+    prefect_server: None,
+) -> None:
+    """Runs queued as Prefect's scheduler queues them (auto-scheduled, through the same
+    ``models.deployments._insert_scheduled_flow_runs``), from tomorrow; pausing, as serve does
+    on SIGTERM (``PATCH paused=true``), drops them, so none waits for a process that is gone.
+
+    With SQLAlchemy 2.1 that insert raises "Can't evaluate bulk DML statement" (Prefect 3.8.8
+    with SQLite): the scheduler then never queues a run and no schedule fires."""
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    [intake] = [d for d in build_deployments(["queue-probe"]) if d.flow_name == "tick-intake"]
+    deployment_id = await intake.aapply()
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    # No retries: the client would retry the server's 503 for about two minutes.
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+        async with get_client() as client:
+            try:
+                await client.request(
+                    "POST",
+                    "/deployments/{id}/schedule",
+                    path_params={"id": deployment_id},
+                    json={"start_time": tomorrow, "min_runs": 2, "max_runs": 2},
+                )
+            except PrefectHTTPStatusError as exc:
+                pytest.fail(f"the server cannot queue scheduled runs (SQLAlchemy 2.1?): {exc}")
+            assert await scheduled_runs(client, deployment_id) == 2
+            await client.pause_deployment(deployment_id)
+            assert await scheduled_runs(client, deployment_id) == 0
+
+
+POLICY = "xinjiang-2022"
+SERVED = sorted(f"{flow}/{POLICY}" for flow in KINDS)
+
+
+def serve_env(settings: Settings) -> dict[str, str]:
+    """The test's database and Prefect server, none of the developer's TASKFORCE_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")}
     env.update(
         TASKFORCE_VAR_DIR=str(settings.var_dir),
@@ -362,32 +450,58 @@ def test_taskforce_serve_registers_the_deployments(
         PREFECT_API_URL=str(PREFECT_API_URL.value()),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--policy", "xinjiang-2022"],
+    return env
+
+
+def start_serve(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--policy", POLICY],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as ``kill`` or systemd sends it; the process's output once it has exited."""
+    process.send_signal(signal.SIGTERM)
     try:
-        names = asyncio.run(wait_for_deployments("xinjiang-2022", 5, deadline=started + 30))
-    finally:
-        process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
-    assert names == sorted(f"{flow}/xinjiang-2022" for flow in KINDS), output
-    assert "tick-intake/xinjiang-2022" in output and "每 10 分钟" in output
-    assert f"部署登记到 {env['PREFECT_API_URL']}" in output
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output
 
 
-async def wait_for_deployments(tag: str, count: int, *, deadline: float) -> list[str]:
-    """The served deployments tagged with the policy, once all of them are registered."""
+async def read_served() -> dict[str, DeploymentResponse]:
+    """The policy's served deployments by ``flow/deployment`` name."""
     async with get_client() as client:
-        while True:
-            found: list[Any] = await client.read_deployments(
-                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[tag]))
-            )
-            if len(found) >= count or time.monotonic() > deadline:
-                flows = {f.id: f.name for f in await client.read_flows()}
-                return sorted(f"{flows[d.flow_id]}/{d.name}" for d in found)
-            await asyncio.sleep(0.5)
+        found = await client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[POLICY]))
+        )
+        flows = {f.id: f.name for f in await client.read_flows()}
+    return {f"{flows[d.flow_id]}/{d.name}": d for d in found}
+
+
+async def wait_until_served(since: datetime, timeout: float = 60) -> dict[str, DeploymentResponse]:
+    """The deployments once a process started after ``since`` polls for their runs: it has
+    registered all of them, and Prefect has installed its SIGTERM handler (before the poll)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await read_served()
+        polled = [d for d in found.values() if d.last_polled and d.last_polled > since]
+        if len(polled) == len(SERVED) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
+async def scheduled_runs(client: PrefectClient, deployment_id: UUID) -> int:
+    runs = await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        ),
+    )
+    assert all(r.auto_scheduled for r in runs)
+    return len(runs)
