@@ -25,11 +25,10 @@ from sqlmodel import select
 from config.errors import NotFoundError, TaskforceError
 from config.loading import load_policy_file
 from config.settings import Settings
-from flows.checklist import checklist_flow
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
 from flows.intake import intake_flow
-from flows.monthly_reports import monthly_reports_flow
+from flows.reminders import reminders_flow
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles
@@ -178,10 +177,8 @@ async def _office_day_opens(
     costs about a second, and a quarter has some 60 working days).
     """
     moment = at(plan.day, REMINDERS_AT).isoformat()
-    if "once" in plan.notices:
-        await checklist_flow(policy_code, moment, settings)
-    if "monthly" in plan.notices:
-        await monthly_reports_flow(policy_code, moment, settings)
+    if plan.notices:
+        await reminders_flow(policy_code, moment, settings)
     escalated = await escalation_flow(policy_code, moment, settings)
     record.cases_opened = len(escalated.opened)
     record.proposals = len(escalated.proposed)

@@ -1,16 +1,19 @@
-"""Shared Prefect wrappers of the reminder steps, and the flow body both reminder flows use."""
+"""Shared Prefect wrappers of the reminder steps, the flow body every reminder flow uses, and
+``reminders``: one flow run for all of a policy's reports on a day (what `taskforce remind` runs).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import task
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from config.settings import Settings
+from tasks.calendar import parse_as_of
 from tasks.reminder_report import reminder_markdown
 from tasks.reminder_steps import (
     DeliverySummary,
@@ -59,9 +62,9 @@ async def publish_report(
 
 
 async def run_reminders(
-    title: str, policy_code: str, as_of: datetime, frequency: str, settings: Settings
+    title: str, policy_code: str, as_of: datetime, frequency: str | None, settings: Settings
 ) -> dict[str, int]:
-    """The body of a reminder flow: prepare, deliver, report."""
+    """The body of a reminder flow: prepare (one frequency, or all), deliver, report."""
     prepared = prepare_notices(policy_code, as_of, frequency, settings)
     delivered = await deliver(policy_code, settings)
     await publish_report(title, policy_code, prepared, delivered)
@@ -73,3 +76,19 @@ async def run_reminders(
         "failed": delivered.count("failed"),
         "pending": delivered.count("pending"),
     }
+
+
+@flow(name="reminders", log_prints=False)
+async def reminders_flow(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+) -> dict[str, int]:
+    """Send today's opening notices and reminders for all of a policy's reports.
+
+    One flow run instead of checklist-reminders plus monthly-report-reminders: the two planned
+    the same day's notices and then each delivered the whole outbox of the policy anyway, and a
+    flow run costs ~10 API round trips (and, as a second sub-run of a tick, a ~2 s retry: a
+    SQLite lock conflict on the server answered with 503).
+    """
+    moment = parse_as_of(as_of)
+    title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
+    return await run_reminders(title, policy_code, moment, None, settings or Settings())

@@ -21,11 +21,10 @@ from prefect.schedules import Cron, Interval, Schedule
 from prefect.types.entrypoint import EntrypointType
 
 from config.settings import Settings
-from flows.checklist import checklist_flow
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
 from flows.intake import intake_flow
-from flows.monthly_reports import monthly_reports_flow
+from flows.reminders import reminders_flow
 from models.db import session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar, parse_as_of
 from tasks.serving import (
@@ -84,10 +83,8 @@ async def reminders_tick(
     outcome = begin("reminders", policy_code, as_of, settings, working_days=True)
     if outcome.skipped:
         return outcome
-    moment = outcome.as_of.isoformat()
-    await checklist_flow(policy_code, moment, settings)
-    await monthly_reports_flow(policy_code, moment, settings)
-    outcome.ran += ["checklist-reminders", "monthly-report-reminders"]
+    await reminders_flow(policy_code, outcome.as_of.isoformat(), settings)
+    outcome.ran.append("reminders")
     return outcome
 
 

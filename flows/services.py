@@ -17,13 +17,23 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 from config.settings import Settings
 
 SERVER_START_TIMEOUT = 90.0  # a fresh database takes ~16 s here; slow disks more
+
+# Settings for the Prefect servers we start: `up`'s and the temporary one a command falls back
+# to. By default the task-run recorder writes each task-run event in a transaction of its own as
+# it arrives, which is while the flow creates its next sub-run; the API's create reads, then
+# writes, in a deferred SQLite transaction, so it fails at once with SQLITE_BUSY (SQLite's busy
+# timeout does not cover that upgrade), answers 503, and the client retries after 2 s. Batched,
+# the recorder writes every 5 s (its flush interval): the UI shows task runs up to 5 s late, and
+# a second sub-run after tasks waits those 2 s far less often (measured here: a minimal parent
+# flow 10 times in 10, batched 11 in 48; the reminder tick's second sub-run 12 in 16, 2 in 48).
+SERVER_SETTINGS = {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500"}
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,18 @@ def _listening(host: str, port: int) -> bool:
 
 
 def _healthy(api_url: str, timeout: float = 1.0) -> bool:
+    # http.client, not httpx: an httpx client loads the CA bundle first, ~0.1 s of every
+    # command that runs a flow, for a plain-HTTP request to 127.0.0.1.
+    url = urlsplit(f"{api_url}/health")
+    kind = HTTPSConnection if url.scheme == "https" else HTTPConnection
+    connection = kind(url.hostname or "127.0.0.1", url.port, timeout=timeout)
     try:
-        return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        connection.request("GET", url.path)
+        return connection.getresponse().status == 200
+    except (OSError, HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 def read_state(settings: Settings) -> Services | None:
@@ -99,6 +117,7 @@ def start(settings: Settings, port: int) -> Services:
     home = (settings.var_dir / "prefect-server").resolve()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
+        **SERVER_SETTINGS,  # the caller's environment may override them
         **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -157,12 +176,15 @@ def stop(settings: Settings) -> Services | None:
 def use_running_server(settings: Settings) -> str | None:
     """Point this process at the server `up` started, unless PREFECT_API_URL is already set.
 
-    Returns the API URL used, or None when the temporary server will be used.
+    Returns the API URL used, or None when the temporary server will be used (it inherits this
+    process's environment, SERVER_SETTINGS included).
     """
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     state = read_state(settings)
     if state is None or not _healthy(state.api_url, timeout=0.5):
+        for name, value in SERVER_SETTINGS.items():
+            os.environ.setdefault(name, value)
         return None
     os.environ["PREFECT_API_URL"] = state.api_url
     return state.api_url

@@ -281,7 +281,7 @@ async def test_the_daily_ticks_do_nothing_on_a_rest_day(
     assert smtp_server.messages == []
     # 28 January, the 调休 Saturday: January's monthly report opens and the forms go out.
     worked = await reminders_tick("lingchuan-2023", "2023-01-28T09:00", settings)
-    assert worked.skipped is None and len(worked.ran) == 2
+    assert worked.skipped is None and worked.ran == ["reminders"]
     assert len(smtp_server.messages) > 30
 
 

@@ -1,0 +1,123 @@
+"""`taskforce remind` after `taskforce up`, beside a baseline measured in the same run.
+
+(a) the command on a day with nothing to send (2023-01-31) and on the day the January-20
+    checklist opens (2023-01-12: 82 notices, each with its signed form, on a fresh database);
+(b) the baseline: a process that imports the CLI's modules and runs one trivial flow (one task
+    leaving one artifact) against the same server, what any flow command costs here before it
+    does any work of its own.
+
+Whole processes, wall time, best of ``TASKFORCE_BENCH_REPEAT`` (default 3). The target of
+issue 7 is under 4 s for (a)'s nothing-to-send day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPEAT = int(os.environ.get("TASKFORCE_BENCH_REPEAT", "3"))
+BIN = Path(sys.executable).parent / "taskforce"
+POLICY_FILE = Path(__file__).parents[2] / "config" / "policies" / "lingchuan-2023.yaml"
+
+BASELINE = """
+import asyncio
+
+import flows.cli  # noqa: F401  (the imports every command pays)
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+
+@task
+async def note() -> None:
+    await create_markdown_artifact(key="bench-baseline", markdown="nothing to send")
+
+
+@flow(name="bench-baseline")
+async def baseline(policy_code: str, as_of: str) -> None:
+    await note()
+
+
+asyncio.run(baseline("lingchuan-2023", "2023-01-31T09:00"))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(env: dict[str, str], *args: str) -> tuple[float, str]:
+    """Wall time of one process, and its output; fails the benchmark if the command does."""
+    start = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-2000:]
+    return seconds, done.stdout
+
+
+def fresh_database(env: dict[str, str], var: Path) -> None:
+    for path in var.glob("taskforce.db*"):
+        path.unlink()
+    shutil.rmtree(var / "forms", ignore_errors=True)
+    run(env, str(BIN), "policy", "load", str(POLICY_FILE))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Path]]:
+    """`taskforce up` on free ports in a temporary var/, stopped with `taskforce down`."""
+    tmp = tmp_path_factory.mktemp("remind")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TASKFORCE_", "PREFECT_"))},
+        "TASKFORCE_VAR_DIR": str(tmp / "var"),
+        "TASKFORCE_SMTP_PORT": str(port),
+        "TASKFORCE_MAILCATCHER_PORT": str(port),
+        "TASKFORCE_MAILCATCHER_DIRECTORY": str(tmp / "var" / "mail"),
+        "PREFECT_HOME": str(tmp / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    run(env, str(BIN), "policy", "load", str(POLICY_FILE))
+    run(env, str(BIN), "up", "--port", str(free_port()))
+    try:
+        yield env, tmp / "var"
+    finally:
+        run(env, str(BIN), "down")
+
+
+def test_bench_remind_after_up(served: tuple[dict[str, str], Path]) -> None:
+    env, var = served
+    remind = [str(BIN), "remind", "--policy", "lingchuan-2023", "--as-of"]
+    state = json.loads((var / "run" / "services.json").read_text(encoding="utf-8"))
+    baseline_env = {**env, "PREFECT_API_URL": state["api_url"]}
+
+    baselines, quiet, busy = [], [], []
+    for _ in range(REPEAT):
+        baselines.append(run(baseline_env, sys.executable, "-c", BASELINE)[0])
+        seconds, output = run(env, *remind, "2023-01-31T09:00")
+        assert "新入发件箱 0" in output
+        quiet.append(seconds)
+        fresh_database(env, var)
+        seconds, output = run(env, *remind, "2023-01-12T09:00")
+        assert "新入发件箱 82，已发送 82" in output
+        busy.append(seconds)
+
+    base = min(baselines)
+    for name, times in (
+        ("remind, nothing to send (2023-01-31)", quiet),
+        ("remind, 82 notices and forms (2023-01-12)", busy),
+    ):
+        print(
+            f"\n{name:<44} {min(times):6.2f} s | one trivial flow run (baseline)"
+            f" {base:6.2f} s | {min(times) - base:+5.2f} s"
+        )
+    print(f"\ntarget (issue 7): nothing-to-send day under 4 s; runs: {[f'{t:.2f}' for t in quiet]}")
