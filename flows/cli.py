@@ -58,8 +58,8 @@ def _prefect_server(settings: Settings) -> None:
         return
     marker = run_dir(settings) / "temporary-server-noted"
     if not marker.exists():
-        Console(stderr=True, highlight=False).print(
-            "提示：未运行 taskforce up，本命令使用 Prefect 临时服务器（每次启动约10秒）；"
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            "提示：未运行 taskforce up，本命令使用 Prefect 临时服务器（每次启动约7–14秒）；"
             "先运行 taskforce up 可加快各命令。"
         )
         marker.parent.mkdir(parents=True, exist_ok=True)
