@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from prefect import flow, task
@@ -40,7 +41,9 @@ def prepare_notices(
 @task(name="deliver-outbox", cache_policy=NONE)
 async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
     """Send the policy's pending outbox rows in one batch."""
-    run_id = str(flow_run.get_id() or "local")
+    # The claim's owner: the flow run, plus a suffix of this delivery's own, because the claim
+    # and heartbeat queries match on it and two deliveries must never share one.
+    run_id = f"{flow_run.get_id() or 'local'}:{uuid.uuid4().hex[:8]}"
     summary = await deliver_outbox(settings, policy_code, run_id=run_id, now=datetime.now(UTC))
     get_run_logger().info(
         "%s: %d sent, %d failed, %d pending",

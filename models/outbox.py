@@ -3,9 +3,11 @@
 States: ``pending`` → ``sending`` (claimed by one run) → ``sent`` | ``failed`` (permanent);
 a transient failure puts the row back to ``pending`` for the next run. Two overlapping runs
 cannot both claim a row: the claim is a conditional UPDATE, and only the run whose UPDATE
-changed the row sends it. A claim older than ``stale_after`` (the process died mid-send) is
-released, which is the one window for a duplicate (the server accepted, the commit did not
-happen); the stable Message-ID lets the receiving side drop it.
+changed the row sends it. A run records outcomes while it sends and refreshes ``updated_at``
+of the rows it still holds (``refresh_claims``), so only the claims of a run that died age out:
+one older than ``stale_after`` is released. That is the one window for a duplicate (the server
+accepted, the process died before the outcome was written, a fraction of a second of mails); the
+stable Message-ID lets the receiving side drop it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,16 @@ def release_stale_claims(session: Session, *, now: datetime, stale_after: timede
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def refresh_claims(session: Session, *, run_id: str, now: datetime) -> int:
+    """Heartbeat of a run still sending: its claimed rows are not stale; returns how many."""
+    result = session.execute(
+        update(Notification)
+        .where(col(Notification.status) == "sending", col(Notification.claimed_by) == run_id)
+        .values(updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def claim_pending(
     session: Session, *, policy_id: int, run_id: str, now: datetime, limit: int = 100_000
 ) -> list[Notification]:
@@ -124,7 +136,7 @@ class Outcome:
 
 
 def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    """Store a batch's outcomes in one executemany (row by row costs ~30 % at 10,000 rows)."""
+    """Store outcomes in one executemany (row by row costs ~30 % at 10,000 rows)."""
     if not outcomes:
         return
     session.execute(

@@ -34,7 +34,7 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from typing import Literal
@@ -152,9 +152,15 @@ _STOP = -1  # queue sentinel: no mail left, the worker closes its connection and
 class _Batch:
     """The shared state of one ``send_batch`` call: queue, outcomes, the stop switch."""
 
-    def __init__(self, mails: Sequence[OutgoingMail], smtp: SmtpSettings) -> None:
+    def __init__(
+        self,
+        mails: Sequence[OutgoingMail],
+        smtp: SmtpSettings,
+        on_settled: Callable[[DeliveryOutcome], None] | None = None,
+    ) -> None:
         self.mails = mails
         self.smtp = smtp
+        self.on_settled = on_settled
         self.outcomes: list[DeliveryOutcome | None] = [None] * len(mails)
         self.attempts = [0] * len(mails)
         self.left = len(mails)
@@ -194,6 +200,13 @@ class _Batch:
             logger.warning(
                 "%s: %s after %d attempt(s): %s", mail.key, status, outcome.attempts, error
             )
+        if self.on_settled is not None:
+            try:
+                self.on_settled(outcome)
+            except Exception:
+                # A bookkeeping bug must not cut the batch in the middle of sending: the outcome
+                # is still returned at the end, and the caller records what it has not yet.
+                logger.exception("%s: on_settled failed", mail.key)
         if self.left == 0:
             for _ in range(self.workers):
                 self.queue.put_nowait(_STOP)
@@ -321,12 +334,22 @@ def _classify_logged(exc: BaseException, *, key: str, connecting: bool = False) 
     return classify_error(exc, connecting=connecting)
 
 
-async def send_batch(mails: Sequence[OutgoingMail], smtp: SmtpSettings) -> list[DeliveryOutcome]:
-    """Send mails over up to ``smtp.concurrency`` persistent connections; outcomes in order."""
+async def send_batch(
+    mails: Sequence[OutgoingMail],
+    smtp: SmtpSettings,
+    *,
+    on_settled: Callable[[DeliveryOutcome], None] | None = None,
+) -> list[DeliveryOutcome]:
+    """Send mails over up to ``smtp.concurrency`` persistent connections; outcomes in order.
+
+    ``on_settled`` is called in the event loop with each outcome as soon as the mail is settled,
+    so that the caller can record it before the batch ends; it should be quick, and an exception
+    from it is logged and does not stop the batch.
+    """
     if not mails:
         return []
     started = time.perf_counter()
-    batch = _Batch(mails, smtp)
+    batch = _Batch(mails, smtp, on_settled)
     outcomes = await batch.run()
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("sent", "failed", "pending")}
     logger.info(

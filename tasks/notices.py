@@ -12,6 +12,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from config.errors import PermanentDeliveryError
 from models import tables as t
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.delivery import message_id_for
@@ -105,7 +106,8 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
 
     Built with the compat32 classes and pre-encoded headers: the modern ``EmailMessage`` parses
     and refolds every header, which profiled at ~90 % of the sending phase for Chinese subjects.
-    Attachment names are Chinese and go out per RFC 2231.
+    Attachment names are Chinese and go out per RFC 2231. An attachment file that is missing or
+    unreadable raises ``PermanentDeliveryError`` naming the file: that mail cannot go out.
     """
     body: Message = MIMEText(row.body_text, "plain", "utf-8")
     if row.body_html:
@@ -123,10 +125,17 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
                 XLSX[1] if path.suffix == ".xlsx" else _SUBTYPES.get(path.suffix, "octet-stream")
             )
             part: Message
-            if path.suffix in (".html", ".md"):
-                part = MIMEText(path.read_text(encoding="utf-8"), _SUBTYPES[path.suffix], "utf-8")
-            else:
-                part = MIMEApplication(path.read_bytes(), subtype)
+            try:
+                if path.suffix in (".html", ".md"):
+                    text = path.read_text(encoding="utf-8")
+                    part = MIMEText(text, _SUBTYPES[path.suffix], "utf-8")
+                else:
+                    part = MIMEApplication(path.read_bytes(), subtype)
+            except FileNotFoundError:
+                raise PermanentDeliveryError(f"附件文件不存在：{path}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise PermanentDeliveryError(f"附件文件无法读取：{path}（{reason}）") from exc
             part.add_header(
                 "Content-Disposition", "attachment", filename=("utf-8", "", attachment["filename"])
             )

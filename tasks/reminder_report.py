@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from tasks.reminder_steps import DeliverySummary, PrepareSummary
+from tasks.reminder_steps import DeliverySummary, PrepareSummary, refusal_note
 
 STATUS_LABELS = {"sent": "已发送", "failed": "发送失败", "pending": "待重发"}
+
+
+PARTLY_REFUSED = "已发送（部分收件人被拒收）"
+
+
+def _partly(delivered: DeliverySummary) -> str:
+    count = delivered.partly_refused()
+    return f"（其中 {count} 封部分收件人被拒收）" if count else ""
 
 
 def _escape(text: str) -> str:
@@ -17,16 +25,24 @@ def reminder_markdown(title: str, prepared: PrepareSummary, delivered: DeliveryS
         f"# {title}",
         "",
         f"本次新入发件箱 {len(prepared.queued)} 封，此前已入发件箱 {len(prepared.already)} 封，"
-        f"跳过 {len(prepared.skipped)} 个单位；发送成功 {delivered.count('sent')} 封，"
-        f"失败 {delivered.count('failed')} 封，待重发 {delivered.count('pending')} 封。",
+        f"跳过 {len(prepared.skipped)} 个单位；发送成功 {delivered.count('sent')} 封"
+        f"{_partly(delivered)}，失败 {delivered.count('failed')} 封，"
+        f"待重发 {delivered.count('pending')} 封。",
         "",
     ]
     if delivered.outcomes:
         lines += ["## 发送结果", "", "| 状态 | 收件人 | 主题 | 服务器答复 |", "|---|---|---|---|"]
         for o in delivered.outcomes:
-            reply = o.reply if o.status == "sent" else (o.error or o.reply)
+            status = STATUS_LABELS[o.status]
+            if o.status != "sent":
+                reply = o.error or o.reply
+            elif o.refused:  # sent, but not to everyone listed: say who did not get it
+                status = PARTLY_REFUSED
+                reply = f"{o.reply}；{refusal_note(o.refused)}"
+            else:
+                reply = o.reply
             lines.append(
-                f"| {STATUS_LABELS[o.status]} | {_escape(delivered.recipients.get(o.key, ''))} "
+                f"| {status} | {_escape(delivered.recipients.get(o.key, ''))} "
                 f"| {_escape(delivered.subjects.get(o.key, o.key))} | {_escape(reply)} |"
             )
         lines.append("")
