@@ -349,8 +349,11 @@ def serve_forever(settings: Settings, *, demo_clock: bool = False) -> None:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # Ctrl-C too goes through the handler: a KeyboardInterrupt could land anywhere (inside the
+    # catcher's start or stop) and leave the process hanging; CI saw one not exit on SIGINT.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_signal) if in_main_thread else None
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, on_signal) for s in stop_signals} if in_main_thread else {}
     maildirs = office_maildirs(settings.policies_dir, settings.maildir_root)
     catcher = MailCatcher(settings.mailcatcher, maildirs=maildirs, demo_clock=demo_clock)
     try:
@@ -368,6 +371,6 @@ def serve_forever(settings: Settings, *, demo_clock: bool = False) -> None:
             except KeyboardInterrupt:
                 pass
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     print(f"收信服务已停止，共收到 {catcher.count} 封邮件。", flush=True)
