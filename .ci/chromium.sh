@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium (if needed) for the browser test (tests/test_browser.py), which runs
+# Installs Debian's chromium (if needed) for the browser test (tests/consolidation/test_browser.py), which runs
 # it headless against a local Prefect server and the HTML bulletin. No browser download: apt only.
 # Idempotent: works on a fresh machine and on one where it already ran. Messages go to stderr.
 set -euo pipefail

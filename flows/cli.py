@@ -194,7 +194,7 @@ def policy_import(
 ) -> None:
     """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入 review。"""
     from config.errors import ConfigError  # only this command raises it directly
-    from tasks.policy_import import import_file
+    from tasks.policy_import.importer import import_file
 
     if output.exists() and not force:
         raise ConfigError(output, "", "输出文件已存在；如需覆盖请加 --force")
@@ -304,7 +304,7 @@ def mailcatcher(
 ) -> None:
     """在本机启动收信服务器（演示与测试用），每封邮件存为 var/mail/ 下的 .eml 文件；
     发往专班办公室邮箱的另投递到 var/maildir/ 供收取。"""
-    from tasks.mailcatcher import serve_forever
+    from tasks.demo.mailcatcher import serve_forever
 
     serve_forever(_settings(), demo_clock=demo_clock)
 
@@ -348,7 +348,7 @@ app.add_typer(cases_app, name="cases")
 
 
 def _print_intake(summary: Any) -> None:
-    from tasks.intake_report import outcome_label
+    from tasks.intake.report import outcome_label
 
     table = Table("收到时间", "单位 / 发件人", "报送事项", "报告期", "版本", "结果", "逾期")
     table.add_column("问题", overflow="fold", ratio=1)
@@ -403,7 +403,7 @@ def intake_replay(
     policy: Annotated[str | None, typer.Option("--policy", help="只重放该政策的")] = None,
 ) -> None:
     """按存档原件重新处理（修复解析问题后使用）；已登记过报送的原件不重复处理。"""
-    from tasks.intake_steps import replay
+    from tasks.intake.steps import replay
 
     settings = _settings()
     init_db(settings)
@@ -425,7 +425,7 @@ def submit(
     ] = None,
 ) -> None:
     """登记纸质报送（如加盖公章的纸质件），渠道记为“纸质件”。"""
-    from tasks.intake_steps import submit_paper
+    from tasks.intake.steps import submit_paper
 
     settings = _settings()
     init_db(settings)
@@ -520,7 +520,7 @@ def review_accept(
     reviewer: Annotated[str, typer.Option("--by", help="审核人")] = "办公室",
 ) -> None:
     """受理待审核的报送，登记审核人读出的进展。"""
-    from tasks.review_steps import parse_progress, review_submission
+    from tasks.intake.review import parse_progress, review_submission
 
     settings = _settings()
     entries = [parse_progress(p) for p in progress or []]
@@ -539,7 +539,7 @@ def review_reject(
     reviewer: Annotated[str, typer.Option("--by", help="审核人")] = "办公室",
 ) -> None:
     """退回待审核的报送，并通知报送单位（退回通知入发件箱，下次运行发出）。"""
-    from tasks.review_steps import review_submission
+    from tasks.intake.review import review_submission
 
     settings = _settings()
     new = review_submission(
@@ -719,7 +719,7 @@ def cases(
     """列出督办事项及其“13710”时限。"""
     if ctx.invoked_subcommand is not None:
         return
-    from tasks.case_view import case_rows
+    from tasks.escalation.case_view import case_rows
 
     settings = _settings()
     init_db(settings)
@@ -758,7 +758,7 @@ AtOption = Annotated[
 def _case_action(
     action: str, case_ids: list[int], by: str, note: str, days: int, at: str | None
 ) -> None:
-    from tasks.escalation_steps import decide_case
+    from tasks.escalation.steps import decide_case
 
     settings = _settings()
     moment = parse_as_of(at) if at else datetime.now(UTC)
@@ -862,7 +862,7 @@ def simulate_replies(
 ) -> None:
     """演示用：模拟各单位用收到的报表回复专班办公室（多数按时，个别逾期、填错后更正、
     用 Word 报送或不报），经 SMTP 发往办公室邮箱。"""
-    from tasks.bureau_sim import mail_replies, plan_bureau_replies
+    from tasks.demo.bureaus import mail_replies, plan_bureau_replies
 
     settings = _settings()
     init_db(settings)

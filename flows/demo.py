@@ -4,7 +4,7 @@ One process keeps one Prefect server (the temporary one, or ``taskforce up``'s) 
 catcher for the whole replay; a command per day would pay Prefect's start every time. Each step
 is the flow the served tick runs (flows/serve.py), started as its own run so the office finds
 the reminders, intake, escalation and consolidation runs side by side in the UI. The calendar
-decisions are tasks/demo_replay.py's; the bureaus are tasks/bureau_sim.py's.
+decisions are tasks/demo/replay.py's; the bureaus are tasks/demo/bureaus.py's.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from flows.reminders import reminders_flow
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles
-from tasks.bureau_sim import mail_replies, plan_bureau_replies
 from tasks.calendar import WorkingCalendar, short_day
-from tasks.case_view import case_rows
 from tasks.cycles import cycles_for_policy
-from tasks.demo_replay import (
+from tasks.demo.bureaus import mail_replies, plan_bureau_replies
+from tasks.demo.mailcatcher import MailCatcher, office_maildirs
+from tasks.demo.replay import (
     ANNUAL_AT,
     CONSOLIDATION_AT,
     DECISIONS_AT,
@@ -54,8 +54,8 @@ from tasks.demo_replay import (
     periods_opening,
     plan_days,
 )
-from tasks.escalation_steps import decide_case
-from tasks.mailcatcher import MailCatcher, office_maildirs
+from tasks.escalation.case_view import case_rows
+from tasks.escalation.steps import decide_case
 from tasks.serving import monthly_cycles
 
 OFFICE_CLERK = "专班办公室（演示）"  # who records the office's decisions in the replay

@@ -15,10 +15,10 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.reminders import deliver
-from tasks.approval import approval_description, approval_model, decisions_from
 from tasks.calendar import parse_as_of
-from tasks.escalation_report import escalation_markdown
-from tasks.escalation_steps import (
+from tasks.escalation.approval import approval_description, approval_model, decisions_from
+from tasks.escalation.report import escalation_markdown
+from tasks.escalation.steps import (
     EscalationSummary,
     apply_decisions,
     refresh_lists,

@@ -11,8 +11,8 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.reminders import deliver
-from tasks.intake_report import intake_markdown
-from tasks.intake_steps import IntakeSummary, open_source, take_in
+from tasks.intake.report import intake_markdown
+from tasks.intake.steps import IntakeSummary, open_source, take_in
 
 
 @task(name="take-in", cache_policy=NONE)

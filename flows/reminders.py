@@ -15,8 +15,8 @@ from prefect.runtime import flow_run
 
 from config.settings import Settings
 from tasks.calendar import parse_as_of
-from tasks.reminder_report import reminder_markdown
-from tasks.reminder_steps import (
+from tasks.reminders.report import reminder_markdown
+from tasks.reminders.steps import (
     DeliverySummary,
     PrepareSummary,
     deliver_outbox,

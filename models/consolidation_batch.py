@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from config.errors import NotFoundError
 from models import tables as t
 from models.consolidation_store import LEAD_ROLES, choose_cycle
-from tasks.consolidation import (
+from tasks.consolidation.consolidate import (
     COUNTING,
     ConsolidationInput,
     GroupFact,

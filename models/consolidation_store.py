@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from config.errors import NotFoundError
 from models import tables as t
 from models.policy_store import get_policy
-from tasks.consolidation import (
+from tasks.consolidation.consolidate import (
     COUNTING,
     ConsolidationInput,
     GroupFact,

@@ -16,10 +16,10 @@ from models.consolidation_store import load_consolidation_input
 from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import WorkingCalendar
-from tasks.cases import CaseState, Event, case_state
-from tasks.consolidation import consolidate
-from tasks.escalation import DueCycle
-from tasks.escalation_rules import CycleRecord, LagRules
+from tasks.consolidation.consolidate import consolidate
+from tasks.escalation.cases import CaseState, Event, case_state
+from tasks.escalation.plan import DueCycle
+from tasks.escalation.rules import CycleRecord, LagRules
 
 
 def lag_rules(policy: t.Policy) -> LagRules:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from models import tables as t
 from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy
-from tasks.intake import CycleInfo, Draft, IntakeContext, UnitInfo, notice_ref
+from tasks.intake.decide import CycleInfo, Draft, IntakeContext, UnitInfo, notice_ref
 
 NOTICE_KINDS = ("opening", "reminder", "last_day", "overdue")
 

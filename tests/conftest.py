@@ -8,40 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import CONFIG_DIR, CalendarSettings, Settings
+from config.settings import CalendarSettings, Settings
 
 pytest_plugins = ["tests.smtp_server", "tests.imap_server"]  # real aiosmtpd and Dovecot servers
-
-DATA = Path(__file__).parent / "data"
-SEEDS = DATA / "seeds"
-POLICY_FILES = {
-    "lingchuan-2023": CONFIG_DIR / "policies" / "lingchuan-2023.yaml",
-    "xinjiang-2022": CONFIG_DIR / "policies" / "xinjiang-2022.yaml",
-}
-
-
-def load_seeds(settings: Settings, *codes: str) -> Settings:
-    """Create the tables and load the named seed policies (all when none named), as a CLI would."""
-    from datetime import UTC, datetime
-
-    from config.loading import load_policy_file
-    from models.db import init_db, session_scope
-    from models.policy_store import load_policy
-    from tasks.calendar import WorkingCalendar
-    from tasks.cycles import cycles_for_policy
-
-    init_db(settings)
-    calendar = WorkingCalendar()
-    for code in codes or tuple(POLICY_FILES):
-        bundle = load_policy_file(POLICY_FILES[code], settings)
-        with session_scope(settings) as session:
-            load_policy(
-                session,
-                bundle,
-                cycles_for_policy(bundle.policy, calendar),
-                now=datetime(2022, 10, 1, tzinfo=UTC),
-            )
-    return settings
 
 
 @pytest.fixture(autouse=True)

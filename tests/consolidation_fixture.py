@@ -7,7 +7,6 @@ so the consolidation reads exactly what it reads in production.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,10 +17,11 @@ from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake, record_draft
 from tasks.calendar import WorkingCalendar
-from tasks.form_values import FormIssue, MeasureReport
-from tasks.intake import Draft, late_working_days
+from tasks.forms.values import FormIssue, MeasureReport
+from tasks.intake.decide import Draft, late_working_days
+from tests.helpers import DATA
 
-FIXTURES = Path(__file__).parent / "data" / "consolidation"
+FIXTURES = DATA / "consolidation"
 
 
 def _moment(value: Any) -> datetime:

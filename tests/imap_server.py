@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from config.settings import ImapSettings
-from tasks.imap_source import decode_folder_name, encode_folder_name
+from tasks.mail.imap import decode_folder_name, encode_folder_name
 from tests.smtp_server import free_port, wait_for_port
 
 USERNAME = "office@lingchuan.example.org"
@@ -97,7 +97,7 @@ class DovecotServer:
         values.update(overrides)
         return ImapSettings(**values)
 
-    # --- helpers (plain imaplib, independent of tasks.imap_source except folder names) ----
+    # --- helpers (plain imaplib, independent of tasks.mail.imap except folder names) ----
 
     def connect(self) -> imaplib.IMAP4:
         """A logged-in imaplib connection as the test user; the caller logs out."""

@@ -17,7 +17,7 @@ from config.settings import MailCatcherSettings, Settings
 from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.calendar import SHANGHAI
-from tasks.mailcatcher import MailCatcher, office_maildirs
+from tasks.demo.mailcatcher import MailCatcher, office_maildirs
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

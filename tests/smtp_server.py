@@ -40,7 +40,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session, syntax
 
 from config.settings import SmtpSettings
-from tasks.mailcatcher import BoundController, bind_listener
+from tasks.demo.mailcatcher import BoundController, bind_listener
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ from config.errors import RenderError, TaskforceError
 from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import Settings
-from tasks import notices
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cycles import CycleSpec, cycles_for_policy
-from tasks.escalation_rules import clocks_13710
+from tasks.escalation.rules import clocks_13710
+from tasks.mail import notices
 from tasks.render import (
     KINDS,
     RenderedMail,
@@ -41,8 +41,7 @@ from tasks.render import (
     num,
     render_notice,
 )
-
-from .conftest import DATA, POLICY_FILES
+from tests.helpers import DATA, POLICY_FILES
 
 GOLDEN = DATA / "golden" / "mail"
 UPDATE = os.environ.get("TASKFORCE_UPDATE_GOLDEN") == "1"

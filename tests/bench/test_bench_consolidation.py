@@ -32,7 +32,7 @@ from sqlmodel import Session
 from models.consolidation_batch import iter_consolidation_inputs, load_consolidation_inputs
 from models.consolidation_store import load_consolidation_input
 from models.db import engine_for
-from tasks.consolidation import consolidate
+from tasks.consolidation.consolidate import consolidate
 
 from .synthetic import (
     Synthetic,

@@ -18,8 +18,7 @@ from models.db import init_db, session_scope
 from models.policy_store import load_policy
 from tasks.calendar import WorkingCalendar
 from tasks.cycles import cycles_for_policy
-
-from ..conftest import POLICY_FILES
+from tests.helpers import POLICY_FILES
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:

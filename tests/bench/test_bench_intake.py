@@ -25,16 +25,15 @@ import pytest
 from config.settings import Settings
 from models.db import session_scope
 from models.intake_store import load_policy_intake
-from tasks.bureau_sim import fill_form
-from tasks.form_values import read_form
-from tasks.forms import open_workbook, read_form_metadata
-from tasks.intake_steps import take_in
-from tasks.mail_sources import MaildirSource
-from tasks.mailcatcher import deliver_to_maildir
-from tasks.reminder_steps import form_path, prepare_reminders
-
-from ..conftest import load_seeds
-from ..intake_helpers import XLSX, at, reply
+from tasks.demo.bureaus import fill_form
+from tasks.demo.mailcatcher import deliver_to_maildir
+from tasks.forms.build import open_workbook, read_form_metadata
+from tasks.forms.values import read_form
+from tasks.intake.steps import take_in
+from tasks.mail.sources import MaildirSource
+from tasks.reminders.steps import form_path, prepare_reminders
+from tests.helpers import load_seeds
+from tests.intake_helpers import XLSX, at, reply
 
 MESSAGES = int(os.environ.get("TASKFORCE_BENCH_MESSAGES", "2000"))
 PARSES = int(os.environ.get("TASKFORCE_BENCH_PARSES", "300"))

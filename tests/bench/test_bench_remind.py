@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import POLICY_FILES
+
 REPEAT = int(os.environ.get("TASKFORCE_BENCH_REPEAT", "3"))
 BIN = Path(sys.executable).parent / "taskforce"
-POLICY_FILE = Path(__file__).parents[2] / "config" / "policies" / "lingchuan-2023.yaml"
+POLICY_FILE = POLICY_FILES["lingchuan-2023"]
 
 BASELINE = """
 import asyncio
@@ -34,6 +36,8 @@ import asyncio
 import flows.cli  # noqa: F401  (the imports every command pays)
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+
+from tests.helpers import POLICY_FILES
 
 
 @task

@@ -35,13 +35,12 @@ from models.notice_data import load_notice_data
 from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
-from tasks.forms import build_form, form_spec_from_context
-from tasks.notices import notice_context
-from tasks.reminder_steps import deliver_outbox
+from tasks.forms.build import build_form, form_spec_from_context
+from tasks.mail.notices import notice_context
+from tasks.reminders.steps import deliver_outbox
 from tasks.render import make_environment, render_notice
-
-from ..conftest import load_seeds
-from ..smtp_server import sink_process
+from tests.helpers import load_seeds
+from tests.smtp_server import sink_process
 
 UNITS = int(os.environ.get("TASKFORCE_BENCH_UNITS", "10000"))
 SAMPLE = int(os.environ.get("TASKFORCE_BENCH_SAMPLE", "1000"))

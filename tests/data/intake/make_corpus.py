@@ -4,13 +4,13 @@
     .venv/bin/python tests/data/intake/make_corpus.py --check  # only compare, exit 1 on change
 
 Every message is written byte by byte (CRLF line ends, fixed MIME boundaries, Message-IDs and
-dates), then filed through ``tasks.mailcatcher.deliver_to_maildir`` so that it carries the very
+dates), then filed through ``tasks.demo.mailcatcher.deliver_to_maildir`` so that it carries the very
 ``Return-Path`` / ``Delivered-To`` / ``Received`` lines the office's server adds; the
 ``Received`` date is when intake considers the message received. The forms are the real ones:
 the 陵川 policy is loaded into a throwaway SQLite database and each unit's form is built with
-``tasks.forms.build_form`` from the notice context, as ``prepare_reminders`` builds it, signed
+``tasks.forms.build.build_form`` from the notice context, as ``prepare_reminders`` builds it, signed
 with the demo form key; filled forms are saved with fixed zip times, so the same policy and the
-same code give the same bytes. ``tests/test_intake_corpus.py`` checks that the committed files
+same code give the same bytes. ``tests/intake/test_corpus.py`` checks that the committed files
 are exactly what this script writes; ``expected.yaml`` (written by hand) says what intake must
 make of each.
 
@@ -86,8 +86,8 @@ class Forms:
     def _build(self, unit_code: str, obligation: str, period: str, key: bytes) -> Form:
         from models.db import session_scope
         from models.notice_data import load_notice_data
-        from tasks.forms import build_form, form_filename, form_spec_from_context
-        from tasks.notices import notice_context
+        from tasks.forms.build import build_form, form_filename, form_spec_from_context
+        from tasks.mail.notices import notice_context
 
         with session_scope(self.settings) as session:
             data = load_notice_data(session, POLICY, None)
@@ -123,8 +123,8 @@ class Forms:
         key: bytes = KEY,
         **fill: Any,
     ) -> Form:
-        """The unit's form filled as ``tasks.bureau_sim.fill_form`` fills it, saved reproducibly."""
-        from tasks.bureau_sim import fill_form
+        """The unit's form filled as ``tasks.demo.bureaus.fill_form`` does, saved reproducibly."""
+        from tasks.demo.bureaus import fill_form
 
         fill.setdefault("status", "推进中")
         fill.setdefault("text", "按计划推进")
@@ -473,7 +473,7 @@ def message(
 
 def delivered(content: bytes, *, envelope_from: str, minute: int) -> bytes:
     """The message as the office's server files it: through the catcher's own Maildir delivery."""
-    from tasks.mailcatcher import deliver_to_maildir
+    from tasks.demo.mailcatcher import deliver_to_maildir
 
     received_at = datetime(2023, 3, 1, 10, minute, 30, tzinfo=SHANGHAI)
     with tempfile.TemporaryDirectory() as directory:

@@ -1,0 +1,310 @@
+"""The steps of a consolidation run, as plain functions the Prefect wrappers and the CLI call.
+
+Consolidate a cycle as of a moment → render the bulletin (HTML, Markdown) and the workbook →
+record them as a version of the period's report (the same content is the same version; a change,
+such as a late report, makes a new one and keeps the old files) → queue the leaders' mail with
+both attached (one mail per version, through the outbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from config.errors import NotFoundError
+from config.settings import Settings
+from models import tables as t
+from models.consolidation_store import load_consolidation_input, record_report
+from models.db import session_scope
+from models.outbox import NewNotification, enqueue
+from models.policy_store import get_policy, policy_cycles
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.consolidation.annual import AnnualRollup, CaseCount, annual_rollup
+from tasks.consolidation.annual_outputs import (
+    annual_html,
+    annual_markdown,
+    annual_workbook,
+    annual_workbook_filename,
+)
+from tasks.consolidation.bulletin import (
+    bulletin_html,
+    bulletin_markdown,
+    summary_lines,
+    summary_workbook,
+    workbook_filename,
+)
+from tasks.consolidation.consolidate import Consolidation, consolidate
+from tasks.mail.notices import policy_context
+from tasks.render import make_environment, render_notice
+
+
+@dataclass(frozen=True)
+class ConsolidationResult:
+    consolidation: Consolidation
+    report_id: int
+    version: int
+    new_version: bool
+    directory: Path
+    files: tuple[Path, ...]  # bulletin.html, bulletin.md, the workbook
+    markdown: str
+    leaders: tuple[str, ...]  # who the bulletin mail goes to ("" when nobody is configured)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def bulletin_filename(c: Consolidation) -> str:
+    return f"{c.source.period_label}{c.source.obligation_name}通报.html"
+
+
+def leaders_of(policy: t.Policy) -> list[str]:
+    """The leaders' mailboxes in the policy file: the task force's leader and deputies."""
+    people = [policy.task_force.get("leader") or {}, *(policy.task_force.get("deputies") or [])]
+    return [str(p["mailbox"]) for p in people if isinstance(p, dict) and p.get("mailbox")]
+
+
+def summary_of(c: Consolidation) -> dict[str, Any]:
+    return {
+        **dict(c.counts),
+        "on_time_rate": round(c.on_time_rate, 4),
+        "submitted_share": round(c.submitted_share, 4),
+        "red": sum(1 for m in c.measures if m.light == "red"),
+        "yellow": sum(1 for m in c.measures if m.light == "yellow"),
+    }
+
+
+def run_consolidation(
+    settings: Settings,
+    policy_code: str,
+    *,
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+    now: datetime,
+) -> ConsolidationResult:
+    """Consolidate, write the outputs of a new version if they changed, queue the leaders' mail."""
+    env = make_environment()
+    with session_scope(settings) as session:
+        data = load_consolidation_input(
+            session,
+            policy_code,
+            period=period,
+            obligation=obligation,
+            as_of=as_of,
+            yellow_points=settings.reports.yellow_points,
+            red_points=settings.reports.red_points,
+        )
+        c = with_escalation_lists(session, settings, consolidate(data), as_of)
+        markdown = bulletin_markdown(c, env)
+        html = bulletin_html(c, env)
+        workbook = summary_workbook(c)
+        digest = hashlib.sha256()
+        for part in (markdown.encode(), html.encode(), workbook):
+            digest.update(hashlib.sha256(part).digest())
+        policy = get_policy(session, policy_code)
+        base = settings.var_dir / "reports" / policy_code / data.period
+        report, created = record_report(
+            session,
+            policy=policy,
+            kind="monthly",
+            obligation=data.obligation_code,
+            period=data.period,
+            as_of=as_of,
+            content_sha256=digest.hexdigest(),
+            directory_for=lambda version: base / f"v{version}",
+            summary=summary_of(c),
+            now=now,
+        )
+        directory = Path(report.directory)
+        names = (bulletin_filename(c), "bulletin.md", workbook_filename(c))
+        files = tuple(directory / name for name in names)
+        if created or not all(f.exists() for f in files):
+            for path, content in zip(
+                files, (html.encode(), markdown.encode(), workbook), strict=True
+            ):
+                _write(path, content)
+            report.files = [str(f) for f in files]
+        leaders = leaders_of(policy)
+        if leaders:
+            enqueue(session, [_leaders_mail(env, c, policy, report, files, leaders)], now=now)
+        assert report.id is not None
+        return ConsolidationResult(
+            c, report.id, report.version, created, directory, files, markdown, tuple(leaders)
+        )
+
+
+def with_escalation_lists(
+    session: Any, settings: Settings, c: Consolidation, as_of: datetime
+) -> Consolidation:
+    """The bulletin's 督办事项 and 通报表扬 lists, from the cases and the units' records."""
+    from models.escalation_store import load_escalation_inputs  # escalation builds on this
+    from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
+    from tasks.escalation.steps import commended
+
+    calendar = WorkingCalendar.from_settings(settings)
+    inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)
+    names = {code: unit.name for code, unit in inputs.units.items()}
+    supervision = []
+    for key, state in sorted(inputs.cases.items(), key=lambda kv: kv[1].opened):
+        if state.status == "closed" or state.opened > as_of.astimezone(SHANGHAI).date():
+            continue
+        steps = "、".join(STEP_LABELS[s] for s in state.approved_steps)
+        supervision.append(
+            {
+                "unit": names.get(key.split("/")[3], key.split("/")[3]),
+                "reason": f"{inputs.case_rows[key].reason}（{STATUS_LABELS[state.status]}"
+                + (f"，{steps}" if steps else "")
+                + "）",
+            }
+        )
+    units = inputs.obligated.get(c.source.obligation_code, [])
+    commendations = [
+        {
+            "unit": names[code],
+            "reason": f"连续{inputs.rules.commend_cycles}期按时报送，各项措施无黄灯、红灯",
+        }
+        for code in commended(inputs.history, inputs.cases, inputs.rules, units)
+    ]
+    return replace(c, supervision=tuple(supervision), commendations=tuple(commendations))
+
+
+def _leaders_mail(
+    env: Any,
+    c: Consolidation,
+    policy: t.Policy,
+    report: t.Report,
+    files: tuple[Path, ...],
+    leaders: list[str],
+) -> NewNotification:
+    office = policy.task_force.get("office", {})
+    attached = [files[0], files[2]]  # the printable bulletin and the workbook
+    context = {
+        "kind": "bulletin",
+        "policy": policy_context(policy),
+        "obligation": {"name": c.source.obligation_name},
+        "office": {"name": office.get("name", "")},
+        "as_of": c.source.as_of.astimezone(SHANGHAI),
+        "bulletin": {
+            "period_label": c.source.period_label,
+            "summary_lines": summary_lines(c),
+            "attachments": [f.name for f in attached],
+        },
+    }
+    mail = render_notice(env, context)
+    return NewNotification(
+        idempotency_key=(
+            f"{policy.code}/{c.source.obligation_code}/{c.source.period}/bulletin/v{report.version}"
+        ),
+        kind="bulletin",
+        policy_id=policy.id,
+        cycle_id=None,
+        unit_id=None,
+        to=leaders,
+        cc=[str(office["mailbox"])] if office.get("mailbox") else [],
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        attachments=[{"path": str(f), "filename": f.name} for f in attached],
+    )
+
+
+@dataclass(frozen=True)
+class AnnualResult:
+    rollup: AnnualRollup
+    version: int
+    new_version: bool
+    directory: Path
+    files: tuple[Path, ...]
+    markdown: str
+
+
+def _case_counts(session: Any, policy: t.Policy, year: str) -> dict[str, CaseCount]:
+    """督办 cases per unit code: opened in the year, and of those closed (an event ``closed``)."""
+    counts: dict[str, CaseCount] = {}
+    rows = session.exec(
+        select(t.SupervisionCase, t.Unit.code)
+        .join(t.Unit, col(t.Unit.id) == t.SupervisionCase.unit_id)
+        .where(t.SupervisionCase.policy_id == policy.id)
+    ).all()
+    closed = {
+        event.case_id
+        for event in session.exec(select(t.CaseEvent).where(t.CaseEvent.kind == "closed"))
+    }
+    for case, code in rows:
+        if case.opened_at.astimezone(SHANGHAI).strftime("%Y") != year:
+            continue
+        before = counts.get(code, CaseCount(0, 0))
+        counts[code] = CaseCount(before.opened + 1, before.closed + (case.id in closed))
+    return counts
+
+
+def run_annual(
+    settings: Settings,
+    policy_code: str,
+    *,
+    year: str,
+    obligation: str | None,
+    as_of: datetime,
+    now: datetime,
+) -> AnnualResult:
+    """The year's roll-up from every monthly cycle of the year due by as_of."""
+    env = make_environment()
+    with session_scope(settings) as session:
+        policy = get_policy(session, policy_code)
+        cycles = [
+            (o, c)
+            for o, c in policy_cycles(session, policy_code)
+            if o.frequency == "monthly"
+            and c.period.startswith(f"{year}-")
+            and c.due_at <= as_of
+            and (obligation is None or o.code == obligation)
+        ]
+        if not cycles:
+            raise NotFoundError(
+                f"截至 {as_of:%Y-%m-%d}，政策 {policy_code} 在 {year} 年没有到期的月度报告"
+            )
+        months = [
+            consolidate(
+                load_consolidation_input(
+                    session, policy_code, period=c.period, obligation=o.code, as_of=as_of,
+                    yellow_points=settings.reports.yellow_points,
+                    red_points=settings.reports.red_points,
+                )
+            )
+            for o, c in cycles
+        ]  # fmt: skip
+        rollup = annual_rollup(months, _case_counts(session, policy, year), year=year, as_of=as_of)
+        markdown = annual_markdown(rollup, env)
+        html = annual_html(rollup, env)
+        workbook = annual_workbook(rollup)
+        digest = hashlib.sha256()
+        for part in (markdown.encode(), html.encode(), workbook):
+            digest.update(hashlib.sha256(part).digest())
+        base = settings.var_dir / "reports" / policy_code / year
+        report, created = record_report(
+            session, policy=policy, kind="annual", obligation=cycles[0][0].code, period=year,
+            as_of=as_of, content_sha256=digest.hexdigest(),
+            directory_for=lambda version: base / f"annual-v{version}",
+            summary={"units": len(rollup.rows), "months": len(months)}, now=now,
+        )  # fmt: skip
+        directory = Path(report.directory)
+        names = (f"{year}年度报送情况汇总.html", "annual.md", annual_workbook_filename(rollup))
+        files = tuple(directory / name for name in names)
+        if created or not all(f.exists() for f in files):
+            for path, content in zip(
+                files, (html.encode(), markdown.encode(), workbook), strict=True
+            ):
+                _write(path, content)
+            report.files = [str(f) for f in files]
+        return AnnualResult(rollup, report.version, created, directory, files, markdown)

@@ -1,0 +1,164 @@
+"""The escalation ladder for one day, as a pure plan: what to send, open, resolve and propose.
+
+Given the cycles due by ``as_of``, who has reported, the units' recent records and the cases
+already open, ``plan_escalation`` returns actions; ``models/escalation_store.py`` applies them
+(outbox rows and case events, each keyed so that replaying the same ``as_of`` changes nothing).
+
+1. 催报: from the first working day after the due day, a unit still without a report that
+   counts gets one overdue notice per cycle.
+2. 督办单: still missing ``case_after_working_days`` working days after the due day, or a red
+   light on a measure the unit leads (from the first working day after the due day): a case
+   opens, with the 13710 clocks.
+3. A case past its 7-day clock is proposed for county supervision (报县政府督查); a repeat
+   offender's case of the cycle that made it one, for an interview (约谈) — one proposal per
+   offence, never again on its older cases. A person approves or rejects each proposal.
+A case whose missing report arrives is resolved (the office closes it: 销号).
+Nothing is sent, no case opens and nothing is proposed on a non-working day: those wait for the
+next working day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.escalation.cases import CaseState
+from tasks.escalation.rules import CycleRecord, LagRules, is_repeat_offender
+
+
+@dataclass(frozen=True)
+class DueCycle:
+    obligation: str
+    obligation_name: str
+    period: str
+    period_label: str
+    due_date: date
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class SendOverdue:
+    unit: str
+    obligation: str
+    period: str
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    case_key: str
+    unit: str
+    obligation: str
+    period: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ResolveCase:
+    case_key: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ProposeStep:
+    case_key: str
+    step: Literal["supervision", "interview"]
+    reason: str
+
+
+Action = SendOverdue | OpenCase | ResolveCase | ProposeStep
+
+
+def working_days_after(due: date, today: date, calendar: WorkingCalendar) -> int:
+    """Working days from the day after ``due`` through ``today``."""
+    count, day = 0, due + timedelta(days=1)
+    while day <= today:
+        if calendar.is_working_day(day):
+            count += 1
+        day += timedelta(days=1)
+    return count
+
+
+def missing_case_key(policy: str, obligation: str, period: str, unit: str) -> str:
+    return f"{policy}/{obligation}/{period}/{unit}/missing"
+
+
+def red_case_key(policy: str, obligation: str, period: str, unit: str) -> str:
+    return f"{policy}/{obligation}/{period}/{unit}/red"
+
+
+def plan_escalation(
+    *,
+    policy: str,
+    as_of: datetime,
+    calendar: WorkingCalendar,
+    rules: LagRules,
+    due_cycles: Sequence[DueCycle],
+    obligated: Mapping[str, Sequence[str]],  # obligation → unit codes
+    reported: set[tuple[str, str, str]],  # (obligation, period, unit) with a counting report
+    # cycle → (unit, numbers of the measures it leads first with a red target)
+    red_units: Mapping[tuple[str, str], Sequence[tuple[str, Sequence[str]]]],
+    history: Mapping[str, Sequence[CycleRecord]],  # unit → its monthly records, oldest first
+    cases: Mapping[str, CaseState],
+) -> list[Action]:
+    """Today's actions, in a stable order (cycle by cycle, units in directory order)."""
+    today = as_of.astimezone(SHANGHAI).date()
+    working = calendar.is_working_day(today)  # notices and 督办单 go out on working days only
+    actions: list[Action] = []
+    for cycle in due_cycles:
+        if as_of < cycle.due_at + timedelta(hours=rules.grace_hours):
+            continue
+        late_days = working_days_after(cycle.due_date, today, calendar)
+        for unit in obligated.get(cycle.obligation, ()):
+            key = missing_case_key(policy, cycle.obligation, cycle.period, unit)
+            done = (cycle.obligation, cycle.period, unit) in reported
+            state = cases.get(key)
+            if done:
+                if state is not None and state.status not in ("resolved", "closed"):
+                    actions.append(
+                        ResolveCase(
+                            key, f"已于督办后补报{cycle.period_label}{cycle.obligation_name}"
+                        )
+                    )
+                continue
+            if late_days >= 1 and working:
+                actions.append(SendOverdue(unit, cycle.obligation, cycle.period))
+            if late_days >= rules.case_after_working_days and state is None and working:
+                actions.append(
+                    OpenCase(key, unit, cycle.obligation, cycle.period,
+                             f"{cycle.period_label}{cycle.obligation_name}逾期未报，经催报仍未报送")
+                )  # fmt: skip
+        for unit, measures in red_units.get((cycle.obligation, cycle.period), ()):
+            key = red_case_key(policy, cycle.obligation, cycle.period, unit)
+            if key not in cases and late_days >= 1 and working:
+                actions.append(
+                    OpenCase(key, unit, cycle.obligation, cycle.period,
+                             f"{cycle.period_label}第{'、'.join(measures)}条措施的量化目标"
+                             "落后序时进度（红灯）")
+                )  # fmt: skip
+    resolving = {a.case_key for a in actions if isinstance(a, ResolveCase)}
+    for key, state in sorted(cases.items()):
+        if not working:
+            break  # proposals, like notices, wait for a working day
+        if state.status != "open" or state.pending_step or key in resolving:
+            continue
+        period, unit = key.split("/")[2:4]
+        records = history.get(unit, ())
+        decided = state.approved_steps + state.rejected_steps
+        if "solve" in {c.code for c in state.overdue_clocks(today)} and (
+            "supervision" not in decided
+        ):
+            actions.append(ProposeStep(key, "supervision", "超过“13710”办结时限仍未办结"))
+        elif (
+            # Only the case of the cycle that made the unit a repeat offender: its older cases
+            # would propose the same 约谈 again, and wait for the office for ever.
+            records
+            and records[-1].period == period
+            and is_repeat_offender(records, rules)
+            and "interview" not in decided
+        ):
+            runs = rules.repeat_cycles
+            actions.append(ProposeStep(key, "interview", f"连续{runs}期逾期或未报送"))
+    return actions

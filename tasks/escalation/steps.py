@@ -1,0 +1,315 @@
+"""The steps of an escalation run, and the office's decisions on cases, as plain functions.
+
+``run_escalation`` plans the day (``tasks/escalation.plan_escalation``) and applies the plan in
+one transaction: overdue notices and 督办单 mails into the outbox (keyed: never twice), cases and
+their events. Replaying the same ``as_of`` finds everything already done and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from sqlmodel import Session, col, select
+
+from config.errors import NotFoundError
+from config.settings import Settings
+from models import tables as t
+from models.db import session_scope
+from models.escalation_store import (
+    add_event,
+    find_case,
+    lag_rules,
+    load_case_state,
+    load_cases,
+    load_escalation_inputs,
+    next_case_number,
+)
+from models.notice_data import NoticeData, load_notice_data
+from models.outbox import NewNotification, enqueue
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.escalation.approval import Decision
+from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS, CaseState
+from tasks.escalation.plan import OpenCase, ProposeStep, ResolveCase, SendOverdue, plan_escalation
+from tasks.escalation.rules import CycleRecord, LagRules, deserves_commendation
+from tasks.forms.build import form_filename, form_spec_from_context
+from tasks.mail.notices import notice_context
+from tasks.reminders.steps import form_path
+from tasks.render import make_environment, render_notice
+
+
+@dataclass
+class EscalationSummary:
+    policy: str
+    as_of: datetime
+    overdue: list[str] = field(default_factory=list)  # "县交通局 2023-02"
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    proposed: list[str] = field(default_factory=list)
+    awaiting: list[dict[str, Any]] = field(default_factory=list)  # cases waiting for a person
+    supervision: list[dict[str, str]] = field(default_factory=list)  # approved 报县政府督查
+    interview: list[dict[str, str]] = field(default_factory=list)  # approved 约谈
+    commendations: list[str] = field(default_factory=list)  # unit names for 通报表扬
+    policy_name: str = ""  # the notice's title, for the office's approval form
+    decisions: list[str] = field(default_factory=list)  # answers given while the run waited
+
+
+def _notice(
+    settings: Settings,
+    env: Environment,
+    data: NoticeData,
+    policy_code: str,
+    kind: str,
+    obligation_code: str,
+    period: str,
+    unit_code: str,
+    as_of: datetime,
+    key: str,
+    case: dict[str, Any] | None = None,
+) -> NewNotification:
+    obligation, cycle = next(
+        (o, c) for o, c in data.cycles if o.code == obligation_code and c.period == period
+    )
+    unit = next(u for units in data.recipients.values() for u in units if u.code == unit_code)
+    context = notice_context(
+        kind=kind, policy=data.policy, obligation=obligation, cycle=cycle, unit=unit,
+        measures=data.measures_by_unit.get(unit.id or 0, []), as_of=as_of, days_left=0,
+        attachment_name="",
+    )  # fmt: skip
+    attachments = []
+    path = form_path(settings, policy_code, obligation_code, period, unit_code)
+    if path.exists():  # the unit's form again, so a late report needs nothing else
+        name = form_filename(form_spec_from_context(context))
+        context["reply"]["attachment_name"] = name
+        attachments.append({"path": str(path), "filename": name})
+    to, cc = list(unit.mailboxes), []
+    office = str(data.policy.task_force.get("office", {}).get("mailbox", ""))
+    if case is not None:
+        context["case"] = case
+        head = (unit.head or {}).get("mailbox")
+        if head:  # the 督办单 is addressed to the unit's head, its contacts and the office copied
+            to, cc = [str(head)], list(unit.mailboxes)
+        cc += [office] if office else []
+    mail = render_notice(env, context)
+    return NewNotification(
+        idempotency_key=key, kind=kind, policy_id=data.policy.id, cycle_id=cycle.id,
+        unit_id=unit.id, to=to, cc=cc, subject=mail.subject, body_text=mail.text,
+        body_html=mail.html, attachments=attachments,
+    )  # fmt: skip
+
+
+def run_escalation(
+    settings: Settings, policy_code: str, *, as_of: datetime, actor: str = "系统"
+) -> EscalationSummary:
+    calendar = WorkingCalendar.from_settings(settings)
+    summary = EscalationSummary(policy_code, as_of)
+    with session_scope(settings) as session:
+        inputs = load_escalation_inputs(session, policy_code, as_of, calendar)
+        names = {code: unit.name for code, unit in inputs.units.items()}
+        summary.policy_name = inputs.policy.title
+        actions = plan_escalation(
+            policy=policy_code, as_of=as_of, calendar=calendar, rules=inputs.rules,
+            due_cycles=inputs.due_cycles, obligated=inputs.obligated, reported=inputs.reported,
+            red_units=inputs.red_units, history=inputs.history, cases=inputs.cases,
+        )  # fmt: skip
+        notices: list[NewNotification] = []
+        data = load_notice_data(session, policy_code, None)
+        env = make_environment()  # compiled once per run: templates are the slow part
+        overdue_keys = {
+            a: f"{policy_code}/{a.obligation}/{a.period}/{a.unit}/overdue/1"
+            for a in actions
+            if isinstance(a, SendOverdue)
+        }
+        already_sent = set(
+            session.exec(
+                select(t.Notification.idempotency_key).where(
+                    col(t.Notification.idempotency_key).in_(list(overdue_keys.values()))
+                )
+            )
+        )
+        prefix = str(inputs.policy.escalation.get("case_prefix", "专督"))
+        for action in actions:
+            key_of_case = getattr(action, "case_key", "")
+            if key_of_case in inputs.last_event and inputs.last_event[key_of_case] > as_of:
+                continue  # the case's later history is written: an earlier day's replay
+            if isinstance(action, SendOverdue):
+                key = overdue_keys[action]
+                if key in already_sent:
+                    continue  # one 催报 per unit and cycle: it went out on an earlier day
+                notices.append(
+                    _notice(settings, env, data, policy_code, "overdue", action.obligation,
+                            action.period, action.unit, as_of, key)
+                )  # fmt: skip
+                summary.overdue.append(f"{names[action.unit]} {action.period}")
+            elif isinstance(action, OpenCase):
+                if action.case_key in inputs.case_rows:
+                    continue  # opened later than this as_of (a replay of an earlier day)
+                unit = inputs.units[action.unit]
+                _, cycle = inputs.cycle_rows[(action.obligation, action.period)]
+                number = next_case_number(
+                    session, inputs.policy, prefix, as_of.astimezone(SHANGHAI).year
+                )
+                row = t.SupervisionCase(
+                    case_key=action.case_key, policy_id=inputs.policy.id or 0,
+                    unit_id=unit.id or 0, cycle_id=cycle.id, reason=action.reason, opened_at=as_of,
+                )  # fmt: skip
+                session.add(row)
+                session.flush()
+                add_event(session, row, "opened", as_of, actor, reason=action.reason, number=number)
+                state = _state(session, inputs.policy, row, calendar)
+                case = {
+                    "number": number, "reason": action.reason,
+                    "opened_at": as_of.astimezone(SHANGHAI),
+                    "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
+                    "head_name": _head_name(unit),
+                }  # fmt: skip
+                notices.append(_notice(settings, env, data, policy_code, "escalation",
+                                       action.obligation, action.period, action.unit, as_of,
+                                       f"case/{action.case_key}/opened", case))  # fmt: skip
+                summary.opened.append(f"{number} {names[action.unit]}：{action.reason}")
+            elif isinstance(action, ResolveCase):
+                add_event(session, inputs.case_rows[action.case_key], "resolved", as_of, actor,
+                          note=action.note)  # fmt: skip
+                summary.resolved.append(action.case_key)
+            elif isinstance(action, ProposeStep):
+                add_event(session, inputs.case_rows[action.case_key], "proposed", as_of, actor,
+                          step=action.step, reason=action.reason)  # fmt: skip
+                summary.proposed.append(
+                    f"{action.case_key}：{STEP_LABELS[action.step]}（{action.reason}）"
+                )
+        enqueue(session, notices, now=as_of)
+        session.flush()
+        _lists(session, inputs.policy, calendar, summary, names, inputs.history, inputs.rules)
+    return summary
+
+
+def _head_name(unit: t.Unit) -> str:
+    name = str((unit.head or {}).get("name", ""))
+    return "" if name.startswith("（") else name  # （待填）: the directory does not know yet
+
+
+def _state(
+    session: Session, policy: t.Policy, row: t.SupervisionCase, calendar: WorkingCalendar
+) -> CaseState:
+    return load_case_state(session, row, calendar, lag_rules(policy).clock_days)
+
+
+def _lists(
+    session: Session,
+    policy: t.Policy,
+    calendar: WorkingCalendar,
+    summary: EscalationSummary,
+    names: dict[str, str],
+    history: dict[str, Any],
+    rules: Any,
+) -> None:
+    states, rows = load_cases(session, policy, calendar, rules.clock_days)
+    summary.awaiting, summary.supervision, summary.interview = [], [], []
+    for key, state in sorted(states.items()):
+        unit = key.split("/")[3]
+        entry = {
+            "case": str(rows[key].id),
+            "number": str(state.history[0].get("number", "")),
+            "unit": names.get(unit, unit),
+            "reason": rows[key].reason,
+        }
+        if state.status == "awaiting_approval":
+            summary.awaiting.append({**entry, "step": state.pending_step})
+        if "supervision" in state.approved_steps:
+            summary.supervision.append(entry)
+        if "interview" in state.approved_steps:
+            summary.interview.append(entry)
+    summary.commendations = [names.get(code, code) for code in commended(history, states, rules)]
+
+
+def commended(
+    history: Mapping[str, Sequence[CycleRecord]],
+    cases: Mapping[str, CaseState],
+    rules: LagRules,
+    units: Sequence[str] | None = None,
+) -> list[str]:
+    """Units for 通报表扬: clean for the last cycles, and no 督办 case of theirs left open
+    (a unit under supervision for a one-off report is not praised in the same bulletin)."""
+    under_case = {key.split("/")[3] for key, state in cases.items() if state.status != "closed"}
+    return [
+        code for code in (units if units is not None else list(history))
+        if code not in under_case and deserves_commendation(history.get(code, ()), rules)
+    ]  # fmt: skip
+
+
+def refresh_lists(settings: Settings, summary: EscalationSummary) -> EscalationSummary:
+    """The waiting, 督查 and 约谈 lists again, after the office decided during the run."""
+    calendar = WorkingCalendar.from_settings(settings)
+    with session_scope(settings) as session:
+        inputs = load_escalation_inputs(session, summary.policy, summary.as_of, calendar)
+        names = {code: unit.name for code, unit in inputs.units.items()}
+        _lists(session, inputs.policy, calendar, summary, names, inputs.history, inputs.rules)
+    return summary
+
+
+def apply_decisions(
+    settings: Settings, decisions: list[Decision], *, by: str, note: str, at: datetime
+) -> list[str]:
+    """Record the office's answers; a case someone decided meanwhile (CLI) is left as it is."""
+    done: list[str] = []
+    for decision in decisions:
+        try:
+            state = decide_case(
+                settings, decision.case_id, decision.action, by=by, note=note, at=at
+            )
+        except NotFoundError as error:
+            done.append(f"督办事项 {decision.case_id}：未处理（{error}）")
+            continue
+        done.append(f"督办事项 {decision.case_id}：{state.label}")
+    return done
+
+
+CASE_ACTIONS = ("approve", "reject", "close", "extend", "feedback")
+
+
+def decide_case(
+    settings: Settings,
+    case_id: int,
+    action: str,
+    *,
+    by: str,
+    note: str = "",
+    days: int = 0,
+    at: datetime,
+) -> CaseState:
+    """The office's decision on a case, recorded as an event; the new state is returned."""
+    calendar = WorkingCalendar.from_settings(settings)
+    with session_scope(settings) as session:
+        row, policy = find_case(session, case_id)
+        state = _state(session, policy, row, calendar)
+        if state.status == "closed":
+            raise NotFoundError(f"督办事项 {case_id} 已销号，不能再{_verb(action)}")
+        if action in ("approve", "reject"):
+            if not state.pending_step:
+                raise NotFoundError(
+                    f"督办事项 {case_id} 没有待审批的升级建议"
+                    f"（当前：{STATUS_LABELS[state.status]}）"
+                )
+            add_event(session, row, "approved" if action == "approve" else "rejected", at, by,
+                      step=state.pending_step, note=note)  # fmt: skip
+        elif action == "extend":
+            if days <= 0 or not note:
+                raise NotFoundError("延期须用 --days 给出天数（大于0），并用 --reason 说明理由")
+            add_event(session, row, "extended", at, by, days=days, reason=note)
+        elif action == "close":
+            add_event(session, row, "closed", at, by, note=note)
+        elif action == "feedback":
+            add_event(session, row, "feedback", at, by, note=note)
+        else:
+            raise NotFoundError(f"未知操作 {action!r}（可用：{'、'.join(CASE_ACTIONS)}）")
+        session.flush()
+        return _state(session, policy, row, calendar)
+
+
+def _verb(action: str) -> str:
+    return {"approve": "审批", "reject": "审批", "close": "销号", "extend": "延期"}.get(
+        action, "办理"
+    )

@@ -1,0 +1,575 @@
+"""The steps of an intake run, as plain functions the Prefect wrappers and the CLI call.
+
+For every message a source yields: store the raw bytes (content-addressed) → claim the item in
+the database (the sha256 is unique, so a concurrent run that read the same message skips it) →
+mark it processed at the source → parse, decide, record versioned submissions and queue the
+receipt, rejection or quarantine notice, all in one transaction. A bug while parsing leaves the
+item in status ``error`` with its reason, the raw bytes safe; ``replay`` runs it again after a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from sqlmodel import Session, col, select
+
+from config.errors import FormError, NotFoundError, TaskforceError
+from config.settings import Settings
+from models import tables as t
+from models.db import session_scope
+from models.intake_store import PolicyIntake, claim_item, load_policy_intake, record_draft
+from models.outbox import NewNotification, enqueue
+from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.forms.build import read_form_metadata
+from tasks.intake.decide import Decision, Draft, decide, late_working_days
+from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
+from tasks.mail.notices import notice_context
+from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
+from tasks.reminders.steps import form_path
+from tasks.render import make_environment, render_notice
+
+logger = logging.getLogger(__name__)
+
+STATUS_LABELS = {
+    "accepted": "已受理",
+    "rejected": "退回",
+    "unstructured": "已收到（未用报表，待审核）",
+    "quarantined": "隔离",
+}
+ITEM_LABELS = {"quarantined": "隔离", "ignored": "忽略", "error": "处理出错（待重放）"}
+STALE_ITEM = timedelta(minutes=15)
+
+
+def store_raw(root: Path, content: bytes, suffix: str = ".eml") -> tuple[str, str]:
+    """Write bytes under their sha256 (once; a second copy is the same file); (sha256, path)."""
+    digest = hashlib.sha256(content).hexdigest()
+    relative = f"{digest[:2]}/{digest}{suffix}"
+    path = root / relative
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Unique per process and thread: two runs may store the same message at once.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        partial.write_bytes(content)
+        partial.replace(path)
+    return digest, relative
+
+
+@dataclass
+class IntakeSummary:
+    """What a run took in, for the CLI, the flow's artifact and the tests."""
+
+    policy: str
+    source: str
+    lines: list[dict[str, Any]] = field(default_factory=list)  # one per submission or item
+    duplicates: int = 0  # messages another run (or an earlier one) had already taken in
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for line in self.lines if line["outcome"] == outcome)
+
+
+@dataclass
+class _Run:
+    settings: Settings
+    calendar: WorkingCalendar
+    env: Environment
+    form_key: bytes
+    now: datetime
+    intakes: dict[str, PolicyIntake] = field(default_factory=dict)
+
+    def intake(self, session: Session, code: str) -> PolicyIntake | None:
+        if code not in self.intakes:
+            try:
+                self.intakes[code] = load_policy_intake(session, code)
+            except NotFoundError:
+                return None
+        return self.intakes[code]
+
+
+def _new_run(settings: Settings, now: datetime) -> _Run:
+    return _Run(
+        settings=settings,
+        calendar=WorkingCalendar.from_settings(settings),
+        env=make_environment(),
+        form_key=settings.form_key.get_secret_value().encode("utf-8"),
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Notices intake sends
+
+
+def _context(run: _Run, intake: PolicyIntake, draft: Draft, kind: str) -> dict[str, Any]:
+    obligation = intake.obligations[draft.obligation]
+    return notice_context(
+        kind=kind,
+        policy=intake.policy,
+        obligation=obligation,
+        cycle=intake.cycles[(draft.obligation, draft.period)],
+        unit=intake.units[draft.unit_code],
+        measures=[],
+        as_of=run.now,
+        days_left=0,
+        attachment_name="",
+    )
+
+
+def submission_notice(
+    run: _Run, intake: PolicyIntake, draft: Draft, submission: t.Submission
+) -> NewNotification | None:
+    """The receipt of an accepted or unstructured submission, the rejection of a rejected one."""
+    if draft.status == "quarantined":
+        return None  # the office is told; the address it came from may not be the unit's
+    kind = "rejection" if draft.status == "rejected" else "receipt"
+    context = _context(run, intake, draft, kind)
+    context["submission"] = {
+        "version": submission.version,
+        "received_at": submission.received_at.astimezone(SHANGHAI),
+        "channel": submission.channel,
+        "status": submission.status,
+    }
+    attachments: list[dict[str, Any]] = []
+    if kind == "rejection":
+        context["errors"] = submission.errors
+        form = form_path(
+            run.settings, intake.policy.code, draft.obligation, draft.period, draft.unit_code
+        )
+        if form.exists():  # the blank form again, for a unit whose copy is beyond repair
+            name = form_spec_name(context, form)
+            context["reply"]["attachment_name"] = name
+            attachments.append({"path": str(form), "filename": name})
+    mail = render_notice(run.env, context)
+    unit = intake.units[draft.unit_code]
+    return NewNotification(
+        idempotency_key=(
+            f"{intake.policy.code}/{draft.obligation}/{draft.period}/{draft.unit_code}"
+            f"/{kind}/v{submission.version}"
+        ),
+        kind=kind,
+        policy_id=intake.policy.id,
+        cycle_id=submission.cycle_id,
+        unit_id=unit.id,
+        to=list(unit.mailboxes),
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        attachments=attachments,
+    )
+
+
+def form_spec_name(context: dict[str, Any], form: Path) -> str:
+    """The file name the form went out with (the notices' naming), from the notice context."""
+    from tasks.forms.build import form_filename, form_spec_from_context
+
+    return form_filename(form_spec_from_context({**context, "measures": []}))
+
+
+def quarantine_notice(run: _Run, intake: PolicyIntake, item: t.InboundItem) -> NewNotification:
+    office = intake.policy.task_force.get("office", {})
+    context = {
+        "kind": "quarantine",
+        "office": {
+            "name": office.get("name", ""),
+            "unit": office.get("unit", ""),
+            "room": office.get("room", ""),
+            "contacts": office.get("contacts", []),
+            "phone": office.get("phone", ""),
+            "mailbox": office.get("mailbox", ""),
+        },
+        "item": {
+            "id": item.id,
+            "channel": item.channel,
+            "received_at": item.received_at.astimezone(SHANGHAI),
+            "sender": item.sender,
+            "subject": item.subject,
+            "reasons": item.reasons,
+            "raw_path": str(run.settings.raw_dir / item.raw_path),
+        },
+        "as_of": run.now.astimezone(SHANGHAI),
+    }
+    mail = render_notice(run.env, context)
+    return NewNotification(
+        idempotency_key=f"{intake.policy.code}/intake/quarantine/{item.raw_sha256[:24]}",
+        kind="quarantine",
+        policy_id=intake.policy.id,
+        cycle_id=None,
+        unit_id=None,
+        to=[str(office.get("mailbox", ""))],
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing one stored item
+
+
+def _line(item: t.InboundItem, outcome: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "item": item.id,
+        "received_at": item.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "sender": item.sender,
+        "subject": item.subject,
+        "outcome": outcome,
+        "unit": "",
+        "obligation": "",
+        "period": "",
+        "version": None,
+        "late_working_days": 0,
+        "errors": [],
+        **extra,
+    }
+
+
+def _paper_message(item: t.InboundItem, data: bytes, intake: PolicyIntake) -> ParsedMessage:
+    """A file handed in on paper, as if its unit had mailed it from a registered address."""
+    unit = intake.units[item.details["unit"]]
+    filename = str(item.details.get("filename", ""))
+    return ParsedMessage(
+        sender=unit.mailboxes[0].lower() if unit.mailboxes else "",
+        sender_name=unit.name,
+        subject=filename,
+        message_id="",
+        references=(),
+        auto_reply=False,
+        text="",
+        attachments=(Attachment(filename, "", data, False, len(data)),),
+    )
+
+
+def _note_headers(item: t.InboundItem, data: bytes) -> None:
+    """Sender, subject and Message-ID on the item, from the headers alone (cheap, never fails)."""
+    headers = parse_headers(data)
+    item.sender, item.subject, item.message_id = (
+        headers.sender,
+        headers.subject[:500],
+        headers.message_id[:500],
+    )
+
+
+def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> Decision:
+    intake = run.intake(session, item.policy_code)
+    if intake is None:
+        return Decision("quarantined", reasons=(f"政策 {item.policy_code} 未载入",))
+    if item.channel == "paper":
+        parsed = _paper_message(item, data, intake)
+    else:
+        _note_headers(item, data)
+        if len(data) > run.settings.intake.max_message_bytes:
+            # Too big to read safely: the raw copy is kept; a person looks at it.
+            return Decision(
+                "quarantined",
+                reasons=(
+                    f"邮件大小 {size_text(len(data))}，超过系统接收上限"
+                    f"（{size_text(run.settings.intake.max_message_bytes)}），未予读取",
+                ),
+            )
+        parsed = parse_message(data, max_attachment_bytes=run.settings.intake.max_attachment_bytes)
+
+    def context_for(code: str) -> Any:
+        other = run.intake(session, code)
+        return None if other is None else other.context
+
+    decision = decide(
+        parsed,
+        intake.context,
+        form_key=run.form_key,
+        received_at=item.received_at,
+        context_for=context_for,
+        max_attachment_bytes=run.settings.intake.max_attachment_bytes,
+        cycle_hint=(
+            (item.details["obligation"], item.details["period"])
+            if item.channel == "paper"
+            else None
+        ),
+    )
+    if item.channel == "paper":
+        decision = _check_paper(decision, item)
+    return decision
+
+
+def _check_paper(decision: Decision, item: t.InboundItem) -> Decision:
+    """A paper form must be the form of the unit and period the office entered."""
+    wanted = (item.details["unit"], item.details["obligation"], item.details["period"])
+    drafts: list[Draft] = []
+    for draft in decision.drafts:
+        if (draft.unit_code, draft.obligation, draft.period) != wanted:
+            raise PaperMismatch(
+                f"表格属于 {draft.unit_code} {draft.obligation} {draft.period}，"
+                f"与登记的 {wanted[0]} {wanted[1]} {wanted[2]} 不符"
+            )
+        drafts.append(draft)
+    return Decision(decision.status, tuple(drafts), decision.reasons, decision.sender_unit)
+
+
+class PaperMismatch(TaskforceError):
+    """The file handed in is another unit's or another period's form."""
+
+
+def _record(
+    run: _Run, session: Session, item: t.InboundItem, decision: Decision
+) -> list[dict[str, Any]]:
+    intake = run.intake(session, item.policy_code)
+    lines: list[dict[str, Any]] = []
+    notices: list[NewNotification] = []
+    for draft in decision.drafts:
+        form_intake = run.intake(session, draft.policy_code)
+        assert form_intake is not None
+        cycle = form_intake.cycles[(draft.obligation, draft.period)]
+        late = late_working_days(item.received_at, cycle.due_at, run.calendar)
+        submission = record_draft(
+            session,
+            form_intake,
+            draft,
+            inbound_id=item.id,
+            channel=item.channel,
+            received_at=item.received_at,
+            late_working_days=late,
+            raw_sha256=item.raw_sha256,
+            now=run.now,
+        )
+        notice = submission_notice(run, form_intake, draft, submission)
+        if notice is not None:
+            notices.append(notice)
+        lines.append(
+            _line(
+                item,
+                draft.status,
+                unit=form_intake.units[draft.unit_code].name,
+                obligation=draft.obligation,
+                period=draft.period,
+                version=submission.version,
+                late_working_days=late,
+                errors=list(submission.errors),
+                submission=submission.id,
+            )
+        )
+    item.status = decision.status
+    item.reasons = list(decision.reasons)
+    item.processed_at = run.now
+    if decision.status == "quarantined" and intake is not None:
+        session.flush()
+        notices.append(quarantine_notice(run, intake, item))
+    if decision.status != "processed" and not decision.drafts:
+        lines.append(_line(item, decision.status, errors=[{"problem": r} for r in item.reasons]))
+    enqueue(session, notices, now=run.now)
+    return lines
+
+
+def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
+    """Decide and record one stored item; a bug marks it ``error`` and never loses it."""
+    try:
+        with session_scope(run.settings) as session:
+            item = session.get(t.InboundItem, item_id)
+            assert item is not None
+            item.attempts += 1
+            data = (run.settings.raw_dir / item.raw_path).read_bytes()
+            decision = _decide(run, session, item, data)
+            return _record(run, session, item, decision)
+    except PaperMismatch:
+        raise
+    except Exception as exc:
+        logger.exception("intake item %s failed", item_id)
+        with session_scope(run.settings) as session:
+            item = session.get(t.InboundItem, item_id)
+            assert item is not None
+            item.status = "error"
+            item.attempts += 1
+            if item.channel == "email":
+                _note_headers(item, (run.settings.raw_dir / item.raw_path).read_bytes())
+            item.reasons = [f"处理出错：{type(exc).__name__}: {exc}"[:1000]]
+            item.details = {**item.details, "traceback": traceback.format_exc()[-4000:]}
+            return [_line(item, "error", errors=[{"problem": item.reasons[0]}])]
+
+
+# ---------------------------------------------------------------------------------------------
+# The three ways in
+
+
+def take_in(
+    settings: Settings,
+    policy_code: str,
+    source: MailSource,
+    *,
+    now: datetime,
+    limit: int | None = None,
+) -> IntakeSummary:
+    """One pass over a mailbox: every new message stored, claimed, processed, marked."""
+    run = _new_run(settings, now)
+    summary = IntakeSummary(policy_code, source.name)
+    with session_scope(settings) as session:
+        if run.intake(session, policy_code) is None:
+            load_policy_intake(session, policy_code)  # raises the NotFoundError with its hint
+    for message in source.fetch_new(limit):
+        item_id = _claim(settings, policy_code, message, now)
+        # Marked once stored and claimed: the raw copy is safe whatever processing does.
+        source.mark_processed(message.source_key)
+        if item_id is None:
+            summary.duplicates += 1
+            continue
+        summary.lines.extend(process_item(run, item_id))
+    return summary
+
+
+def _claim(
+    settings: Settings, policy_code: str, message: FetchedMessage, now: datetime
+) -> int | None:
+    digest, relative = store_raw(settings.raw_dir, message.content)
+    with session_scope(settings) as session:
+        return claim_item(
+            session,
+            {
+                "raw_sha256": digest, "raw_path": relative, "size": len(message.content),
+                "channel": "email", "source": message.source, "source_key": message.source_key,
+                "received_at": message.received_at, "sender": "", "subject": "",
+                "message_id": "", "policy_code": policy_code, "status": "stored",
+                "reasons": [], "details": {}, "attempts": 0, "created_at": now,
+                "processed_at": None,
+            },
+        )  # fmt: skip
+
+
+def submit_paper(
+    settings: Settings,
+    *,
+    policy_code: str,
+    unit_code: str,
+    period: str,
+    file: Path,
+    obligation: str | None,
+    received_at: datetime,
+    now: datetime,
+) -> IntakeSummary:
+    """Record a report handed in on paper (its file: a filled form or a scan), channel paper."""
+    run = _new_run(settings, now)
+    with session_scope(settings) as session:
+        intake = load_policy_intake(session, policy_code)
+        unit = _find_unit(intake, unit_code)
+        periods = sorted({o for (o, p) in intake.cycles if p == period})
+        if obligation is None:
+            obligation = _obligation_from_file(file, run.form_key, periods, period)
+        if (obligation, period) not in intake.cycles:
+            known = "、".join(periods) or "无"
+            raise NotFoundError(
+                f"政策 {policy_code} 没有报送事项 {obligation} 的 {period} 报告期"
+                f"（该报告期的报送事项：{known}）"
+            )
+        if (obligation, period) not in intake.context.unit_cycles.get(unit.code, ()):
+            raise NotFoundError(f"{unit.name} 不是报送事项 {obligation} 的报送单位")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise NotFoundError(f"无法读取文件 {file}：{exc.strerror or exc}") from None
+    digest, relative = store_raw(settings.raw_dir, data, file.suffix.lower()[:10])
+    summary = IntakeSummary(policy_code, "paper")
+    with session_scope(settings) as session:
+        item_id = claim_item(
+            session,
+            {
+                "raw_sha256": digest, "raw_path": relative, "size": len(data), "channel": "paper",
+                "source": "paper", "source_key": file.name, "received_at": received_at,
+                "sender": unit.code, "subject": file.name, "message_id": "",
+                "policy_code": policy_code, "status": "stored", "reasons": [],
+                "details": {"unit": unit.code, "obligation": obligation, "period": period,
+                            "filename": file.name},
+                "attempts": 0, "created_at": now, "processed_at": None,
+            },
+        )  # fmt: skip
+    if item_id is None:
+        summary.duplicates += 1
+        return summary
+    try:
+        summary.lines.extend(process_item(run, item_id))
+    except PaperMismatch:
+        with session_scope(settings) as session:  # nothing recorded: the office fixes its entry
+            item = session.get(t.InboundItem, item_id)
+            if item is not None:
+                session.delete(item)
+        raise
+    return summary
+
+
+def _find_unit(intake: PolicyIntake, name_or_code: str) -> t.Unit:
+    for unit in intake.units.values():
+        if name_or_code in (unit.code, unit.name, unit.full_name, *unit.aliases):
+            return unit
+    raise NotFoundError(f"单位 {name_or_code!r} 不是政策 {intake.policy.code} 的报送单位")
+
+
+def _obligation_from_file(file: Path, key: bytes, candidates: list[str], period: str) -> str:
+    if len(candidates) == 1:
+        return candidates[0]
+    try:
+        return read_form_metadata(file.read_bytes(), key).obligation
+    except (FormError, OSError):
+        pass
+    if not candidates:
+        raise NotFoundError(f"没有 {period} 报告期的报送事项")
+    raise NotFoundError(
+        f"{period} 报告期有多项报送事项（{'、'.join(candidates)}），请用 --obligation 指明"
+    )
+
+
+def replay(
+    settings: Settings, *, policy_code: str | None, item_ids: list[int], now: datetime
+) -> IntakeSummary:
+    """Process stored items again: the given ones, else those that failed or were left mid-way.
+
+    Only items that produced no submission are replayed, so a replay never doubles a report.
+    """
+    run = _new_run(settings, now)
+    summary = IntakeSummary(policy_code or "", "replay")
+    with session_scope(settings) as session:
+        query = select(t.InboundItem.id)
+        if item_ids:
+            query = query.where(col(t.InboundItem.id).in_(item_ids))
+        else:
+            stale = now - STALE_ITEM
+            query = query.where(
+                (col(t.InboundItem.status) == "error")
+                | ((col(t.InboundItem.status) == "stored") & (t.InboundItem.created_at < stale))
+            )
+        if policy_code:
+            query = query.where(t.InboundItem.policy_code == policy_code)
+        ids = [i for i in session.exec(query.order_by(col(t.InboundItem.id))).all() if i]
+        recorded = set(
+            session.exec(
+                select(t.Submission.inbound_id).where(col(t.Submission.inbound_id).in_(ids))
+            ).all()
+        )
+    for item_id in ids:
+        if item_id in recorded:
+            with session_scope(settings) as session:
+                item = session.get(t.InboundItem, item_id)
+                assert item is not None
+                summary.lines.append(
+                    _line(item, "skipped", errors=[{"problem": "已登记过报送，不重复处理"}])
+                )
+            continue
+        summary.lines.extend(process_item(run, item_id))
+    return summary
+
+
+def open_source(settings: Settings, policy_code: str, kind: str | None = None) -> MailSource:
+    """The mailbox intake reads for a policy: its office's Maildir, or the IMAP mailbox."""
+    kind = kind or settings.intake.source
+    if kind == "imap":
+        from tasks.mail.imap import ImapSource  # imaplib only when asked for
+
+        if not settings.imap.host:
+            raise NotFoundError("未设置收件邮箱服务器：请设置 TASKFORCE_IMAP_HOST 等参数")
+        return ImapSource(settings.imap)
+    with session_scope(settings) as session:
+        intake = load_policy_intake(session, policy_code)
+    mailbox = str(intake.policy.task_force.get("office", {}).get("mailbox", "")).lower()
+    return MaildirSource(settings.maildir_root / mailbox)

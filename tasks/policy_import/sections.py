@@ -1,0 +1,215 @@
+"""Section tree and numbered measures of a notice's body.
+
+Numbering: 一、 (part) / （一） (sub-part) / 1. or 1、 (measure) / (1) (sub-item). A heading is
+accepted only when its number continues the sequence, so a sentence starting with a number is not
+mistaken for a heading; a heading glued to the end of the previous paragraph is split off. All
+paragraphs between two headings belong to the first: that is what repairs page breaks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from tasks.policy_import.text import compact, repair_brackets
+
+NUMERALS = "一二三四五六七八九十"
+_CN = r"[一二三四五六七八九十]{1,3}"
+_PART = re.compile(rf"^(?P<n>{_CN})\s*、\s*(?P<rest>.*)$")
+_SUBPART = re.compile(rf"^[（(]\s*(?P<n>{_CN})\s*[)）]\s*(?P<rest>.*)$")
+_MEASURE = re.compile(r"^(?P<n>\d{1,3})\s*[.．、](?!\d)\s*(?P<rest>.*)$")
+_ITEM = re.compile(r"^[（(]\s*(?P<n>\d{1,2})\s*[)）]\s*(?P<rest>.*)$")
+_GROUP_NOTE = re.compile(r"[（(](?P<group>[^（）()]{1,20}?(?:专班|专项推进组|工作组))负责[)）]$")
+# Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
+_BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
+
+
+def cn_number(text: str) -> int:
+    """一 → 1 … 十四 → 14, 二十 → 20 (the range section numbers use)."""
+    if text == "十":
+        return 10
+    if text.startswith("十"):
+        return 10 + NUMERALS.index(text[1]) + 1
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (NUMERALS.index(tens) + 1) * 10 + (NUMERALS.index(ones) + 1 if ones else 0)
+    return NUMERALS.index(text) + 1
+
+
+def cn_numeral(number: int) -> str:
+    """Inverse of cn_number for 1…99."""
+    tens, ones = divmod(number, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else NUMERALS[tens - 1] + "十")
+    return head + (NUMERALS[ones - 1] if ones else "")
+
+
+@dataclass
+class SectionNode:
+    id: str
+    title: str
+    parent: str | None
+    group: str | None  # the 专班 the heading names, e.g. 金融业专班
+    heading: str  # the heading as printed (compacted), numbering included
+    text: str = ""  # paragraphs of the section that are not measures (e.g. 指导思想)
+
+
+@dataclass
+class MeasureNode:
+    number: str
+    section: str
+    heading: str  # numbering as printed, e.g. "1."
+    body: str = ""  # everything after the numbering, page breaks joined, bracket included
+
+    @property
+    def parent_number(self) -> str | None:
+        return self.number.split("(")[0] if "(" in self.number else None
+
+
+@dataclass
+class Body:
+    preamble: str
+    sections: list[SectionNode] = field(default_factory=list)
+    measures: list[MeasureNode] = field(default_factory=list)
+    consumed: str = ""  # the compacted body text, in order, for the no-text-lost check
+    renumbered: bool = False  # parts numbered their measures from 1: numbers run on instead
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.body = Body(preamble="")
+        self.part: SectionNode | None = None
+        self.subpart: SectionNode | None = None
+        self.last_part = 0
+        self.last_subpart = 0
+        self.last_measure = 0  # as printed: restarts at 1 where a notice numbers per part
+        self.measure_count = 0  # across the notice: measure numbers must be unique
+        self.new_section = False  # a heading came since the last measure: 1. may restart
+        self.last_item = 0
+        self.target: SectionNode | MeasureNode | None = None
+
+    def expected(self) -> list[str]:
+        """Headings that may come next, as prefixes to split glued text on.
+
+        Two steps ahead, because the paragraph may itself start with the next heading
+        ("1. 做事。2. 再做事。").
+        """
+        candidates: list[str] = []
+        for step in (1, 2):
+            measure = self.last_measure + step
+            candidates += [f"{measure}.", f"{measure}、", f"{measure}．"]
+            candidates.append(f"{cn_numeral(self.last_part + step)}、")
+            if self.new_section and step == 1:
+                candidates += ["1.", "1、", "1．"]
+            if self.last_measure:
+                candidates += [f"（{self.last_item + step}）", f"({self.last_item + step})"]
+            numeral = cn_numeral(self.last_subpart + step)
+            candidates += [f"（{numeral}）", f"({numeral})"]
+        return candidates
+
+    def split_glued(self, line: str) -> list[str]:
+        """Split a paragraph where a sentence end is followed by an expected heading."""
+        points = []
+        for prefix in self.expected():
+            at = line.find(prefix, 1)
+            while at > 0:
+                after = line[at + len(prefix) : at + len(prefix) + 1]
+                if line[at - 1] in "。〕]）)」”;；" and not after.isdigit():
+                    points.append(at)
+                    break
+                at = line.find(prefix, at + 1)
+        if not points:
+            return [line]
+        at = min(points)
+        return [line[:at], line[at:]]
+
+    def feed(self, line: str) -> None:
+        first, *rest = self.split_glued(line)
+        self.feed_one(first)
+        if rest:
+            self.feed(rest[0])  # with the state after the first piece: it may hold another
+
+    def feed_one(self, line: str) -> None:
+        self.body.consumed += line
+        if (m := _PART.match(line)) and cn_number(m["n"]) == self.last_part + 1:
+            self.last_part += 1
+            title, group = _title_and_group(m["rest"])
+            self.part = SectionNode(m["n"], title, None, group, line)
+            self.subpart = None
+            self.new_section = True
+            self.body.sections.append(self.part)
+            self.target = self.part
+            return
+        if (
+            self.part is not None
+            and (m := _SUBPART.match(line))
+            and cn_number(m["n"]) in (self.last_subpart + 1, 1)
+        ):
+            self.last_subpart = cn_number(m["n"])
+            title, group = _title_and_group(m["rest"])
+            self.subpart = SectionNode(
+                f"{self.part.id}({m['n']})", title, self.part.id, group, line
+            )
+            self.new_section = True
+            self.body.sections.append(self.subpart)
+            self.target = self.subpart
+            return
+        section = self.subpart or self.part
+        m = _MEASURE.match(line) if section is not None else None
+        restart = m is not None and m["n"] == "1" and self.new_section
+        if section is not None and m and (int(m["n"]) == self.last_measure + 1 or restart):
+            self.last_measure = int(m["n"])
+            self.measure_count += 1
+            self.new_section = False
+            self.last_item = 0
+            heading = line[: len(line) - len(m["rest"])]
+            if self.last_measure != self.measure_count:
+                self.body.renumbered = True
+            measure = MeasureNode(str(self.measure_count), section.id, heading, m["rest"])
+            self.body.measures.append(measure)
+            self.target = measure
+            return
+        m = _ITEM.match(line) if self.measure_count and not self.new_section else None
+        if section is not None and m and int(m["n"]) == self.last_item + 1:
+            self.last_item += 1
+            heading = line[: len(line) - len(m["rest"])]
+            parent = str(self.measure_count)
+            measure = MeasureNode(f"{parent}({m['n']})", section.id, heading, m["rest"])
+            self.body.measures.append(measure)
+            self.target = measure
+            return
+        if isinstance(self.target, MeasureNode):
+            self.target.body += line
+        elif isinstance(self.target, SectionNode):
+            self.target.text += line
+        else:
+            self.body.preamble += line
+
+
+def _title_and_group(rest: str) -> tuple[str, str | None]:
+    match = _GROUP_NOTE.search(rest)
+    if match:
+        return rest[: match.start()].strip(), match["group"]
+    return rest.strip(), None
+
+
+def body_range(paragraphs: list[str]) -> tuple[int, int]:
+    """Index of the first part heading (一、) and of the first paragraph after the body."""
+    start = next(
+        (i for i, p in enumerate(paragraphs) if _PART.match(compact(p)) and compact(p)[0] == "一"),
+        len(paragraphs),
+    )
+    end = next(
+        (i for i in range(start, len(paragraphs)) if _BODY_END.match(compact(paragraphs[i]))),
+        len(paragraphs),
+    )
+    return start, end
+
+
+def parse_body(paragraphs: list[str]) -> Body:
+    """Sections and measures of the body paragraphs (already cut from front matter and annex)."""
+    parser = _Parser()
+    for paragraph in paragraphs:
+        parser.feed(repair_brackets(compact(paragraph)))
+    for measure in parser.body.measures:
+        measure.body = repair_brackets(measure.body)
+    return parser.body

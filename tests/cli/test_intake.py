@@ -1,0 +1,186 @@
+"""Paper register, submissions list and review from the command line, as the office uses them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from tasks.demo.bureaus import fill_form
+from tasks.reminders.steps import form_path, prepare_reminders
+from tests.helpers import run_cli
+from tests.intake_helpers import at
+
+POLICY = "lingchuan-2023"
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Path:
+    """Policies loaded by the CLI; February's forms issued (prepared, not mailed)."""
+    result = run_cli(tmp_path, "policy", "load", "config/policies/lingchuan-2023.yaml")
+    assert result.returncode == 0, result.stderr
+    settings = Settings(var_dir=tmp_path / "var")
+    prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
+    return tmp_path
+
+
+def _form(tmp_path: Path, unit: str) -> bytes:
+    return form_path(
+        Settings(var_dir=tmp_path / "var"), POLICY, "monthly-progress", "2023-02", unit
+    ).read_bytes()
+
+
+def test_paper_form_is_recorded_and_listed(office: Path) -> None:
+    key = Settings().form_key.get_secret_value().encode()
+    filled = office / "rsj-2023-02.xlsx"
+    filled.write_bytes(fill_form(_form(office, "rsj"), key))
+    result = run_cli(
+        office,
+        "submit",
+        "--unit",
+        "县人社局",
+        "--policy",
+        POLICY,
+        "--period",
+        "2023-02",
+        "--received-at",
+        "2023-03-06T10:00",
+        str(filled),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "已受理" in result.stdout and "1 个工作日" in result.stdout
+
+    again = run_cli(
+        office, "submit", "--unit", "rsj", "--policy", POLICY, "--period", "2023-02", str(filled)
+    )
+    assert again.returncode == 0 and "此前已登记过" in again.stdout
+
+    listing = run_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    mine = [r for r in rows if r["unit_code"] == "rsj"]
+    assert [(r["status"], r["channel"], r["version"], r["late_working_days"]) for r in mine] == [
+        ("accepted", "paper", 1, 1)
+    ]
+    assert mine[0]["received_at"] == "2023-03-06T10:00:00+08:00"
+    others = {r["status"] for r in rows if r["unit_code"] != "rsj"}
+    assert others == {"missing"} and len(rows) > 30
+
+    table = run_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02")
+    assert "县人社局" in table.stdout and "纸质件" in table.stdout and "未报送" in table.stdout
+
+
+def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
+    key = Settings().form_key.get_secret_value().encode()
+    filled = office / "form.xlsx"
+    filled.write_bytes(fill_form(_form(office, "rsj"), key))
+    result = run_cli(
+        office,
+        "submit",
+        "--unit",
+        "县发改局",
+        "--policy",
+        POLICY,
+        "--period",
+        "2023-02",
+        str(filled),
+    )
+    assert result.returncode == 2
+    assert "不符" in result.stderr and "Traceback" not in result.stderr
+    listing = run_cli(office, "submissions", "--policy", POLICY, "--json")
+    assert json.loads(listing.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--unit", "县不存在局", "--period", "2023-02"], "县不存在局"),
+        (["--unit", "县人社局", "--period", "2031-02"], "2031-02"),
+        (["--unit", "县人社局", "--period", "2023-02", "--received-at", "三月六日"], "三月六日"),
+    ],
+)
+def test_paper_user_errors_exit_2(office: Path, args: list[str], message: str) -> None:
+    scan = office / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 scanned report")
+    result = run_cli(office, "submit", "--policy", POLICY, *args, str(scan))
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_file_exits_2(office: Path) -> None:
+    result = run_cli(
+        office,
+        "submit",
+        "--unit",
+        "县人社局",
+        "--policy",
+        POLICY,
+        "--period",
+        "2023-02",
+        str(office / "nowhere.pdf"),
+    )
+    assert result.returncode == 2
+    assert "nowhere.pdf" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_scan_is_reviewed_from_the_cli(office: Path) -> None:
+    scan = office / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 scanned report")
+    result = run_cli(
+        office,
+        "submit",
+        "--unit",
+        "县人社局",
+        "--policy",
+        POLICY,
+        "--period",
+        "2023-02",
+        "--received-at",
+        "2023-03-03T16:00",
+        str(scan),
+    )
+    assert result.returncode == 0, result.stderr
+    pending = run_cli(office, "review", "--policy", POLICY)
+    assert "县人社局" in pending.stdout and "scan.pdf" in pending.stdout
+    rows = json.loads(run_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
+    [row] = [r for r in rows if r["unit_code"] == "rsj"]
+    assert (row["status"], row["late_working_days"]) == ("unstructured", 0)
+
+    wrong = run_cli(
+        office, "review", "accept", str(row["submission_id"]), "--progress", "19=进行中"
+    )
+    assert wrong.returncode == 2 and "进行中" in wrong.stderr
+
+    measure = _rsj_measure(office)
+    ok = run_cli(
+        office,
+        "review",
+        "accept",
+        str(row["submission_id"]),
+        "--progress",
+        f"{measure}=推进中:12",
+        "--by",
+        "王杰",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "第 2 版" in ok.stdout
+    rows = json.loads(run_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
+    [row2] = [r for r in rows if r["unit_code"] == "rsj"]
+    assert (row2["status"], row2["version"], row2["received_at"]) == (
+        "accepted",
+        2,
+        row["received_at"],
+    )
+    twice = run_cli(office, "review", "reject", str(row["submission_id"]), "--reason", "不清楚")
+    assert twice.returncode == 2 and "更新的版本" in twice.stderr
+    assert "没有待审核" in run_cli(office, "review").stdout
+
+
+def _rsj_measure(office: Path) -> str:
+    doc = json.loads(run_cli(office, "policy", "show", POLICY, "--json").stdout)
+    return next(
+        m["number"] for m in doc["measures"] if any(u["name"] == "县人社局" for u in m["units"])
+    )

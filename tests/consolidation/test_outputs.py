@@ -1,0 +1,128 @@
+"""A consolidated month of each seed, end to end: golden bulletins, the workbook read back,
+versions when late reports arrive, the leaders' mail, and the Prefect artifacts."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from sqlmodel import select
+
+from config.settings import Settings
+from flows.consolidation import annual_flow, consolidation_flow
+from models import tables as t
+from models.db import session_scope
+from tasks.consolidation.steps import run_consolidation
+from tests.consolidation_fixture import load_month
+from tests.helpers import DATA, load_seeds
+from tests.smtp_server import SmtpServer
+
+GOLDEN = DATA / "golden" / "reports"
+UPDATE = os.environ.get("TASKFORCE_UPDATE_GOLDEN") == "1"
+MONTHS = {"lingchuan-2023-02": "lingchuan-2023", "xinjiang-2022-11": "xinjiang-2022"}
+
+
+def _golden(name: str, path: Path) -> None:
+    golden = GOLDEN / name / path.name
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(path.read_bytes())
+    assert path.read_bytes() == golden.read_bytes(), f"{path.name} differs from {golden}"
+
+
+@pytest.mark.parametrize("name", sorted(MONTHS))
+def test_bulletin_and_workbook_of_a_month(settings: Settings, name: str) -> None:
+    load_seeds(settings, MONTHS[name])
+    spec = load_month(settings, name)
+    result = run_consolidation(
+        settings, spec["policy"], period=str(spec["period"]), obligation=None,
+        as_of=spec["as_of"], now=spec["as_of"],
+    )  # fmt: skip
+    assert result.version == 1 and result.new_version
+    reports = settings.var_dir / "reports"
+    assert result.directory == reports / spec["policy"] / str(spec["period"]) / "v1"
+    html, markdown, workbook = result.files
+    _golden(name, html)
+    _golden(name, markdown)
+    wb = openpyxl.load_workbook(io.BytesIO(workbook.read_bytes()))
+    assert wb.sheetnames[:4] == ["报送情况", "措施进展", "问题困难", "下一步措施"]
+    matrix = wb["报送情况"]
+    names = [row[0] for row in matrix.iter_rows(min_row=2, values_only=True) if row[0]]
+    assert len(names) == result.consolidation.counts["obligated"]
+    # The same data and as_of: the same content, the same version, no second mail.
+    again = run_consolidation(
+        settings, spec["policy"], period=str(spec["period"]), obligation=None,
+        as_of=spec["as_of"], now=spec["as_of"],
+    )  # fmt: skip
+    assert (again.version, again.new_version) == (1, False)
+
+
+def test_late_reports_make_a_new_version_and_keep_the_old(settings: Settings) -> None:
+    load_seeds(settings, "lingchuan-2023")
+    spec = load_month(settings, "lingchuan-2023-02")
+    first = run_consolidation(settings, "lingchuan-2023", period="2023-02", obligation=None,
+                              as_of=spec["as_of"], now=spec["as_of"])  # fmt: skip
+    later = spec["as_of"] + timedelta(days=2)  # 县科技局's report of 9 March now counts
+    second = run_consolidation(settings, "lingchuan-2023", period="2023-02", obligation=None,
+                               as_of=later, now=later)  # fmt: skip
+    assert (second.version, second.new_version) == (2, True)
+    assert second.consolidation.counts["late"] == first.consolidation.counts["late"] + 1
+    assert all(path.exists() for path in first.files + second.files)
+    with session_scope(settings) as session:
+        mails = session.exec(select(t.Notification).where(t.Notification.kind == "bulletin")).all()
+    assert [m.idempotency_key.rsplit("/", 1)[1] for m in mails] == ["v1", "v2"]
+    assert mails[0].to == ["taskforce-leader@lingchuan.example.org",
+                           "taskforce-deputy1@lingchuan.example.org",
+                           "taskforce-deputy2@lingchuan.example.org"]  # fmt: skip
+    assert mails[0].cc == ["taskforce-office@lingchuan.example.org"]
+    assert [a["filename"] for a in mails[0].attachments] == [
+        first.files[0].name,
+        first.files[2].name,
+    ]
+    assert "按时报送" in mails[0].body_text
+
+
+async def test_flows_leave_artifacts(
+    prefect_server: None, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    load_seeds(settings, "lingchuan-2023")
+    spec = load_month(settings, "lingchuan-2023-02")
+    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+    result = await consolidation_flow("lingchuan-2023", None, spec["as_of"].isoformat(),
+                                      settings=settings)  # fmt: skip
+    assert result.consolidation.source.period == "2023-02"
+    annual = await annual_flow("lingchuan-2023", "2023", spec["as_of"].isoformat(),
+                               settings=settings)  # fmt: skip
+    [row] = [r for r in annual.rollup.rows if r.code == "rsj"]
+    # January's report was never sent in this fixture: missing; February's came late.
+    assert (row.months, row.missing, row.late, row.late_months) == (2, 1, 1, ("2023年2月",))
+    keys = [
+        "consolidation-lingchuan-2023-matrix", "consolidation-lingchuan-2023-bulletin",
+        "consolidation-lingchuan-2023-submitted", "annual-lingchuan-2023",
+    ]  # fmt: skip
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    assert {a.key for a in artifacts} == set(keys)
+    by_key = {a.key: a for a in artifacts}
+    assert "县能源局" in str(by_key["consolidation-lingchuan-2023-bulletin"].data)
+    matrix = json.loads(str(by_key["consolidation-lingchuan-2023-matrix"].data))
+    assert len(matrix) == 41 and {"县人社局", "县能源局"} <= {row["单位"] for row in matrix}
+    # The leaders got the bulletin, with the printable bulletin and the workbook attached.
+    [mail] = smtp_server.messages
+    assert "taskforce-leader@lingchuan.example.org" in mail.rcpt_tos
+    assert [p.get_filename() for p in mail.message.iter_attachments()] == [
+        result.files[0].name,
+        result.files[2].name,
+    ]
+    assert by_key["consolidation-lingchuan-2023-submitted"].data == pytest.approx(
+        round(100 * result.consolidation.submitted_share, 1)
+    )

@@ -1,0 +1,168 @@
+"""Shared test helpers: paths, seed loading, the clock, free ports and the command line.
+
+Test modules import from here (or from the server modules ``tests/smtp_server.py`` and
+``tests/imap_server.py``), never from ``conftest`` or from another test module.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from config.loading import PolicyBundle, load_policy_file
+from config.schema import Role
+from config.settings import CONFIG_DIR, Settings
+from tasks.calendar import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SEEDS = DATA / "seeds"
+POLICY_FILES = {
+    "lingchuan-2023": CONFIG_DIR / "policies" / "lingchuan-2023.yaml",
+    "xinjiang-2022": CONFIG_DIR / "policies" / "xinjiang-2022.yaml",
+}
+BIN = Path(sys.executable).parent / "taskforce"
+
+
+def load_seeds(settings: Settings, *codes: str) -> Settings:
+    """Create the tables and load the named seed policies (all when none named), as a CLI would."""
+    from datetime import UTC
+
+    from config.loading import load_policy_file
+    from models.db import init_db, session_scope
+    from models.policy_store import load_policy
+    from tasks.calendar import WorkingCalendar
+    from tasks.cycles import cycles_for_policy
+
+    init_db(settings)
+    calendar = WorkingCalendar()
+    for code in codes or tuple(POLICY_FILES):
+        bundle = load_policy_file(POLICY_FILES[code], settings)
+        with session_scope(settings) as session:
+            load_policy(
+                session,
+                bundle,
+                cycles_for_policy(bundle.policy, calendar),
+                now=datetime(2022, 10, 1, tzinfo=UTC),
+            )
+    return settings
+
+
+def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    """That day at hour:minute, Beijing time."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SHANGHAI)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for servers started by another process)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m flows.cli ARGS`` as a user runs it, with its var directory under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")}
+    env["TASKFORCE_VAR_DIR"] = str(tmp_path / "var")
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def taskforce(
+    env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``taskforce`` script with exactly the environment given."""
+    return subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# Forms: a notice context as the reminder step builds it, from the real policy YAML.
+FORM_KEY = b"test-form-key"
+FORM_AS_OF = datetime(2023, 1, 12, 9, 30, tzinfo=SHANGHAI)
+
+
+@cache
+def policy_bundle(policy: str) -> PolicyBundle:
+    return load_policy_file(CONFIG_DIR / "policies" / f"{policy}.yaml", Settings())
+
+
+def unit_measures(policy: str, unit: str) -> list[dict[str, Any]]:
+    """The unit's measures in policy order, shaped as the notice context carries them."""
+    b = policy_bundle(policy)
+    out = []
+    for measure in b.policy.measures:
+        roles = [role for name, role, _ in b.effective_units(measure) if name == unit]
+        if roles:
+            out.append(
+                {
+                    "number": measure.number,
+                    "title": measure.title,
+                    "role": roles[0],
+                    "role_label": Role(roles[0]).label,
+                    "targets": [
+                        {
+                            "metric": t.metric,
+                            "value": t.value,
+                            "unit": t.unit,
+                            "due": t.due,
+                            "due_phrase": t.due_phrase,
+                        }
+                        for t in measure.targets
+                    ],
+                }
+            )
+    return out
+
+
+def form_context(
+    policy: str, obligation: str, unit: str, period: str, label: str, due: date
+) -> dict[str, Any]:
+    """A notice context as the lead builds it, from the real YAML."""
+    b = policy_bundle(policy)
+    p = b.policy
+    ob = next(o for o in p.obligations if o.code == obligation)
+    entry = b.resolver.unit(unit)
+    office = p.task_force.office
+    return {
+        "kind": "opening",
+        "unit": {
+            "code": entry.code,
+            "name": entry.name,
+            "full_name": entry.full_name,
+            "kind": entry.kind.value,
+        },
+        "policy": {
+            "code": p.code,
+            "county": p.county,
+            "doc_number": p.document.number,
+            "title": p.document.title,
+            "issuer": p.document.issuer,
+        },
+        "obligation": {
+            "code": ob.code,
+            "name": ob.name,
+            "frequency": ob.frequency,
+            "content": [f.model_dump() for f in ob.content],
+            "submit_to": ob.submit_to,
+            "paper_copy": ob.paper_copy,
+            "source_text": ob.source_text,
+        },
+        "cycle": {"period": period, "period_label": label, "due_date": due},
+        "measures": unit_measures(policy, unit),
+        "office": {"name": office.name, "mailbox": office.mailbox},
+        "reply": {"mailbox": office.mailbox, "attachment_name": ""},
+        "as_of": FORM_AS_OF,
+    }

@@ -1,0 +1,302 @@
+"""Outbox delivery holes closed: outcomes written while a batch is sent, a heartbeat on the claims
+of a run still sending, a mail that cannot be built failing alone, partial refusals kept.
+
+Real aiosmtpd server on loopback and a real SQLite file (PostgreSQL too when configured); the
+server holds a chosen mail before answering its DATA, so the test looks at the database while
+the batch is still under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlmodel import Session as DbSession
+from sqlmodel import col, select, update
+
+from config.settings import Settings
+from models import tables as t
+from models.db import get_engine, session_scope
+from models.outbox import NewNotification, enqueue, release_stale_claims
+from models.policy_store import get_policy
+from tasks.calendar import SHANGHAI
+from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, send_batch
+from tasks.reminders.report import reminder_markdown
+from tasks.reminders.steps import (
+    STALE_CLAIM,
+    PrepareSummary,
+    deliver_outbox,
+    prepare_reminders,
+)
+from tests.helpers import load_seeds
+from tests.smtp_server import RecordingHandler, SmtpServer
+
+POLICY = "lingchuan-2023"
+NOW = datetime(2023, 1, 12, 1, 0, tzinfo=UTC)
+
+
+class HoldingHandler(RecordingHandler):
+    """Records like the others, but keeps the mail to ``address`` waiting before its DATA answer
+    until the test calls ``release.set()``; ``held`` is set once that mail has arrived."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.address in envelope.rcpt_tos:
+            self.held.set()
+            # In a thread: the server's loop keeps serving while this mail waits.
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def holding_server() -> Iterator[Callable[[str], SmtpServer]]:
+    """``holding_server(address)``: a recording server that holds the mail to ``address``."""
+    servers: list[SmtpServer] = []
+
+    def make(address: str) -> SmtpServer:
+        server = SmtpServer()
+        server.handler = HoldingHandler(address)
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            assert isinstance(server.handler, HoldingHandler)
+            server.handler.release.set()  # a failed test must not leave a thread waiting
+            server.stop()
+
+
+def _with_smtp(settings: Settings, server: SmtpServer, **overrides: object) -> Settings:
+    values: dict[str, object] = {"backoff_seconds": 0.01, "max_attempts": 3, "timeout": 30.0}
+    values.update(overrides)
+    return settings.model_copy(update={"smtp": server.smtp_settings(**values)})
+
+
+def _queue(settings: Settings, count: int, *, to: Callable[[int], list[str]] | None = None) -> None:
+    """``count`` plain notices of 陵川 2023 in the outbox, to unit0…, in id order."""
+    with session_scope(settings) as session:
+        policy_id = get_policy(session, POLICY).id
+        enqueue(
+            session,
+            [
+                NewNotification(
+                    idempotency_key=f"{POLICY}|test|{n}",
+                    kind="reminder",
+                    policy_id=policy_id,
+                    cycle_id=None,
+                    unit_id=None,
+                    to=to(n) if to else [f"unit{n}@lingchuan.example.org"],
+                    subject=f"关于报送任务清单台账的提醒（第{n}号）",
+                    body_text=f"请于2023年1月20日前报送任务清单台账。编号 {n}。",
+                    body_html="",
+                )
+                for n in range(count)
+            ],
+            now=NOW,
+        )
+
+
+def _rows(settings: Settings) -> dict[str, t.Notification]:
+    """Every outbox row by first recipient, read in a session of its own."""
+    with DbSession(get_engine(settings)) as session:
+        rows = session.exec(select(t.Notification).order_by(col(t.Notification.id))).all()
+        return {row.to[0]: row for row in rows}
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Give the delivery's event loop turns until ``condition`` holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _wait_held(handler: HoldingHandler) -> None:
+    assert await asyncio.to_thread(handler.held.wait, 10), "the held mail never arrived"
+
+
+# --- send_batch's callback -----------------------------------------------------------------
+
+
+def _mail(n: int) -> OutgoingMail:
+    message = EmailMessage()
+    message["From"] = "zhuanban-office@example.org"
+    message["To"] = f"unit{n}@lingchuan.example.org"
+    message["Subject"] = f"提醒（第{n}号）"
+    message.set_content("请按时报送。")
+    return OutgoingMail(key=f"k{n}", message=message, recipients=(str(message["To"]),))
+
+
+async def test_on_settled_sees_each_outcome_once_and_its_errors_do_not_stop_the_batch(
+    smtp_server: SmtpServer,
+) -> None:
+    smtp_server.refuse_recipient("unit1@lingchuan.example.org")
+    seen: list[DeliveryOutcome] = []
+
+    def on_settled(outcome: DeliveryOutcome) -> None:
+        seen.append(outcome)
+        if outcome.key == "k0":
+            raise RuntimeError("a bookkeeping bug")
+
+    outcomes = await send_batch(
+        [_mail(n) for n in range(4)],
+        smtp_server.smtp_settings(concurrency=1),
+        on_settled=on_settled,
+    )
+    assert seen == outcomes  # concurrency 1: settled in order
+    assert [o.status for o in outcomes] == ["sent", "failed", "sent", "sent"]
+    assert len(smtp_server.messages) == 3
+
+
+# --- deliver_outbox ------------------------------------------------------------------------
+
+
+async def test_outcomes_are_recorded_while_the_batch_is_still_sending(
+    db_settings: Settings, holding_server: Callable[[str], SmtpServer]
+) -> None:
+    """The last mail is held by the server: the earlier ones are already `sent` in the database,
+    so a process dying now would send only the held one again."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 6)
+    server = holding_server("unit5@lingchuan.example.org")
+    handler = server.handler
+    assert isinstance(handler, HoldingHandler)
+    settings = _with_smtp(db_settings, server, concurrency=1)
+
+    delivery = asyncio.create_task(deliver_outbox(settings, POLICY, run_id="run-a", now=NOW))
+    await _wait_held(handler)
+    earlier = [f"unit{n}@lingchuan.example.org" for n in range(5)]
+    await _until(
+        lambda: all(_rows(settings)[a].status == "sent" for a in earlier),
+        "the five mails the server accepted are recorded as sent",
+    )
+    assert not delivery.done()
+    rows = _rows(settings)
+    assert rows["unit5@lingchuan.example.org"].status == "sending"
+    assert all(rows[a].attempts == 1 and rows[a].sent_at is not None for a in earlier)
+    assert all(rows[a].server_reply.startswith("250 ") for a in earlier)
+
+    handler.release.set()
+    summary = await delivery
+    assert summary.count("sent") == 6
+    assert {row.status for row in _rows(settings).values()} == {"sent"}
+    assert len(server.messages) == 6
+
+
+async def test_a_run_still_sending_keeps_its_claims_fresh(
+    db_settings: Settings, holding_server: Callable[[str], SmtpServer]
+) -> None:
+    """A batch that outlasts STALE_CLAIM (its clock moved ten minutes on while a mail is held):
+    its claims carry a fresh `updated_at`, so a release just past STALE_CLAIM from the claim
+    leaves them alone, while a dead run's claim of the same age is released."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 3)
+    with session_scope(db_settings) as session:  # a run that died holding this row at NOW
+        session.execute(
+            update(t.Notification)
+            .where(col(t.Notification.idempotency_key) == f"{POLICY}|test|0")
+            .values(status="sending", claimed_by="dead-run", updated_at=NOW)
+        )
+    server = holding_server("unit2@lingchuan.example.org")
+    handler = server.handler
+    assert isinstance(handler, HoldingHandler)
+    settings = _with_smtp(db_settings, server, concurrency=1)
+    clock = [NOW]
+
+    delivery = asyncio.create_task(
+        deliver_outbox(settings, POLICY, run_id="run-b", now=NOW, clock=lambda: clock[0])
+    )
+    await _wait_held(handler)
+    held = "unit2@lingchuan.example.org"
+    assert _rows(settings)[held].updated_at == NOW  # the claim
+    clock[0] = NOW + timedelta(minutes=10)
+    await _until(
+        lambda: _rows(settings)[held].updated_at == clock[0],
+        "the held row's updated_at follows the run's clock",
+    )
+    with session_scope(settings) as session:  # another run, just past STALE_CLAIM
+        released = release_stale_claims(
+            session, now=NOW + STALE_CLAIM + timedelta(seconds=1), stale_after=STALE_CLAIM
+        )
+    assert released == 1  # the dead run's row, not ours
+    rows = _rows(settings)
+    assert (rows[held].status, rows[held].claimed_by) == ("sending", "run-b")
+    assert rows["unit0@lingchuan.example.org"].status == "pending"
+
+    handler.release.set()
+    summary = await delivery
+    assert [o.status for o in summary.outcomes] == ["sent", "sent"]
+    assert _rows(settings)[held].status == "sent"
+    assert len(server.messages) == 2 and set(server.message_ids().values()) == {1}
+
+
+async def test_a_missing_form_fails_its_row_and_the_rest_is_sent(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    load_seeds(db_settings)
+    settings = _with_smtp(db_settings, smtp_server)
+    prepared = prepare_reminders(
+        settings, "xinjiang-2022", datetime(2022, 11, 1, 9, tzinfo=SHANGHAI), "monthly"
+    )
+    assert len(prepared.queued) > 30
+    with DbSession(get_engine(settings)) as session:
+        victim = session.exec(select(t.Notification).order_by(col(t.Notification.id))).all()[3]
+    missing = Path(victim.attachments[0]["path"])
+    missing.unlink()
+
+    summary = await deliver_outbox(settings, "xinjiang-2022", run_id="run-c", now=NOW)
+
+    assert summary.count("failed") == 1
+    assert summary.count("sent") == len(prepared.queued) - 1
+    with DbSession(get_engine(settings)) as session:
+        rows = session.exec(select(t.Notification)).all()
+    failed = [row for row in rows if row.status == "failed"]
+    assert [row.idempotency_key for row in failed] == [victim.idempotency_key]
+    assert failed[0].last_error == f"附件文件不存在：{missing}"
+    assert failed[0].attempts == 0  # never handed to the server
+    assert {row.status for row in rows if row.id != victim.id} == {"sent"}
+    keys = {str(m.message["X-Taskforce-Key"]) for m in smtp_server.messages}
+    assert victim.idempotency_key not in keys and len(keys) == len(prepared.queued) - 1
+    markdown = reminder_markdown("t", prepared, summary)
+    assert f"| 发送失败 | {', '.join(victim.to)} |" in markdown and str(missing) in markdown
+
+
+async def test_a_refused_recipient_is_kept_on_the_sent_row(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 2, to=lambda n: [f"unit{n}@lingchuan.example.org", f"gone{n}@example.org"])
+    smtp_server.refuse_recipient("gone1@example.org")
+    settings = _with_smtp(db_settings, smtp_server)
+
+    summary = await deliver_outbox(settings, POLICY, run_id="run-d", now=NOW)
+
+    rows = _rows(settings)
+    partly = rows["unit1@lingchuan.example.org"]
+    assert partly.status == "sent" and partly.server_reply.startswith("250 ")
+    assert partly.last_error == "部分收件人被拒收：gone1@example.org（550 5.1.1 User unknown）"
+    whole = rows["unit0@lingchuan.example.org"]
+    assert (whole.status, whole.last_error) == ("sent", "")
+    assert (summary.count("sent"), summary.partly_refused()) == (2, 1)
+    markdown = reminder_markdown("t", PrepareSummary(as_of=NOW), summary)
+    assert "发送成功 2 封（其中 1 封部分收件人被拒收）" in markdown
+    assert "| 已发送（部分收件人被拒收） | unit1@lingchuan.example.org, gone1@example.org |" in (
+        markdown
+    )
+    assert "gone1@example.org（550 5.1.1 User unknown）" in markdown

@@ -1,0 +1,109 @@
+"""The batch loader gives, for each policy, exactly what the per-policy loader gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, col, select
+
+from config.errors import NotFoundError
+from config.settings import Settings
+from models import tables as t
+from models.consolidation_batch import load_consolidation_inputs
+from models.consolidation_store import load_consolidation_input
+from models.db import engine_for, session_scope
+from tests.consolidation_fixture import load_month
+from tests.helpers import load_seeds
+
+MONTHS = {"lingchuan-2023": "lingchuan-2023-02", "xinjiang-2022": "xinjiang-2022-11"}
+
+
+def _add_ledger(settings: Settings) -> None:
+    """Two 陵川 units send the once-off ledger (one, then a second version), so the ledger
+    path is read too."""
+    with session_scope(settings) as session:
+        policy = session.exec(select(t.Policy).where(t.Policy.code == "lingchuan-2023")).one()
+        obligations = session.exec(
+            select(t.Obligation).where(t.Obligation.policy_id == policy.id)
+        ).all()
+        ledger = next(
+            o for o in obligations
+            if o.frequency == "once"
+            and sum(1 for c in o.content if c.get("kind") == "per_measure") >= 2
+        )  # fmt: skip
+        cycle = session.exec(
+            select(t.Cycle).where(t.Cycle.obligation_id == ledger.id).order_by(col(t.Cycle.id))
+        ).first()
+        recipients = session.exec(
+            select(t.ObligationRecipient.unit_id)
+            .where(t.ObligationRecipient.obligation_id == ledger.id)
+            .order_by(col(t.ObligationRecipient.unit_id))
+        ).all()
+        measures = [
+            m.id
+            for m in session.exec(
+                select(t.Measure)
+                .where(t.Measure.policy_id == policy.id)
+                .order_by(col(t.Measure.id))
+            )
+            if m.id is not None
+        ]
+        assert cycle is not None and cycle.id is not None and len(recipients) >= 2
+        keys = [c["key"] for c in ledger.content if c.get("kind") == "per_measure"]
+        moment = datetime(2023, 1, 19, 9, tzinfo=UTC)
+        for n, (unit_id, versions) in enumerate(((recipients[0], 1), (recipients[1], 2))):
+            for version in range(1, versions + 1):
+                submission = t.Submission(
+                    cycle_id=cycle.id, unit_id=unit_id, version=version, status="accepted",
+                    channel="email", received_at=moment.replace(hour=9 + version),
+                    fields={}, created_at=moment,
+                )  # fmt: skip
+                session.add(submission)
+                session.flush()
+                assert submission.id is not None
+                for k, measure_id in enumerate(measures[: 3 + n]):
+                    session.add(
+                        t.ProgressEntry(
+                            submission_id=submission.id, measure_id=measure_id,
+                            status="推进中", value_reached=float(k) if k else None,
+                            fields={key: f"{key}-{k}" for key in keys[: 1 + (k + version) % 3]},
+                        )
+                    )  # fmt: skip
+
+
+def test_batch_equals_per_policy(settings: Settings) -> None:
+    load_seeds(settings)
+    specs = {code: load_month(settings, name) for code, name in MONTHS.items()}
+    _add_ledger(settings)
+    with Session(engine_for(settings.effective_database_url)) as session:
+        for code, spec in specs.items():
+            period = str(spec["period"])
+            one = load_consolidation_input(session, code, period=period, as_of=spec["as_of"])
+            assert one.units and any(u.submissions for u in one.units)
+            (batch,) = load_consolidation_inputs(
+                session, [code], period=period, as_of=spec["as_of"]
+            )
+            assert batch == one
+        ledger = load_consolidation_input(
+            session, "lingchuan-2023", period="2023-02", as_of=specs["lingchuan-2023"]["as_of"]
+        ).ledger
+        assert ledger is not None and sum(1 for v in ledger.units.values() if v) == 2
+        # A code named twice, one policy per pass: the same inputs, in the order asked.
+        as_of = specs["lingchuan-2023"]["as_of"]
+        codes = ["lingchuan-2023", "lingchuan-2023"]
+        expected = [load_consolidation_input(session, c, period="2023-02", as_of=as_of)
+                    for c in codes]  # fmt: skip
+        assert (
+            load_consolidation_inputs(session, codes, period="2023-02", as_of=as_of, chunk=1)
+            == expected
+        )
+        # Two policies in one pass: xinjiang has no 2023-02 cycle; an unknown code is named.
+        with pytest.raises(NotFoundError):
+            load_consolidation_inputs(
+                session, list(MONTHS), period="2023-02", as_of=datetime.now(UTC)
+            )
+        with pytest.raises(NotFoundError):
+            load_consolidation_inputs(
+                session, ["nowhere"], period="2023-02", as_of=datetime.now(UTC)
+            )
