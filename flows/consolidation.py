@@ -14,7 +14,7 @@ from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
-from flows.reminders import deliver
+from flows.delivery import deliver
 from tasks.calendar import parse_as_of
 from tasks.consolidation.bulletin import status_table_rows
 from tasks.consolidation.steps import (

@@ -14,7 +14,7 @@ from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
-from flows.reminders import deliver
+from flows.delivery import deliver
 from tasks.calendar import parse_as_of
 from tasks.escalation.approval import approval_description, approval_model, decisions_from
 from tasks.escalation.report import escalation_markdown

@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
-from flows.reminders import deliver
+from flows.delivery import deliver
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 

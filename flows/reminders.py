@@ -1,27 +1,21 @@
-"""Shared Prefect wrappers of the reminder steps, the flow body every reminder flow uses, and
-``reminders``: one flow run for all of a policy's reports on a day (what `taskforce remind` runs).
-"""
+"""``reminders``: one flow run for all of a policy's reports on a day (what `taskforce remind`
+runs), with the Prefect wrappers of its steps."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
-from prefect.runtime import flow_run
 
 from config.settings import Settings
+from flows.delivery import deliver
 from tasks.calendar import parse_as_of
+from tasks.mail.outbox import DeliverySummary
 from tasks.reminders.report import reminder_markdown
-from tasks.reminders.steps import (
-    DeliverySummary,
-    PrepareSummary,
-    deliver_outbox,
-    prepare_reminders,
-)
+from tasks.reminders.steps import PrepareSummary, prepare_reminders
 
 
 # Side effects, never cached.
@@ -38,20 +32,6 @@ def prepare_notices(
     return summary
 
 
-@task(name="deliver-outbox", cache_policy=NONE)
-async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
-    """Send the policy's pending outbox rows in one batch."""
-    # The claim's owner: the flow run, plus a suffix of this delivery's own, because the claim
-    # and heartbeat queries match on it and two deliveries must never share one.
-    run_id = f"{flow_run.get_id() or 'local'}:{uuid.uuid4().hex[:8]}"
-    summary = await deliver_outbox(settings, policy_code, run_id=run_id, now=datetime.now(UTC))
-    get_run_logger().info(
-        "%s: %d sent, %d failed, %d pending",
-        policy_code, summary.count("sent"), summary.count("failed"), summary.count("pending"),
-    )  # fmt: skip
-    return summary
-
-
 @task(name="publish-report", cache_policy=NONE)
 async def publish_report(
     title: str, policy_code: str, prepared: PrepareSummary, delivered: DeliverySummary
@@ -64,11 +44,21 @@ async def publish_report(
     return markdown
 
 
-async def run_reminders(
-    title: str, policy_code: str, as_of: datetime, frequency: str | None, settings: Settings
+@flow(name="reminders", log_prints=False)
+async def reminders_flow(
+    policy_code: str, as_of: str | None = None, settings: Settings | None = None
 ) -> dict[str, int]:
-    """The body of a reminder flow: prepare (one frequency, or all), deliver, report."""
-    prepared = prepare_notices(policy_code, as_of, frequency, settings)
+    """Send today's opening notices and reminders for all of a policy's reports.
+
+    One flow run for the one-off and the monthly reports: two flows would plan the same day's
+    notices and then each deliver the whole outbox of the policy anyway, and a flow run costs
+    ~10 API round trips (and, as a second sub-run of a tick, a ~2 s retry: a SQLite lock
+    conflict on the server answered with 503).
+    """
+    moment = parse_as_of(as_of)
+    settings = settings or Settings()
+    title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
+    prepared = prepare_notices(policy_code, moment, None, settings)
     delivered = await deliver(policy_code, settings)
     await publish_report(title, policy_code, prepared, delivered)
     return {
@@ -79,19 +69,3 @@ async def run_reminders(
         "failed": delivered.count("failed"),
         "pending": delivered.count("pending"),
     }
-
-
-@flow(name="reminders", log_prints=False)
-async def reminders_flow(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
-) -> dict[str, int]:
-    """Send today's opening notices and reminders for all of a policy's reports.
-
-    One flow run instead of checklist-reminders plus monthly-report-reminders: the two planned
-    the same day's notices and then each delivered the whole outbox of the policy anyway, and a
-    flow run costs ~10 API round trips (and, as a second sub-run of a tick, a ~2 s retry: a
-    SQLite lock conflict on the server answered with 503).
-    """
-    moment = parse_as_of(as_of)
-    title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
-    return await run_reminders(title, policy_code, moment, None, settings or Settings())

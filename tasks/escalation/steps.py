@@ -36,8 +36,8 @@ from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS, CaseState
 from tasks.escalation.plan import OpenCase, ProposeStep, ResolveCase, SendOverdue, plan_escalation
 from tasks.escalation.rules import CycleRecord, LagRules, deserves_commendation
 from tasks.forms.build import form_filename, form_spec_from_context
+from tasks.forms.layout import form_path
 from tasks.mail.notices import notice_context
-from tasks.reminders.steps import form_path
 from tasks.render import make_environment, render_notice
 
 

@@ -30,11 +30,11 @@ from models.intake_store import PolicyIntake, claim_item, load_policy_intake, re
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.build import read_form_metadata
+from tasks.forms.layout import form_path
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
 from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
-from tasks.reminders.steps import form_path
 from tasks.render import make_environment, render_notice
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.reminders.steps import DeliverySummary, PrepareSummary, refusal_note
+from tasks.mail.outbox import DeliverySummary, refusal_note
+from tasks.reminders.steps import PrepareSummary
 
 STATUS_LABELS = {"sent": "已发送", "failed": "发送失败", "pending": "待重发"}
 

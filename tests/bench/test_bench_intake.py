@@ -28,10 +28,11 @@ from models.intake_store import load_policy_intake
 from tasks.demo.bureaus import fill_form
 from tasks.demo.mailcatcher import deliver_to_maildir
 from tasks.forms.build import open_workbook, read_form_metadata
+from tasks.forms.layout import form_path
 from tasks.forms.values import read_form
 from tasks.intake.steps import take_in
 from tasks.mail.sources import MaildirSource
-from tasks.reminders.steps import form_path, prepare_reminders
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
 from tests.intake_helpers import XLSX, at, reply
 

@@ -37,7 +37,7 @@ from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
 from tasks.forms.build import build_form, form_spec_from_context
 from tasks.mail.notices import notice_context
-from tasks.reminders.steps import deliver_outbox
+from tasks.mail.outbox import deliver_outbox
 from tasks.render import make_environment, render_notice
 from tests.helpers import load_seeds
 from tests.smtp_server import sink_process

@@ -10,7 +10,8 @@ import pytest
 
 from config.settings import Settings
 from tasks.demo.bureaus import fill_form
-from tasks.reminders.steps import form_path, prepare_reminders
+from tasks.forms.layout import form_path
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import run_cli
 from tests.intake_helpers import at
 

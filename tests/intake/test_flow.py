@@ -12,7 +12,8 @@ from flows.intake import intake_flow
 from models.db import session_scope
 from models.submission_view import submission_rows
 from tasks.demo.bureaus import fill_form
-from tasks.reminders.steps import deliver_outbox, prepare_reminders
+from tasks.mail.outbox import deliver_outbox
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
 from tests.intake_helpers import (
     XLSX,

@@ -19,7 +19,8 @@ from models.intake_store import load_policy_intake
 from tasks.demo.bureaus import fill_form
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 from tasks.mail.imap import ImapSource
-from tasks.reminders.steps import deliver_outbox, prepare_reminders
+from tasks.mail.outbox import deliver_outbox
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
 from tests.imap_server import DovecotServer
 from tests.intake_helpers import (

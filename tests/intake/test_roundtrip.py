@@ -15,8 +15,9 @@ from tasks.calendar import SHANGHAI
 from tasks.demo.bureaus import fill_form
 from tasks.forms.build import read_form_metadata
 from tasks.intake.steps import take_in
+from tasks.mail.outbox import deliver_outbox
 from tasks.mail.sources import MaildirSource
-from tasks.reminders.steps import deliver_outbox, prepare_reminders
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
 from tests.intake_helpers import (
     XLSX,

@@ -27,14 +27,10 @@ from models.db import get_engine, session_scope
 from models.outbox import NewNotification, enqueue, release_stale_claims
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
+from tasks.mail.outbox import STALE_CLAIM, deliver_outbox
 from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, send_batch
 from tasks.reminders.report import reminder_markdown
-from tasks.reminders.steps import (
-    STALE_CLAIM,
-    PrepareSummary,
-    deliver_outbox,
-    prepare_reminders,
-)
+from tasks.reminders.steps import PrepareSummary, prepare_reminders
 from tests.helpers import load_seeds
 from tests.smtp_server import RecordingHandler, SmtpServer
 

@@ -16,7 +16,8 @@ from models import tables as t
 from models.db import get_engine, session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.build import read_form_metadata
-from tasks.reminders.steps import deliver_outbox, prepare_reminders
+from tasks.mail.outbox import deliver_outbox
+from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
 from tests.smtp_server import SmtpServer
 
