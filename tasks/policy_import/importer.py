@@ -22,13 +22,16 @@ from config.errors import ConfigError
 from config.loading import load_units
 from config.schema import ASCII_CODE, Policy, UnitsDirectory
 from tasks.policy_import.obligations import (
+    Meta,
+    ObligationDraft,
+    TaskForceDraft,
     find_meta,
     find_obligations,
     find_task_force,
     obligation_dict,
 )
-from tasks.policy_import.sections import Body, body_range, parse_body
-from tasks.policy_import.targets import find_deadline, find_targets
+from tasks.policy_import.sections import Body, MeasureNode, body_range, parse_body
+from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import compact, read_document
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
 
@@ -110,42 +113,25 @@ def _active_end(title: str, issued: date) -> tuple[date, str]:
     )
 
 
-def import_policy(
-    paragraphs: list[str],
-    *,
-    code: str,
-    directory: UnitsDirectory | None,
-    units_directory: str,
-    source: str = "",
-    today: date | None = None,
-) -> ImportResult:
-    """Draft a policy from a notice's paragraphs; ``directory`` resolves unit names."""
-    names = UnitNames.of(directory)
+def _body_review(body: Body) -> list[str]:
+    """What the section tree and measure numbering leave for a person to check."""
     review: list[str] = []
-    meta = find_meta(paragraphs)
-    review += meta.review
-    # Without an issue date relative phrases cannot be resolved; the review list says so and the
-    # caller's today (read once at the CLI's edge) stands in.
-    issued = meta.issued or today
-    if issued is None:
-        raise ConfigError(
-            source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
-        )
-    start, end = body_range(paragraphs)
-    body = parse_body(paragraphs[start:end])
-    annex = paragraphs[end:]
-    plan_title = compact(paragraphs[start - 1]) if start else meta.title
-    active_end, active_note = _active_end(meta.title or plan_title, issued)
-    review.append(active_note)
     if body.renumbered:
         review.append(
             "原文各部分分别从1编号，措施编号已按全文顺序连续编排（与原文编号不同），请核对"
         )
     if not body.measures:
         review.append("未识别出编号措施（1. / 1、），请检查原文格式")
+    return review
 
+
+def _sections(
+    body: Body, issued: date, active_end: date
+) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
+    """The section entries, the group code given to each group name, and what to review."""
     group_codes: dict[str, str] = {}
     sections: list[dict[str, Any]] = []
+    review: list[str] = []
     for node in body.sections:
         section: dict[str, Any] = {"id": node.id, "title": node.title}
         if node.parent:
@@ -161,74 +147,106 @@ def import_policy(
                     "不是编号措施，schema 只在措施上有 targets，请决定如何跟踪"
                 )
         sections.append(section)
+    return sections, group_codes, review
 
+
+def _measure_units(
+    node: MeasureNode, names: UnitNames
+) -> tuple[str, list[dict[str, str]], list[str], list[str]]:
+    """The measure's text without its responsibility bracket, its unit references, the names
+    the directory lacks, and what to review."""
+    bracket = find_bracket(node.body, names)
+    if bracket is None:
+        # A sub-measure (26(3)) inherits its parent's units: only a top measure lacks them.
+        if node.parent_number is None:
+            return node.body, [], [], [f"第{node.number}条：未找到责任单位，请补填"]
+        return node.body, [], [], []
+    text = (node.body[: bracket.start] + node.body[bracket.end :]).strip()
+    resolved = resolve_units(parse_units(bracket.content), names)
+    refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
+    review = [f"第{node.number}条：{note}" for note in resolved.notes]
+    review += [
+        f"第{node.number}条：单位“{name}”不在单位目录中，请添加或更正" for name in resolved.unknown
+    ]
+    if bracket.end < len(node.body.rstrip()) and bracket.labelled:
+        tail = node.body[bracket.end :].strip()
+        if tail:
+            review.append(f"第{node.number}条：责任单位括号后还有文字“{tail[:20]}”，请核对")
+    return text, refs, list(resolved.unknown), review
+
+
+def _target_entry(target: TargetDraft) -> dict[str, Any]:
+    """A measure's target as the schema writes it."""
+    entry: dict[str, Any] = {
+        "metric": target.metric,
+        "value": int(target.value) if target.value.is_integer() else target.value,
+        "unit": target.unit,
+        "direction": target.direction,
+        "due": target.due,
+        "due_phrase": target.due_phrase,
+    }
+    if target.starts is not None:
+        entry["starts"] = target.starts
+    if target.resolution:
+        entry["resolution"] = target.resolution
+    return entry
+
+
+def _target_review(number: str, target: TargetDraft, issued: date, active_end: date) -> list[str]:
+    """What to check about one target: its parse, and a due date outside the policy's period."""
+    review = [f"第{number}条目标“{target.metric}”：{r}" for r in target.review]
+    if not issued <= target.due <= active_end:
+        review.append(
+            f"第{number}条目标“{target.metric}”期限{target.due}（{target.due_phrase}）"
+            "不在政策有效期内：请核对解析，或填写 outside_period_reason"
+        )
+    return review
+
+
+def _measure(
+    node: MeasureNode, names: UnitNames, issued: date, active_end: date
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """One measure's entry, the unit names the directory lacks, and what to review."""
+    text, refs, unknown, review = _measure_units(node, names)
+    title = text.split("。")[0] if "。" in text else text
+    measure: dict[str, Any] = {
+        "number": node.number,
+        "section": node.section,
+        "title": title,
+        "text": text,
+        "units": refs,
+    }
+    targets = find_targets(text, issued, active_end)
+    if targets:
+        measure["targets"] = [_target_entry(target) for target in targets]
+    for target in targets:
+        review += _target_review(node.number, target, issued, active_end)
+    deadline = find_deadline(text, issued, [t.span for t in targets])
+    if deadline is not None:
+        measure["deadline"] = deadline.due
+        measure["deadline_phrase"] = deadline.phrase
+        if deadline.review:
+            review.append(f"第{node.number}条：{deadline.review}")
+    return measure, unknown, review
+
+
+def _add_unknown(unknown: list[str], names: list[str]) -> list[str]:
+    """``unknown`` followed by the names it does not hold yet, first mention first."""
+    return unknown + [name for name in dict.fromkeys(names) if name not in unknown]
+
+
+def _measures(
+    body: Body, names: UnitNames, issued: date, active_end: date
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The measure entries, the unit names the directory lacks, and what to review."""
     measures: list[dict[str, Any]] = []
     unknown: list[str] = []
-    target_count = 0
-    for measure_node in body.measures:
-        bracket = find_bracket(measure_node.body, names)
-        text = measure_node.body
-        refs: list[dict[str, str]] = []
-        if bracket is not None:
-            text = (measure_node.body[: bracket.start] + measure_node.body[bracket.end :]).strip()
-            resolved = resolve_units(parse_units(bracket.content), names)
-            refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
-            review += [f"第{measure_node.number}条：{note}" for note in resolved.notes]
-            for name in resolved.unknown:
-                review.append(
-                    f"第{measure_node.number}条：单位“{name}”不在单位目录中，请添加或更正"
-                )
-                if name not in unknown:
-                    unknown.append(name)
-            if bracket.end < len(measure_node.body.rstrip()) and bracket.labelled:
-                tail = measure_node.body[bracket.end :].strip()
-                if tail:
-                    review.append(
-                        f"第{measure_node.number}条：责任单位括号后还有文字“{tail[:20]}”，请核对"
-                    )
-        elif measure_node.parent_number is None:
-            review.append(f"第{measure_node.number}条：未找到责任单位，请补填")
-        title = text.split("。")[0] if "。" in text else text
-        measure: dict[str, Any] = {
-            "number": measure_node.number,
-            "section": measure_node.section,
-            "title": title,
-            "text": text,
-            "units": refs,
-        }
-        targets = find_targets(text, issued, active_end)
-        if targets:
-            measure["targets"] = []
-        for target in targets:
-            entry: dict[str, Any] = {
-                "metric": target.metric,
-                "value": int(target.value) if target.value.is_integer() else target.value,
-                "unit": target.unit,
-                "direction": target.direction,
-                "due": target.due,
-                "due_phrase": target.due_phrase,
-            }
-            if target.starts is not None:
-                entry["starts"] = target.starts
-            if target.resolution:
-                entry["resolution"] = target.resolution
-            measure["targets"].append(entry)
-            target_count += 1
-            review += [
-                f"第{measure_node.number}条目标“{target.metric}”：{r}" for r in target.review
-            ]
-            if not issued <= target.due <= active_end:
-                review.append(
-                    f"第{measure_node.number}条目标“{target.metric}”期限{target.due}（{target.due_phrase}）"
-                    "不在政策有效期内：请核对解析，或填写 outside_period_reason"
-                )
-        deadline = find_deadline(text, issued, [t.span for t in targets])
-        if deadline is not None:
-            measure["deadline"] = deadline.due
-            measure["deadline_phrase"] = deadline.phrase
-            if deadline.review:
-                review.append(f"第{measure_node.number}条：{deadline.review}")
+    review: list[str] = []
+    for node in body.measures:
+        measure, measure_unknown, measure_review = _measure(node, names, issued, active_end)
         measures.append(measure)
+        unknown = _add_unknown(unknown, measure_unknown)
+        review += measure_review
     undated = [
         m["number"]
         for m in measures
@@ -238,29 +256,39 @@ def import_policy(
         review.append(
             f"第{'、'.join(undated)}条的量化目标原文未写时限，按政策期末{active_end}记录，请确认"
         )
+    return measures, unknown, review
 
-    # Obligations are read from whole measures and joined annex paragraphs, so that a reporting
-    # sentence split by a page break is read as one.
+
+def _obligation_blocks(body: Body, annex: list[str]) -> list[str]:
+    """The texts obligations are read from."""
+    # Whole measures and joined annex paragraphs, so that a reporting sentence split by a page
+    # break is read as one.
     blocks = [s.text for s in body.sections if s.text]
     blocks += [m.body for m in body.measures]
     blocks += join_broken(annex)
-    drafts = find_obligations(blocks, issued, names)
+    return blocks
+
+
+def _obligations(
+    drafts: list[ObligationDraft], names: UnitNames, issued: date, active_end: date
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The obligation entries, the recipients the directory lacks, and what to review."""
     covers = (f"{issued:%Y-%m}", f"{active_end:%Y-%m}")
     obligations: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    review: list[str] = []
     for index, draft in enumerate(drafts, 1):
         code_ = f"monthly-report-{index}" if draft.frequency == "monthly" else f"report-{index}"
         obligations.append(obligation_dict(draft, code_, covers))
         review += [f"报送事项“{draft.name}”：{r}" for r in draft.review]
-        for label in draft.recipients:
-            if not names.knows(label) and label not in unknown:
-                unknown.append(label)
+        unknown += [label for label in draft.recipients if not names.knows(label)]
     if not obligations:
         review.append("未识别出报送义务（每月N日前…报送 / N月N日前…报送），请补填 obligations")
+    return obligations, unknown, review
 
-    force = find_task_force(paragraphs[start:end], annex, drafts, names)
-    review += force.review
-    mailbox = f"taskforce-office@{units_directory or 'county'}.example.org"
-    review.append(f"专班办公室系统收件邮箱为示例地址 {mailbox}，请改为实际地址")
+
+def _office(force: TaskForceDraft, mailbox: str) -> dict[str, Any]:
+    """The task force's office entry; ``mailbox`` is where the system receives replies."""
     office: dict[str, Any] = {"name": force.office_name, "unit": force.office_unit or "（待填）"}
     if force.room:
         office["room"] = force.room
@@ -271,6 +299,13 @@ def import_policy(
     if force.email:
         office["documented_email"] = force.email
     office["mailbox"] = mailbox
+    return office
+
+
+def _groups(
+    group_codes: dict[str, str], sections: list[dict[str, Any]], force: TaskForceDraft
+) -> list[dict[str, Any]]:
+    """The groups section headings name (with their sections), then those the annex names."""
     groups: list[dict[str, Any]] = []
     for group_name, code_ in group_codes.items():
         covered = [s["id"] for s in sections if s.get("group") == code_]
@@ -278,6 +313,20 @@ def import_policy(
     for group_name, leads in force.groups:
         code_ = f"group-{len(groups) + 1}"
         groups.append({"code": code_, "name": group_name, "lead_units": leads, "sections": []})
+    return groups
+
+
+def _task_force(
+    force: TaskForceDraft,
+    group_codes: dict[str, str],
+    sections: list[dict[str, Any]],
+    units_directory: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """The task force entry (leaders, members, office, groups) and what to review."""
+    review = list(force.review)
+    mailbox = f"taskforce-office@{units_directory or 'county'}.example.org"
+    review.append(f"专班办公室系统收件邮箱为示例地址 {mailbox}，请改为实际地址")
+    groups = _groups(group_codes, sections, force)
     if groups:
         review.append("专班/专项推进组代码为自动编号（group-N），覆盖章节和牵头单位请办公室核对")
     task_force: dict[str, Any] = {"name": force.name}
@@ -287,21 +336,99 @@ def import_policy(
         task_force["deputies"] = [{"name": n, "title": t} for n, t in force.deputies]
     if force.members:
         task_force["members"] = force.members
-    task_force["office"] = office
+    task_force["office"] = _office(force, mailbox)
     task_force["groups"] = groups
+    return task_force, review
+
+
+def _document(meta: Meta, plan_title: str, issued: date, source: str) -> dict[str, Any]:
+    """The notice's metadata entry; what was not found is marked for the office to fill."""
+    return {
+        "issuer": meta.issuer or "（待填）",
+        "number": meta.number or "（待填）",
+        "title": meta.title or plan_title or "（待填）",
+        "issued": issued,
+        "source": source,
+    }
+
+
+def _validation_problem(policy: dict[str, Any]) -> str | None:
+    """The review line for a draft the schema rejects (its first error), None when it loads."""
+    try:
+        Policy.model_validate(policy)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"草稿未通过格式校验（{where}：{first['msg']}），请补全后再载入"
+    return None
+
+
+def _counts(
+    measures: list[dict[str, Any]],
+    sections: list[dict[str, Any]],
+    obligations: list[dict[str, Any]],
+    unknown: list[str],
+    review: list[str],
+) -> dict[str, int]:
+    """The numbers the CLI summarises a draft with."""
+    return {
+        "measures": len(measures),
+        "sections": len(sections),
+        "units": len({r["unit"] for m in measures for r in m["units"]}),
+        "targets": sum(len(m.get("targets", [])) for m in measures),
+        "obligations": len(obligations),
+        "unknown_units": len(unknown),
+        "review": len(review),
+    }
+
+
+def import_policy(
+    paragraphs: list[str],
+    *,
+    code: str,
+    directory: UnitsDirectory | None,
+    units_directory: str,
+    source: str = "",
+    today: date | None = None,
+) -> ImportResult:
+    """Draft a policy from a notice's paragraphs; ``directory`` resolves unit names."""
+    names = UnitNames.of(directory)
+    meta = find_meta(paragraphs)
+    review = list(meta.review)
+    # Without an issue date relative phrases cannot be resolved; the review list says so and the
+    # caller's today (read once at the CLI's edge) stands in.
+    issued = meta.issued or today
+    if issued is None:
+        raise ConfigError(
+            source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
+        )
+    start, end = body_range(paragraphs)
+    body = parse_body(paragraphs[start:end])
+    annex = paragraphs[end:]
+    plan_title = compact(paragraphs[start - 1]) if start else meta.title
+    active_end, active_note = _active_end(meta.title or plan_title, issued)
+    review.append(active_note)
+    review += _body_review(body)
+    sections, group_codes, section_review = _sections(body, issued, active_end)
+    review += section_review
+    measures, unknown, measure_review = _measures(body, names, issued, active_end)
+    review += measure_review
+    drafts = find_obligations(_obligation_blocks(body, annex), issued, names)
+    obligations, unknown_recipients, obligation_review = _obligations(
+        drafts, names, issued, active_end
+    )
+    unknown = _add_unknown(unknown, unknown_recipients)
+    review += obligation_review
+    force = find_task_force(paragraphs[start:end], annex, drafts, names)
+    task_force, force_review = _task_force(force, group_codes, sections, units_directory)
+    review += force_review
 
     county = county_of(meta.issuer)
     policy: dict[str, Any] = {
         "code": code,
         "county": county or "（待填）",
         "units_directory": units_directory,
-        "document": {
-            "issuer": meta.issuer or "（待填）",
-            "number": meta.number or "（待填）",
-            "title": meta.title or plan_title or "（待填）",
-            "issued": issued,
-            "source": source,
-        },
+        "document": _document(meta, plan_title, issued, source),
         "active": {"start": issued, "end": active_end},
         "sections": sections,
         "measures": measures,
@@ -309,24 +436,11 @@ def import_policy(
         "obligations": obligations,
         "review": review,
     }
-    valid = True
-    try:
-        Policy.model_validate(policy)
-    except ValidationError as exc:
-        valid = False
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        review.append(f"草稿未通过格式校验（{where}：{first['msg']}），请补全后再载入")
-    counts = {
-        "measures": len(measures),
-        "sections": len(sections),
-        "units": len({r["unit"] for m in measures for r in m["units"]}),
-        "targets": target_count,
-        "obligations": len(obligations),
-        "unknown_units": len(unknown),
-        "review": len(review),
-    }
-    return ImportResult(policy, body, review, unknown, valid, counts)
+    problem = _validation_problem(policy)
+    if problem is not None:
+        review.append(problem)
+    counts = _counts(measures, sections, obligations, unknown, review)
+    return ImportResult(policy, body, review, unknown, problem is None, counts)
 
 
 def import_file(

@@ -120,6 +120,14 @@ def find_phrases(text: str, issued: date) -> list[DatePhrase]:
 
 
 def _resolve(kind: str, m: re.Match[str], issued: date) -> DatePhrase | None:
+    """The dates a phrase of ``kind`` stands for; None when it names no real date (2月30日)."""
+    if kind in ("plan", "day", "month_end", "month_before"):
+        return _resolve_absolute(kind, m)
+    return _resolve_relative(kind, m, issued)
+
+
+def _resolve_absolute(kind: str, m: re.Match[str]) -> DatePhrase | None:
+    """A phrase that names its dates outright: 十四五, a day, a month's end."""
     text, start, end = m.group(0), m.start(), m.end()
     if kind == "plan":
         return DatePhrase(
@@ -143,28 +151,32 @@ def _resolve(kind: str, m: re.Match[str], issued: date) -> DatePhrase | None:
         return DatePhrase(
             kind, text, start, end, _month_end(int(m["year"]), int(m["month"])), None, ""
         )
-    if kind == "month_before":
-        year, month = int(m["year"]), int(m["month"])
-        if not 1 <= month <= 12:
-            return None
-        return DatePhrase(
-            kind,
-            text,
-            start,
-            end,
-            _month_end(year, month),
-            None,
-            "",
-            f"“{text}”按{_month_end(year, month)}处理（严格字面为{month}月1日之前）",
-        )
+    year, month = int(m["year"]), int(m["month"])  # month_before
+    if not 1 <= month <= 12:
+        return None
+    return DatePhrase(
+        kind,
+        text,
+        start,
+        end,
+        _month_end(year, month),
+        None,
+        "",
+        f"“{text}”按{_month_end(year, month)}处理（严格字面为{month}月1日之前）",
+    )
+
+
+def _resolve_relative(kind: str, m: re.Match[str], issued: date) -> DatePhrase:
+    """A phrase within a year, the year written or relative to the issue date (今年、明年…)."""
+    text, start, end = m.group(0), m.start(), m.end()
     year, said = _year_of(m, issued)
+    note = f"{said}；" if said else ""
     if kind == "year_end":
         return DatePhrase(kind, text, start, end, date(year, 12, 31), None, said)
     if kind == "half":
         first = m["half"] == "上"
         due = date(year, 6, 30) if first else date(year, 12, 31)
         starts = date(year, 1, 1) if first else date(year, 7, 1)
-        note = f"{said}；" if said else ""
         return DatePhrase(
             kind, text, start, end, due, starts, f"{note}“{text}”即{starts.isoformat()}至{due}"
         )
@@ -172,12 +184,10 @@ def _resolve(kind: str, m: re.Match[str], issued: date) -> DatePhrase | None:
         q = _CN_QUARTER[m["q"]]
         starts = date(year, 3 * q - 2, 1)
         due = _month_end(year, 3 * q)
-        note = f"{said}；" if said else ""
         return DatePhrase(
             kind, text, start, end, due, starts, f"{note}“{text}”即{starts.isoformat()}至{due}"
         )
     if kind == "whole":
-        note = f"{said}；" if said else ""
         return DatePhrase(
             kind,
             text,
