@@ -150,7 +150,7 @@ def with_escalation_lists(
     """The bulletin's 督办事项 and 通报表扬 lists, from the cases and the units' records."""
     from models.escalation_store import load_escalation_inputs  # escalation builds on this
     from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
-    from tasks.escalation.steps import commended
+    from tasks.escalation.plan import commended
 
     calendar = WorkingCalendar.from_settings(settings)
     inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)

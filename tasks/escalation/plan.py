@@ -26,7 +26,12 @@ from typing import Literal
 
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.escalation.cases import CaseState
-from tasks.escalation.rules import CycleRecord, LagRules, is_repeat_offender
+from tasks.escalation.rules import (
+    CycleRecord,
+    LagRules,
+    deserves_commendation,
+    is_repeat_offender,
+)
 
 
 @dataclass(frozen=True)
@@ -162,3 +167,18 @@ def plan_escalation(
             runs = rules.repeat_cycles
             actions.append(ProposeStep(key, "interview", f"连续{runs}期逾期或未报送"))
     return actions
+
+
+def commended(
+    history: Mapping[str, Sequence[CycleRecord]],
+    cases: Mapping[str, CaseState],
+    rules: LagRules,
+    units: Sequence[str] | None = None,
+) -> list[str]:
+    """Units for 通报表扬: clean for the last cycles, and no 督办 case of theirs left open
+    (a unit under supervision for a one-off report is not praised in the same bulletin)."""
+    under_case = {key.split("/")[3] for key, state in cases.items() if state.status != "closed"}
+    return [
+        code for code in (units if units is not None else list(history))
+        if code not in under_case and deserves_commendation(history.get(code, ()), rules)
+    ]  # fmt: skip

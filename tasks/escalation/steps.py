@@ -7,7 +7,6 @@ their events. Replaying the same ``as_of`` finds everything already done and cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,8 +32,14 @@ from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.escalation.approval import Decision
 from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS, CaseState
-from tasks.escalation.plan import OpenCase, ProposeStep, ResolveCase, SendOverdue, plan_escalation
-from tasks.escalation.rules import CycleRecord, LagRules, deserves_commendation
+from tasks.escalation.plan import (
+    OpenCase,
+    ProposeStep,
+    ResolveCase,
+    SendOverdue,
+    commended,
+    plan_escalation,
+)
 from tasks.forms.build import form_filename, form_spec_from_context
 from tasks.forms.layout import form_path
 from tasks.mail.notices import notice_context
@@ -223,21 +228,6 @@ def _lists(
         if "interview" in state.approved_steps:
             summary.interview.append(entry)
     summary.commendations = [names.get(code, code) for code in commended(history, states, rules)]
-
-
-def commended(
-    history: Mapping[str, Sequence[CycleRecord]],
-    cases: Mapping[str, CaseState],
-    rules: LagRules,
-    units: Sequence[str] | None = None,
-) -> list[str]:
-    """Units for 通报表扬: clean for the last cycles, and no 督办 case of theirs left open
-    (a unit under supervision for a one-off report is not praised in the same bulletin)."""
-    under_case = {key.split("/")[3] for key, state in cases.items() if state.status != "closed"}
-    return [
-        code for code in (units if units is not None else list(history))
-        if code not in under_case and deserves_commendation(history.get(code, ()), rules)
-    ]  # fmt: skip
 
 
 def refresh_lists(settings: Settings, summary: EscalationSummary) -> EscalationSummary:
