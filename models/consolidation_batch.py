@@ -15,10 +15,11 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, cast
+from sqlalchemy import Connection, ScalarSelect, Select, Text, cast
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -138,18 +139,26 @@ def _ledger_obligation(
     return None
 
 
-def _load_chunk(
-    session: Session,
-    codes: list[str],
-    period: str | None,
-    obligation: str | None,
-    as_of: datetime,
-    yellow_points: float,
-    red_points: float,
-) -> list[ConsolidationInput]:
-    if not codes:
-        return []
-    # 1. the policies
+_Chosen = tuple[t.Obligation, t.Cycle]
+_Ledger = tuple[t.Obligation, t.Cycle, tuple[str, ...]]
+_Progress = dict[str, tuple[str | None, float | None, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _ChunkRows:
+    """A chunk's rows other than the policies and their cycles, indexed for assembly."""
+
+    obligated: dict[int, list[tuple[int, str, str, str]]]  # obligation → (id, code, name, kind)
+    county_units: dict[str, dict[int, tuple[str, str]]]  # county → unit id → (code, name)
+    measures: dict[int, list[tuple[int, str, str, str]]]  # policy → (id, number, title, section)
+    roles: dict[int, list[tuple[int, str]]]  # measure → (unit id, role), in notice order
+    targets: dict[int, list[tuple[Any, ...]]]  # measure → its targets' columns
+    groups: dict[int, list[GroupFact]]  # policy → its task-force groups
+    facts: dict[tuple[int, int], list[SubmissionFact]]  # (cycle, unit) → by version
+
+
+def _policies(session: Session, codes: list[str]) -> dict[str, t.Policy]:
+    """1. The policies by code; one not loaded is the user's error."""
     policies = {
         p.code: p for p in session.exec(select(t.Policy).where(col(t.Policy.code).in_(codes)))
     }
@@ -160,10 +169,20 @@ def _load_chunk(
         raise NotFoundError(
             f"政策 {missing[0]!r} 尚未载入（{hint}）；请先运行 taskforce policy load"
         )
-    policy_ids = [p.id for p in policies.values() if p.id is not None]
-    connection = session.connection()  # column queries run on Core: plain rows, no ORM work
+    return policies
 
-    # 2–3. every obligation (retired too: the ledger looks at them all) and cycle
+
+def _chosen_cycles(
+    session: Session,
+    codes: list[str],
+    policies: dict[str, t.Policy],
+    policy_ids: list[int],
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+) -> tuple[dict[str, _Chosen], dict[str, _Ledger]]:
+    """2–3. Each policy's cycle to consolidate and its ledger, from every obligation (retired
+    too: the ledger looks at them all) and cycle."""
     obligations: dict[int, list[t.Obligation]] = defaultdict(list)
     for o in session.exec(
         select(t.Obligation)
@@ -180,8 +199,8 @@ def _load_chunk(
     ):
         cycles_of[c.obligation_id].append(c)
 
-    chosen: dict[str, tuple[t.Obligation, t.Cycle]] = {}
-    ledgers: dict[str, tuple[t.Obligation, t.Cycle, tuple[str, ...]]] = {}
+    chosen: dict[str, _Chosen] = {}
+    ledgers: dict[str, _Ledger] = {}
     for code in codes:
         policy = policies[code]
         own = obligations.get(policy.id or 0, [])
@@ -197,9 +216,13 @@ def _load_chunk(
         found = _ledger_obligation(own, first)
         if found is not None:
             ledgers[code] = found
-    obligation_ids = sorted({o.id for o, _ in chosen.values() if o.id is not None})
+    return chosen, ledgers
 
-    # 4. the obligated units of the chosen obligations
+
+def _obligated_units(
+    connection: Connection, obligation_ids: list[int]
+) -> dict[int, list[tuple[int, str, str, str]]]:
+    """4. The obligated units of the chosen obligations."""
     obligated: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
     for obligation_id, unit_id, ucode, name, kind in _all(
         connection,
@@ -211,8 +234,13 @@ def _load_chunk(
         .order_by(col(t.ObligationRecipient.obligation_id), col(t.Unit.id)),
     ):
         obligated[obligation_id].append((unit_id, ucode, name, kind))
+    return obligated
 
-    # 5. every unit of the counties (codes and names)
+
+def _county_units(
+    connection: Connection, policies: dict[str, t.Policy]
+) -> dict[str, dict[int, tuple[str, str]]]:
+    """5. Every unit of the policies' counties (codes and names)."""
     counties = sorted({p.county for p in policies.values()})
     county_units: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
     for unit_id, county, ucode, name in _all(
@@ -222,8 +250,13 @@ def _load_chunk(
         ),
     ):
         county_units[county][unit_id] = (ucode, name)
+    return county_units
 
-    # 6. the measures
+
+def _measures(
+    connection: Connection, policy_ids: list[int]
+) -> tuple[dict[int, list[tuple[int, str, str, str]]], dict[int, tuple[int, str]]]:
+    """6. The live measures per policy in notice order, and each one's (policy, number)."""
     measures: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
     measure_policy: dict[int, tuple[int, str]] = {}
     for measure_id, policy_id, number, title, section_key in _all(connection,
@@ -236,13 +269,22 @@ def _load_chunk(
         assert measure_id is not None
         measures[policy_id].append((measure_id, number, title, section_key))
         measure_policy[measure_id] = (policy_id, number)
+    return measures, measure_policy
 
-    # 7. responsibilities, 8. targets (of the measures above)
-    live_measures = (
+
+def _live_measures(policy_ids: list[int]) -> ScalarSelect[Any]:
+    """The ids of the measures ``_measures`` reads, as a subquery."""
+    return (
         select(t.Measure.id)
         .where(col(t.Measure.policy_id).in_(policy_ids), col(t.Measure.retired_at).is_(None))
         .scalar_subquery()
     )
+
+
+def _roles(
+    connection: Connection, live_measures: ScalarSelect[Any]
+) -> dict[int, list[tuple[int, str]]]:
+    """7. The responsibilities of the live measures, in notice order."""
     roles: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for measure_id, unit_id, role in _all(connection,
         _select(t.Responsibility.measure_id, t.Responsibility.unit_id, t.Responsibility.role)
@@ -251,6 +293,13 @@ def _load_chunk(
                   col(t.Responsibility.id))
     ):  # fmt: skip
         roles[measure_id].append((unit_id, role))
+    return roles
+
+
+def _targets(
+    connection: Connection, live_measures: ScalarSelect[Any]
+) -> dict[int, list[tuple[Any, ...]]]:
+    """8. The live targets of the live measures, by position."""
     targets: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for row in _all(connection,
         _select(t.Target.measure_id, t.Target.position, t.Target.metric, t.Target.value,
@@ -259,8 +308,11 @@ def _load_chunk(
         .order_by(col(t.Target.measure_id), col(t.Target.position), col(t.Target.id))
     ):  # fmt: skip
         targets[row[0]].append(tuple(row[1:]))
+    return targets
 
-    # 9. the task-force groups
+
+def _groups(connection: Connection, policy_ids: list[int]) -> dict[int, list[GroupFact]]:
+    """9. The task-force groups."""
     groups: dict[int, list[GroupFact]] = defaultdict(list)
     for policy_id, gcode, name, sections, lead_units in _all(connection,
         _select(t.TaskForceGroup.policy_id, t.TaskForceGroup.code, t.TaskForceGroup.name,
@@ -269,17 +321,29 @@ def _load_chunk(
         .order_by(col(t.TaskForceGroup.id))
     ):  # fmt: skip
         groups[policy_id].append(GroupFact(gcode, name, tuple(sections), tuple(lead_units)))
+    return groups
 
-    # 10. the submissions of the chosen cycles and the ledgers' cycles
+
+def _cycle_policy(
+    codes: list[str],
+    policies: dict[str, t.Policy],
+    chosen: dict[str, _Chosen],
+    ledgers: dict[str, _Ledger],
+) -> dict[int, int]:
+    """The policy id of each cycle read: the chosen cycles and the ledgers' cycles."""
     cycle_policy: dict[int, int] = {}
     for code in codes:
         pid = policies[code].id or 0
         cycle_policy[chosen[code][1].id or 0] = pid
         if code in ledgers:
             cycle_policy[ledgers[code][1].id or 0] = pid
-    cycle_ids = sorted(cycle_policy)
+    return cycle_policy
+
+
+def _submissions(connection: Connection, cycle_ids: list[int]) -> list[tuple[Any, ...]]:
+    """10. The submissions of the cycles that count or were rejected, fields parsed."""
     wanted = (*COUNTING, "rejected")
-    submissions: list[tuple[Any, ...]] = [
+    return [
         (*row[:7], _loads(row[7]))
         for row in _all(connection,
             _select(t.Submission.id, t.Submission.cycle_id, t.Submission.unit_id,
@@ -290,12 +354,19 @@ def _load_chunk(
                       col(t.Submission.version))
         )
     ]  # fmt: skip
-    submission_policy = {s[0]: cycle_policy[s[1]] for s in submissions if s[4] in COUNTING}
 
-    # 11. their progress entries, streamed
-    progress: dict[int, dict[str, tuple[str | None, float | None, dict[str, Any]]]] = defaultdict(
-        dict
-    )
+
+def _progress(
+    connection: Connection,
+    cycle_ids: list[int],
+    submissions: list[tuple[Any, ...]],
+    cycle_policy: dict[int, int],
+    measure_policy: dict[int, tuple[int, str]],
+) -> dict[int, _Progress]:
+    """11. The progress entries of the counting submissions, streamed, by measure number; an
+    entry for another policy's measure is left out."""
+    submission_policy = {s[0]: cycle_policy[s[1]] for s in submissions if s[4] in COUNTING}
+    progress: dict[int, _Progress] = defaultdict(dict)
     loads: Callable[[Any], Any] = _loads
     result = connection.execute(  # streamed: the option on the statement, not the connection
         _select(t.ProgressEntry.submission_id, t.ProgressEntry.measure_id, t.ProgressEntry.status,
@@ -309,89 +380,149 @@ def _load_chunk(
             owner = measure_policy.get(measure_id)
             if owner is not None and submission_policy.get(submission_id) == owner[0]:
                 progress[submission_id][owner[1]] = (status, value, loads(fields))
+    return progress
 
-    facts: dict[tuple[int, int], list[SubmissionFact]] = defaultdict(list)  # (cycle, unit) →
+
+def _submission_facts(
+    submissions: list[tuple[Any, ...]], progress: dict[int, _Progress]
+) -> dict[tuple[int, int], list[SubmissionFact]]:
+    """The submissions as facts with their progress, by (cycle, unit)."""
+    facts: dict[tuple[int, int], list[SubmissionFact]] = defaultdict(list)
     for sid, cycle_id, unit_id, version, status, received_at, late, fields in submissions:
         facts[(cycle_id, unit_id)].append(
             SubmissionFact(sid, version, status, received_at, late, fields, progress.get(sid, {}))
         )
+    return facts
 
-    inputs: list[ConsolidationInput] = []
-    for code in codes:
-        policy = policies[code]
-        pid = policy.id or 0
-        chosen_obligation, cycle = chosen[code]
-        cycle_id = cycle.id or 0
-        units = obligated.get(chosen_obligation.id or 0, [])
-        all_units = county_units.get(policy.county, {})
 
-        def unit_code(unit_id: int, all_units: dict[int, tuple[str, str]] = all_units) -> str:
-            return all_units[unit_id][0] if unit_id in all_units else str(unit_id)
+def _ledger_fact(
+    ledger: _Ledger,
+    units: list[tuple[int, str, str, str]],
+    facts: dict[tuple[int, int], list[SubmissionFact]],
+    as_of: datetime,
+) -> LedgerFact:
+    """The ledger with each obligated unit's latest counting version by ``as_of``."""
+    ledger_obligation, ledger_cycle, per_measure = ledger
+    latest: dict[str, SubmissionFact | None] = {}
+    for unit_id, ucode, _, _ in units:
+        counting = [
+            s for s in facts.get((ledger_cycle.id or 0, unit_id), [])
+            if s.status in COUNTING and s.received_at <= as_of
+        ]  # fmt: skip
+        latest[ucode] = counting[-1] if counting else None
+    return LedgerFact(ledger_obligation.name, per_measure, latest)
 
-        ledger: LedgerFact | None = None
-        if code in ledgers:
-            ledger_obligation, ledger_cycle, per_measure = ledgers[code]
-            latest: dict[str, SubmissionFact | None] = {}
-            for unit_id, ucode, _, _ in units:
-                counting = [
-                    s for s in facts.get((ledger_cycle.id or 0, unit_id), [])
-                    if s.status in COUNTING and s.received_at <= as_of
-                ]  # fmt: skip
-                latest[ucode] = counting[-1] if counting else None
-            ledger = LedgerFact(ledger_obligation.name, per_measure, latest)
 
-        office = policy.task_force.get("office", {})
-        inputs.append(
-            ConsolidationInput(
-                policy_code=policy.code,
-                county=policy.county,
-                policy_title=policy.title,
-                doc_number=policy.doc_number,
-                office_name=str(office.get("name", "")),
-                obligation_code=chosen_obligation.code,
-                obligation_name=chosen_obligation.name,
-                period=cycle.period,
-                period_label=cycle.period_label,
-                covers_end=cycle.covers_end,
-                due_at=cycle.due_at,
-                as_of=as_of,
-                units=tuple(
-                    UnitFact(ucode, name, kind, tuple(facts.get((cycle_id, unit_id), [])))
-                    for unit_id, ucode, name, kind in units
-                ),
-                measures=tuple(
-                    MeasureFact(
-                        number=number,
-                        title=title,
-                        section_key=section_key,
-                        lead_units=tuple(
-                            unit_code(u) for u, role in roles.get(mid, []) if role in LEAD_ROLES
-                        ),
-                        support_units=tuple(
-                            unit_code(u) for u, role in roles.get(mid, []) if role not in LEAD_ROLES
-                        ),
-                        targets=tuple(
-                            TargetFact(
-                                position,
-                                metric,
-                                value,
-                                uom,
-                                direction,
-                                starts or policy.active_start,
-                                due,
-                            )
-                            for position, metric, value, uom, direction, starts, due in targets.get(
-                                mid, []
-                            )
-                        ),
-                    )
-                    for mid, number, title, section_key in measures.get(pid, [])
-                ),
-                groups=tuple(groups.get(pid, [])),
-                unit_names={ucode: name for ucode, name in all_units.values()},
-                ledger=ledger,
-                yellow_points=yellow_points,
-                red_points=red_points,
-            )
+def _measure_facts(
+    policy: t.Policy, rows: _ChunkRows, all_units: dict[int, tuple[str, str]]
+) -> tuple[MeasureFact, ...]:
+    """The policy's measures with their units (by code) and targets."""
+
+    def unit_code(unit_id: int) -> str:
+        return all_units[unit_id][0] if unit_id in all_units else str(unit_id)
+
+    return tuple(
+        MeasureFact(
+            number=number,
+            title=title,
+            section_key=section_key,
+            lead_units=tuple(
+                unit_code(u) for u, role in rows.roles.get(mid, []) if role in LEAD_ROLES
+            ),
+            support_units=tuple(
+                unit_code(u) for u, role in rows.roles.get(mid, []) if role not in LEAD_ROLES
+            ),
+            targets=tuple(
+                TargetFact(
+                    position, metric, value, uom, direction, starts or policy.active_start, due
+                )
+                for position, metric, value, uom, direction, starts, due in rows.targets.get(
+                    mid, []
+                )
+            ),
         )
-    return inputs
+        for mid, number, title, section_key in rows.measures.get(policy.id or 0, [])
+    )
+
+
+def _input(
+    policy: t.Policy,
+    chosen: _Chosen,
+    ledger: _Ledger | None,
+    rows: _ChunkRows,
+    as_of: datetime,
+    yellow_points: float,
+    red_points: float,
+) -> ConsolidationInput:
+    """One policy's consolidation input from the chunk's rows."""
+    pid = policy.id or 0
+    chosen_obligation, cycle = chosen
+    cycle_id = cycle.id or 0
+    units = rows.obligated.get(chosen_obligation.id or 0, [])
+    all_units = rows.county_units.get(policy.county, {})
+    office = policy.task_force.get("office", {})
+    return ConsolidationInput(
+        policy_code=policy.code,
+        county=policy.county,
+        policy_title=policy.title,
+        doc_number=policy.doc_number,
+        office_name=str(office.get("name", "")),
+        obligation_code=chosen_obligation.code,
+        obligation_name=chosen_obligation.name,
+        period=cycle.period,
+        period_label=cycle.period_label,
+        covers_end=cycle.covers_end,
+        due_at=cycle.due_at,
+        as_of=as_of,
+        units=tuple(
+            UnitFact(ucode, name, kind, tuple(rows.facts.get((cycle_id, unit_id), [])))
+            for unit_id, ucode, name, kind in units
+        ),
+        measures=_measure_facts(policy, rows, all_units),
+        groups=tuple(rows.groups.get(pid, [])),
+        unit_names={ucode: name for ucode, name in all_units.values()},
+        ledger=None if ledger is None else _ledger_fact(ledger, units, rows.facts, as_of),
+        yellow_points=yellow_points,
+        red_points=red_points,
+    )
+
+
+def _load_chunk(
+    session: Session,
+    codes: list[str],
+    period: str | None,
+    obligation: str | None,
+    as_of: datetime,
+    yellow_points: float,
+    red_points: float,
+) -> list[ConsolidationInput]:
+    """The inputs of ``codes``, in order, from eleven set-based queries (numbered below)."""
+    if not codes:
+        return []
+    policies = _policies(session, codes)
+    policy_ids = [p.id for p in policies.values() if p.id is not None]
+    connection = session.connection()  # column queries run on Core: plain rows, no ORM work
+    chosen, ledgers = _chosen_cycles(
+        session, codes, policies, policy_ids, period, obligation, as_of
+    )
+    obligation_ids = sorted({o.id for o, _ in chosen.values() if o.id is not None})
+    obligated = _obligated_units(connection, obligation_ids)
+    county_units = _county_units(connection, policies)
+    measures, measure_policy = _measures(connection, policy_ids)
+    live_measures = _live_measures(policy_ids)
+    roles = _roles(connection, live_measures)
+    targets = _targets(connection, live_measures)
+    groups = _groups(connection, policy_ids)
+    cycle_policy = _cycle_policy(codes, policies, chosen, ledgers)
+    cycle_ids = sorted(cycle_policy)
+    submissions = _submissions(connection, cycle_ids)
+    progress = _progress(connection, cycle_ids, submissions, cycle_policy, measure_policy)
+    rows = _ChunkRows(
+        obligated, county_units, measures, roles, targets, groups,
+        _submission_facts(submissions, progress),
+    )  # fmt: skip
+    return [
+        _input(policies[code], chosen[code], ledgers.get(code), rows, as_of,
+               yellow_points, red_points)
+        for code in codes
+    ]  # fmt: skip

@@ -335,6 +335,149 @@ def _target_row(
                      done, share, behind, light_for(behind, yellow, red))  # fmt: skip
 
 
+def _led_groups(
+    measures: Sequence[MeasureFact], measure_group: Mapping[str, GroupFact | None]
+) -> dict[str, list[str]]:
+    """Unit code → the names of the groups whose measures it leads, in measure order."""
+    led_groups: dict[str, list[str]] = {}
+    for measure in measures:
+        group = measure_group[measure.number]
+        for code in measure.lead_units:
+            if group is not None and group.name not in led_groups.setdefault(code, []):
+                led_groups[code].append(group.name)
+    return led_groups
+
+
+@dataclass
+class _LeadReports:
+    """What a measure's lead units reported on it."""
+
+    reports: list[tuple[str, str]] = field(default_factory=list)  # (unit name, status or 未报)
+    statuses: list[str | None] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (unit name, note)
+    values: dict[int, list[float]] = field(default_factory=dict)  # target index → reached
+
+
+def _lead_reports(
+    measure: MeasureFact,
+    latest: Mapping[str, SubmissionFact | None],
+    names: Mapping[str, str],
+) -> _LeadReports:
+    """The lead units' statuses, notes and reached values for one measure."""
+    found = _LeadReports()
+    for code in measure.lead_units:
+        report = latest.get(code)
+        entry = report.progress.get(measure.number) if report else None
+        if entry is None:
+            found.reports.append((names.get(code, code), "未报"))
+            continue
+        status, value, fields = entry
+        found.reports.append((names.get(code, code), status or "未填"))
+        found.statuses.append(status)
+        for target in fields.get("targets", []) or []:
+            if isinstance(target.get("value"), int | float):
+                found.values.setdefault(int(target.get("index", 0)), []).append(
+                    float(target["value"])
+                )
+        if value is not None and not fields.get("targets"):
+            found.values.setdefault(0, []).append(value)
+        note = str(fields.get("note") or "").strip()
+        if note:
+            found.notes.append((names.get(code, code), note))
+    return found
+
+
+def _support_notes(
+    measure: MeasureFact,
+    latest: Mapping[str, SubmissionFact | None],
+    names: Mapping[str, str],
+) -> list[tuple[str, str]]:
+    """The notes of a measure's 配合 units: shown, never counted."""
+    notes: list[tuple[str, str]] = []
+    for code in measure.support_units:
+        report = latest.get(code)
+        entry = report.progress.get(measure.number) if report else None
+        if entry is not None and str(entry[2].get("note") or "").strip():
+            notes.append((names.get(code, code), str(entry[2]["note"]).strip()))
+    return notes
+
+
+def _measure_row(
+    measure: MeasureFact,
+    group: GroupFact | None,
+    latest: Mapping[str, SubmissionFact | None],
+    data: ConsolidationInput,
+) -> MeasureRow:
+    """One measure's row: its lead units' reports, its targets against schedule, its light."""
+    names = data.unit_names
+    lead = _lead_reports(measure, latest, names)
+    targets = tuple(
+        _target_row(t, lead.values.get(i, []), data.covers_end, data.yellow_points, data.red_points)
+        for i, t in enumerate(measure.targets)
+    )
+    status = least_advanced(lead.statuses)
+    lights = [t.light for t in targets]
+    if status == "滞后":
+        lights.append("yellow")
+    return MeasureRow(
+        number=measure.number,
+        title=measure.title,
+        group=group.name if group else "",
+        lead_units=tuple(names.get(c, c) for c in measure.lead_units),
+        support_units=tuple(names.get(c, c) for c in measure.support_units),
+        reports=tuple(lead.reports),
+        status=status,
+        lead_reported=sum(1 for _, s in lead.reports if s != "未报"),
+        notes=tuple(lead.notes + _support_notes(measure, latest, names)),
+        targets=targets,
+        light=_worst(lights),
+    )
+
+
+def _group_row(
+    group: GroupFact, measures: Sequence[MeasureRow], units: Sequence[UnitRow]
+) -> GroupRow:
+    """A group's units by timeliness and its measures by status and light."""
+    in_group = [m for m in measures if m.group == group.name]
+    members = [u for u in units if group.name in u.groups]
+    by_status = [(s, sum(1 for m in in_group if m.status == s)) for s in STATUS_ORDER]
+    by_status.append(("未报", sum(1 for m in in_group if m.status is None)))
+    return GroupRow(
+        code=group.code, name=group.name, units=len(members),
+        on_time=sum(1 for u in members if u.state == "on_time"),
+        late=sum(1 for u in members if u.state == "late"),
+        missing=sum(1 for u in members if u.state == "missing"),
+        rejected=sum(1 for u in members if u.state == "rejected"),
+        measures=len(in_group), by_status=tuple(by_status),
+        red=sum(1 for m in in_group if m.light == "red"),
+        yellow=sum(1 for m in in_group if m.light == "yellow"),
+    )  # fmt: skip
+
+
+def _texts(
+    units: Sequence[UnitRow],
+    latest: Mapping[str, SubmissionFact | None],
+    groups: Sequence[GroupFact],
+    measures: Sequence[MeasureRow],
+) -> tuple[list[TextItem], list[TextItem]]:
+    """The units' own words on problems and next steps, filed under groups in directory order."""
+    problems: list[TextItem] = []
+    next_steps: list[TextItem] = []
+    for unit in units:
+        report = latest.get(unit.code)
+        if report is None:
+            continue
+        group_label = primary_group(unit, groups, measures)
+        for key, bucket in (("problems", problems), ("next-steps", next_steps)):
+            text = str(report.fields.get(key) or "").strip()
+            if text:
+                bucket.append(TextItem(group_label, unit.name, text))
+    order = {g.name: i for i, g in enumerate(groups)}
+    problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within
+    next_steps.sort(key=lambda x: order.get(x.group, len(order)))
+    return problems, next_steps
+
+
 def consolidate(data: ConsolidationInput) -> Consolidation:
     """The month's consolidation; see the module docstring for the rules."""
     as_of = data.as_of
@@ -343,113 +486,20 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
         m.number: group_of(m.section_key, data.groups, [names.get(c, c) for c in m.lead_units])
         for m in data.measures
     }
-    led_groups: dict[str, list[str]] = {}
-    for measure in data.measures:
-        group = measure_group[measure.number]
-        for code in measure.lead_units:
-            if group is not None and group.name not in led_groups.setdefault(code, []):
-                led_groups[code].append(group.name)
+    led_groups = _led_groups(data.measures, measure_group)
     units = tuple(_unit_row(u, as_of, tuple(led_groups.get(u.code, []))) for u in data.units)
     latest = {u.code: _counting(u, as_of)[1] for u in data.units}
     counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
     counts["obligated"] = len(units)
-
-    measures: list[MeasureRow] = []
-    for measure in data.measures:
-        reports: list[tuple[str, str]] = []
-        statuses: list[str | None] = []
-        notes: list[tuple[str, str]] = []
-        values: dict[int, list[float]] = {}
-        for code in measure.lead_units:
-            report = latest.get(code)
-            entry = report.progress.get(measure.number) if report else None
-            if entry is None:
-                reports.append((names.get(code, code), "未报"))
-                continue
-            status, value, fields = entry
-            reports.append((names.get(code, code), status or "未填"))
-            statuses.append(status)
-            for target in fields.get("targets", []) or []:
-                if isinstance(target.get("value"), int | float):
-                    values.setdefault(int(target.get("index", 0)), []).append(
-                        float(target["value"])
-                    )
-            if value is not None and not fields.get("targets"):
-                values.setdefault(0, []).append(value)
-            note = str(fields.get("note") or "").strip()
-            if note:
-                notes.append((names.get(code, code), note))
-        for code in measure.support_units:  # 配合 units' notes are shown, never counted
-            report = latest.get(code)
-            entry = report.progress.get(measure.number) if report else None
-            if entry is not None and str(entry[2].get("note") or "").strip():
-                notes.append((names.get(code, code), str(entry[2]["note"]).strip()))
-        targets = tuple(
-            _target_row(t, values.get(i, []), data.covers_end, data.yellow_points, data.red_points)
-            for i, t in enumerate(measure.targets)
-        )
-        status = least_advanced(statuses)
-        lights = [t.light for t in targets]
-        if status == "滞后":
-            lights.append("yellow")
-        group = measure_group[measure.number]
-        measures.append(
-            MeasureRow(
-                number=measure.number,
-                title=measure.title,
-                group=group.name if group else "",
-                lead_units=tuple(names.get(c, c) for c in measure.lead_units),
-                support_units=tuple(names.get(c, c) for c in measure.support_units),
-                reports=tuple(reports),
-                status=status,
-                lead_reported=sum(1 for _, s in reports if s != "未报"),
-                notes=tuple(notes),
-                targets=targets,
-                light=_worst(lights),
-            )
-        )
-
-    groups: list[GroupRow] = []
-    for group in data.groups:
-        in_group = [m for m in measures if m.group == group.name]
-        members = [u for u in units if group.name in u.groups]
-        by_status = [(s, sum(1 for m in in_group if m.status == s)) for s in STATUS_ORDER]
-        by_status.append(("未报", sum(1 for m in in_group if m.status is None)))
-        groups.append(
-            GroupRow(
-                code=group.code, name=group.name, units=len(members),
-                on_time=sum(1 for u in members if u.state == "on_time"),
-                late=sum(1 for u in members if u.state == "late"),
-                missing=sum(1 for u in members if u.state == "missing"),
-                rejected=sum(1 for u in members if u.state == "rejected"),
-                measures=len(in_group), by_status=tuple(by_status),
-                red=sum(1 for m in in_group if m.light == "red"),
-                yellow=sum(1 for m in in_group if m.light == "yellow"),
-            )
-        )  # fmt: skip
-
-    problems: list[TextItem] = []
-    next_steps: list[TextItem] = []
-    for unit in units:
-        report = latest.get(unit.code)
-        if report is None:
-            continue
-        group_label = primary_group(unit, data.groups, measures)
-        for key, bucket in (("problems", problems), ("next-steps", next_steps)):
-            text = str(report.fields.get(key) or "").strip()
-            if text:
-                bucket.append(TextItem(group_label, unit.name, text))
-    order = {g.name: i for i, g in enumerate(data.groups)}
-    problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within
-    next_steps.sort(key=lambda x: order.get(x.group, len(order)))
-
+    measures = [_measure_row(m, measure_group[m.number], latest, data) for m in data.measures]
+    problems, next_steps = _texts(units, latest, data.groups, measures)
     return Consolidation(
         source=data,
         units=units,
         counts=counts,
         measures=tuple(measures),
-        groups=tuple(groups),
+        groups=tuple(_group_row(group, measures, units) for group in data.groups),
         problems=tuple(problems),
         next_steps=tuple(next_steps),
         ledger=ledger_quality(data),
