@@ -16,13 +16,14 @@ from models.consolidation_store import load_consolidation_input
 from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import WorkingCalendar
-from tasks.consolidation.consolidate import consolidate
 from tasks.escalation.cases import CaseState, Event, case_state
 from tasks.escalation.plan import DueCycle
 from tasks.escalation.rules import CycleRecord, LagRules
+from tasks.escalation.standing import RedUnits, monthly_standing
 
 
 def lag_rules(policy: t.Policy) -> LagRules:
+    """The policy's lag rules (its ``escalation`` settings less the case number prefix)."""
     rules = dict(policy.escalation)
     rules.pop("case_prefix", None)
     return LagRules(**rules)
@@ -30,15 +31,17 @@ def lag_rules(policy: t.Policy) -> LagRules:
 
 @dataclass
 class EscalationInputs:
+    """What one day's escalation plan reads, and the rows its steps write against."""
+
     policy: t.Policy
     rules: LagRules
     due_cycles: list[DueCycle]
     cycle_rows: dict[tuple[str, str], tuple[t.Obligation, t.Cycle]]
-    obligated: dict[str, list[str]]
+    obligated: dict[str, list[str]]  # obligation → unit codes, directory order
     units: dict[str, t.Unit]
-    reported: set[tuple[str, str, str]]
-    red_units: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]]
-    history: dict[str, list[CycleRecord]]
+    reported: set[tuple[str, str, str]]  # (obligation, period, unit) with a counting report
+    red_units: RedUnits
+    history: dict[str, list[CycleRecord]]  # unit → its monthly records, oldest first
     cases: dict[str, CaseState]
     case_rows: dict[str, t.SupervisionCase]
     last_event: dict[str, datetime]  # per case, its latest event at any time
@@ -89,6 +92,7 @@ def load_case_state(
 def load_escalation_inputs(
     session: Session, policy_code: str, as_of: datetime, calendar: WorkingCalendar
 ) -> EscalationInputs:
+    """The policy's cycles, units, reports, records and cases, as they stood at ``as_of``."""
     policy = get_policy(session, policy_code)
     rules = lag_rules(policy)
     due = [(o, c) for o, c in policy_cycles(session, policy_code) if c.due_at <= as_of]
@@ -115,41 +119,15 @@ def load_escalation_inputs(
         )
         if unit_id in by_id
     }
-    red_units: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
-    history: dict[str, list[CycleRecord]] = defaultdict(list)
-    for obligation, cycle in due:
-        if obligation.frequency != "monthly":
-            continue
-        c = consolidate(
-            load_consolidation_input(
-                session, policy_code, period=cycle.period, obligation=obligation.code,
-                as_of=as_of, yellow_points=rules.yellow_points, red_points=rules.red_points,
-            )
-        )  # fmt: skip
-        red: dict[str, list[str]] = defaultdict(list)
-        lights: dict[str, list[str]] = defaultdict(list)
-        statuses: dict[str, list[str]] = defaultdict(list)
-        names = {u.name: u.code for u in units.values()}
-        for measure in c.measures:
-            for name in measure.lead_units:
-                if name in names:
-                    lights[names[name]].append(measure.light)
-            # A red target is the first-named unit's to answer for: 陵川 names up to 40
-            # units on one measure, and one 督办单 each would drown the one that leads.
-            first = names.get(measure.lead_units[0]) if measure.lead_units else None
-            if first and any(target.light == "red" for target in measure.targets):
-                red[first].append(measure.number)
-            for name, status in measure.reports:
-                if name in names:
-                    statuses[names[name]].append(status)
-        red_units[(obligation.code, cycle.period)] = [
-            (code, tuple(numbers)) for code, numbers in red.items()
-        ]
-        for row in c.units:
-            history[row.code].append(
-                CycleRecord(cycle.period, row.state, tuple(lights[row.code]),
-                            tuple(statuses[row.code]))
-            )  # fmt: skip
+    monthly = [
+        (obligation.code, cycle.period, load_consolidation_input(
+            session, policy_code, period=cycle.period, obligation=obligation.code, as_of=as_of,
+            yellow_points=rules.yellow_points, red_points=rules.red_points,
+        ))
+        for obligation, cycle in due
+        if obligation.frequency == "monthly"
+    ]  # fmt: skip
+    red_units, history = monthly_standing(monthly, {u.name: u.code for u in units.values()})
     # States as they stood at as_of; rows all, so a replay of an earlier day never reopens one.
     cases, case_rows = load_cases(session, policy, calendar, rules.clock_days, as_of)
     key_of = {row.id: key for key, row in case_rows.items()}
@@ -173,7 +151,7 @@ def load_escalation_inputs(
         units=units,
         reported=reported,
         red_units=red_units,
-        history=dict(history),
+        history=history,
         cases=cases,
         case_rows=case_rows,
         last_event=last_event,

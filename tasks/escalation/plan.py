@@ -1,7 +1,7 @@
 """The escalation ladder for one day, as a pure plan: what to send, open, resolve and propose.
 
 Given the cycles due by ``as_of``, who has reported, the units' recent records and the cases
-already open, ``plan_escalation`` returns actions; ``models/escalation_store.py`` applies them
+already open, ``plan_escalation`` returns actions; ``tasks/escalation/steps.py`` applies them
 (outbox rows and case events, each keyed so that replaying the same ``as_of`` changes nothing).
 
 1. 催报: from the first working day after the due day, a unit still without a report that
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.escalation.cases import CaseState
@@ -32,6 +32,9 @@ from tasks.escalation.rules import (
     deserves_commendation,
     is_repeat_offender,
 )
+
+if TYPE_CHECKING:  # the store imports this module (DueCycle): the type only, not the module
+    from models.escalation_store import EscalationInputs
 
 
 @dataclass(frozen=True)
@@ -95,30 +98,20 @@ def red_case_key(policy: str, obligation: str, period: str, unit: str) -> str:
 
 
 def plan_escalation(
-    *,
-    policy: str,
-    as_of: datetime,
-    calendar: WorkingCalendar,
-    rules: LagRules,
-    due_cycles: Sequence[DueCycle],
-    obligated: Mapping[str, Sequence[str]],  # obligation → unit codes
-    reported: set[tuple[str, str, str]],  # (obligation, period, unit) with a counting report
-    # cycle → (unit, numbers of the measures it leads first with a red target)
-    red_units: Mapping[tuple[str, str], Sequence[tuple[str, Sequence[str]]]],
-    history: Mapping[str, Sequence[CycleRecord]],  # unit → its monthly records, oldest first
-    cases: Mapping[str, CaseState],
+    inputs: EscalationInputs, *, as_of: datetime, calendar: WorkingCalendar
 ) -> list[Action]:
     """Today's actions, in a stable order (cycle by cycle, units in directory order)."""
+    policy, rules, cases = inputs.policy.code, inputs.rules, inputs.cases
     today = as_of.astimezone(SHANGHAI).date()
     working = calendar.is_working_day(today)  # notices and 督办单 go out on working days only
     actions: list[Action] = []
-    for cycle in due_cycles:
+    for cycle in inputs.due_cycles:
         if as_of < cycle.due_at + timedelta(hours=rules.grace_hours):
             continue
         late_days = working_days_after(cycle.due_date, today, calendar)
-        for unit in obligated.get(cycle.obligation, ()):
+        for unit in inputs.obligated.get(cycle.obligation, ()):
             key = missing_case_key(policy, cycle.obligation, cycle.period, unit)
-            done = (cycle.obligation, cycle.period, unit) in reported
+            done = (cycle.obligation, cycle.period, unit) in inputs.reported
             state = cases.get(key)
             if done:
                 if state is not None and state.status not in ("resolved", "closed"):
@@ -135,7 +128,7 @@ def plan_escalation(
                     OpenCase(key, unit, cycle.obligation, cycle.period,
                              f"{cycle.period_label}{cycle.obligation_name}逾期未报，经催报仍未报送")
                 )  # fmt: skip
-        for unit, measures in red_units.get((cycle.obligation, cycle.period), ()):
+        for unit, measures in inputs.red_units.get((cycle.obligation, cycle.period), ()):
             key = red_case_key(policy, cycle.obligation, cycle.period, unit)
             if key not in cases and late_days >= 1 and working:
                 actions.append(
@@ -150,7 +143,7 @@ def plan_escalation(
         if state.status != "open" or state.pending_step or key in resolving:
             continue
         period, unit = key.split("/")[2:4]
-        records = history.get(unit, ())
+        records = inputs.history.get(unit, ())
         decided = state.approved_steps + state.rejected_steps
         if "solve" in {c.code for c in state.overdue_clocks(today)} and (
             "supervision" not in decided

@@ -40,8 +40,7 @@ from tasks.escalation.plan import (
     commended,
     plan_escalation,
 )
-from tasks.forms.build import form_filename, form_spec_from_context
-from tasks.forms.layout import form_path
+from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.mail.notices import notice_context
 from tasks.render import make_environment, render_notice
 
@@ -115,11 +114,7 @@ def run_escalation(
         inputs = load_escalation_inputs(session, policy_code, as_of, calendar)
         names = {code: unit.name for code, unit in inputs.units.items()}
         summary.policy_name = inputs.policy.title
-        actions = plan_escalation(
-            policy=policy_code, as_of=as_of, calendar=calendar, rules=inputs.rules,
-            due_cycles=inputs.due_cycles, obligated=inputs.obligated, reported=inputs.reported,
-            red_units=inputs.red_units, history=inputs.history, cases=inputs.cases,
-        )  # fmt: skip
+        actions = plan_escalation(inputs, as_of=as_of, calendar=calendar)
         notices: list[NewNotification] = []
         data = load_notice_data(session, policy_code, None)
         env = make_environment()  # compiled once per run: templates are the slow part
