@@ -20,9 +20,9 @@ from openpyxl import Workbook
 
 from config.errors import FormNotOursError, FormReadError, FormSignatureError
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.forms.build import (
+from tasks.forms.layout import FormMetadata
+from tasks.forms.read import (
     MAX_UNPACKED_BYTES,
-    FormMetadata,
     check_archive,
     open_workbook,
     read_form_metadata,
@@ -303,40 +303,69 @@ def _decide_sorted(
     if files.tampered:
         return Decision("quarantined", reasons=tuple(files.tampered), sender_unit=sender_unit)
     if files.forms:
-        drafts: list[Draft] = []
-        quarantined: list[Draft] = []
-        reasons: list[str] = []
-        for attachment, meta, workbook in files.forms:
-            form_ctx = ctx
-            if meta.policy != ctx.policy_code and context_for is not None:
-                form_ctx = context_for(meta.policy) or ctx
-            outcome = _form_draft(form_ctx, parsed.sender, attachment, meta, workbook)
-            if isinstance(outcome, str):
-                reasons.append(outcome)
-                if meta.unit_code in form_ctx.units and (meta.obligation, meta.period) in (
-                    form_ctx.cycles
-                ):
-                    # Shown under the unit the form names, never counted as its report.
-                    quarantined.append(
-                        Draft(
-                            form_ctx.policy_code,
-                            meta.unit_code,
-                            meta.obligation,
-                            meta.period,
-                            "quarantined",
-                            attachment.filename,
-                            errors=(FormIssue("", "", outcome),),
-                        )
-                    )
-            else:
-                drafts.append(outcome)
-        if reasons:
-            return Decision("quarantined", tuple(quarantined), tuple(reasons), sender_unit)
-        others = [f"附件《{a.filename}》未作为报表读取" for a in files.documents]
-        others += [issue.problem for issue in files.problems]
-        if others:  # kept with the report, so a person sees what else came with it
-            drafts = [replace(d, fields={**d.fields, "other_attachments": others}) for d in drafts]
-        return Decision("processed", tuple(drafts), sender_unit=sender_unit)
+        return _decide_with_forms(parsed, ctx, files, context_for, sender_unit)
+    return _decide_without_form(parsed, ctx, files, received_at, cycle_hint, sender_unit)
+
+
+def _quarantined_form(
+    form_ctx: IntakeContext, attachment: Attachment, meta: FormMetadata, reason: str
+) -> Draft | None:
+    """The record of a form that is not accepted, when it names a unit and cycle we know."""
+    if meta.unit_code in form_ctx.units and (meta.obligation, meta.period) in form_ctx.cycles:
+        # Shown under the unit the form names, never counted as its report.
+        return Draft(
+            form_ctx.policy_code,
+            meta.unit_code,
+            meta.obligation,
+            meta.period,
+            "quarantined",
+            attachment.filename,
+            errors=(FormIssue("", "", reason),),
+        )
+    return None
+
+
+def _decide_with_forms(
+    parsed: ParsedMessage,
+    ctx: IntakeContext,
+    files: _Sorted,
+    context_for: Callable[[str], IntakeContext | None] | None,
+    sender_unit: str,
+) -> Decision:
+    """A message with our signed forms: one submission each, or quarantine if any is wrong."""
+    drafts: list[Draft] = []
+    quarantined: list[Draft] = []
+    reasons: list[str] = []
+    for attachment, meta, workbook in files.forms:
+        form_ctx = ctx
+        if meta.policy != ctx.policy_code and context_for is not None:
+            form_ctx = context_for(meta.policy) or ctx
+        outcome = _form_draft(form_ctx, parsed.sender, attachment, meta, workbook)
+        if isinstance(outcome, str):
+            reasons.append(outcome)
+            kept = _quarantined_form(form_ctx, attachment, meta, outcome)
+            if kept is not None:
+                quarantined.append(kept)
+        else:
+            drafts.append(outcome)
+    if reasons:
+        return Decision("quarantined", tuple(quarantined), tuple(reasons), sender_unit)
+    others = [f"附件《{a.filename}》未作为报表读取" for a in files.documents]
+    others += [issue.problem for issue in files.problems]
+    if others:  # kept with the report, so a person sees what else came with it
+        drafts = [replace(d, fields={**d.fields, "other_attachments": others}) for d in drafts]
+    return Decision("processed", tuple(drafts), sender_unit=sender_unit)
+
+
+def _decide_without_form(
+    parsed: ParsedMessage,
+    ctx: IntakeContext,
+    files: _Sorted,
+    received_at: datetime,
+    cycle_hint: tuple[str, str] | None,
+    sender_unit: str,
+) -> Decision:
+    """A message without our form: a report from a known mailbox, for a cycle we can tell."""
     if not sender_unit:
         return Decision(
             "quarantined",
