@@ -19,6 +19,7 @@ from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
 from models.escalation_store import (
+    EscalationInputs,
     add_event,
     find_case,
     lag_rules,
@@ -61,30 +62,53 @@ class EscalationSummary:
     decisions: list[str] = field(default_factory=list)  # answers given while the run waited
 
 
+@dataclass
+class _NoticeSource:
+    """What every notice of a run shares, with its cycles and units looked up by code."""
+
+    settings: Settings
+    env: Environment
+    data: NoticeData
+    policy_code: str
+    as_of: datetime
+    cycles: dict[tuple[str, str], tuple[t.Obligation, t.Cycle]]  # (obligation, period) → rows
+    units: dict[str, t.Unit]  # unit code → row
+
+
+def _notice_source(
+    settings: Settings, session: Session, policy_code: str, as_of: datetime
+) -> _NoticeSource:
+    data = load_notice_data(session, policy_code, None)
+    env = make_environment()  # compiled once per run: templates are the slow part
+    cycles: dict[tuple[str, str], tuple[t.Obligation, t.Cycle]] = {}
+    for obligation, cycle in data.cycles:
+        cycles.setdefault((obligation.code, cycle.period), (obligation, cycle))
+    units: dict[str, t.Unit] = {}
+    for members in data.recipients.values():
+        for unit in members:
+            units.setdefault(unit.code, unit)  # a unit under several obligations: the first
+    return _NoticeSource(settings, env, data, policy_code, as_of, cycles, units)
+
+
 def _notice(
-    settings: Settings,
-    env: Environment,
-    data: NoticeData,
-    policy_code: str,
+    source: _NoticeSource,
     kind: str,
-    obligation_code: str,
-    period: str,
-    unit_code: str,
-    as_of: datetime,
+    action: SendOverdue | OpenCase,
     key: str,
     case: dict[str, Any] | None = None,
 ) -> NewNotification:
-    obligation, cycle = next(
-        (o, c) for o, c in data.cycles if o.code == obligation_code and c.period == period
-    )
-    unit = next(u for units in data.recipients.values() for u in units if u.code == unit_code)
+    obligation, cycle = source.cycles[(action.obligation, action.period)]
+    unit = source.units[action.unit]
+    data = source.data
     context = notice_context(
         kind=kind, policy=data.policy, obligation=obligation, cycle=cycle, unit=unit,
-        measures=data.measures_by_unit.get(unit.id or 0, []), as_of=as_of, days_left=0,
+        measures=data.measures_by_unit.get(unit.id or 0, []), as_of=source.as_of, days_left=0,
         attachment_name="",
     )  # fmt: skip
     attachments = []
-    path = form_path(settings, policy_code, obligation_code, period, unit_code)
+    path = form_path(
+        source.settings, source.policy_code, action.obligation, action.period, action.unit
+    )
     if path.exists():  # the unit's form again, so a late report needs nothing else
         name = form_filename(form_spec_from_context(context))
         context["reply"]["attachment_name"] = name
@@ -97,7 +121,7 @@ def _notice(
         if head:  # the 督办单 is addressed to the unit's head, its contacts and the office copied
             to, cc = [str(head)], list(unit.mailboxes)
         cc += [office] if office else []
-    mail = render_notice(env, context)
+    mail = render_notice(source.env, context)
     return NewNotification(
         idempotency_key=key, kind=kind, policy_id=data.policy.id, cycle_id=cycle.id,
         unit_id=unit.id, to=to, cc=cc, subject=mail.subject, body_text=mail.text,
@@ -105,9 +129,26 @@ def _notice(
     )  # fmt: skip
 
 
+@dataclass
+class _Run:
+    """One escalation run's transaction, the day's inputs, and what its actions write."""
+
+    session: Session
+    inputs: EscalationInputs
+    calendar: WorkingCalendar
+    as_of: datetime
+    actor: str
+    summary: EscalationSummary
+    names: dict[str, str]  # unit code → name
+    notices: _NoticeSource
+    already_sent: set[str]  # overdue keys in the outbox before this run
+    outgoing: list[NewNotification] = field(default_factory=list)
+
+
 def run_escalation(
     settings: Settings, policy_code: str, *, as_of: datetime, actor: str = "系统"
 ) -> EscalationSummary:
+    """Plan the day and apply the plan in one transaction (see the module docstring)."""
     calendar = WorkingCalendar.from_settings(settings)
     summary = EscalationSummary(policy_code, as_of)
     with session_scope(settings) as session:
@@ -115,75 +156,87 @@ def run_escalation(
         names = {code: unit.name for code, unit in inputs.units.items()}
         summary.policy_name = inputs.policy.title
         actions = plan_escalation(inputs, as_of=as_of, calendar=calendar)
-        notices: list[NewNotification] = []
-        data = load_notice_data(session, policy_code, None)
-        env = make_environment()  # compiled once per run: templates are the slow part
-        overdue_keys = {
-            a: f"{policy_code}/{a.obligation}/{a.period}/{a.unit}/overdue/1"
-            for a in actions
-            if isinstance(a, SendOverdue)
-        }
-        already_sent = set(
-            session.exec(
-                select(t.Notification.idempotency_key).where(
-                    col(t.Notification.idempotency_key).in_(list(overdue_keys.values()))
-                )
-            )
-        )
-        prefix = str(inputs.policy.escalation.get("case_prefix", "专督"))
+        notices = _notice_source(settings, session, policy_code, as_of)
+        overdue_keys = [_overdue_key(policy_code, a) for a in actions if isinstance(a, SendOverdue)]
+        already_sent = _keys_in_outbox(session, overdue_keys)
+        run = _Run(session, inputs, calendar, as_of, actor, summary, names, notices, already_sent)
         for action in actions:
             key_of_case = getattr(action, "case_key", "")
             if key_of_case in inputs.last_event and inputs.last_event[key_of_case] > as_of:
                 continue  # the case's later history is written: an earlier day's replay
             if isinstance(action, SendOverdue):
-                key = overdue_keys[action]
-                if key in already_sent:
-                    continue  # one 催报 per unit and cycle: it went out on an earlier day
-                notices.append(
-                    _notice(settings, env, data, policy_code, "overdue", action.obligation,
-                            action.period, action.unit, as_of, key)
-                )  # fmt: skip
-                summary.overdue.append(f"{names[action.unit]} {action.period}")
+                _send_overdue(run, action)
             elif isinstance(action, OpenCase):
-                if action.case_key in inputs.case_rows:
-                    continue  # opened later than this as_of (a replay of an earlier day)
-                unit = inputs.units[action.unit]
-                _, cycle = inputs.cycle_rows[(action.obligation, action.period)]
-                number = next_case_number(
-                    session, inputs.policy, prefix, as_of.astimezone(SHANGHAI).year
-                )
-                row = t.SupervisionCase(
-                    case_key=action.case_key, policy_id=inputs.policy.id or 0,
-                    unit_id=unit.id or 0, cycle_id=cycle.id, reason=action.reason, opened_at=as_of,
-                )  # fmt: skip
-                session.add(row)
-                session.flush()
-                add_event(session, row, "opened", as_of, actor, reason=action.reason, number=number)
-                state = _state(session, inputs.policy, row, calendar)
-                case = {
-                    "number": number, "reason": action.reason,
-                    "opened_at": as_of.astimezone(SHANGHAI),
-                    "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
-                    "head_name": _head_name(unit),
-                }  # fmt: skip
-                notices.append(_notice(settings, env, data, policy_code, "escalation",
-                                       action.obligation, action.period, action.unit, as_of,
-                                       f"case/{action.case_key}/opened", case))  # fmt: skip
-                summary.opened.append(f"{number} {names[action.unit]}：{action.reason}")
+                _open_case(run, action)
             elif isinstance(action, ResolveCase):
-                add_event(session, inputs.case_rows[action.case_key], "resolved", as_of, actor,
-                          note=action.note)  # fmt: skip
-                summary.resolved.append(action.case_key)
+                _resolve_case(run, action)
             elif isinstance(action, ProposeStep):
-                add_event(session, inputs.case_rows[action.case_key], "proposed", as_of, actor,
-                          step=action.step, reason=action.reason)  # fmt: skip
-                summary.proposed.append(
-                    f"{action.case_key}：{STEP_LABELS[action.step]}（{action.reason}）"
-                )
-        enqueue(session, notices, now=as_of)
+                _propose_step(run, action)
+        enqueue(session, run.outgoing, now=as_of)
         session.flush()
         _lists(session, inputs.policy, calendar, summary, names, inputs.history, inputs.rules)
     return summary
+
+
+def _overdue_key(policy_code: str, action: SendOverdue) -> str:
+    return f"{policy_code}/{action.obligation}/{action.period}/{action.unit}/overdue/1"
+
+
+def _keys_in_outbox(session: Session, keys: list[str]) -> set[str]:
+    return set(
+        session.exec(
+            select(t.Notification.idempotency_key).where(
+                col(t.Notification.idempotency_key).in_(keys)
+            )
+        )
+    )
+
+
+def _send_overdue(run: _Run, action: SendOverdue) -> None:
+    key = _overdue_key(run.notices.policy_code, action)
+    if key in run.already_sent:
+        return  # one 催报 per unit and cycle: it went out on an earlier day
+    run.outgoing.append(_notice(run.notices, "overdue", action, key))
+    run.summary.overdue.append(f"{run.names[action.unit]} {action.period}")
+
+
+def _open_case(run: _Run, action: OpenCase) -> None:
+    inputs, session, as_of = run.inputs, run.session, run.as_of
+    if action.case_key in inputs.case_rows:
+        return  # opened later than this as_of (a replay of an earlier day)
+    unit = inputs.units[action.unit]
+    _, cycle = inputs.cycle_rows[(action.obligation, action.period)]
+    prefix = str(inputs.policy.escalation.get("case_prefix", "专督"))
+    number = next_case_number(session, inputs.policy, prefix, as_of.astimezone(SHANGHAI).year)
+    row = t.SupervisionCase(
+        case_key=action.case_key, policy_id=inputs.policy.id or 0,
+        unit_id=unit.id or 0, cycle_id=cycle.id, reason=action.reason, opened_at=as_of,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    add_event(session, row, "opened", as_of, run.actor, reason=action.reason, number=number)
+    state = _state(session, inputs.policy, row, run.calendar)
+    case = {
+        "number": number, "reason": action.reason,
+        "opened_at": as_of.astimezone(SHANGHAI),
+        "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
+        "head_name": _head_name(unit),
+    }  # fmt: skip
+    key = f"case/{action.case_key}/opened"
+    run.outgoing.append(_notice(run.notices, "escalation", action, key, case))
+    run.summary.opened.append(f"{number} {run.names[action.unit]}：{action.reason}")
+
+
+def _resolve_case(run: _Run, action: ResolveCase) -> None:
+    add_event(run.session, run.inputs.case_rows[action.case_key], "resolved", run.as_of,
+              run.actor, note=action.note)  # fmt: skip
+    run.summary.resolved.append(action.case_key)
+
+
+def _propose_step(run: _Run, action: ProposeStep) -> None:
+    add_event(run.session, run.inputs.case_rows[action.case_key], "proposed", run.as_of,
+              run.actor, step=action.step, reason=action.reason)  # fmt: skip
+    run.summary.proposed.append(f"{action.case_key}：{STEP_LABELS[action.step]}（{action.reason}）")
 
 
 def _head_name(unit: t.Unit) -> str:
