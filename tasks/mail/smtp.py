@@ -148,6 +148,17 @@ async def _close(client: aiosmtplib.SMTP) -> None:
 
 _STOP = -1  # queue sentinel: no mail left, the worker closes its connection and ends
 
+# What became of an attempt to connect: the mail can go now, was settled, or must wait its turn.
+_Connecting = Literal["connected", "settled", "again"]
+
+
+@dataclass
+class _Line:
+    """One worker's connection, kept across mails, and its failures to connect."""
+
+    client: aiosmtplib.SMTP | None = None
+    failures: int = 0  # in a row; decides the wait and when to give up
+
 
 class _Batch:
     """The shared state of one ``send_batch`` call: queue, outcomes, the stop switch."""
@@ -245,55 +256,68 @@ class _Batch:
         self.retries[index] = asyncio.get_running_loop().call_later(delay, requeue)
 
     async def worker(self) -> None:
-        client: aiosmtplib.SMTP | None = None
-        connect_failures = 0  # in a row, on this worker; decides the wait and when to give up
+        line = _Line()
         try:
             while (index := await self.queue.get()) != _STOP:
-                while True:  # until this mail is settled or waiting for a retry
-                    if self.stopped is not None:
-                        self.settle(index, "pending", error=f"not sent: {self.stopped}")
-                        break
-                    if client is None or not client.is_connected:
-                        if connect_failures:
-                            await asyncio.sleep(_backoff(self.smtp, connect_failures))
-                            if self.stopped is not None:
-                                continue
-                        self.attempts[index] += 1
-                        try:
-                            client = _client(self.smtp)
-                            await client.connect()
-                        except Exception as exc:
-                            client = None
-                            connect_failures += 1
-                            error = _classify_logged(
-                                exc, key=self.mails[index].key, connecting=True
-                            )
-                            if (
-                                isinstance(error, PermanentDeliveryError)
-                                or connect_failures >= self.smtp.max_attempts
-                            ):
-                                self.settle(index, "pending", error=str(error), reply=error.reply)
-                                self.stop(error)
-                                break
-                            if self.attempts[index] >= self.smtp.max_attempts:
-                                self.settle(index, "pending", error=str(error), reply=error.reply)
-                                break
-                            logger.info(
-                                "connecting to %s:%d failed (%s), again in %.2f s",
-                                self.smtp.host,
-                                self.smtp.port,
-                                error,
-                                _backoff(self.smtp, connect_failures),
-                            )
-                            continue
-                        connect_failures = 0
-                    else:
-                        self.attempts[index] += 1
-                    await self.transmit(index, client)
-                    break
+                await self.deliver(index, line)
         finally:
-            if client is not None:
-                await _close(client)
+            if line.client is not None:
+                await _close(line.client)
+
+    async def deliver(self, index: int, line: _Line) -> None:
+        """Send mail ``index`` over the worker's line, connecting first when it is down; return
+        once the mail is settled or waiting for a retry."""
+        while True:
+            if self.stopped is not None:
+                self.settle(index, "pending", error=f"not sent: {self.stopped}")
+                return
+            client = line.client
+            if client is None or not client.is_connected:
+                connected = await self.connect(index, line)
+                if connected == "settled":
+                    return
+                if connected == "again":
+                    continue
+                assert line.client is not None  # connect() has just opened it
+                client = line.client
+            else:
+                self.attempts[index] += 1
+            await self.transmit(index, client)
+            return
+
+    async def connect(self, index: int, line: _Line) -> _Connecting:
+        """(Re)open the worker's line for mail ``index``, after the backoff its failures call for;
+        the attempt counts as the mail's. A line that cannot be opened settles the mail as
+        pending when the server is unusable or the mail is out of attempts."""
+        if line.failures:
+            await asyncio.sleep(_backoff(self.smtp, line.failures))
+            if self.stopped is not None:
+                return "again"  # deliver() then settles the mail as pending
+        self.attempts[index] += 1
+        try:
+            line.client = _client(self.smtp)
+            await line.client.connect()
+        except Exception as exc:
+            line.client = None
+            line.failures += 1
+            error = _classify_logged(exc, key=self.mails[index].key, connecting=True)
+            if isinstance(error, PermanentDeliveryError) or line.failures >= self.smtp.max_attempts:
+                self.settle(index, "pending", error=str(error), reply=error.reply)
+                self.stop(error)
+                return "settled"
+            if self.attempts[index] >= self.smtp.max_attempts:
+                self.settle(index, "pending", error=str(error), reply=error.reply)
+                return "settled"
+            logger.info(
+                "connecting to %s:%d failed (%s), again in %.2f s",
+                self.smtp.host,
+                self.smtp.port,
+                error,
+                _backoff(self.smtp, line.failures),
+            )
+            return "again"
+        line.failures = 0
+        return "connected"
 
     async def transmit(self, index: int, client: aiosmtplib.SMTP) -> None:
         mail = self.mails[index]
