@@ -103,6 +103,89 @@ def _submission_facts(
     return facts
 
 
+def _live_measures(session: Session, policy: t.Policy) -> Sequence[t.Measure]:
+    """The policy's live measures, in notice order."""
+    return session.exec(
+        select(t.Measure)
+        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
+        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
+    ).all()
+
+
+def _roles(session: Session, measure_ids: list[int]) -> dict[int, list[t.Responsibility]]:
+    """The measures' responsibilities, in notice order."""
+    roles: dict[int, list[t.Responsibility]] = defaultdict(list)
+    for r in session.exec(
+        select(t.Responsibility)
+        .where(col(t.Responsibility.measure_id).in_(measure_ids))
+        .order_by(col(t.Responsibility.position))
+    ):
+        roles[r.measure_id].append(r)
+    return roles
+
+
+def _targets(session: Session, measure_ids: list[int]) -> dict[int, list[t.Target]]:
+    """The measures' live targets, by position."""
+    targets: dict[int, list[t.Target]] = defaultdict(list)
+    for target in session.exec(
+        select(t.Target)
+        .where(col(t.Target.measure_id).in_(measure_ids), col(t.Target.retired_at).is_(None))
+        .order_by(col(t.Target.measure_id), col(t.Target.position))
+    ):
+        targets[target.measure_id].append(target)
+    return targets
+
+
+def _measure_facts(
+    policy: t.Policy,
+    measures: Sequence[t.Measure],
+    roles: dict[int, list[t.Responsibility]],
+    targets: dict[int, list[t.Target]],
+    all_units: dict[int | None, t.Unit],
+) -> tuple[MeasureFact, ...]:
+    """The measures with their units (by code) and targets."""
+
+    def code(unit_id: int) -> str:
+        return all_units[unit_id].code if unit_id in all_units else str(unit_id)
+
+    return tuple(
+        MeasureFact(
+            number=m.number,
+            title=m.title,
+            section_key=m.section_key,
+            lead_units=tuple(code(r.unit_id) for r in roles[m.id or 0] if r.role in LEAD_ROLES),
+            support_units=tuple(
+                code(r.unit_id) for r in roles[m.id or 0] if r.role not in LEAD_ROLES
+            ),
+            targets=tuple(
+                TargetFact(
+                    g.position,
+                    g.metric,
+                    g.value,
+                    g.unit_of_measure,
+                    g.direction,
+                    g.starts or policy.active_start,
+                    g.due,
+                )
+                for g in targets[m.id or 0]
+            ),
+        )
+        for m in measures
+    )
+
+
+def _group_facts(session: Session, policy: t.Policy) -> tuple[GroupFact, ...]:
+    """The policy's task-force groups."""
+    return tuple(
+        GroupFact(g.code, g.name, tuple(g.sections), tuple(g.lead_units))
+        for g in session.exec(
+            select(t.TaskForceGroup)
+            .where(t.TaskForceGroup.policy_id == policy.id)
+            .order_by(col(t.TaskForceGroup.id))
+        )
+    )
+
+
 def load_consolidation_input(
     session: Session,
     policy_code: str,
@@ -113,6 +196,7 @@ def load_consolidation_input(
     yellow_points: float = 10.0,
     red_points: float = 30.0,
 ) -> ConsolidationInput:
+    """What ``consolidate`` needs of one policy's cycle (see ``pick_cycle``)."""
     policy = get_policy(session, policy_code)
     chosen_obligation, cycle = pick_cycle(session, policy, period, obligation, as_of)
     assert cycle.id is not None and chosen_obligation.id is not None
@@ -125,30 +209,10 @@ def load_consolidation_input(
     all_units = {
         u.id: u for u in session.exec(select(t.Unit).where(t.Unit.county == policy.county))
     }
-    measures = session.exec(
-        select(t.Measure)
-        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
-        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
-    ).all()
+    measures = _live_measures(session, policy)
     numbers = {m.id: m.number for m in measures if m.id is not None}
-    roles: dict[int, list[t.Responsibility]] = defaultdict(list)
-    for r in session.exec(
-        select(t.Responsibility)
-        .where(col(t.Responsibility.measure_id).in_(list(numbers)))
-        .order_by(col(t.Responsibility.position))
-    ):
-        roles[r.measure_id].append(r)
-    targets: dict[int, list[t.Target]] = defaultdict(list)
-    for target in session.exec(
-        select(t.Target)
-        .where(col(t.Target.measure_id).in_(list(numbers)), col(t.Target.retired_at).is_(None))
-        .order_by(col(t.Target.measure_id), col(t.Target.position))
-    ):
-        targets[target.measure_id].append(target)
-
-    def code(unit_id: int) -> str:
-        return all_units[unit_id].code if unit_id in all_units else str(unit_id)
-
+    roles = _roles(session, list(numbers))
+    targets = _targets(session, list(numbers))
     facts = _submission_facts(session, cycle.id, [u.id for u in unit_rows if u.id], numbers)
     office = policy.task_force.get("office", {})
     return ConsolidationInput(
@@ -167,38 +231,8 @@ def load_consolidation_input(
         units=tuple(
             UnitFact(u.code, u.name, u.kind, tuple(facts.get(u.id or 0, []))) for u in unit_rows
         ),
-        measures=tuple(
-            MeasureFact(
-                number=m.number,
-                title=m.title,
-                section_key=m.section_key,
-                lead_units=tuple(code(r.unit_id) for r in roles[m.id or 0] if r.role in LEAD_ROLES),
-                support_units=tuple(
-                    code(r.unit_id) for r in roles[m.id or 0] if r.role not in LEAD_ROLES
-                ),
-                targets=tuple(
-                    TargetFact(
-                        g.position,
-                        g.metric,
-                        g.value,
-                        g.unit_of_measure,
-                        g.direction,
-                        g.starts or policy.active_start,
-                        g.due,
-                    )
-                    for g in targets[m.id or 0]
-                ),
-            )
-            for m in measures
-        ),
-        groups=tuple(
-            GroupFact(g.code, g.name, tuple(g.sections), tuple(g.lead_units))
-            for g in session.exec(
-                select(t.TaskForceGroup)
-                .where(t.TaskForceGroup.policy_id == policy.id)
-                .order_by(col(t.TaskForceGroup.id))
-            )
-        ),
+        measures=_measure_facts(policy, measures, roles, targets, all_units),
+        groups=_group_facts(session, policy),
         unit_names={u.code: u.name for u in all_units.values()},
         ledger=_ledger(session, policy, unit_rows, numbers, as_of),
         yellow_points=yellow_points,

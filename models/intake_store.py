@@ -52,8 +52,10 @@ class PolicyIntake:
     submitted: set[tuple[str, str, str]] = field(default_factory=set)
 
 
-def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
-    policy = get_policy(session, policy_code)
+def _live_cycles(
+    session: Session, policy: t.Policy
+) -> tuple[dict[str, t.Obligation], dict[tuple[str, str], t.Cycle]]:
+    """The policy's live obligations by code, and their live cycles by (obligation, period)."""
     obligations = {
         o.code: o
         for o in session.exec(
@@ -71,12 +73,11 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
             )
         )
     }
-    recipient_rows = session.exec(
-        select(t.ObligationRecipient.obligation_id, t.Unit)
-        .join(t.Unit, col(t.Unit.id) == t.ObligationRecipient.unit_id)
-        .where(col(t.ObligationRecipient.obligation_id).in_(list(by_id)))
-    ).all()
-    units = {unit.code: unit for _, unit in recipient_rows}
+    return obligations, cycles
+
+
+def _measures_of_units(session: Session, policy: t.Policy) -> dict[str, set[str]]:
+    """Unit code → the numbers of the live measures it is named for."""
     measure_rows = session.exec(
         select(t.Measure.id, t.Measure.number, t.Unit.code)
         .join(t.Responsibility, col(t.Responsibility.measure_id) == t.Measure.id)
@@ -86,19 +87,16 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
     measures_of: dict[str, set[str]] = {}
     for _, number, code in measure_rows:
         measures_of.setdefault(code, set()).add(number)
-    measure_ids = {
-        number: mid
-        for mid, number in session.exec(
-            select(t.Measure.id, t.Measure.number).where(t.Measure.policy_id == policy.id)
-        )
-        if mid is not None
-    }
-    unit_cycles: dict[str, list[tuple[str, str]]] = {}
-    for obligation_id, unit in recipient_rows:
-        code = by_id[obligation_id].code
-        unit_cycles.setdefault(unit.code, []).extend(k for k in cycles if k[0] == code)
-    unit_by_id = {u.id: u for u in units.values()}
-    cycle_by_id = {c.id: key for key, c in cycles.items()}
+    return measures_of
+
+
+def _notices(
+    session: Session,
+    policy: t.Policy,
+    cycle_by_id: dict[int | None, tuple[str, str]],
+    unit_by_id: dict[int | None, t.Unit],
+) -> dict[str, tuple[str, str, str]]:
+    """The Message-ID local part of each notice sent → (obligation, period, unit code)."""
     notices: dict[str, tuple[str, str, str]] = {}
     for key, cycle_id, unit_id in session.exec(
         select(t.Notification.idempotency_key, t.Notification.cycle_id, t.Notification.unit_id)
@@ -108,6 +106,15 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
         if cycle_id in cycle_by_id and unit_id in unit_by_id:
             obligation, period = cycle_by_id[cycle_id]
             notices[notice_ref(key)] = (obligation, period, unit_by_id[unit_id].code)
+    return notices
+
+
+def _submitted(
+    session: Session,
+    cycle_by_id: dict[int | None, tuple[str, str]],
+    unit_by_id: dict[int | None, t.Unit],
+) -> set[tuple[str, str, str]]:
+    """(obligation, period, unit code) of every report already received."""
     submitted: set[tuple[str, str, str]] = set()
     for cycle_id, unit_id in session.exec(
         select(t.Submission.cycle_id, t.Submission.unit_id)
@@ -116,7 +123,20 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
     ):
         if unit_id in unit_by_id:
             submitted.add((*cycle_by_id[cycle_id], unit_by_id[unit_id].code))
-    context = IntakeContext(
+    return submitted
+
+
+def _context(
+    policy: t.Policy,
+    units: dict[str, t.Unit],
+    measures_of: dict[str, set[str]],
+    cycles: dict[tuple[str, str], t.Cycle],
+    unit_cycles: dict[str, list[tuple[str, str]]],
+    notices: dict[str, tuple[str, str, str]],
+    submitted: set[tuple[str, str, str]],
+) -> IntakeContext:
+    """What ``decide`` knows of the policy, from its rows."""
+    return IntakeContext(
         policy_code=policy.code,
         units={
             code: UnitInfo(
@@ -136,6 +156,36 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
         notices=notices,
         submitted=submitted,
     )
+
+
+def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
+    """What intake needs of a loaded policy: the office's knowledge and the rows to record on."""
+    policy = get_policy(session, policy_code)
+    obligations, cycles = _live_cycles(session, policy)
+    by_id = {o.id: o for o in obligations.values()}
+    recipient_rows = session.exec(
+        select(t.ObligationRecipient.obligation_id, t.Unit)
+        .join(t.Unit, col(t.Unit.id) == t.ObligationRecipient.unit_id)
+        .where(col(t.ObligationRecipient.obligation_id).in_(list(by_id)))
+    ).all()
+    units = {unit.code: unit for _, unit in recipient_rows}
+    measures_of = _measures_of_units(session, policy)
+    measure_ids = {
+        number: mid
+        for mid, number in session.exec(
+            select(t.Measure.id, t.Measure.number).where(t.Measure.policy_id == policy.id)
+        )
+        if mid is not None
+    }
+    unit_cycles: dict[str, list[tuple[str, str]]] = {}
+    for obligation_id, unit in recipient_rows:
+        code = by_id[obligation_id].code
+        unit_cycles.setdefault(unit.code, []).extend(k for k in cycles if k[0] == code)
+    unit_by_id = {u.id: u for u in units.values()}
+    cycle_by_id = {c.id: key for key, c in cycles.items()}
+    notices = _notices(session, policy, cycle_by_id, unit_by_id)
+    submitted = _submitted(session, cycle_by_id, unit_by_id)
+    context = _context(policy, units, measures_of, cycles, unit_cycles, notices, submitted)
     return PolicyIntake(context, policy, obligations, cycles, units, measure_ids, submitted)
 
 

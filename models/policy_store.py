@@ -94,14 +94,11 @@ def policy_fingerprint(bundle: PolicyBundle) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def load_policy(
-    session: Session, bundle: PolicyBundle, cycles: list[CycleSpec], *, now: datetime
-) -> LoadReport:
-    """Upsert a policy, its units directory, measures, obligations and cycles."""
-    report = LoadReport()
-    p = bundle.policy
+def _sync_units(
+    session: Session, bundle: PolicyBundle, report: LoadReport, now: datetime
+) -> dict[Hashable, t.Unit]:
+    """The county's units directory, by unit name."""
     county = bundle.directory.county
-
     unit_values = {
         u.name: {
             "county": county,
@@ -117,7 +114,7 @@ def load_policy(
         }
         for u in bundle.directory.units
     }
-    units = _sync(
+    return _sync(
         session,
         t.Unit,
         session.exec(select(t.Unit).where(t.Unit.county == county)),
@@ -127,6 +124,12 @@ def load_policy(
         now=now,
     )
 
+
+def _sync_policy_row(
+    session: Session, bundle: PolicyBundle, report: LoadReport, now: datetime
+) -> t.Policy:
+    """The policy's own row."""
+    p = bundle.policy
     policy_values = {
         "code": p.code,
         "county": p.county,
@@ -142,7 +145,7 @@ def load_policy(
         "review": list(p.review),
         "content_sha256": policy_fingerprint(bundle),
     }
-    policy_row = _sync(
+    return _sync(
         session,
         t.Policy,
         session.exec(select(t.Policy).where(t.Policy.code == p.code)),
@@ -152,11 +155,13 @@ def load_policy(
         now=now,
         stale="keep",
     )[p.code]
-    if report.changed and policy_row.loaded_at != now:
-        policy_row.loaded_at = now
-    pid = policy_row.id
-    assert pid is not None
 
+
+def _sync_sections_and_groups(
+    session: Session, bundle: PolicyBundle, pid: int, report: LoadReport, now: datetime
+) -> None:
+    """The section tree and the task-force groups; stale ones are deleted."""
+    p = bundle.policy
     _sync(
         session,
         t.Section,
@@ -199,7 +204,13 @@ def load_policy(
         stale="delete",
     )
 
-    measures = _sync(
+
+def _sync_measure_rows(
+    session: Session, bundle: PolicyBundle, pid: int, report: LoadReport, now: datetime
+) -> dict[Hashable, t.Measure]:
+    """The measures, by number."""
+    p = bundle.policy
+    return _sync(
         session,
         t.Measure,
         session.exec(select(t.Measure).where(t.Measure.policy_id == pid)),
@@ -223,10 +234,18 @@ def load_policy(
         report,
         now=now,
     )
-    measure_ids = [row.id for row in measures.values()]
+
+
+def _measure_children(
+    bundle: PolicyBundle,
+    measures: Mapping[Hashable, t.Measure],
+    units: Mapping[Hashable, t.Unit],
+) -> tuple[dict[Hashable, dict[str, Any]], dict[Hashable, dict[str, Any]]]:
+    """The desired responsibilities (by measure and unit) and targets (by measure and
+    position) of every measure."""
     responsibilities: dict[Hashable, dict[str, Any]] = {}
     targets: dict[Hashable, dict[str, Any]] = {}
-    for m in p.measures:
+    for m in bundle.policy.measures:
         mid = measures[m.number].id
         for position, (name, role, via) in enumerate(bundle.effective_units(m)):
             uid = units[name].id
@@ -251,6 +270,21 @@ def load_policy(
                 "resolution": target.resolution,
                 "outside_period_reason": target.outside_period_reason,
             }
+    return responsibilities, targets
+
+
+def _sync_measures(
+    session: Session,
+    bundle: PolicyBundle,
+    pid: int,
+    units: Mapping[Hashable, t.Unit],
+    report: LoadReport,
+    now: datetime,
+) -> None:
+    """The measures, their responsibilities (deleted when stale) and targets."""
+    measures = _sync_measure_rows(session, bundle, pid, report, now)
+    measure_ids = [row.id for row in measures.values()]
+    responsibilities, targets = _measure_children(bundle, measures, units)
     _sync(
         session,
         t.Responsibility,
@@ -273,7 +307,12 @@ def load_policy(
         now=now,
     )
 
-    obligations = _sync(
+
+def _sync_obligation_rows(
+    session: Session, bundle: PolicyBundle, pid: int, report: LoadReport, now: datetime
+) -> dict[Hashable, t.Obligation]:
+    """The obligations, by code."""
+    return _sync(
         session,
         t.Obligation,
         session.exec(select(t.Obligation).where(t.Obligation.policy_id == pid)),
@@ -294,11 +333,24 @@ def load_policy(
                 "paper_copy": o.paper_copy,
                 "source_text": o.source_text,
             }
-            for o in p.obligations
+            for o in bundle.policy.obligations
         },
         report,
         now=now,
     )
+
+
+def _sync_obligations(
+    session: Session,
+    bundle: PolicyBundle,
+    pid: int,
+    units: Mapping[Hashable, t.Unit],
+    cycles: list[CycleSpec],
+    report: LoadReport,
+    now: datetime,
+) -> None:
+    """The obligations, their recipients (deleted when stale) and cycles."""
+    obligations = _sync_obligation_rows(session, bundle, pid, report, now)
     obligation_ids = [row.id for row in obligations.values()]
     _sync(
         session,
@@ -314,7 +366,7 @@ def load_policy(
                 "obligation_id": obligations[o.code].id,
                 "unit_id": units[name].id,
             }
-            for o in p.obligations
+            for o in bundle.policy.obligations
             for name in bundle.recipients(o.code)
         },
         report,
@@ -344,6 +396,23 @@ def load_policy(
         report,
         now=now,
     )
+
+
+def load_policy(
+    session: Session, bundle: PolicyBundle, cycles: list[CycleSpec], *, now: datetime
+) -> LoadReport:
+    """Upsert a policy, its units directory, measures, obligations and cycles."""
+    report = LoadReport()
+    units = _sync_units(session, bundle, report, now)
+    policy_row = _sync_policy_row(session, bundle, report, now)
+    # Only the directory and the policy row have been compared so far.
+    if report.changed and policy_row.loaded_at != now:
+        policy_row.loaded_at = now
+    pid = policy_row.id
+    assert pid is not None
+    _sync_sections_and_groups(session, bundle, pid, report, now)
+    _sync_measures(session, bundle, pid, units, report, now)
+    _sync_obligations(session, bundle, pid, units, cycles, report, now)
     return report
 
 
@@ -359,18 +428,10 @@ def get_policy(session: Session, code: str) -> t.Policy:
     return row
 
 
-def policy_document(session: Session, code: str) -> dict[str, Any]:
-    """The documented ``policy show --json`` shape of a loaded policy (retired rows left out)."""
-    policy = get_policy(session, code)
-    sections = {
-        s.key: s for s in session.exec(select(t.Section).where(t.Section.policy_id == policy.id))
-    }
-    measures = session.exec(
-        select(t.Measure)
-        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
-        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
-    ).all()
-    measure_ids = [m.id for m in measures]
+def _units_by_measure(
+    session: Session, measure_ids: list[int | None]
+) -> dict[int | None, list[dict[str, Any]]]:
+    """Each measure's units as ``policy show`` lists them, in notice order."""
     units_by_measure: dict[int | None, list[dict[str, Any]]] = {mid: [] for mid in measure_ids}
     for resp, unit in session.exec(
         select(t.Responsibility, t.Unit)
@@ -381,6 +442,13 @@ def policy_document(session: Session, code: str) -> dict[str, Any]:
         units_by_measure[resp.measure_id].append(
             {"name": unit.name, "role": resp.role, "via": resp.via}
         )
+    return units_by_measure
+
+
+def _targets_by_measure(
+    session: Session, measure_ids: list[int | None]
+) -> dict[int | None, list[dict[str, Any]]]:
+    """Each measure's live targets as ``policy show`` lists them, by position."""
     targets_by_measure: dict[int | None, list[dict[str, Any]]] = {mid: [] for mid in measure_ids}
     for target in session.exec(
         select(t.Target)
@@ -399,15 +467,47 @@ def policy_document(session: Session, code: str) -> dict[str, Any]:
                 "resolution": target.resolution,
             }
         )
+    return targets_by_measure
 
-    def section_path(key: str) -> list[str]:
-        path: list[str] = []
-        current: str | None = key
-        while current is not None:
-            path.insert(0, f"{current} {sections[current].title}")
-            current = sections[current].parent_key
-        return path
 
+def _section_path(sections: Mapping[str, t.Section], key: str) -> list[str]:
+    """The headings from the top section down to ``key``'s, each as "key title"."""
+    path: list[str] = []
+    current: str | None = key
+    while current is not None:
+        path.insert(0, f"{current} {sections[current].title}")
+        current = sections[current].parent_key
+    return path
+
+
+def _measure_entries(session: Session, policy: t.Policy) -> list[dict[str, Any]]:
+    """The live measures of ``policy show --json``, in notice order."""
+    sections = {
+        s.key: s for s in session.exec(select(t.Section).where(t.Section.policy_id == policy.id))
+    }
+    measures = session.exec(
+        select(t.Measure)
+        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
+        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
+    ).all()
+    measure_ids = [m.id for m in measures]
+    units_by_measure = _units_by_measure(session, measure_ids)
+    targets_by_measure = _targets_by_measure(session, measure_ids)
+    return [
+        {
+            "number": m.number,
+            "section": " / ".join(_section_path(sections, m.section_key)),
+            "title": m.title,
+            "units": units_by_measure[m.id],
+            "targets": targets_by_measure[m.id],
+            "deadline": m.deadline.isoformat() if m.deadline else None,
+        }
+        for m in measures
+    ]
+
+
+def _obligation_entries(session: Session, policy: t.Policy) -> list[dict[str, Any]]:
+    """The live obligations of ``policy show --json`` with their recipients' names."""
     obligations = session.exec(
         select(t.Obligation)
         .where(t.Obligation.policy_id == policy.id, col(t.Obligation.retired_at).is_(None))
@@ -421,6 +521,29 @@ def policy_document(session: Session, code: str) -> dict[str, Any]:
         .order_by(col(t.ObligationRecipient.id))
     ):
         recipients[rec.obligation_id].append(unit.name)
+    return [
+        {
+            "code": o.code,
+            "name": o.name,
+            "frequency": o.frequency,
+            "due_rule": o.due_rule,
+            "covers_from": o.covers_from,
+            "covers_to": o.covers_to,
+            "on_non_working_day": o.on_non_working_day,
+            "content": [c["label"] for c in o.content],
+            "submit_to": o.submit_to,
+            "paper_copy": o.paper_copy,
+            "recipients": recipients[o.id],
+        }
+        for o in obligations
+    ]
+
+
+def policy_document(session: Session, code: str) -> dict[str, Any]:
+    """The documented ``policy show --json`` shape of a loaded policy (retired rows left out)."""
+    policy = get_policy(session, code)
+    measures = _measure_entries(session, policy)
+    obligations = _obligation_entries(session, policy)
     groups = session.exec(
         select(t.TaskForceGroup)
         .where(t.TaskForceGroup.policy_id == policy.id)
@@ -434,33 +557,8 @@ def policy_document(session: Session, code: str) -> dict[str, Any]:
         "issuer": policy.issuer,
         "issued": policy.issued.isoformat(),
         "active": {"start": policy.active_start.isoformat(), "end": policy.active_end.isoformat()},
-        "measures": [
-            {
-                "number": m.number,
-                "section": " / ".join(section_path(m.section_key)),
-                "title": m.title,
-                "units": units_by_measure[m.id],
-                "targets": targets_by_measure[m.id],
-                "deadline": m.deadline.isoformat() if m.deadline else None,
-            }
-            for m in measures
-        ],
-        "obligations": [
-            {
-                "code": o.code,
-                "name": o.name,
-                "frequency": o.frequency,
-                "due_rule": o.due_rule,
-                "covers_from": o.covers_from,
-                "covers_to": o.covers_to,
-                "on_non_working_day": o.on_non_working_day,
-                "content": [c["label"] for c in o.content],
-                "submit_to": o.submit_to,
-                "paper_copy": o.paper_copy,
-                "recipients": recipients[o.id],
-            }
-            for o in obligations
-        ],
+        "measures": measures,
+        "obligations": obligations,
         "groups": [
             {"code": g.code, "name": g.name, "lead_units": g.lead_units, "sections": g.sections}
             for g in groups
