@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import CONFIG_DIR, Settings
@@ -28,13 +30,13 @@ POLICY_FILES = {
     "xinjiang-2022": CONFIG_DIR / "policies" / "xinjiang-2022.yaml",
 }
 BIN = Path(sys.executable).parent / "taskforce"
+UPDATE_GOLDEN = os.environ.get("TASKFORCE_UPDATE_GOLDEN") == "1"
 
 
 def load_seeds(settings: Settings, *codes: str) -> Settings:
     """Create the tables and load the named seed policies (all when none named), as a CLI would."""
     from datetime import UTC
 
-    from config.loading import load_policy_file
     from models.db import init_db, session_scope
     from models.policy_store import load_policy
     from tasks.calendar import WorkingCalendar
@@ -52,6 +54,20 @@ def load_seeds(settings: Settings, *codes: str) -> Settings:
                 now=datetime(2022, 10, 1, tzinfo=UTC),
             )
     return settings
+
+
+def check_golden(golden: Path, actual: bytes) -> None:
+    """Compare with a golden file; TASKFORCE_UPDATE_GOLDEN=1 rewrites a differing one and fails.
+
+    The rewrite fails the test on purpose, so that an update run never passes: the new file is
+    to be read (``git diff``) before the test is run again without the variable.
+    """
+    if UPDATE_GOLDEN and (not golden.exists() or golden.read_bytes() != actual):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(actual)
+        pytest.fail(f"{golden} rewritten: read the diff, then run again without the variable")
+    assert golden.exists(), f"{golden} missing: run with TASKFORCE_UPDATE_GOLDEN=1"
+    assert actual == golden.read_bytes(), f"{golden} differs"
 
 
 def at(day: date, hour: int = 9, minute: int = 0) -> datetime:

@@ -10,7 +10,6 @@ and read the diff: every golden file is a mail a county office would sign.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,10 +40,9 @@ from tasks.render import (
     num,
     render_notice,
 )
-from tests.helpers import DATA, POLICY_FILES
+from tests.helpers import DATA, POLICY_FILES, check_golden
 
 GOLDEN = DATA / "golden" / "mail"
-UPDATE = os.environ.get("TASKFORCE_UPDATE_GOLDEN") == "1"
 SUFFIXES = {"subject": "subject.txt", "text": "txt", "html": "html"}
 
 
@@ -291,11 +289,7 @@ def test_golden(bundles: dict[str, PolicyBundle], env: Environment, case: Case, 
     for part in SUFFIXES:
         path = golden_path(case, kind, part)
         rendered = getattr(mail, part) + ("\n" if part == "subject" else "")
-        if UPDATE:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(rendered.encode("utf-8"))
-        assert path.exists(), f"{path} missing: run with TASKFORCE_UPDATE_GOLDEN=1"
-        assert rendered.encode("utf-8") == path.read_bytes(), f"{path} differs"
+        check_golden(path, rendered.encode("utf-8"))
 
 
 def test_every_golden_file_is_rendered_by_a_case() -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+
 from config.settings import Settings
 from models.consolidation_store import load_consolidation_input
 from models.db import session_scope
 from tasks.consolidation.consolidate import consolidate
-from tests.consolidation_fixture import load_month
+from tests import consolidation_fixture
+from tests.consolidation_fixture import FIXTURES, load_month
 from tests.helpers import load_seeds
 
 
@@ -49,12 +55,30 @@ def test_lingchuan_february(settings: Settings) -> None:
     assert c.ledger and {row.state for row in c.ledger} == {"未报送"}
 
 
-def test_support_units_do_not_dilute_completion(settings: Settings) -> None:
-    load_seeds(settings, "lingchuan-2023")
-    _, c = _consolidate(settings, "lingchuan-2023-02")
-    for measure in c.measures:
-        assert len(measure.reports) == len(measure.lead_units)
-        assert measure.lead_reported <= len(measure.lead_units)
+def test_support_units_do_not_dilute_completion(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 配合 unit's status never counts: 县工信科技局 reports 滞后 on every measure of its form,
+    including 新绛's measure 19, which 县通联办 leads and reports 推进中."""
+    spec = yaml.safe_load((FIXTURES / "xinjiang-2022-11.yaml").read_text(encoding="utf-8"))
+    spec["units"]["gxkjj"] = {"status": "滞后", "share": 0.1}
+    (tmp_path / "support.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), "utf-8")
+    monkeypatch.setattr(consolidation_fixture, "FIXTURES", tmp_path)
+    load_seeds(settings, "xinjiang-2022")
+    _, c = _consolidate(settings, "support")
+
+    supported = [m for m in c.measures if "县工信科技局" in m.support_units]
+    assert {m.number for m in supported} == {"12", "19", "25", "35"}
+    nineteen = next(m for m in c.measures if m.number == "19")
+    assert nineteen.lead_units == ("县通联办",) and nineteen.reports == (("县通联办", "推进中"),)
+    # No target, and no 滞后 of its own: no light (a counted 滞后 would make it yellow).
+    assert (nineteen.status, nineteen.lead_reported, nineteen.light) == ("推进中", 1, "none")
+    for m in supported:
+        assert [unit for unit, _ in m.reports] == list(m.lead_units), m.number
+        assert m.status != "滞后", m.number
+    # Where it leads, its 滞后 does count.
+    led = [m for m in c.measures if "县工信科技局" in m.lead_units]
+    assert led and all(m.status == "滞后" for m in led)
 
 
 def test_xinjiang_november(settings: Settings) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,20 +20,15 @@ from models import tables as t
 from models.db import session_scope
 from tasks.consolidation.steps import run_consolidation
 from tests.consolidation_fixture import load_month
-from tests.helpers import DATA, load_seeds
+from tests.helpers import DATA, check_golden, load_seeds
 from tests.smtp_server import SmtpServer
 
 GOLDEN = DATA / "golden" / "reports"
-UPDATE = os.environ.get("TASKFORCE_UPDATE_GOLDEN") == "1"
 MONTHS = {"lingchuan-2023-02": "lingchuan-2023", "xinjiang-2022-11": "xinjiang-2022"}
 
 
 def _golden(name: str, path: Path) -> None:
-    golden = GOLDEN / name / path.name
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(path.read_bytes())
-    assert path.read_bytes() == golden.read_bytes(), f"{path.name} differs from {golden}"
+    check_golden(GOLDEN / name / path.name, path.read_bytes())
 
 
 @pytest.mark.parametrize("name", sorted(MONTHS))
