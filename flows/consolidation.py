@@ -16,13 +16,13 @@ from prefect.logging import get_run_logger
 from config.settings import Settings
 from flows.delivery import deliver
 from tasks.calendar import parse_as_of
-from tasks.consolidation.bulletin import status_table_rows
 from tasks.consolidation.steps import (
     AnnualResult,
     ConsolidationResult,
     run_annual,
     run_consolidation,
 )
+from tasks.consolidation.workbook import status_table_rows
 
 
 @task(name="consolidate-month", cache_policy=NONE)

@@ -8,6 +8,7 @@ the context every kind needs.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -122,6 +123,32 @@ def article(number: str) -> str:
     return f"第{match['parent']}条"
 
 
+# ---------------------------------------------------------------------------------------------
+# Markdown escaping (GitHub-flavoured, also what Prefect renders)
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=])")
+
+
+def _md_escape_line(line: str) -> str:
+    line = _MD_SPECIAL.sub(r"\\\1", line.strip())
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line)
+
+
+def md_cell(value: Any) -> str:
+    """A table cell or inline text: markup and ``|`` escaped, lines joined by a space."""
+    lines = [_md_escape_line(part) for part in str(value).splitlines()]
+    return " ".join(part for part in lines if part)
+
+
+def md_text(value: Any, indent: int = 0) -> str:
+    """A paragraph that may span lines: each line escaped, hard line breaks, indented to fit
+    under a list marker of ``indent`` characters."""
+    lines = [_md_escape_line(part) for part in str(value).splitlines()]
+    lines = [part for part in lines if part]
+    return ("\\\n" + " " * indent).join(lines)
+
+
 def make_environment(directory: Path | None = None) -> Environment:
     """The one Jinja2 environment for notice mails: autoescaped HTML, strict about missing keys."""
     env = Environment(
@@ -140,6 +167,8 @@ def make_environment(directory: Path | None = None) -> Environment:
         cn_number=cn_number,
         article=article,
         local_date=local_date,
+        md_cell=md_cell,
+        md_text=md_text,
     )
     return env
 

@@ -10,6 +10,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from tasks.consolidation.annual import AnnualRollup
+from tasks.forms.xlsx import save_deterministic
 from tasks.render import make_environment
 
 HEADERS = (
@@ -33,8 +34,6 @@ def annual_workbook_filename(rollup: AnnualRollup) -> str:
 
 def annual_workbook(rollup: AnnualRollup) -> bytes:
     """One sheet, a row per unit; file times fixed to as_of so equal input gives equal bytes."""
-    from tasks.consolidation.bulletin import save_deterministic  # the monthly workbook's writer
-
     wb = Workbook()
     ws = wb.active
     assert ws is not None

@@ -23,6 +23,7 @@ from config.settings import Settings
 from models import tables as t
 from models.consolidation_store import load_consolidation_input, record_report
 from models.db import session_scope
+from models.escalation_store import load_escalation_inputs
 from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import SHANGHAI, WorkingCalendar
@@ -37,10 +38,12 @@ from tasks.consolidation.bulletin import (
     bulletin_html,
     bulletin_markdown,
     summary_lines,
-    summary_workbook,
     workbook_filename,
 )
 from tasks.consolidation.consolidate import Consolidation, consolidate
+from tasks.consolidation.workbook import summary_workbook
+from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
+from tasks.escalation.plan import commended
 from tasks.mail.notices import policy_context
 from tasks.render import make_environment, render_notice
 
@@ -148,10 +151,6 @@ def with_escalation_lists(
     session: Any, settings: Settings, c: Consolidation, as_of: datetime
 ) -> Consolidation:
     """The bulletin's 督办事项 and 通报表扬 lists, from the cases and the units' records."""
-    from models.escalation_store import load_escalation_inputs  # escalation builds on this
-    from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
-    from tasks.escalation.plan import commended
-
     calendar = WorkingCalendar.from_settings(settings)
     inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)
     names = {code: unit.name for code, unit in inputs.units.items()}

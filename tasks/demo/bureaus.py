@@ -27,7 +27,7 @@ from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.demo.mailcatcher import DEMO_CLOCK_HEADER  # honoured only by a catcher started with it
-from tasks.forms.build import input_cells, read_form_metadata
+from tasks.forms.read import input_cells, read_form_metadata
 
 DAY = date(2023, 1, 18)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

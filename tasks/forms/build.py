@@ -15,264 +15,50 @@ Text and table fields become labelled fill-in areas, in the order the obligation
 
 Sheet protection (no password) only keeps a unit from overwriting pre-filled cells by accident;
 anyone can lift it. What intake trusts is the HMAC over the metadata, checked by
-``read_form_metadata``. Building is deterministic: the same spec and key give the same bytes.
+``read_form_metadata`` (``tasks/forms/read.py``). Building is deterministic: the same spec and key
+give the same bytes (``tasks/forms/xlsx.py``). The spec, the layout and the signature are the
+contract in ``tasks/forms/layout.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import json
-import logging
 import math
-import re
-import unicodedata
-import zipfile
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Protection, Side
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
 
-from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
-from tasks.calendar import SHANGHAI, format_day
-
-logger = logging.getLogger(__name__)
-
-FORM_VERSION = 1  # bump when the layout metadata changes shape; intake refuses unknown versions
-META_SHEET = "_meta"
-META_KEYS = (
-    "policy",
-    "obligation",
-    "period",
-    "unit_code",
-    "unit_name",
-    "form_version",
-    "issued_at",
-    "layout",
+from config.errors import FormError
+from tasks.calendar import format_day
+from tasks.forms.layout import (
+    FORM_VERSION,
+    META_SHEET,
+    STATUS_CHOICES,
+    YES_NO,
+    CellType,
+    FormLayout,
+    FormSpec,
+    InputCell,
+    LayoutKind,
+    TableColumn,
+    TableLayout,
+    TableRow,
+    as_date,
+    check_key,
+    form_title,
+    layout_kind,
+    sign,
 )
-STATUS_CHOICES = ("已完成", "推进中", "滞后", "未启动")
-YES_NO = ("是", "否")
-# A returned workbook larger than this once unpacked is refused before openpyxl parses it.
-MAX_UNPACKED_BYTES = 50_000_000
-MAX_ZIP_ENTRIES = 2_000
-
-LayoutKind = Literal["ledger", "progress", "roster"]
-CellType = Literal["text", "choice", "number", "date"]
-
-
-# ---------------------------------------------------------------------------------------------
-# What a form is built from, and the layout intake reads back
-
-
-@dataclass(frozen=True)
-class FormSpec:
-    """Everything a unit's form shows, taken from a notice context."""
-
-    policy_code: str
-    policy_title: str
-    doc_number: str
-    county: str
-    obligation_code: str
-    obligation_name: str
-    frequency: Literal["once", "monthly"]
-    content: tuple[Mapping[str, Any], ...]  # {key, label, kind, required}
-    period: str
-    period_label: str
-    due_date: date
-    unit_code: str
-    unit_name: str
-    # {number, title, role_label, targets: [{metric, value, unit, due, due_phrase}]}
-    measures: tuple[Mapping[str, Any], ...]
-    office_mailbox: str
-    issued_at: datetime  # the notice's as_of: stamped into metadata and file times
-
-
-@dataclass(frozen=True)
-class InputCell:
-    """A single fill-in cell (or the top-left of a merged fill-in area) outside the table."""
-
-    cell: str  # "A7"
-    field: str  # content key, or "footer" for 填报人/联系电话/单位负责人
-    part: str  # "" for the field itself; "date", "leader", "phone" … for a field's sub-cells
-    label: str
-    type: CellType
-    required: bool
-    choices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TableColumn:
-    """A column of the per-measure table; ``input`` false means pre-filled and locked."""
-
-    column: str  # "D"
-    field: str  # content key of the per-measure field ("" for number, title, role)
-    part: str  # number, title, role, status, target, value, note; the key for ledger columns
-    label: str
-    type: CellType
-    input: bool
-    required: bool
-    choices: tuple[str, ...] = ()
-    target_rows_only: bool = False  # fill-in only on rows that carry a target
-
-
-@dataclass(frozen=True)
-class TableRow:
-    row: int
-    measure: str  # measure number, "26(3)"
-    target: int | None  # index into the measure's targets; None for a row without target
-
-
-@dataclass(frozen=True)
-class TableLayout:
-    header_row: int
-    columns: tuple[TableColumn, ...]
-    rows: tuple[TableRow, ...]
-
-
-@dataclass(frozen=True)
-class FormLayout:
-    """Where everything sits on the form's sheet: signed, so intake can rely on it."""
-
-    kind: LayoutKind
-    sheet: str
-    cells: tuple[InputCell, ...]
-    table: TableLayout | None
-
-    def to_json(self) -> str:
-        return _canonical(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> FormLayout:
-        raw = json.loads(text)
-        table = raw["table"]
-        return cls(
-            kind=raw["kind"],
-            sheet=raw["sheet"],
-            cells=tuple(InputCell(**{**c, "choices": tuple(c["choices"])}) for c in raw["cells"]),
-            table=None
-            if table is None
-            else TableLayout(
-                header_row=table["header_row"],
-                columns=tuple(
-                    TableColumn(**{**c, "choices": tuple(c["choices"])}) for c in table["columns"]
-                ),
-                rows=tuple(TableRow(**r) for r in table["rows"]),
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class FormMetadata:
-    """The signed facts of a returned form: whose it is, for which cycle, and its layout."""
-
-    policy: str
-    obligation: str
-    period: str
-    unit_code: str
-    unit_name: str
-    form_version: int
-    issued_at: datetime
-    layout: FormLayout
-
-
-def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
-    """Take what a form needs from a notice context (the shape in templates/README.md)."""
-    policy, obligation, cycle, unit = (
-        context["policy"],
-        context["obligation"],
-        context["cycle"],
-        context["unit"],
-    )
-    reply = context.get("reply") or {}
-    mailbox = reply.get("mailbox") or context.get("office", {}).get("mailbox", "")
-    return FormSpec(
-        policy_code=policy["code"],
-        policy_title=policy["title"],
-        doc_number=policy["doc_number"],
-        county=policy["county"],
-        obligation_code=obligation["code"],
-        obligation_name=obligation["name"],
-        frequency=obligation["frequency"],
-        content=tuple(
-            {
-                "key": f["key"],
-                "label": f["label"],
-                "kind": f.get("kind", "text"),
-                "required": bool(f.get("required", True)),
-            }
-            for f in obligation["content"]
-        ),
-        period=cycle["period"],
-        period_label=cycle["period_label"],
-        due_date=_as_date(cycle["due_date"]),
-        unit_code=unit["code"],
-        unit_name=unit["name"],
-        measures=tuple(
-            {
-                "number": m["number"],
-                "title": m["title"],
-                "role_label": m["role_label"],
-                "targets": tuple(
-                    {
-                        "metric": t["metric"],
-                        "value": float(t["value"]),
-                        "unit": t["unit"],
-                        "due": _as_date(t["due"]),
-                        "due_phrase": t.get("due_phrase", ""),
-                        "direction": t.get("direction", "at_least"),
-                    }
-                    for t in m.get("targets", ())
-                ),
-            }
-            for m in context["measures"]
-        ),
-        office_mailbox=mailbox,
-        issued_at=context["as_of"],
-    )
-
-
-def layout_kind(content: Sequence[Mapping[str, Any]]) -> LayoutKind:
-    """Which layout an obligation's content fields call for."""
-    per_measure = sum(1 for f in content if f.get("kind") == "per_measure")
-    if per_measure >= 2:
-        return "ledger"
-    return "progress" if per_measure == 1 else "roster"
-
-
-def form_title(spec: FormSpec) -> str:
-    """陵川县2023年2月月度进展情况报告（县人社局）; a one-off report has no period in its title."""
-    period = spec.period_label if spec.frequency == "monthly" else ""
-    return f"{spec.county}{period}{spec.obligation_name}（{spec.unit_name}）"
-
-
-_ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
-    f"{p}{n}" for p in ("COM", "LPT") for n in "123456789"
-}
-
-
-def form_filename(spec: FormSpec) -> str:
-    """2023年2月月度进展情况报告_县人社局.xlsx: safe on Windows, short enough for mail clients."""
-    period = spec.period_label if spec.frequency == "monthly" else ""
-    stem = _ILLEGAL_IN_FILENAME.sub("_", f"{period}{spec.obligation_name}_{spec.unit_name}")
-    stem = stem.strip(" .")[:80].rstrip(" .") or "报表"
-    if stem.upper() in _WINDOWS_RESERVED:
-        stem = f"_{stem}"
-    return f"{stem}.xlsx"
-
+from tasks.forms.xlsx import display_width, save_deterministic
 
 # ---------------------------------------------------------------------------------------------
 # Building
@@ -341,16 +127,11 @@ def _named_styles() -> dict[str, NamedStyle]:
     return {s.name: s for s in styles}
 
 
-def _display_width(text: str) -> int:
-    """Width in Excel column units: a CJK character takes two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _lines(text: str, width: float) -> int:
     """How many lines a wrapped text takes in a column of the given width."""
     # CJK glyphs in 宋体 or its fallbacks run wider than two "0"s: leave a margin, not a gap.
     usable = max(width * 0.85 - 1.0, 4.0)
-    return sum(max(1, math.ceil(_display_width(p) / usable)) for p in text.split("\n"))
+    return sum(max(1, math.ceil(display_width(p) / usable)) for p in text.split("\n"))
 
 
 def _number(value: float) -> str:
@@ -362,7 +143,7 @@ def _number(value: float) -> str:
 
 def target_text(target: Mapping[str, Any]) -> str:
     """全县煤炭全年产量：160万吨（全年，2023年12月31日前）."""
-    due = _as_date(target["due"])
+    due = as_date(target["due"])
     phrase = str(target.get("due_phrase", "")).strip().strip("（）()")
     when = f"{phrase}，" if phrase else ""
     bound = "不高于" if target.get("direction") == "at_most" else ""
@@ -370,41 +151,6 @@ def target_text(target: Mapping[str, Any]) -> str:
         f"{target['metric']}：{bound}{_number(target['value'])}{target['unit']}"
         f"（{when}{due.year}年{due.month}月{due.day}日前）"
     )
-
-
-class _FixedTimeZip(zipfile.ZipFile):
-    """A zip whose entries carry one fixed timestamp, so equal workbooks give equal bytes."""
-
-    def __init__(self, file: io.BytesIO, stamp: tuple[int, int, int, int, int, int]) -> None:
-        super().__init__(file, "w", zipfile.ZIP_DEFLATED)
-        self._stamp = stamp
-
-    def write(  # type: ignore[override]
-        self,
-        filename: str,
-        arcname: str | None = None,
-        compress_type: int | None = None,
-        compresslevel: int | None = None,
-    ) -> None:
-        # openpyxl writes each worksheet through a temporary file, whose mtime would leak in.
-        with open(filename, "rb") as handle:
-            data = handle.read()
-        self.writestr(arcname or filename, data, compress_type, compresslevel)
-
-    def writestr(  # type: ignore[override]
-        self,
-        zinfo_or_arcname: str | zipfile.ZipInfo,
-        data: bytes | str,
-        compress_type: int | None = None,
-        compresslevel: int | None = None,
-    ) -> None:
-        if isinstance(zinfo_or_arcname, zipfile.ZipInfo):
-            info = zinfo_or_arcname
-        else:
-            info = zipfile.ZipInfo(zinfo_or_arcname, date_time=self._stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-        super().writestr(info, data, compress_type, compresslevel)
 
 
 @dataclass
@@ -792,19 +538,6 @@ def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLa
     return FormLayout(kind, ws.title, tuple(w.cells), table)
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def _sign(fields: Mapping[str, str], key: bytes) -> str:
-    return hmac.new(key, _canonical(dict(fields)).encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _check_key(key: bytes) -> None:
-    if not isinstance(key, bytes) or not key:
-        raise FormError("表格签名密钥为空：请设置 TASKFORCE_FORM_KEY")
-
-
 def _meta_fields(spec: FormSpec, layout: FormLayout) -> dict[str, str]:
     if spec.issued_at.tzinfo is None:
         raise FormError("issued_at 须带时区")
@@ -833,7 +566,7 @@ def _write_meta(ws: Worksheet, fields: Mapping[str, str], signature: str) -> Non
 
 def build_form(spec: FormSpec, key: bytes) -> bytes:
     """The unit's pre-filled, signed .xlsx form for one obligation and cycle."""
-    _check_key(key)
+    check_key(key)
     kind = layout_kind(spec.content)
     wb = Workbook()
     for style in _named_styles().values():
@@ -845,183 +578,12 @@ def build_form(spec: FormSpec, key: bytes) -> bytes:
     fields = _meta_fields(spec, layout)
     if len(fields["layout"]) > 32_000:  # Excel's limit for one cell is 32,767 characters
         raise FormError(f"{spec.unit_name} 的表格措施过多，元数据超出单元格长度上限")
-    _write_meta(wb.create_sheet(META_SHEET), fields, _sign(fields, key))
+    _write_meta(wb.create_sheet(META_SHEET), fields, sign(fields, key))
     wb.active = 0
     # Locking the structure keeps the hidden sheet from being unhidden, renamed or deleted by
     # accident; like the sheet protection it has no password and is not the trust anchor.
     wb.security = WorkbookProtection(lockStructure=True)
-    issued = spec.issued_at.astimezone(UTC).replace(tzinfo=None, microsecond=0)
-    wb.properties.created = wb.properties.modified = issued
-    wb.properties.creator = wb.properties.lastModifiedBy = "taskforce"
     wb.properties.title = form_title(spec)
-    local = spec.issued_at.astimezone(SHANGHAI)
-    stamp = (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
     out = io.BytesIO()
-    archive = _FixedTimeZip(out, stamp)
-    # ExcelWriter instead of wb.save: save() stamps "modified" with the clock.
-    ExcelWriter(wb, archive).save()
+    save_deterministic(wb, out, spec.issued_at)  # file times from issued_at, not the clock
     return out.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading back
-
-# openpyxl and zipfile raise a spread of unrelated types on malformed input; each means the same
-# thing to the sender: the file cannot be read.
-_UNREADABLE = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    InvalidFileException,
-    KeyError,
-    ValueError,
-    TypeError,
-    IndexError,
-    AttributeError,
-    SyntaxError,  # xml.etree.ElementTree.ParseError
-    EOFError,
-    OSError,
-    NotImplementedError,
-    RecursionError,
-)
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted .xlsx and old .xls files
-
-
-def check_archive(data: bytes, max_unpacked: int) -> None:
-    """Refuse what is not a workbook, or unpacks too large, before openpyxl parses it."""
-    if not data:
-        raise FormReadError("文件为空，无法读取")
-    if data.startswith(_OLE_MAGIC):
-        raise FormReadError(
-            "文件设置了打开密码，或是旧版 .xls 格式：请取消密码并另存为 .xlsx 格式后重新报送"
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except _UNREADABLE:
-        raise FormReadError("文件已损坏或不是 Excel（.xlsx）文件，无法读取") from None
-    names = {info.filename for info in infos}
-    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-        raise FormReadError("文件不是 Excel（.xlsx）工作簿，无法读取")
-    if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > max_unpacked:
-        raise FormReadError("文件解压后过大，不像是下发的报表，已拒收")
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a program that retyped "2023" as a number
-    return str(value)
-
-
-def open_workbook(data: bytes) -> Workbook:
-    """A returned workbook opened read-only, values as last computed; the caller closes it.
-
-    Opening costs most of a form's reading (the stylesheet is parsed each time), so intake opens
-    a workbook once for the signature and the values.
-    """
-    return load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-
-
-def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:
-    """The _meta sheet as name → value, or None when there is no such sheet."""
-    if META_SHEET not in wb.sheetnames:
-        return None
-    rows: dict[str, str] = {}
-    for values in wb[META_SHEET].iter_rows(max_col=2, values_only=True):
-        name, value = [*values, None, None][:2]
-        if name is None and value is None:
-            continue
-        name = _cell_text(name)
-        if name in rows:
-            raise FormSignatureError(f"表格元数据中字段 {name} 重复出现，表格已被改动")
-        rows[name] = _cell_text(value)
-    return rows
-
-
-def read_form_metadata(
-    data: bytes,
-    key: bytes,
-    *,
-    max_unpacked: int = MAX_UNPACKED_BYTES,
-    workbook: Workbook | None = None,
-) -> FormMetadata:
-    """Open a returned form, verify its signature and return whose form it is and its layout.
-
-    ``workbook``: the same bytes already opened with ``open_workbook`` (left open).
-    """
-    _check_key(key)
-    check_archive(data, max_unpacked)
-    try:
-        wb = workbook if workbook is not None else open_workbook(data)
-        try:
-            rows = _read_meta_rows(wb)
-        finally:
-            if workbook is None:
-                wb.close()
-    except FormError:
-        raise
-    except _UNREADABLE:
-        raise FormReadError("文件已损坏，Excel 工作簿内容无法读取") from None
-    if rows is None:
-        raise FormNotOursError(
-            f"表格中没有系统元数据工作表（{META_SHEET}），无法确认填报单位和报告期："
-            "请使用通知所附的原表填报，不要把内容复制到新建的表格中"
-        )
-    missing = [name for name in (*META_KEYS, "signature") if name not in rows]
-    if missing:
-        raise FormSignatureError(f"表格元数据缺少字段：{'、'.join(missing)}，表格已被改动")
-    unknown = sorted(set(rows) - {*META_KEYS, "signature"})
-    if unknown:
-        raise FormSignatureError(f"表格元数据含有未知字段：{'、'.join(unknown)}，表格已被改动")
-    fields = {name: rows[name] for name in META_KEYS}
-    if not hmac.compare_digest(_sign(fields, key), rows["signature"]):
-        logger.info(
-            "form signature mismatch (claims %s/%s/%s/%s)",
-            fields["policy"],
-            fields["obligation"],
-            fields["period"],
-            fields["unit_code"],
-        )
-        raise FormSignatureError(
-            "表格签名校验失败：元数据（政策、报送事项、报告期或单位）被改动，"
-            "或不是本办公室下发的表格。请使用通知所附的原表填报"
-        )
-    try:
-        version = int(fields["form_version"])
-        if version != FORM_VERSION:
-            raise FormReadError(f"表格版本 {version} 不受支持（当前为 {FORM_VERSION}）")
-        return FormMetadata(
-            policy=fields["policy"],
-            obligation=fields["obligation"],
-            period=fields["period"],
-            unit_code=fields["unit_code"],
-            unit_name=fields["unit_name"],
-            form_version=version,
-            issued_at=datetime.fromisoformat(fields["issued_at"]),
-            layout=FormLayout.from_json(fields["layout"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        # Signed by us yet unparsable: a bug or a key shared with another program.
-        raise FormReadError(f"表格元数据格式无法识别：{exc}") from None
-
-
-def _as_date(value: date | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
-def input_cells(layout: FormLayout) -> Iterable[tuple[str, str, str]]:
-    """(cell, field, part) of every fill-in cell of a form, table cells included."""
-    for cell in layout.cells:
-        yield cell.cell, cell.field, cell.part
-    if layout.table is None:
-        return
-    for row in layout.table.rows:
-        for column in layout.table.columns:
-            if column.input and (row.target is not None or not column.target_rows_only):
-                yield f"{column.column}{row.row}", column.field, column.part

@@ -1,10 +1,11 @@
 """Reading a returned form's values and checking them against the signed layout.
 
-``tasks.forms.build`` builds each unit's form and signs its layout; once ``read_form_metadata`` has
-verified that signature, ``read_form`` reads every fill-in cell the layout names and checks it:
-required cells filled, 进展状态 from the list, 完成值 a number, dates real dates, the pre-filled
-measure numbers still on the rows the layout put them on, no rows added below the table, and the
-measures still the unit's own when the policy changed after the form went out.
+``tasks.forms.build`` builds each unit's form and signs its layout; once ``read_form_metadata``
+(``tasks.forms.read``) has verified that signature, ``read_form`` reads every fill-in cell the
+layout names and checks it: required cells filled, 进展状态 from the list, 完成值 a number, dates
+real dates, the pre-filled measure numbers still on the rows the layout put them on, no rows
+added below the table, and the measures still the unit's own when the policy changed after the
+form went out.
 
 Everything about the *contents* of cells becomes a ``FormIssue`` in plain Chinese, naming the
 sheet, the cell and the value, so the office can send the unit one list of what to correct. Only a
@@ -45,9 +46,7 @@ from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from config.errors import FormError, FormReadError
-from tasks.forms.build import (
-    _UNREADABLE,
-    MAX_UNPACKED_BYTES,
+from tasks.forms.layout import (
     META_SHEET,
     CellType,
     FormLayout,
@@ -55,9 +54,8 @@ from tasks.forms.build import (
     TableColumn,
     TableLayout,
     TableRow,
-    check_archive,
-    open_workbook,
 )
+from tasks.forms.read import MAX_UNPACKED_BYTES, UNREADABLE, check_archive, open_workbook
 
 # Least advanced first: a measure is only as far along as its least advanced target.
 STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")
@@ -352,7 +350,7 @@ def read_form(
                 wb.close()
     except FormError:
         raise
-    except _UNREADABLE:
+    except UNREADABLE:
         raise FormReadError("文件已损坏，Excel 工作簿内容无法读取") from None
     if isinstance(grid, list):
         found = "、".join(f"“{name}”" for name in grid) or "无"

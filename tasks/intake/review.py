@@ -19,7 +19,7 @@ from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake, record_draft
 from models.outbox import enqueue
-from tasks.forms.build import STATUS_CHOICES
+from tasks.forms.layout import STATUS_CHOICES
 from tasks.forms.values import FormIssue, MeasureReport
 from tasks.intake.decide import Draft
 from tasks.intake.steps import _new_run, submission_notice

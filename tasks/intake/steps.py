@@ -29,8 +29,8 @@ from models.db import session_scope
 from models.intake_store import PolicyIntake, claim_item, load_policy_intake, record_draft
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.forms.build import read_form_metadata
-from tasks.forms.layout import form_path
+from tasks.forms.layout import form_filename, form_path, form_spec_from_context
+from tasks.forms.read import read_form_metadata
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
@@ -168,8 +168,6 @@ def submission_notice(
 
 def form_spec_name(context: dict[str, Any], form: Path) -> str:
     """The file name the form went out with (the notices' naming), from the notice context."""
-    from tasks.forms.build import form_filename, form_spec_from_context
-
     return form_filename(form_spec_from_context({**context, "measures": []}))
 
 

@@ -30,7 +30,7 @@ from tasks.forms.layout import form_path
 from tasks.reminders.plan import CycleView, PlannedNotice, Recipient, plan_notices
 
 if TYPE_CHECKING:
-    from tasks.forms.build import FormSpec
+    from tasks.forms.layout import FormSpec
 
 # Forms (openpyxl), templates (Jinja2) and mail (email.mime, aiosmtplib) are imported where a
 # notice is built or sent: most days nothing is due, and `taskforce remind` should not pay
@@ -131,7 +131,7 @@ def prepare_reminders(
         by_cycle = {c.id: (o, c) for o, c in data.cycles}
         fresh: list[NewNotification] = []
         if any(notice.key not in known for notice in planned):
-            from tasks.forms.build import form_filename, form_spec_from_context
+            from tasks.forms.layout import form_filename, form_spec_from_context
             from tasks.mail.notices import notice_context, working_days_left
             from tasks.render import make_environment, render_notice
 

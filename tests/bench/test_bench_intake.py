@@ -27,8 +27,8 @@ from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.demo.bureaus import fill_form
 from tasks.demo.mailcatcher import deliver_to_maildir
-from tasks.forms.build import open_workbook, read_form_metadata
 from tasks.forms.layout import form_path
+from tasks.forms.read import open_workbook, read_form_metadata
 from tasks.forms.values import read_form
 from tasks.intake.steps import take_in
 from tasks.mail.sources import MaildirSource

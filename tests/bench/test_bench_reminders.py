@@ -35,7 +35,8 @@ from models.notice_data import load_notice_data
 from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
-from tasks.forms.build import build_form, form_spec_from_context
+from tasks.forms.build import build_form
+from tasks.forms.layout import form_spec_from_context
 from tasks.mail.notices import notice_context
 from tasks.mail.outbox import deliver_outbox
 from tasks.render import make_environment, render_notice

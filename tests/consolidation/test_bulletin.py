@@ -24,10 +24,7 @@ from tasks.consolidation.bulletin import (
     bulletin_html,
     bulletin_markdown,
     bulletin_title,
-    md_cell,
-    status_table_rows,
     summary_lines,
-    summary_workbook,
     workbook_filename,
 )
 from tasks.consolidation.consolidate import (
@@ -45,7 +42,8 @@ from tasks.consolidation.consolidate import (
     light_for,
     schedule_share,
 )
-from tasks.render import make_environment
+from tasks.consolidation.workbook import status_table_rows, summary_workbook
+from tasks.render import make_environment, md_cell
 
 
 def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:

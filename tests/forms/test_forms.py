@@ -21,19 +21,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from config.errors import FormError, FormReadError, FormSignatureError, TaskforceError
 from tasks.calendar import SHANGHAI
-from tasks.forms.build import (
+from tasks.forms.build import build_form, target_text
+from tasks.forms.layout import (
     META_KEYS,
     META_SHEET,
     STATUS_CHOICES,
     FormSpec,
-    build_form,
     form_filename,
     form_spec_from_context,
-    input_cells,
     layout_kind,
-    read_form_metadata,
-    target_text,
 )
+from tasks.forms.read import input_cells, read_form_metadata
 from tests.helpers import FORM_AS_OF, FORM_KEY, ROOT, form_context, unit_measures
 
 # (id, policy, obligation, unit, period, period label, due, layout kind, sheet, file name)

@@ -19,7 +19,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from config.errors import FormReadError
 from tasks.demo.bureaus import fill_form
-from tasks.forms.build import FormMetadata, build_form, form_spec_from_context, read_form_metadata
+from tasks.forms.build import build_form
+from tasks.forms.layout import FormMetadata, form_spec_from_context
+from tasks.forms.read import read_form_metadata
 from tasks.forms.values import FormIssue, FormReading, MeasureReport, read_form
 from tests.helpers import FORM_KEY, form_context
 
@@ -620,7 +622,7 @@ _VALUES = st.one_of(
 
 @cache
 def _fuzz_cells(form: str) -> list[str]:
-    from tasks.forms.build import input_cells
+    from tasks.forms.read import input_cells
 
     layout = metadata(form).layout
     extra = ["A14", "A22", "A29", "G29"] if form == "monthly" else []

@@ -13,7 +13,7 @@ from models import tables as t
 from models.db import session_scope
 from tasks.calendar import SHANGHAI
 from tasks.demo.bureaus import fill_form
-from tasks.forms.build import read_form_metadata
+from tasks.forms.read import read_form_metadata
 from tasks.intake.steps import take_in
 from tasks.mail.outbox import deliver_outbox
 from tasks.mail.sources import MaildirSource

@@ -15,7 +15,7 @@ from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar
-from tasks.forms.build import read_form_metadata
+from tasks.forms.read import read_form_metadata
 from tasks.mail.outbox import deliver_outbox
 from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds

@@ -86,7 +86,8 @@ class Forms:
     def _build(self, unit_code: str, obligation: str, period: str, key: bytes) -> Form:
         from models.db import session_scope
         from models.notice_data import load_notice_data
-        from tasks.forms.build import build_form, form_filename, form_spec_from_context
+        from tasks.forms.build import build_form
+        from tasks.forms.layout import form_filename, form_spec_from_context
         from tasks.mail.notices import notice_context
 
         with session_scope(self.settings) as session:

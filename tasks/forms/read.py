@@ -1,0 +1,191 @@
+"""Reading a returned form's signed metadata back, before its values are trusted.
+
+A returned file is first checked as an archive (not empty, not encrypted or .xls, not a zip bomb),
+then its very hidden ``_meta`` sheet is read and its HMAC checked against the key the form was
+signed with (``tasks/forms/layout.py``). ``tasks/forms/values.py`` reads the fill-in cells the
+signed layout names.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import logging
+import zipfile
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
+from tasks.forms.layout import (
+    FORM_VERSION,
+    META_KEYS,
+    META_SHEET,
+    FormLayout,
+    FormMetadata,
+    check_key,
+    sign,
+)
+
+logger = logging.getLogger(__name__)
+
+# A returned workbook larger than this once unpacked is refused before openpyxl parses it.
+MAX_UNPACKED_BYTES = 50_000_000
+MAX_ZIP_ENTRIES = 2_000
+
+
+# openpyxl and zipfile raise a spread of unrelated types on malformed input; each means the same
+# thing to the sender: the file cannot be read.
+UNREADABLE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    InvalidFileException,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    SyntaxError,  # xml.etree.ElementTree.ParseError
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RecursionError,
+)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted .xlsx and old .xls files
+
+
+def check_archive(data: bytes, max_unpacked: int) -> None:
+    """Refuse what is not a workbook, or unpacks too large, before openpyxl parses it."""
+    if not data:
+        raise FormReadError("文件为空，无法读取")
+    if data.startswith(_OLE_MAGIC):
+        raise FormReadError(
+            "文件设置了打开密码，或是旧版 .xls 格式：请取消密码并另存为 .xlsx 格式后重新报送"
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except UNREADABLE:
+        raise FormReadError("文件已损坏或不是 Excel（.xlsx）文件，无法读取") from None
+    names = {info.filename for info in infos}
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        raise FormReadError("文件不是 Excel（.xlsx）工作簿，无法读取")
+    if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > max_unpacked:
+        raise FormReadError("文件解压后过大，不像是下发的报表，已拒收")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a program that retyped "2023" as a number
+    return str(value)
+
+
+def open_workbook(data: bytes) -> Workbook:
+    """A returned workbook opened read-only, values as last computed; the caller closes it.
+
+    Opening costs most of a form's reading (the stylesheet is parsed each time), so intake opens
+    a workbook once for the signature and the values.
+    """
+    return load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+
+
+def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:
+    """The _meta sheet as name → value, or None when there is no such sheet."""
+    if META_SHEET not in wb.sheetnames:
+        return None
+    rows: dict[str, str] = {}
+    for values in wb[META_SHEET].iter_rows(max_col=2, values_only=True):
+        name, value = [*values, None, None][:2]
+        if name is None and value is None:
+            continue
+        name = _cell_text(name)
+        if name in rows:
+            raise FormSignatureError(f"表格元数据中字段 {name} 重复出现，表格已被改动")
+        rows[name] = _cell_text(value)
+    return rows
+
+
+def read_form_metadata(
+    data: bytes,
+    key: bytes,
+    *,
+    max_unpacked: int = MAX_UNPACKED_BYTES,
+    workbook: Workbook | None = None,
+) -> FormMetadata:
+    """Open a returned form, verify its signature and return whose form it is and its layout.
+
+    ``workbook``: the same bytes already opened with ``open_workbook`` (left open).
+    """
+    check_key(key)
+    check_archive(data, max_unpacked)
+    try:
+        wb = workbook if workbook is not None else open_workbook(data)
+        try:
+            rows = _read_meta_rows(wb)
+        finally:
+            if workbook is None:
+                wb.close()
+    except FormError:
+        raise
+    except UNREADABLE:
+        raise FormReadError("文件已损坏，Excel 工作簿内容无法读取") from None
+    if rows is None:
+        raise FormNotOursError(
+            f"表格中没有系统元数据工作表（{META_SHEET}），无法确认填报单位和报告期："
+            "请使用通知所附的原表填报，不要把内容复制到新建的表格中"
+        )
+    missing = [name for name in (*META_KEYS, "signature") if name not in rows]
+    if missing:
+        raise FormSignatureError(f"表格元数据缺少字段：{'、'.join(missing)}，表格已被改动")
+    unknown = sorted(set(rows) - {*META_KEYS, "signature"})
+    if unknown:
+        raise FormSignatureError(f"表格元数据含有未知字段：{'、'.join(unknown)}，表格已被改动")
+    fields = {name: rows[name] for name in META_KEYS}
+    if not hmac.compare_digest(sign(fields, key), rows["signature"]):
+        logger.info(
+            "form signature mismatch (claims %s/%s/%s/%s)",
+            fields["policy"],
+            fields["obligation"],
+            fields["period"],
+            fields["unit_code"],
+        )
+        raise FormSignatureError(
+            "表格签名校验失败：元数据（政策、报送事项、报告期或单位）被改动，"
+            "或不是本办公室下发的表格。请使用通知所附的原表填报"
+        )
+    try:
+        version = int(fields["form_version"])
+        if version != FORM_VERSION:
+            raise FormReadError(f"表格版本 {version} 不受支持（当前为 {FORM_VERSION}）")
+        return FormMetadata(
+            policy=fields["policy"],
+            obligation=fields["obligation"],
+            period=fields["period"],
+            unit_code=fields["unit_code"],
+            unit_name=fields["unit_name"],
+            form_version=version,
+            issued_at=datetime.fromisoformat(fields["issued_at"]),
+            layout=FormLayout.from_json(fields["layout"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        # Signed by us yet unparsable: a bug or a key shared with another program.
+        raise FormReadError(f"表格元数据格式无法识别：{exc}") from None
+
+
+def input_cells(layout: FormLayout) -> Iterable[tuple[str, str, str]]:
+    """(cell, field, part) of every fill-in cell of a form, table cells included."""
+    for cell in layout.cells:
+        yield cell.cell, cell.field, cell.part
+    if layout.table is None:
+        return
+    for row in layout.table.rows:
+        for column in layout.table.columns:
+            if column.input and (row.target is not None or not column.target_rows_only):
+                yield f"{column.column}{row.row}", column.field, column.part
