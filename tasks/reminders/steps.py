@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from models import tables as t
@@ -100,87 +100,126 @@ def prepare_reminders(
 ) -> PrepareSummary:
     """Plan, render and enqueue today's notices of one policy (one frequency, if given)."""
     calendar = WorkingCalendar.from_settings(settings)
-    form_key = settings.form_key.get_secret_value().encode("utf-8")
     summary = PrepareSummary(as_of=as_of)
     with session_scope(settings) as session:
         data = load_notice_data(session, policy_code, frequency)
         units = {u.id: u for units in data.recipients.values() for u in units}
-        recipients = {
-            code: [Recipient(u.id, u.code, u.name) for u in members if u.id is not None]
-            for code, members in data.recipients.items()
-        }
-        planned, skipped = plan_notices(
-            policy=policy_code,
-            cycles=_cycle_views(data, calendar),
-            recipients=recipients,
-            submitted=data.submitted,
-            as_of=as_of,
-        )
-        for s in skipped:
-            summary.skipped.append(
-                {"unit": s.unit.name, "obligation": s.obligation, "period": s.period,
-                 "reason": s.reason}
-            )  # fmt: skip
-        known = set(
-            session.exec(
-                select(t.Notification.idempotency_key).where(
-                    col(t.Notification.idempotency_key).in_([p.key for p in planned])
-                )
-            ).all()
-        )
-        by_cycle = {c.id: (o, c) for o, c in data.cycles}
-        fresh: list[NewNotification] = []
-        if any(notice.key not in known for notice in planned):
-            from tasks.forms.layout import form_filename, form_spec_from_context
-            from tasks.mail.notices import notice_context, working_days_left
-            from tasks.render import make_environment, render_notice
-
-            env = make_environment()
+        planned = _plan(data, policy_code, calendar, as_of, summary)
+        known = _keys_in_outbox(session, [notice.key for notice in planned])
         for notice in planned:
-            unit = units[notice.unit.unit_id]
             if notice.key in known:
-                summary.already.append(_line(notice, unit.mailboxes, "此前已入发件箱"))
-                continue
-            obligation, cycle = by_cycle[notice.cycle_id]
-            context = notice_context(
-                kind=notice.kind,
-                policy=data.policy,
-                obligation=obligation,
-                cycle=cycle,
-                unit=unit,
-                measures=data.measures_by_unit.get(notice.unit.unit_id, []),
-                as_of=as_of,
-                days_left=working_days_left(
-                    calendar, as_of.astimezone(SHANGHAI).date(), cycle.due_date
-                ),
-                attachment_name="",
-            )
-            spec = form_spec_from_context(context)
-            filename = form_filename(spec)
-            context["reply"]["attachment_name"] = filename
-            path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
-            _ensure_form(path, spec, form_key)
-            mail = render_notice(env, context)
-            fresh.append(
-                NewNotification(
-                    idempotency_key=notice.key,
-                    kind=notice.kind,
-                    policy_id=data.policy.id,
-                    cycle_id=cycle.id,
-                    unit_id=unit.id,
-                    to=list(unit.mailboxes),
-                    subject=mail.subject,
-                    body_text=mail.text,
-                    body_html=mail.html,
-                    attachments=[{"path": str(path), "filename": filename}],
-                )
-            )
+                mailboxes = units[notice.unit.unit_id].mailboxes
+                summary.already.append(_line(notice, mailboxes, "此前已入发件箱"))
+        due = [notice for notice in planned if notice.key not in known]
+        fresh = _render_notices(settings, policy_code, data, units, calendar, as_of, due)
         inserted = set(enqueue(session, fresh, now=as_of))
-        for notice in planned:
+        for notice in due:
+            mailboxes = units[notice.unit.unit_id].mailboxes
             if notice.key in inserted:
-                summary.queued.append(_line(notice, units[notice.unit.unit_id].mailboxes))
-            elif notice.key not in known:  # lost a race with an overlapping run: theirs stands
-                summary.already.append(
-                    _line(notice, units[notice.unit.unit_id].mailboxes, "并发运行已入发件箱")
-                )
+                summary.queued.append(_line(notice, mailboxes))
+            else:  # lost a race with an overlapping run: theirs stands
+                summary.already.append(_line(notice, mailboxes, "并发运行已入发件箱"))
     return summary
+
+
+def _plan(
+    data: NoticeData,
+    policy_code: str,
+    calendar: WorkingCalendar,
+    as_of: datetime,
+    summary: PrepareSummary,
+) -> list[PlannedNotice]:
+    """Today's notices; those the plan skips are listed in the summary with the reason."""
+    recipients = {
+        code: [Recipient(u.id, u.code, u.name) for u in members if u.id is not None]
+        for code, members in data.recipients.items()
+    }
+    planned, skipped = plan_notices(
+        policy=policy_code,
+        cycles=_cycle_views(data, calendar),
+        recipients=recipients,
+        submitted=data.submitted,
+        as_of=as_of,
+    )
+    for s in skipped:
+        summary.skipped.append(
+            {"unit": s.unit.name, "obligation": s.obligation, "period": s.period,
+             "reason": s.reason}
+        )  # fmt: skip
+    return planned
+
+
+def _keys_in_outbox(session: Session, keys: list[str]) -> set[str]:
+    return set(
+        session.exec(
+            select(t.Notification.idempotency_key).where(
+                col(t.Notification.idempotency_key).in_(keys)
+            )
+        ).all()
+    )
+
+
+def _render_notices(
+    settings: Settings,
+    policy_code: str,
+    data: NoticeData,
+    units: dict[int | None, t.Unit],
+    calendar: WorkingCalendar,
+    as_of: datetime,
+    due: list[PlannedNotice],
+) -> list[NewNotification]:
+    """Each notice not yet in the outbox, with the unit's form attached, as an outbox row."""
+    if not due:
+        return []  # the usual day: no templates, forms or mail modules to import
+    from tasks.mail.notices import notice_context, working_days_left
+    from tasks.render import make_environment, render_notice
+
+    env = make_environment()
+    form_key = settings.form_key.get_secret_value().encode("utf-8")
+    by_cycle = {c.id: (o, c) for o, c in data.cycles}
+    fresh: list[NewNotification] = []
+    for notice in due:
+        unit = units[notice.unit.unit_id]
+        obligation, cycle = by_cycle[notice.cycle_id]
+        context = notice_context(
+            kind=notice.kind,
+            policy=data.policy,
+            obligation=obligation,
+            cycle=cycle,
+            unit=unit,
+            measures=data.measures_by_unit.get(notice.unit.unit_id, []),
+            as_of=as_of,
+            days_left=working_days_left(
+                calendar, as_of.astimezone(SHANGHAI).date(), cycle.due_date
+            ),
+            attachment_name="",
+        )
+        path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
+        filename = _attach_form(path, context, form_key)
+        mail = render_notice(env, context)
+        fresh.append(
+            NewNotification(
+                idempotency_key=notice.key,
+                kind=notice.kind,
+                policy_id=data.policy.id,
+                cycle_id=cycle.id,
+                unit_id=unit.id,
+                to=list(unit.mailboxes),
+                subject=mail.subject,
+                body_text=mail.text,
+                body_html=mail.html,
+                attachments=[{"path": str(path), "filename": filename}],
+            )
+        )
+    return fresh
+
+
+def _attach_form(path: Path, context: dict[str, Any], form_key: bytes) -> str:
+    """The unit's form at ``path`` (built once per cycle), named in the mail; its file name."""
+    from tasks.forms.layout import form_filename, form_spec_from_context
+
+    spec = form_spec_from_context(context)
+    filename = form_filename(spec)
+    context["reply"]["attachment_name"] = filename
+    _ensure_form(path, spec, form_key)
+    return filename
