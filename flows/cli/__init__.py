@@ -1,0 +1,61 @@
+"""The ``taskforce`` command line.
+
+User errors (a missing file, bad YAML, an unknown policy) print one line and exit with code 2;
+anything else is a bug and keeps its traceback. Prefect is imported only by commands that run
+flows, so configuration commands start fast: the command modules import it (and openpyxl, the
+forms …) inside the commands that need it, never at the top.
+
+The commands live in one module per group (policy, reminders, intake, escalation,
+consolidation, ops); :mod:`flows.cli.common` holds what they share. They are registered here, in
+the order ``taskforce --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from config.errors import TaskforceError
+from flows.cli import consolidation, escalation, intake, ops, policy, reminders
+
+app = typer.Typer(
+    help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# `taskforce --help` lists the commands, then the groups, each in the order registered here.
+for name, command in (
+    ("calendar", policy.calendar),
+    ("remind", reminders.remind),
+    ("mailcatcher", ops.mailcatcher),
+    ("up", ops.up),
+    ("down", ops.down),
+    ("submit", intake.submit),
+    ("submissions", intake.submissions),
+    ("consolidate", consolidation.consolidate_command),
+    ("escalate", escalation.escalate_command),
+    ("serve", ops.serve_command),
+    ("demo", ops.demo),
+    ("simulate-replies", ops.simulate_replies),
+):
+    app.command(name)(command)
+
+for name, group in (
+    ("db", policy.db_app),
+    ("policy", policy.policy_app),
+    ("intake", intake.intake_app),
+    ("review", intake.review_app),
+    ("cases", escalation.cases_app),
+):
+    app.add_typer(group, name=name)
+
+
+def main() -> None:
+    """Console entry: user errors become one line and exit code 2."""
+    try:
+        app()  # standalone: click handles usage errors (exit 2) and raises SystemExit
+    except TaskforceError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]错误：[/red]{exc}", soft_wrap=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,94 @@
+"""What the command modules share: the console, settings, the Prefect server, JSON output, and
+the options several commands declare.
+
+Each option is declared once here. Where commands give the same flag a different help text or
+make it required or optional, each variant is its own alias, named after what it does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+
+from config.settings import Settings
+
+# Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and .env, read afresh (each command reads them once)."""
+    return Settings()
+
+
+def prefect_server(settings: Settings) -> None:
+    """Use the server `taskforce up` started; without one, say once that the temporary server
+    (about 10 s to start, per command) is used."""
+    from flows.cli.services import run_dir, use_running_server
+
+    if use_running_server(settings):
+        return
+    marker = run_dir(settings) / "temporary-server-noted"
+    if not marker.exists():
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            "提示：未运行 taskforce up，本命令使用 Prefect 临时服务器（每次启动约7–14秒）；"
+            "先运行 taskforce up 可加快各命令。"
+        )
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
+class JsonRow(BaseModel):
+    """One row of a command's ``--json`` output; the fields, in order, are the row's keys.
+
+    Strict and closed: a row built elsewhere (a dict from models/ or tasks/) that gains, loses
+    or changes the type of a key fails here instead of changing the documented output quietly.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def print_json(data: Sequence[JsonRow] | Mapping[str, Any]) -> None:
+    """Rows (or a document already shaped as JSON), indented, non-ASCII kept as is."""
+    payload = dict(data) if isinstance(data, Mapping) else [row.model_dump() for row in data]
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+# --policy
+PolicyOption = Annotated[str, typer.Option("--policy", help="政策代码")]
+OptionalPolicyOption = Annotated[str | None, typer.Option("--policy", help="政策代码")]
+ReplayPolicyOption = Annotated[str | None, typer.Option("--policy", help="只重放该政策的")]
+ServePoliciesOption = Annotated[
+    list[str] | None,
+    typer.Option("--policy", help="只运行该政策（可重复；默认全部已载入的政策）"),
+]
+
+# --json
+JsonOption = Annotated[bool, typer.Option("--json", help="输出 JSON（供脚本使用）")]
+
+# --as-of: a moment in Beijing time (tasks.calendar.parse_as_of); repeatable where a command
+# runs once per moment given.
+RemindAsOfOption = Annotated[
+    list[str] | None,
+    typer.Option("--as-of", help="按该时刻计算（默认现在，北京时间）；可重复，依次运行"),
+]
+EscalateAsOfOption = Annotated[
+    list[str] | None,
+    typer.Option("--as-of", help="按该时刻运行（默认现在，北京时间）；可重复，依次运行"),
+]
+ConsolidateAsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="按该时刻汇总（默认现在，北京时间）")
+]
+CasesAsOfOption = Annotated[str | None, typer.Option("--as-of", help="按该日判断是否超时")]
+
+# 督办 case decisions
+CaseIds = Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")]
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="记录的办理时刻（默认现在；补录或回放时使用）")
+]
