@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -171,6 +172,17 @@ def make_environment(directory: Path | None = None) -> Environment:
         md_text=md_text,
     )
     return env
+
+
+@cache
+def shared_environment() -> Environment:
+    """The environment over templates/, built once per process: compiling is the slow part."""
+    return make_environment()
+
+
+def render_report(name: str, **context: Any) -> str:
+    """One of the office's run reports (``templates/reports/<name>``) from its context."""
+    return shared_environment().get_template(f"reports/{name}").render(**context)
 
 
 def _location(env: Environment, exc: BaseException, fallback: str) -> tuple[str, int | None]:

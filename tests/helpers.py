@@ -182,3 +182,10 @@ def form_context(
         "reply": {"mailbox": office.mailbox, "attachment_name": ""},
         "as_of": FORM_AS_OF,
     }
+
+
+def markdown_cells(row: str) -> list[str]:
+    """The cells of a Markdown table row, splitting only on unescaped ``|``."""
+    import re
+
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip())[1:-1]]

@@ -11,7 +11,7 @@ from openpyxl.utils import get_column_letter
 
 from tasks.consolidation.annual import AnnualRollup
 from tasks.forms.xlsx import save_deterministic
-from tasks.render import make_environment
+from tasks.render import shared_environment
 
 HEADERS = (
     "单位", "应报期数", "按时", "逾期", "未报", "退回未改", "按时报送率", "逾期月份", "未报月份",
@@ -21,11 +21,11 @@ WIDTHS = (22, 9, 7, 7, 7, 9, 11, 24, 24, 9, 11, 9, 9)
 
 
 def annual_markdown(rollup: AnnualRollup, env: Environment | None = None) -> str:
-    return (env or make_environment()).get_template("reports/annual.md").render(rollup=rollup)
+    return (env or shared_environment()).get_template("reports/annual.md").render(rollup=rollup)
 
 
 def annual_html(rollup: AnnualRollup, env: Environment | None = None) -> str:
-    return (env or make_environment()).get_template("reports/annual.html").render(rollup=rollup)
+    return (env or shared_environment()).get_template("reports/annual.html").render(rollup=rollup)
 
 
 def annual_workbook_filename(rollup: AnnualRollup) -> str:

@@ -31,7 +31,7 @@ from tasks.consolidation.consolidate import (
     TargetRow,
     TextItem,
 )
-from tasks.render import article, make_environment, md_cell, md_text, num
+from tasks.render import article, md_cell, md_text, num, shared_environment
 
 OTHER_GROUP = "其他（未明确推进组）"
 NOT_REPORTED = "未报"
@@ -345,8 +345,8 @@ def _last_section(c: Consolidation) -> str:
 
 
 def _environment(env: Environment | None) -> Environment:
-    """The given environment (or a new one) with the two Markdown filters added if missing."""
-    env = env or make_environment()
+    """The given environment (or the shared one) with the two Markdown filters added if missing."""
+    env = env or shared_environment()
     env.filters.setdefault("md_cell", md_cell)
     env.filters.setdefault("md_text", md_text)
     return env

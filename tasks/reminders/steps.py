@@ -172,9 +172,9 @@ def _render_notices(
     if not due:
         return []  # the usual day: no templates, forms or mail modules to import
     from tasks.mail.notices import notice_context, working_days_left
-    from tasks.render import make_environment, render_notice
+    from tasks.render import render_notice, shared_environment
 
-    env = make_environment()
+    env = shared_environment()
     form_key = settings.form_key.get_secret_value().encode("utf-8")
     by_cycle = {c.id: (o, c) for o, c in data.cycles}
     fresh: list[NewNotification] = []

@@ -1,0 +1,49 @@
+"""The reminder run's artifact as the office reads it: counts first, then one table per kind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tasks.calendar import SHANGHAI
+from tasks.mail.outbox import DeliverySummary
+from tasks.mail.smtp import DeliveryOutcome
+from tasks.reminders.report import reminder_markdown
+from tasks.reminders.steps import PrepareSummary
+from tests.helpers import markdown_cells
+
+NOW = datetime(2023, 1, 17, 9, 0, tzinfo=SHANGHAI)
+
+
+def test_a_day_with_nothing_to_send_says_so() -> None:
+    empty = DeliverySummary(outcomes=[], subjects={}, recipients={})
+    markdown = reminder_markdown("陵川 报送提醒", PrepareSummary(as_of=NOW), empty)
+    assert markdown.startswith("# 陵川 报送提醒\n")
+    assert "发送成功 0 封，失败 0 封，待重发 0 封。" in markdown
+    assert "今日无需发送通知。" in markdown and "##" not in markdown
+
+
+def test_hostile_texts_stay_in_their_cells() -> None:
+    """A reason or subject with ``|`` and Markdown markup must not break or restyle a table."""
+    prepared = PrepareSummary(
+        as_of=NOW,
+        skipped=[{"unit": "县交通局", "obligation": "月度报告", "period": "2023-02",
+                  "kind": "提醒", "key": "k", "reason": "无邮箱 | 请补充"}],
+    )  # fmt: skip
+    delivered = DeliverySummary(
+        outcomes=[
+            DeliveryOutcome("k1", "sent", 1, reply="250 OK", refused={"b@x.org": "550 无此用户"}),
+            DeliveryOutcome("k2", "failed", 3, error="附件文件不存在：/var/forms/a_b.xlsx"),
+        ],
+        subjects={"k1": "关于*专班*建立情况"},
+        recipients={"k1": "a@x.org, b@x.org"},
+    )
+    markdown = reminder_markdown("t", prepared, delivered)
+    assert "（其中 1 封部分收件人被拒收）" in markdown and "跳过 1 个单位" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    by_first = {markdown_cells(row)[0]: markdown_cells(row) for row in rows}
+    assert by_first["已发送（部分收件人被拒收）"] == [
+        "已发送（部分收件人被拒收）", "a@x.org, b@x.org", "关于\\*专班\\*建立情况",
+        "250 OK；部分收件人被拒收：b@x.org（550 无此用户）",
+    ]  # fmt: skip
+    assert by_first["发送失败"][2:] == ["k2", "附件文件不存在：/var/forms/a\\_b.xlsx"]
+    assert by_first["县交通局"] == ["县交通局", "月度报告", "2023-02", "无邮箱 \\| 请补充"]
