@@ -323,7 +323,7 @@ class Obligation(Strict):
 
 
 class Escalation(Strict):
-    """Lag rules and the escalation ladder's timing (tasks/escalation_rules.LagRules)."""
+    """Lag rules and the escalation ladder's timing (tasks/escalation/rules.py LagRules)."""
 
     grace_hours: int = Field(default=0, ge=0, le=240)
     case_after_working_days: int = Field(default=3, ge=1, le=30)

@@ -21,7 +21,7 @@ Every recipient is accepted. A message addressed to a task force office's mailbo
 ``office.mailbox`` of each policy file) is also delivered into that office's Maildir,
 ``<maildir_root>/<mailbox>/new/``, with ``Return-Path``, ``Delivered-To`` and a ``Received`` line
 stamped with the time of arrival, as a real mail server delivers it: intake reads it from there
-(``tasks/mail_sources.MaildirSource``), so the demo closes the loop without an outside server.
+(``tasks/mail/sources.py MaildirSource``), so the demo closes the loop without an outside server.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class FormReading:
     """A returned form's values by content key, per measure, and what is wrong with them."""
 
     # Text and roster fields by content key (a field with sub-cells: a dict by part, the field's
-    # own cell under "value"); 填报人/联系电话/单位负责人 under "footer" by forms.py's part names.
+    # own cell under "value"); 填报人/联系电话/单位负责人 under "footer" by build.py's part names.
     fields: dict[str, Any]
     measures: tuple[MeasureReport, ...]
     issues: tuple[FormIssue, ...]

@@ -1,8 +1,8 @@
 """Draft a policy config from the text of a county notice (``taskforce policy import``).
 
-The pipeline is plain functions: paragraphs (policy_text) → body cut from front matter and annex →
-section tree and measures (policy_sections) → responsibility brackets (policy_units) → targets and
-deadlines (policy_targets) → obligations, metadata and task force (policy_obligations). The result
+The pipeline is plain functions: paragraphs (text) → body cut from front matter and annex →
+section tree and measures (sections) → responsibility brackets (units) → targets and
+deadlines (targets) → obligations, metadata and task force (obligations). The result
 is a dict in the schema of ``config/schema.py`` plus a ``review`` list of everything a person must
 decide; the draft is validated against the schema so that the office starts from a loadable file.
 """
