@@ -272,8 +272,10 @@ def config_rows(c: int, ts: Stamp, counters: dict[str, int]) -> dict[str, list[R
         pid, code, county, f"synthetic/{code}.yaml", f"{county}稳经济促发展工作方案",
         f"{county}人民政府办公室", f"合政办发〔{YEAR}〕{county_no}号", "2022-12-30",
         f"{YEAR}-01-01", f"{YEAR}-12-31",
-        _dumps({"name": f"{county}工作专班", "office": {"name": f"{county}专班办公室"}}),
-        "[]", f"{c:064x}", loaded,
+        _dumps({"name": f"{county}工作专班", "office": {
+            "name": f"{county}专班办公室", "unit": "第01单位", "mailbox": f"office@{code}.example.org",
+        }}),
+        "{}", "[]", f"{c:064x}", loaded,
     )]  # fmt: skip
     unit_id = c * UNITS + 1
     names = [f"第{u + 1:02d}单位" for u in range(UNITS)]
