@@ -273,7 +273,8 @@ def config_rows(c: int, ts: Stamp, counters: dict[str, int]) -> dict[str, list[R
         f"{county}人民政府办公室", f"合政办发〔{YEAR}〕{county_no}号", "2022-12-30",
         f"{YEAR}-01-01", f"{YEAR}-12-31",
         _dumps({"name": f"{county}工作专班", "office": {
-            "name": f"{county}专班办公室", "unit": "第01单位", "mailbox": f"office@{code}.example.org",
+            "name": f"{county}专班办公室", "unit": "第01单位",
+            "mailbox": f"office@{code}.example.org",
         }}),
         "{}", "[]", f"{c:064x}", loaded,
     )]  # fmt: skip
