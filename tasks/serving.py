@@ -38,6 +38,7 @@ class ScheduleSpec:
 
     cron: str | None = None
     interval: timedelta | None = None
+    anchor: datetime | None = None  # an interval's runs fall on anchor + n × interval
     timezone: str = TIMEZONE
 
     def label(self) -> str:
@@ -63,7 +64,7 @@ class DeploymentSpec:
 SCHEDULES = {
     "reminders": ScheduleSpec(cron=DAILY_CRON),
     "escalation": ScheduleSpec(cron=DAILY_CRON),
-    "intake": ScheduleSpec(interval=INTAKE_INTERVAL),
+    "intake": ScheduleSpec(interval=INTAKE_INTERVAL, anchor=INTAKE_ANCHOR),
     "consolidation": ScheduleSpec(cron=CONSOLIDATION_CRON),
     "annual": ScheduleSpec(cron=ANNUAL_CRON),
 }
