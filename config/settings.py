@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_serializer, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -139,6 +139,20 @@ class Settings(BaseSettings):
         if self.production and self.form_key.get_secret_value() == DEMO_FORM_KEY:
             raise ValueError("TASKFORCE_FORM_KEY must be set to a secret value in production")
         return self
+
+    @field_serializer("database_url", when_used="json")
+    def _database_url_without_password(self, url: str) -> str:
+        """Prefect stores a flow's parameters, this object among them, as JSON and shows them in
+        its UI: the URL's password stays out of them, as the SecretStr values do."""
+        if not url:
+            return url
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "**********"
 
     @property
     def maildir_root(self) -> Path:

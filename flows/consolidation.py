@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 
 from prefect import flow, task
 from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
 )
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.delivery import deliver
-from tasks.calendar import parse_as_of
+from tasks.calendar import local_moment
 from tasks.consolidation.steps import (
     AnnualResult,
     ConsolidationResult,
@@ -52,13 +52,13 @@ async def publish(result: ConsolidationResult) -> None:
     c = result.consolidation
     key = f"consolidation-{c.source.policy_code}"  # artifact keys allow only [a-z0-9-]
     title = f"{c.source.county} {c.source.period_label}{c.source.obligation_name}"
-    await create_table_artifact(  # type: ignore[misc]
+    await acreate_table_artifact(
         table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
     )
-    await create_markdown_artifact(  # type: ignore[misc]
+    await acreate_markdown_artifact(
         markdown=result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
     )
-    await create_progress_artifact(  # type: ignore[misc]
+    await acreate_progress_artifact(
         progress=round(100 * c.submitted_share, 1), key=f"{key}-submitted",
         description=f"{title} 已报送单位占比（%）",
     )  # fmt: skip
@@ -68,13 +68,13 @@ async def publish(result: ConsolidationResult) -> None:
 async def consolidation_flow(
     policy_code: str,
     period: str | None = None,
-    as_of: str | None = None,
+    as_of: datetime | None = None,
     obligation: str | None = None,
     settings: Settings | None = None,
 ) -> ConsolidationResult:
     """Consolidate a policy's month (default: the cycle due most recently), publish, mail."""
     settings = settings or Settings()
-    moment = parse_as_of(as_of)
+    moment = local_moment(as_of)
     result = consolidate_month(policy_code, period, obligation, moment, settings)
     await publish(result)
     await deliver(policy_code, settings)
@@ -90,7 +90,7 @@ async def annual_task(
         now=datetime.now(UTC),
     )  # fmt: skip
     rollup = result.rollup
-    await create_markdown_artifact(  # type: ignore[misc]
+    await acreate_markdown_artifact(
         markdown=result.markdown, key=f"annual-{policy_code}",
         description=f"{rollup.county}{year}年度{rollup.obligation_name}报送情况汇总",
     )  # fmt: skip
@@ -101,11 +101,11 @@ async def annual_task(
 async def annual_flow(
     policy_code: str,
     year: str,
-    as_of: str | None = None,
+    as_of: datetime | None = None,
     obligation: str | None = None,
     settings: Settings | None = None,
 ) -> AnnualResult:
     """Per unit for a year: on-time rate, months missing or late, targets reached, cases."""
     return await annual_task(
-        policy_code, year, obligation, parse_as_of(as_of), settings or Settings()
+        policy_code, year, obligation, local_moment(as_of), settings or Settings()
     )

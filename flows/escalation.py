@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
@@ -15,7 +15,7 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.delivery import deliver
-from tasks.calendar import parse_as_of
+from tasks.calendar import local_moment
 from tasks.escalation.approval import approval_description, approval_model, decisions_from
 from tasks.escalation.report import escalation_markdown
 from tasks.escalation.steps import (
@@ -75,7 +75,7 @@ async def office_approval(
 @task(name="publish-escalation", cache_policy=NONE)
 async def publish(summary: EscalationSummary) -> str:
     markdown = escalation_markdown(summary)
-    await create_markdown_artifact(  # type: ignore[misc]
+    await acreate_markdown_artifact(
         key=f"escalation-{summary.policy}", markdown=markdown,
         description=f"{summary.policy} 督办 {summary.as_of:%Y-%m-%d}",
     )  # fmt: skip
@@ -84,7 +84,7 @@ async def publish(summary: EscalationSummary) -> str:
 
 @flow(name="escalation", log_prints=False)
 async def escalation_flow(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> EscalationSummary:
     """Run the escalation ladder for a day, send what it queued, leave the lists as artifact.
 
@@ -93,7 +93,7 @@ async def escalation_flow(
     fails on its timeout, this run completes, and the proposals stay waiting.
     """
     settings = settings or Settings()
-    summary = escalate(policy_code, parse_as_of(as_of), settings)
+    summary = escalate(policy_code, local_moment(as_of), settings)
     await deliver(policy_code, settings)
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
@@ -101,7 +101,7 @@ async def escalation_flow(
             summary.policy_name, summary.awaiting, summary.as_of, settings, return_state=True
         )
         if state.is_completed():
-            summary.decisions = await state.result()  # type: ignore[misc]
+            summary.decisions = await state.aresult()
         else:
             get_run_logger().warning("无人在等待时限内审批：%d项仍待审批", len(summary.awaiting))
         refresh_lists(settings, summary)

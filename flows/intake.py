@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
@@ -33,7 +33,7 @@ def take_in_mail(policy_code: str, source_kind: str | None, settings: Settings) 
 @task(name="publish-intake-report", cache_policy=NONE)
 async def publish_intake_report(title: str, policy_code: str, summary: IntakeSummary) -> str:
     markdown = intake_markdown(title, summary)
-    await create_markdown_artifact(  # type: ignore[misc]
+    await acreate_markdown_artifact(
         key=f"intake-{policy_code}", markdown=markdown, description=title
     )
     return markdown

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.delivery import deliver
-from tasks.calendar import parse_as_of
+from tasks.calendar import local_moment
 from tasks.mail.outbox import DeliverySummary
 from tasks.reminders.report import reminder_markdown
 from tasks.reminders.steps import PrepareSummary, prepare_reminders
@@ -38,7 +38,7 @@ async def publish_report(
 ) -> str:
     """Leave a markdown artifact: what was sent to whom, what was skipped and why."""
     markdown = reminder_markdown(title, prepared, delivered)
-    await create_markdown_artifact(  # type: ignore[misc]
+    await acreate_markdown_artifact(
         key=f"reminders-{policy_code}", markdown=markdown, description=title
     )
     return markdown
@@ -46,7 +46,7 @@ async def publish_report(
 
 @flow(name="reminders", log_prints=False)
 async def reminders_flow(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> dict[str, int]:
     """Send today's opening notices and reminders for all of a policy's reports.
 
@@ -55,7 +55,7 @@ async def reminders_flow(
     ~10 API round trips (and, as a second sub-run of a tick, a ~2 s retry: a SQLite lock
     conflict on the server answered with 503).
     """
-    moment = parse_as_of(as_of)
+    moment = local_moment(as_of)
     settings = settings or Settings()
     title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
     prepared = prepare_notices(policy_code, moment, None, settings)

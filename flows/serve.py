@@ -26,7 +26,7 @@ from flows.escalation import escalation_flow
 from flows.intake import intake_flow
 from flows.reminders import reminders_flow
 from models.db import session_scope
-from tasks.calendar import SHANGHAI, WorkingCalendar, parse_as_of
+from tasks.calendar import SHANGHAI, WorkingCalendar, local_moment
 from tasks.serving import (
     INTAKE_ANCHOR,
     DueCycle,
@@ -50,7 +50,7 @@ def scheduled_start() -> datetime:
 
 
 def begin(
-    kind: str, policy_code: str, as_of: str | None, settings: Settings, *, working_days: bool
+    kind: str, policy_code: str, as_of: datetime | None, settings: Settings, *, working_days: bool
 ) -> TickOutcome:
     """The checks every tick starts with: the stale guard, then (optionally) the calendar.
 
@@ -59,7 +59,7 @@ def begin(
     """
     logger = get_run_logger()
     scheduled = scheduled_start()
-    moment = parse_as_of(as_of) if as_of else scheduled.astimezone(SHANGHAI)
+    moment = local_moment(as_of) if as_of is not None else scheduled.astimezone(SHANGHAI)
     outcome = TickOutcome(policy_code=policy_code, as_of=moment)
     limit = lateness_limit(kind, settings.serve)
     outcome.skipped = stale_reason(scheduled, datetime.now(UTC), limit)
@@ -76,21 +76,21 @@ def begin(
 
 @flow(name="tick-reminders", log_prints=False)
 async def reminders_tick(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> TickOutcome:
     """Working days 09:00: the day's opening notices and reminders, one-off and monthly."""
     settings = settings or Settings()
     outcome = begin("reminders", policy_code, as_of, settings, working_days=True)
     if outcome.skipped:
         return outcome
-    await reminders_flow(policy_code, outcome.as_of.isoformat(), settings)
+    await reminders_flow(policy_code, outcome.as_of, settings)
     outcome.ran.append("reminders")
     return outcome
 
 
 @flow(name="tick-escalation", log_prints=False)
 async def escalation_tick(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> TickOutcome:
     """Working days 09:00: the escalation ladder, pausing for the office's approval."""
     settings = settings or Settings()
@@ -102,7 +102,7 @@ async def escalation_tick(
         update={"approval_wait_seconds": settings.serve.approval_wait_seconds}
     )
     served = settings.model_copy(update={"escalation": wait})
-    await escalation_flow(policy_code, outcome.as_of.isoformat(), served)
+    await escalation_flow(policy_code, outcome.as_of, served)
     outcome.ran.append("escalation")
     return outcome
 
@@ -130,7 +130,7 @@ def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[Due
 
 @flow(name="tick-consolidation", log_prints=False)
 async def consolidation_tick(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> TickOutcome:
     """Daily 09:30: consolidate the cycles whose deadline passed on the last working day."""
     settings = settings or Settings()
@@ -145,7 +145,7 @@ async def consolidation_tick(
         return outcome
     for cycle in cycles:
         await consolidation_flow(
-            policy_code, cycle.period, outcome.as_of.isoformat(), cycle.obligation, settings
+            policy_code, cycle.period, outcome.as_of, cycle.obligation, settings
         )
         outcome.ran.append(f"monthly-consolidation {cycle.obligation} {cycle.period}")
     return outcome
@@ -153,7 +153,7 @@ async def consolidation_tick(
 
 @flow(name="tick-annual", log_prints=False)
 async def annual_tick(
-    policy_code: str, as_of: str | None = None, settings: Settings | None = None
+    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> TickOutcome:
     """Daily 10:00: on a consolidation day, the roll-up of that year so far (final in January)."""
     settings = settings or Settings()
@@ -168,7 +168,7 @@ async def annual_tick(
         get_run_logger().info("%s：%s", policy_code, outcome.skipped)
         return outcome
     for year in years:
-        await annual_flow(policy_code, year, outcome.as_of.isoformat(), None, settings)
+        await annual_flow(policy_code, year, outcome.as_of, None, settings)
         outcome.ran.append(f"annual-rollup {year}")
     return outcome
 

@@ -129,14 +129,22 @@ def load_holiday_files(directory: Path) -> dict[int, HolidayYear]:
     return years
 
 
-def parse_as_of(value: str | None) -> datetime:
-    """The flow's clock, read once at its edge: ISO text (Asia/Shanghai if no offset) or now."""
-    if value is None:
+def local_moment(moment: datetime | None) -> datetime:
+    """A flow's clock, read once at its edge: an aware moment as it is, a naive one as
+    Asia/Shanghai wall time, None as now (Asia/Shanghai)."""
+    if moment is None:
         return datetime.now(SHANGHAI)
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """A user's ``--as-of``: ISO text (Asia/Shanghai if no offset) or now (``local_moment``)."""
+    if value is None:
+        return local_moment(None)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise CalendarError(
             f"时间格式不正确：{value!r}（应为 2023-01-17 或 2023-01-17T09:00）"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    return local_moment(moment)

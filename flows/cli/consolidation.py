@@ -43,7 +43,7 @@ def consolidate_command(
     from flows.consolidation import annual_flow, consolidation_flow
 
     if year is not None:
-        annual = asyncio.run(annual_flow(policy, year, moment.isoformat(), obligation, settings))
+        annual = asyncio.run(annual_flow(policy, year, moment, obligation, settings))
         rollup = annual.rollup
         out.print(
             f"{rollup.county}{year}年度汇总（{len(rollup.periods)} 期，"
@@ -52,9 +52,7 @@ def consolidate_command(
         )
         return
 
-    result = asyncio.run(
-        consolidation_flow(policy, period, moment.isoformat(), obligation, settings)
-    )
+    result = asyncio.run(consolidation_flow(policy, period, moment, obligation, settings))
     c = result.consolidation
     counts = c.counts
     out.print(

@@ -91,7 +91,7 @@ def escalate_command(
     from flows.escalation import escalation_flow
 
     async def run_all() -> list[Any]:
-        return [await escalation_flow(policy, m.isoformat(), settings) for m in moments]
+        return [await escalation_flow(policy, m, settings) for m in moments]
 
     summaries = asyncio.run(run_all())
     for summary in summaries:

@@ -36,7 +36,7 @@ def remind(
 
     async def run_all() -> list[tuple[datetime, dict[str, int]]]:
         # One flow run a day for the one-off and the monthly reports alike (see reminders_flow).
-        return [(moment, await reminders_flow(policy, moment.isoformat())) for moment in moments]
+        return [(moment, await reminders_flow(policy, moment)) for moment in moments]
 
     for moment, counts in asyncio.run(run_all()):
         out.print(

@@ -35,14 +35,14 @@ import asyncio
 
 import flows.cli  # noqa: F401  (the imports every command pays)
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 
 from tests.helpers import POLICY_FILES
 
 
 @task
 async def note() -> None:
-    await create_markdown_artifact(key="bench-baseline", markdown="nothing to send")
+    await acreate_markdown_artifact(key="bench-baseline", markdown="nothing to send")
 
 
 @flow(name="bench-baseline")

@@ -89,11 +89,9 @@ async def test_flows_leave_artifacts(
     load_seeds(settings, "lingchuan-2023")
     spec = load_month(settings, "lingchuan-2023-02")
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
-    result = await consolidation_flow("lingchuan-2023", None, spec["as_of"].isoformat(),
-                                      settings=settings)  # fmt: skip
+    result = await consolidation_flow("lingchuan-2023", None, spec["as_of"], settings=settings)
     assert result.consolidation.source.period == "2023-02"
-    annual = await annual_flow("lingchuan-2023", "2023", spec["as_of"].isoformat(),
-                               settings=settings)  # fmt: skip
+    annual = await annual_flow("lingchuan-2023", "2023", spec["as_of"], settings=settings)
     [row] = [r for r in annual.rollup.rows if r.code == "rsj"]
     # January's report was never sent in this fixture: missing; February's came late.
     assert (row.months, row.missing, row.late, row.late_months) == (2, 1, 1, ("2023年2月",))

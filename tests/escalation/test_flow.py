@@ -95,7 +95,7 @@ async def test_the_flow_pauses_until_the_office_decides(
     started = datetime.now(SHANGHAI)
     # 20 March: 县交通局 (repeat offender) waits for 约谈, 县发改局's red case is proposed for
     # county supervision; the flow pauses on both.
-    running = asyncio.create_task(escalation_flow(POLICY, "2023-03-20T10:00", settings))
+    running = asyncio.create_task(escalation_flow(POLICY, at(date(2023, 3, 20)), settings))
     run_id, schema = await paused_approval_run(started)
     fields = schema["properties"]
     choices = {k: v for k, v in fields.items() if k.startswith("case_")}
@@ -144,7 +144,7 @@ async def test_an_unanswered_approval_times_out_and_the_proposals_wait(
     prefect_server: None, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     settings = february(settings, smtp_server, wait=2)
-    summary = await escalation_flow(POLICY, "2023-03-20T10:00", settings)
+    summary = await escalation_flow(POLICY, at(date(2023, 3, 20)), settings)
     assert summary.decisions == []
     assert {("县交通局", "interview"), ("县发改局", "supervision")} <= {
         (a["unit"], a["step"]) for a in summary.awaiting

@@ -52,7 +52,7 @@ from tasks.serving import (
     stale_reason,
     working_day_note,
 )
-from tests.helpers import ROOT, load_seeds
+from tests.helpers import ROOT, at, load_seeds
 from tests.smtp_server import SmtpServer
 
 SEEDS = ("lingchuan-2023", "xinjiang-2022")
@@ -271,13 +271,13 @@ async def test_the_daily_ticks_do_nothing_on_a_rest_day(
 ) -> None:
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
     # Sunday 22 January 2023, in the Spring Festival holiday.
-    reminders = await reminders_tick("lingchuan-2023", "2023-01-22T09:00", settings)
-    escalation = await escalation_tick("lingchuan-2023", "2023-01-22T09:00", settings)
+    reminders = await reminders_tick("lingchuan-2023", at(date(2023, 1, 22), 9), settings)
+    escalation = await escalation_tick("lingchuan-2023", at(date(2023, 1, 22), 9), settings)
     for outcome in (reminders, escalation):
         assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
     assert smtp_server.messages == []
     # 28 January, the 调休 Saturday: January's monthly report opens and the forms go out.
-    worked = await reminders_tick("lingchuan-2023", "2023-01-28T09:00", settings)
+    worked = await reminders_tick("lingchuan-2023", at(date(2023, 1, 28), 9), settings)
     assert worked.skipped is None and worked.ran == ["reminders"]
     assert len(smtp_server.messages) > 30
 
@@ -286,13 +286,13 @@ async def test_consolidation_and_annual_ticks_run_on_the_day_after_the_deadline(
     prefect_server: None, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
-    sunday = await consolidation_tick("lingchuan-2023", "2023-02-05T09:30", settings)
+    sunday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 5), 9, 30), settings)
     assert sunday.ran == [] and "不汇总" in str(sunday.skipped)
-    monday = await consolidation_tick("lingchuan-2023", "2023-02-06T09:30", settings)
+    monday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 6), 9, 30), settings)
     assert monday.ran == ["monthly-consolidation monthly-progress 2023-01"]
     bulletin = settings.var_dir / "reports" / "lingchuan-2023" / "2023-01"
     assert any(bulletin.rglob("*通报.html"))
-    annual = await annual_tick("lingchuan-2023", "2023-02-06T10:00", settings)
+    annual = await annual_tick("lingchuan-2023", at(date(2023, 2, 6), 10), settings)
     assert annual.ran == ["annual-rollup 2023"]
     assert len(smtp_server.messages) >= 1  # the bulletin to the leaders
 
@@ -316,7 +316,7 @@ async def test_the_served_escalation_pauses_for_the_office(
     )
     assert settings.escalation.approval_wait_seconds == 0
     started = datetime.now(UTC)
-    outcome = await escalation_tick("lingchuan-2023", "2023-03-20T10:00", settings)
+    outcome = await escalation_tick("lingchuan-2023", at(date(2023, 3, 20), 10), settings)
     assert outcome.ran == ["escalation"]
     async with get_client() as client:
         runs = await client.read_flow_runs(
@@ -349,8 +349,35 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
         return_type="state",
     )
     assert state.type == StateType.COMPLETED
-    outcome = await state.result()  # type: ignore[misc]
+    outcome = await state.aresult()
     assert outcome.ran == [] and "停机后补跑的过期运行" in str(outcome.skipped)
+
+
+async def test_a_deployment_run_takes_as_of_as_text(
+    prefect_server: None, settings: Settings
+) -> None:
+    """What ``prefect deployment run tick-reminders/lingchuan-2023 --param as_of=2023-01-22T09:00``
+    sends: the text passes the API's check against the deployment's parameter schema, and the
+    run reads it as a naive datetime, Beijing time (22 January 2023 is in the holiday)."""
+    from prefect.flow_engine import run_flow_async
+
+    settings = load_seeds(settings, "lingchuan-2023")
+    [tick] = [d for d in build_deployments(["lingchuan-2023"]) if d.flow_name == "tick-reminders"]
+    deployment_id = await tick.aapply()
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters={"as_of": "2023-01-22T09:00"}
+        )
+    assert run.parameters == {"policy_code": "lingchuan-2023", "as_of": "2023-01-22T09:00"}
+    state = await run_flow_async(
+        reminders_tick,
+        flow_run=run,
+        parameters={**run.parameters, "settings": settings},
+        return_type="state",
+    )
+    outcome = await state.aresult()
+    assert outcome.as_of == at(date(2023, 1, 22), 9) and outcome.as_of.tzinfo is SHANGHAI
+    assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
 
 
 # -- taskforce serve against a running server -------------------------------------------------

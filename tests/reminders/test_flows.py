@@ -5,6 +5,7 @@ Few tests here on purpose: the harness costs ~15 s to start; the logic is tested
 
 from __future__ import annotations
 
+from datetime import date
 from email.header import decode_header, make_header
 
 from prefect.client.orchestration import get_client
@@ -12,7 +13,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from config.settings import Settings
 from flows.reminders import reminders_flow
-from tests.helpers import load_seeds
+from tests.helpers import at, load_seeds
 from tests.smtp_server import SmtpServer
 
 
@@ -24,7 +25,7 @@ async def test_flows_send_and_leave_an_artifact(
     load_seeds(settings, "lingchuan-2023")
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
 
-    result = await reminders_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)
+    result = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9), settings=settings)
     assert result["queued"] == result["sent"] == len(smtp_server.messages) > 60
     # No monthly cycle is open on 17 January: every mail is one of the two checklist reports.
     subjects = {
@@ -32,7 +33,7 @@ async def test_flows_send_and_leave_an_artifact(
     }
     assert subjects and all("月度" not in subject for subject in subjects), subjects
     assert all("专班建立情况" in s or "任务清单台账" in s for s in subjects), subjects
-    again = await reminders_flow("lingchuan-2023", "2023-01-17T09:00", settings=settings)
+    again = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9), settings=settings)
     assert again["queued"] == again["sent"] == 0 and again["already"] == result["sent"]
 
     async with get_client() as client:
