@@ -121,9 +121,7 @@ async def replay(
     with session_scope(settings) as session:
         monthly = monthly_cycles(session, policy_code)
         notices = notice_days(policy_cycles(session, policy_code))
-        office = str(
-            get_policy(session, policy_code).task_force.get("office", {}).get("mailbox", "")
-        )
+        office = get_policy(session, policy_code).task_force_spec.office.mailbox
     result = ReplayResult(policy_code)
     replies = ReplyQueue()
     sent_before = Counter[str]()
@@ -133,15 +131,13 @@ async def replay(
             await _office_day_opens(settings, policy_code, plan, record, replies, result)
         for cycle in plan.consolidate:
             made = await consolidation_flow(
-                policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT).isoformat(),
-                cycle.obligation, settings,
+                policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT), cycle.obligation,
+                settings,
             )  # fmt: skip
             result.reports[cycle.period] = made.files
             record.consolidated.append(cycle.period)
         for year in plan.rollups:
-            rollup = await annual_flow(
-                policy_code, year, at(plan.day, ANNUAL_AT).isoformat(), None, settings
-            )
+            rollup = await annual_flow(policy_code, year, at(plan.day, ANNUAL_AT), None, settings)
             result.reports[year] = rollup.files  # year to date: the last one stands
         if plan.working:
             record.approved = _office_decides(settings, policy_code, plan.day)
@@ -176,7 +172,7 @@ async def _office_day_opens(
     replay starts a reminder flow only on the days its calendar has notices for (a flow run
     costs about a second, and a quarter has some 60 working days).
     """
-    moment = at(plan.day, REMINDERS_AT).isoformat()
+    moment = at(plan.day, REMINDERS_AT)
     if plan.notices:
         await reminders_flow(policy_code, moment, settings)
     escalated = await escalation_flow(policy_code, moment, settings)

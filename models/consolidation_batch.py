@@ -460,13 +460,12 @@ def _input(
     cycle_id = cycle.id or 0
     units = rows.obligated.get(chosen_obligation.id or 0, [])
     all_units = rows.county_units.get(policy.county, {})
-    office = policy.task_force.get("office", {})
     return ConsolidationInput(
         policy_code=policy.code,
         county=policy.county,
         policy_title=policy.title,
         doc_number=policy.doc_number,
-        office_name=str(office.get("name", "")),
+        office_name=policy.task_force_spec.office.name,
         obligation_code=chosen_obligation.code,
         obligation_name=chosen_obligation.name,
         period=cycle.period,

@@ -214,13 +214,12 @@ def load_consolidation_input(
     roles = _roles(session, list(numbers))
     targets = _targets(session, list(numbers))
     facts = _submission_facts(session, cycle.id, [u.id for u in unit_rows if u.id], numbers)
-    office = policy.task_force.get("office", {})
     return ConsolidationInput(
         policy_code=policy.code,
         county=policy.county,
         policy_title=policy.title,
         doc_number=policy.doc_number,
-        office_name=str(office.get("name", "")),
+        office_name=policy.task_force_spec.office.name,
         obligation_code=chosen_obligation.code,
         obligation_name=chosen_obligation.name,
         period=cycle.period,

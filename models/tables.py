@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from config.schema import TaskForce
 
 
 def _json(factory: Callable[[], Any]) -> Any:
@@ -41,6 +44,14 @@ class Policy(SQLModel, table=True):
     review: list[str] = _json(list)
     content_sha256: str
     loaded_at: datetime = _ts(nullable=False, default_factory=utcnow)
+
+    @property
+    def task_force_spec(self) -> TaskForce:
+        """The stored task force, typed: the policy file's ``task_force`` without its groups
+        (those are rows of their own; models.policy_store stores the rest here)."""
+        from config.schema import TaskForce
+
+        return TaskForce.model_validate(self.task_force)
 
 
 class Unit(SQLModel, table=True):

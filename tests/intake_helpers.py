@@ -94,4 +94,4 @@ async def send(settings: Settings, message: EmailMessage) -> None:
 def office_mailbox(settings: Settings, policy: str) -> str:
     with session_scope(settings) as session:
         intake = load_policy_intake(session, policy)
-    return str(intake.policy.task_force["office"]["mailbox"])
+    return intake.policy.task_force_spec.office.mailbox

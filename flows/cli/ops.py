@@ -162,7 +162,7 @@ def simulate_replies(
     settings = load_settings()
     init_db(settings)
     with session_scope(settings) as session:
-        office = str(get_policy(session, policy).task_force.get("office", {}).get("mailbox", ""))
+        office = get_policy(session, policy).task_force_spec.office.mailbox
     replies = plan_bureau_replies(settings, policy, period)
     if not replies:
         out.print(

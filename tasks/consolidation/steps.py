@@ -73,8 +73,8 @@ def bulletin_filename(c: Consolidation) -> str:
 
 def leaders_of(policy: t.Policy) -> list[str]:
     """The leaders' mailboxes in the policy file: the task force's leader and deputies."""
-    people = [policy.task_force.get("leader") or {}, *(policy.task_force.get("deputies") or [])]
-    return [str(p["mailbox"]) for p in people if isinstance(p, dict) and p.get("mailbox")]
+    force = policy.task_force_spec
+    return [p.mailbox for p in (force.leader, *force.deputies) if p is not None and p.mailbox]
 
 
 def summary_of(c: Consolidation) -> dict[str, Any]:
@@ -186,13 +186,13 @@ def _leaders_mail(
     files: tuple[Path, ...],
     leaders: list[str],
 ) -> NewNotification:
-    office = policy.task_force.get("office", {})
+    office = policy.task_force_spec.office
     attached = [files[0], files[2]]  # the printable bulletin and the workbook
     context = {
         "kind": "bulletin",
         "policy": policy_context(policy),
         "obligation": {"name": c.source.obligation_name},
-        "office": {"name": office.get("name", "")},
+        "office": {"name": office.name},
         "as_of": c.source.as_of.astimezone(SHANGHAI),
         "bulletin": {
             "period_label": c.source.period_label,
@@ -210,7 +210,7 @@ def _leaders_mail(
         cycle_id=None,
         unit_id=None,
         to=leaders,
-        cc=[str(office["mailbox"])] if office.get("mailbox") else [],
+        cc=[office.mailbox],  # required in the policy file
         subject=mail.subject,
         body_text=mail.text,
         body_html=mail.html,

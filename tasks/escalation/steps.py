@@ -114,13 +114,13 @@ def _notice(
         context["reply"]["attachment_name"] = name
         attachments.append({"path": str(path), "filename": name})
     to, cc = list(unit.mailboxes), []
-    office = str(data.policy.task_force.get("office", {}).get("mailbox", ""))
+    office = data.policy.task_force_spec.office.mailbox
     if case is not None:
         context["case"] = case
         head = (unit.head or {}).get("mailbox")
         if head:  # the 督办单 is addressed to the unit's head, its contacts and the office copied
             to, cc = [str(head)], list(unit.mailboxes)
-        cc += [office] if office else []
+        cc.append(office)
     mail = render_notice(source.env, context)
     return NewNotification(
         idempotency_key=key, kind=kind, policy_id=data.policy.id, cycle_id=cycle.id,

@@ -172,16 +172,16 @@ def form_spec_name(context: dict[str, Any], form: Path) -> str:
 
 
 def quarantine_notice(run: _Run, intake: PolicyIntake, item: t.InboundItem) -> NewNotification:
-    office = intake.policy.task_force.get("office", {})
+    office = intake.policy.task_force_spec.office
     context = {
         "kind": "quarantine",
         "office": {
-            "name": office.get("name", ""),
-            "unit": office.get("unit", ""),
-            "room": office.get("room", ""),
-            "contacts": office.get("contacts", []),
-            "phone": office.get("phone", ""),
-            "mailbox": office.get("mailbox", ""),
+            "name": office.name,
+            "unit": office.unit,
+            "room": office.room,
+            "contacts": [contact.model_dump() for contact in office.contacts],
+            "phone": office.phone,
+            "mailbox": office.mailbox,
         },
         "item": {
             "id": item.id,
@@ -201,7 +201,7 @@ def quarantine_notice(run: _Run, intake: PolicyIntake, item: t.InboundItem) -> N
         policy_id=intake.policy.id,
         cycle_id=None,
         unit_id=None,
-        to=[str(office.get("mailbox", ""))],
+        to=[office.mailbox],
         subject=mail.subject,
         body_text=mail.text,
         body_html=mail.html,
@@ -569,5 +569,5 @@ def open_source(settings: Settings, policy_code: str, kind: str | None = None) -
         return ImapSource(settings.imap)
     with session_scope(settings) as session:
         intake = load_policy_intake(session, policy_code)
-    mailbox = str(intake.policy.task_force.get("office", {}).get("mailbox", "")).lower()
+    mailbox = intake.policy.task_force_spec.office.mailbox.lower()
     return MaildirSource(settings.maildir_root / mailbox)

@@ -60,7 +60,7 @@ def notice_context(
     attachment_name: str,
 ) -> dict[str, Any]:
     """The template context of one notice to one unit (shape documented in templates/README)."""
-    office = policy.task_force.get("office", {})
+    office = policy.task_force_spec.office
     return {
         "kind": kind,
         "unit": {
@@ -89,14 +89,14 @@ def notice_context(
         },
         "measures": measures,
         "office": {
-            "name": office.get("name", ""),
-            "unit": office.get("unit", ""),
-            "room": office.get("room", ""),
-            "contacts": office.get("contacts", []),
-            "phone": office.get("phone", ""),
-            "mailbox": office.get("mailbox", ""),
+            "name": office.name,
+            "unit": office.unit,
+            "room": office.room,
+            "contacts": [contact.model_dump() for contact in office.contacts],
+            "phone": office.phone,
+            "mailbox": office.mailbox,
         },
-        "reply": {"mailbox": office.get("mailbox", ""), "attachment_name": attachment_name},
+        "reply": {"mailbox": office.mailbox, "attachment_name": attachment_name},
         "as_of": as_of.astimezone(SHANGHAI),
     }
 

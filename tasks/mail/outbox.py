@@ -181,7 +181,7 @@ async def deliver_outbox(
         policy = session.exec(select(t.Policy).where(t.Policy.code == policy_code)).one()
         policy_id = policy.id
         assert policy_id is not None
-        office_mailbox = str(policy.task_force.get("office", {}).get("mailbox", ""))
+        office_mailbox = policy.task_force_spec.office.mailbox
         release_stale_claims(session, now=now, stale_after=STALE_CLAIM)
         session.commit()
         rows = claim_pending(session, policy_id=policy_id, run_id=run_id, now=now)

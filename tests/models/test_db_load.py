@@ -54,6 +54,20 @@ def test_loading_twice_changes_nothing(db_settings: Settings, bundles: dict[str,
     assert len(before["measure"]) == 47 + 64
 
 
+def test_stored_task_force_reads_back_typed(
+    db_settings: Settings, bundles: dict[str, PolicyBundle]
+) -> None:
+    """``Policy.task_force_spec``: the policy file's task force without its groups (rows of
+    their own), read back from the JSON column."""
+    for code, bundle in bundles.items():
+        load(db_settings, bundle)
+        with session_scope(db_settings) as session:
+            policy = session.exec(select(t.Policy).where(t.Policy.code == code)).one()
+            stored = policy.task_force_spec
+        assert bundle.policy.task_force.groups and stored.groups == []
+        assert stored == bundle.policy.task_force.model_copy(update={"groups": []})
+
+
 def test_removed_measure_is_retired_not_deleted(
     db_settings: Settings, bundles: dict[str, PolicyBundle]
 ) -> None:
