@@ -28,7 +28,6 @@ from flows.reminders import reminders_flow
 from models.db import session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar, local_moment
 from tasks.serving import (
-    INTAKE_ANCHOR,
     DueCycle,
     ScheduleSpec,
     TickOutcome,
@@ -186,7 +185,7 @@ def prefect_schedule(spec: ScheduleSpec) -> Schedule:
     """The Prefect schedule of a spec, its timezone always set."""
     if spec.interval is not None:
         # Anchored at a local midnight so intake runs at :00, :10, … whenever serve starts.
-        return Interval(spec.interval, anchor_date=INTAKE_ANCHOR, timezone=spec.timezone)
+        return Interval(spec.interval, anchor_date=spec.anchor, timezone=spec.timezone)
     assert spec.cron is not None
     return Cron(spec.cron, timezone=spec.timezone)
 

@@ -45,7 +45,7 @@ from tasks.consolidation.workbook import summary_workbook
 from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
 from tasks.escalation.plan import commended
 from tasks.mail.notices import policy_context
-from tasks.render import make_environment, render_notice
+from tasks.render import render_notice, shared_environment
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def run_consolidation(
     now: datetime,
 ) -> ConsolidationResult:
     """Consolidate, write the outputs of a new version if they changed, queue the leaders' mail."""
-    env = make_environment()
+    env = shared_environment()
     with session_scope(settings) as session:
         data = load_consolidation_input(
             session,
@@ -258,7 +258,7 @@ def run_annual(
     now: datetime,
 ) -> AnnualResult:
     """The year's roll-up from every monthly cycle of the year due by as_of."""
-    env = make_environment()
+    env = shared_environment()
     with session_scope(settings) as session:
         policy = get_policy(session, policy_code)
         cycles = [

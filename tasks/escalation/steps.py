@@ -43,7 +43,7 @@ from tasks.escalation.plan import (
 )
 from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.mail.notices import notice_context
-from tasks.render import make_environment, render_notice
+from tasks.render import render_notice, shared_environment
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _notice_source(
     settings: Settings, session: Session, policy_code: str, as_of: datetime
 ) -> _NoticeSource:
     data = load_notice_data(session, policy_code, None)
-    env = make_environment()  # compiled once per run: templates are the slow part
+    env = shared_environment()  # compiled once per process: templates are the slow part
     cycles: dict[tuple[str, str], tuple[t.Obligation, t.Cycle]] = {}
     for obligation, cycle in data.cycles:
         cycles.setdefault((obligation.code, cycle.period), (obligation, cycle))

@@ -35,7 +35,7 @@ from tasks.intake.decide import Decision, Draft, decide, late_working_days
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
 from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
-from tasks.render import make_environment, render_notice
+from tasks.render import render_notice, shared_environment
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _new_run(settings: Settings, now: datetime) -> _Run:
     return _Run(
         settings=settings,
         calendar=WorkingCalendar.from_settings(settings),
-        env=make_environment(),
+        env=shared_environment(),
         form_key=settings.form_key.get_secret_value().encode("utf-8"),
         now=now,
     )

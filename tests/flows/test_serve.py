@@ -227,11 +227,14 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         [schedule] = d["schedules"]
         assert schedule["timezone"] == "Asia/Shanghai"
         value = schedule.get("cron") or timedelta(seconds=schedule["interval"])
-        declared[(function, d["name"])] = (d["parameters"], value, d["description"])
+        anchor = schedule.get("anchor_date")
+        anchor = datetime.fromisoformat(anchor) if anchor else None
+        declared[(function, d["name"])] = (d["parameters"], value, anchor, d["description"])
     expected = {
         (TICKS[s.kind].fn.__name__, s.name): (
             s.parameters,
             s.schedule.cron or s.schedule.interval,
+            s.schedule.anchor,
             s.description,
         )
         for s in deployment_specs(SEEDS)
