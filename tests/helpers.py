@@ -6,10 +6,13 @@ Test modules import from here (or from the server modules ``tests/smtp_server.py
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import traceback
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -94,6 +97,91 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What :func:`invoke_cli` returns: the fields of ``run_cli``'s result that tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(tmp_path: Path, *args: str) -> CliResult:
+    """``taskforce ARGS`` in this process: ``flows.cli.main`` with ``run_cli``'s environment.
+
+    The entry point itself runs (a user error is one line on stderr and exit code 2, an
+    unexpected exception a traceback and exit code 1), without the 2–3 s of starting Python and
+    the CLI's imports, and, for a command that runs a flow, without starting Prefect's temporary
+    server (7–14 s): a test that runs one requests the session's ``prefect_server`` fixture, and
+    the command is pointed at that server through ``PREFECT_API_URL``, as ``taskforce up``
+    points it at its own. Settings are read from the environment when the command runs
+    (``TASKFORCE_VAR_DIR`` under tmp_path, no other ``TASKFORCE_`` variable).
+
+    Keep ``run_cli`` where the process is what is tested: its exit status, start-up imports,
+    signals, ``up``/``down``, ``serve``. Call this from sync tests only: the commands that run
+    flows call ``asyncio.run``.
+    """
+    # Prefect configures its logging when first imported, its console handler on the sys.stderr
+    # of that moment: imported by a command, that would be the runner's, closed afterwards.
+    import prefect.main  # noqa: F401  (already imported in a whole run: flow tests import it)
+    from typer.testing import CliRunner
+
+    from flows.cli import main
+    from flows.cli.common import out
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("invoke_cli in an event loop: the command's asyncio.run would fail")
+    env: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("TASKFORCE_")
+    }
+    env["TASKFORCE_VAR_DIR"] = str(tmp_path / "var")
+    api_url = _harness_api_url()
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    noted = tmp_path / "var" / "run" / "temporary-server-noted"
+    already_noted = noted.exists()
+    saved = sys.argv, sys.excepthook, out._width
+    returncode = 0
+    with CliRunner().isolation(env=env) as (stdout, stderr, _):
+        sys.argv = ["taskforce", *args]
+        out.width = 120  # as piped (flows.cli.common), even when pytest -s runs in a terminal
+        try:
+            main()
+        except SystemExit as exc:  # click's standalone mode ends every command with one
+            if isinstance(exc.code, str):
+                sys.stderr.write(exc.code + "\n")
+            returncode = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except Exception:
+            traceback.print_exc()  # as the interpreter prints it before exiting with 1
+            returncode = 1
+        finally:
+            sys.argv, sys.excepthook, out._width = saved  # typer's app() installs its excepthook
+            sys.stdout.flush()
+            sys.stderr.flush()
+        result = CliResult(
+            returncode, stdout.getvalue().decode("utf-8"), stderr.getvalue().decode("utf-8")
+        )
+    if noted.exists() and not already_noted:
+        raise AssertionError(
+            f"taskforce {' '.join(args)} ran a flow on a temporary Prefect server: "
+            "request the prefect_server fixture"
+        )
+    return result
+
+
+def _harness_api_url() -> str | None:
+    """The API URL of the Prefect server in use by this process (the test harness's), if any."""
+    if "prefect.settings" not in sys.modules:
+        return None  # nothing imported Prefect: no harness is running
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
 
 
 def taskforce(

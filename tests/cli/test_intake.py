@@ -1,30 +1,49 @@
-"""Paper register, submissions list and review from the command line, as the office uses them."""
+"""Paper register, submissions list and review from the command line, as the office uses them.
+
+The commands run in this process (``invoke_cli``); a missing file is also tested as a subprocess,
+for the exit status of the real entry point."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
+from models.db import get_engine
 from tasks.demo.bureaus import fill_form
 from tasks.forms.layout import form_path
 from tasks.reminders.steps import prepare_reminders
-from tests.helpers import run_cli
+from tests.helpers import invoke_cli, run_cli
 from tests.intake_helpers import at
 
 POLICY = "lingchuan-2023"
 
 
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var directory with the policies loaded by the CLI and February's forms issued (prepared,
+    not mailed), made once for the module: each test works on a copy of its own (``office``)."""
+    template = tmp_path_factory.mktemp("office")
+    with pytest.MonkeyPatch.context() as env:  # as _clean_environment does for each test
+        for name in [n for n in os.environ if n.startswith("TASKFORCE_")]:
+            env.delenv(name)
+        result = invoke_cli(template, "policy", "load", "config/policies/lingchuan-2023.yaml")
+        assert result.returncode == 0, result.stderr
+        settings = Settings(var_dir=template / "var")
+        prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
+    get_engine(settings).dispose()  # no connection left open on the file copied
+    return template / "var"
+
+
 @pytest.fixture
-def office(tmp_path: Path) -> Path:
+def office(tmp_path: Path, issued: Path) -> Path:
     """Policies loaded by the CLI; February's forms issued (prepared, not mailed)."""
-    result = run_cli(tmp_path, "policy", "load", "config/policies/lingchuan-2023.yaml")
-    assert result.returncode == 0, result.stderr
-    settings = Settings(var_dir=tmp_path / "var")
-    prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
+    shutil.copytree(issued, tmp_path / "var")
     return tmp_path
 
 
@@ -38,7 +57,7 @@ def test_paper_form_is_recorded_and_listed(office: Path) -> None:
     key = Settings().form_key.get_secret_value().encode()
     filled = office / "rsj-2023-02.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
-    result = run_cli(
+    result = invoke_cli(
         office,
         "submit",
         "--unit",
@@ -54,12 +73,12 @@ def test_paper_form_is_recorded_and_listed(office: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "已受理" in result.stdout and "1 个工作日" in result.stdout
 
-    again = run_cli(
+    again = invoke_cli(
         office, "submit", "--unit", "rsj", "--policy", POLICY, "--period", "2023-02", str(filled)
     )
     assert again.returncode == 0 and "此前已登记过" in again.stdout
 
-    listing = run_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02", "--json")
+    listing = invoke_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02", "--json")
     assert listing.returncode == 0, listing.stderr
     rows = json.loads(listing.stdout)
     mine = [r for r in rows if r["unit_code"] == "rsj"]
@@ -70,7 +89,7 @@ def test_paper_form_is_recorded_and_listed(office: Path) -> None:
     others = {r["status"] for r in rows if r["unit_code"] != "rsj"}
     assert others == {"missing"} and len(rows) > 30
 
-    table = run_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02")
+    table = invoke_cli(office, "submissions", "--policy", POLICY, "--period", "2023-02")
     assert "县人社局" in table.stdout and "纸质件" in table.stdout and "未报送" in table.stdout
 
 
@@ -78,7 +97,7 @@ def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
     key = Settings().form_key.get_secret_value().encode()
     filled = office / "form.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
-    result = run_cli(
+    result = invoke_cli(
         office,
         "submit",
         "--unit",
@@ -91,7 +110,7 @@ def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
     )
     assert result.returncode == 2
     assert "不符" in result.stderr and "Traceback" not in result.stderr
-    listing = run_cli(office, "submissions", "--policy", POLICY, "--json")
+    listing = invoke_cli(office, "submissions", "--policy", POLICY, "--json")
     assert json.loads(listing.stdout) == []
 
 
@@ -106,13 +125,13 @@ def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
 def test_paper_user_errors_exit_2(office: Path, args: list[str], message: str) -> None:
     scan = office / "scan.pdf"
     scan.write_bytes(b"%PDF-1.4 scanned report")
-    result = run_cli(office, "submit", "--policy", POLICY, *args, str(scan))
+    result = invoke_cli(office, "submit", "--policy", POLICY, *args, str(scan))
     assert result.returncode == 2, result.stdout
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_file_exits_2(office: Path) -> None:
-    result = run_cli(
+    result = run_cli(  # the process exits with 2
         office,
         "submit",
         "--unit",
@@ -130,7 +149,7 @@ def test_missing_file_exits_2(office: Path) -> None:
 def test_scan_is_reviewed_from_the_cli(office: Path) -> None:
     scan = office / "scan.pdf"
     scan.write_bytes(b"%PDF-1.4 scanned report")
-    result = run_cli(
+    result = invoke_cli(
         office,
         "submit",
         "--unit",
@@ -144,19 +163,19 @@ def test_scan_is_reviewed_from_the_cli(office: Path) -> None:
         str(scan),
     )
     assert result.returncode == 0, result.stderr
-    pending = run_cli(office, "review", "--policy", POLICY)
+    pending = invoke_cli(office, "review", "--policy", POLICY)
     assert "县人社局" in pending.stdout and "scan.pdf" in pending.stdout
-    rows = json.loads(run_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
+    rows = json.loads(invoke_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
     [row] = [r for r in rows if r["unit_code"] == "rsj"]
     assert (row["status"], row["late_working_days"]) == ("unstructured", 0)
 
-    wrong = run_cli(
+    wrong = invoke_cli(
         office, "review", "accept", str(row["submission_id"]), "--progress", "19=进行中"
     )
     assert wrong.returncode == 2 and "进行中" in wrong.stderr
 
     measure = _rsj_measure(office)
-    ok = run_cli(
+    ok = invoke_cli(
         office,
         "review",
         "accept",
@@ -168,20 +187,20 @@ def test_scan_is_reviewed_from_the_cli(office: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "第 2 版" in ok.stdout
-    rows = json.loads(run_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
+    rows = json.loads(invoke_cli(office, "submissions", "--policy", POLICY, "--json").stdout)
     [row2] = [r for r in rows if r["unit_code"] == "rsj"]
     assert (row2["status"], row2["version"], row2["received_at"]) == (
         "accepted",
         2,
         row["received_at"],
     )
-    twice = run_cli(office, "review", "reject", str(row["submission_id"]), "--reason", "不清楚")
+    twice = invoke_cli(office, "review", "reject", str(row["submission_id"]), "--reason", "不清楚")
     assert twice.returncode == 2 and "更新的版本" in twice.stderr
-    assert "没有待审核" in run_cli(office, "review").stdout
+    assert "没有待审核" in invoke_cli(office, "review").stdout
 
 
 def _rsj_measure(office: Path) -> str:
-    doc = json.loads(run_cli(office, "policy", "show", POLICY, "--json").stdout)
+    doc = json.loads(invoke_cli(office, "policy", "show", POLICY, "--json").stdout)
     return next(
         m["number"] for m in doc["measures"] if any(u["name"] == "县人社局" for u in m["units"])
     )

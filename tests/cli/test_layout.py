@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from flows.cli import app
-from tests.helpers import run_cli
+from tests.helpers import invoke_cli
 
 # What `taskforce --help` listed before flows/cli.py became a package: top-level commands, then
 # the groups, each group with its own subcommands. Name → module that defines it.
@@ -61,7 +61,7 @@ def test_every_command_is_registered_from_its_group_module() -> None:
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
-    result = run_cli(tmp_path, "--help")
+    result = invoke_cli(tmp_path, "--help")
     assert result.returncode == 0, result.stderr
     listed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ")]
     assert [name for name in listed if name in COMMANDS or name in GROUPS] == [
@@ -69,7 +69,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         *GROUPS,
     ]
     for name, (_, subcommands) in GROUPS.items():
-        sub_help = run_cli(tmp_path, name, "--help")
+        sub_help = invoke_cli(tmp_path, name, "--help")
         assert sub_help.returncode == 0, sub_help.stderr
         for sub in subcommands:
             assert f"│ {sub} " in sub_help.stdout, f"{name} {sub}"

@@ -1,14 +1,11 @@
 """Synthetic notices: each bracket, numbering and role notation, split lines, date phrases.
 
 Table-driven tests of the pure functions, a property test that page breaks lose no text, and the
-command line run as a user runs it.
+command line (its entry point, in this process).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from tasks.policy_import.sections import parse_body
 from tasks.policy_import.targets import find_deadline, find_phrases, find_targets
 from tasks.policy_import.text import compact, text_paragraphs
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
-from tests.helpers import SEEDS
+from tests.helpers import SEEDS, CliResult, invoke_cli
 
 DIRECTORY = load_units(CONFIG_DIR / "units" / "xinjiang.yaml")
 NAMES = UnitNames.of(DIRECTORY)
@@ -392,26 +389,20 @@ def test_page_breaks_lose_no_text(notice: tuple[str, list[tuple[str, list[str]]]
 # --- The command line --------------------------------------------------------------------------
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "policy", "import", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+def run(tmp_path: Path, *args: str) -> CliResult:
+    """``taskforce policy import ARGS``, its entry point in this process (tests/cli/test_cli.py
+    runs the policy commands' user errors as a subprocess)."""
+    return invoke_cli(tmp_path, "policy", "import", *args)
 
 
 def test_cli_imports_a_seed_and_prints_the_summary(tmp_path: Path) -> None:
     output = tmp_path / "xinjiang-2022.yaml"
-    result = run(str(SEEDS / "xinjiang-2022.txt"), "-o", str(output))
+    result = run(tmp_path, str(SEEDS / "xinjiang-2022.txt"), "-o", str(output))
     assert result.returncode == 0, result.stderr
     for label in ("措施（含子项）", "64", "量化目标", "报送事项", "待核对事项", "十四五"):
         assert label in result.stdout
     assert output.read_text(encoding="utf-8").count("- number:") == 64
-    again = run(str(SEEDS / "xinjiang-2022.txt"), "-o", str(output))
+    again = run(tmp_path, str(SEEDS / "xinjiang-2022.txt"), "-o", str(output))
     assert again.returncode == 2 and "--force" in again.stderr
 
 
@@ -423,7 +414,7 @@ def test_cli_reads_docx(tmp_path: Path) -> None:
         document.add_paragraph(paragraph)
     source = tmp_path / "notice.docx"
     document.save(str(source))
-    result = run(str(source), "-o", str(tmp_path / "lingchuan-2023.yaml"))
+    result = run(tmp_path, str(source), "-o", str(tmp_path / "lingchuan-2023.yaml"))
     assert result.returncode == 0, result.stderr
     assert "47" in result.stdout
 
@@ -449,7 +440,7 @@ def test_cli_user_errors_are_one_chinese_line(
     elif make is not None:
         source = tmp_path / "notice.txt"
         source.write_text(make, encoding="utf-8")
-    result = run(str(source), "-o", str(tmp_path / "out.yaml"), *args)  # a later -o wins
+    result = run(tmp_path, str(source), "-o", str(tmp_path / "out.yaml"), *args)  # a later -o wins
     assert result.returncode == 2
     assert message in result.stderr
     assert str(source) in result.stderr or make == "seed"  # the units error names its file
