@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
@@ -25,7 +25,7 @@ from config.errors import RenderError, TaskforceError
 from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import Settings
-from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.calendar import WorkingCalendar
 from tasks.cycles import CycleSpec, cycles_for_policy
 from tasks.escalation.rules import clocks_13710
 from tasks.mail import notices
@@ -40,7 +40,7 @@ from tasks.render import (
     num,
     render_notice,
 )
-from tests.helpers import DATA, POLICY_FILES, check_golden
+from tests.helpers import DATA, POLICY_FILES, at, check_golden
 
 GOLDEN = DATA / "golden" / "mail"
 SUFFIXES = {"subject": "subject.txt", "text": "txt", "html": "html"}
@@ -90,10 +90,6 @@ def bundles() -> dict[str, PolicyBundle]:
 @pytest.fixture(scope="module")
 def env() -> Environment:
     return make_environment()
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=SHANGHAI)
 
 
 def working_days_left(day: date, due: date) -> int:

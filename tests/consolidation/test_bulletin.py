@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from tasks.calendar import SHANGHAI
 from tasks.consolidation.bulletin import (
     bulletin_html,
     bulletin_markdown,
@@ -44,10 +43,7 @@ from tasks.consolidation.consolidate import (
 )
 from tasks.consolidation.workbook import status_table_rows, summary_workbook
 from tasks.render import make_environment, md_cell
-
-
-def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
-    return datetime(2023, month, day, hour, minute, tzinfo=SHANGHAI)
+from tests.helpers import at
 
 
 def sub(
@@ -90,12 +86,12 @@ UNITS = (
         "bureau",
         (
             sub(
-                1, 1, "accepted", at(3, 3), progress={"1": entry("推进中", 20.0)},
+                1, 1, "accepted", at(date(2023, 3, 3), 10), progress={"1": entry("推进中", 20.0)},
                 fields={"problems": "煤矿安全检查频次高。"},
             ),
             # A corrected version after the deadline: its content counts, its lateness does not.
             sub(
-                2, 2, "accepted", at(3, 7, 15), late=1,
+                2, 2, "accepted", at(date(2023, 3, 7), 15), late=1,
                 progress={"1": entry("推进中", 28.0, note="司家河煤矿产能核增材料已上报。")},
                 fields={
                     "problems": "煤矿产能核增审批周期较长。\n部分煤矿采掘接续紧张。",
@@ -103,7 +99,8 @@ UNITS = (
                 },
             ),
             # Arrived after as_of: must not count.
-            sub(3, 3, "accepted", at(3, 9), late=3, progress={"1": entry("已完成", 160.0)}),
+            sub(3, 3, "accepted", at(date(2023, 3, 9), 10), late=3,
+                progress={"1": entry("已完成", 160.0)}),
         ),
     ),
     UnitFact(
@@ -112,7 +109,7 @@ UNITS = (
         "bureau",
         (
             sub(
-                4, 1, "accepted", at(3, 7, 11), late=2,
+                4, 1, "accepted", at(date(2023, 3, 7), 11), late=2,
                 progress={
                     "1": entry("推进中", 30.0),
                     "12": ("滞后", None, {"targets": [], "note": "受雨雪天气影响，检查进度滞后。"}),
@@ -127,7 +124,7 @@ UNITS = (
         "bureau",
         (
             sub(
-                5, 1, "accepted", at(3, 2, 9, 30),
+                5, 1, "accepted", at(date(2023, 3, 2), 9, 30),
                 progress={
                     "3": entry("推进中", 2.0, 3.0, note="技改项目开工偏慢。"),
                     # As a 配合 unit on measure 1: shown, never counted.
@@ -141,16 +138,16 @@ UNITS = (
         "renshe",
         RENSHE,
         "bureau",
-        (sub(6, 1, "unstructured", at(3, 3, 16), fields={"problems": RENSHE_PROBLEM}),),
+        (sub(6, 1, "unstructured", at(date(2023, 3, 3), 16), fields={"problems": RENSHE_PROBLEM}),),
     ),
     UnitFact(
         "wenlv",
         "县文旅局",
         "bureau",
-        (sub(7, 1, "rejected", at(3, 4), progress={"9": entry("推进中", 50.0)}),),
+        (sub(7, 1, "rejected", at(date(2023, 3, 4), 10), progress={"9": entry("推进中", 50.0)}),),
     ),
     UnitFact("tongji", "县统计局", "bureau", ()),
-    UnitFact("fagai", "县发改局", "bureau", (sub(8, 1, "accepted", at(3, 1)),)),
+    UnitFact("fagai", "县发改局", "bureau", (sub(8, 1, "accepted", at(date(2023, 3, 1), 10)),)),
 )  # fmt: skip
 
 MEASURES = (
@@ -196,10 +193,11 @@ LEDGER = LedgerFact(
     LEDGER_KEYS,
     {
         "nengyuan": sub(
-            20, 1, "accepted", at(1, 20),
+            20, 1, "accepted", at(date(2023, 1, 20), 10),
             progress={"1": (None, None, FULL_ROW), "12": (None, None, PART_ROW)},
         ),
-        "gongxin": sub(21, 1, "accepted", at(1, 21), progress={"3": (None, None, FULL_ROW)}),
+        "gongxin": sub(21, 1, "accepted", at(date(2023, 1, 21), 10),
+                       progress={"3": (None, None, FULL_ROW)}),
         "yingji": None,
     },
 )  # fmt: skip
@@ -217,8 +215,8 @@ def month_input(**changes: Any) -> ConsolidationInput:
         period="2023-02",
         period_label="2023年2月",
         covers_end=date(2023, 2, 28),
-        due_at=at(3, 5, 23, 59),
-        as_of=at(3, 8, 9),
+        due_at=at(date(2023, 3, 5), 23, 59),
+        as_of=at(date(2023, 3, 8), 9),
         units=UNITS,
         measures=MEASURES,
         groups=GROUPS,
@@ -274,7 +272,7 @@ def test_unit_states(c: Consolidation) -> None:
 def test_timeliness_from_the_first_report_content_from_the_latest(c: Consolidation) -> None:
     energy = next(u for u in c.units if u.code == "nengyuan")
     assert energy.state == "on_time" and energy.late_working_days == 0
-    assert energy.received_at == at(3, 3)  # of version 1
+    assert energy.received_at == at(date(2023, 3, 3), 10)  # of version 1
     assert (energy.version, energy.submission_id) == (2, 2)  # version 3 arrived after as_of
     problems = [p for p in c.problems if p.unit == "县能源局"]
     assert [p.text for p in problems] == ["煤矿产能核增审批周期较长。\n部分煤矿采掘接续紧张。"]
@@ -473,7 +471,7 @@ def test_optional_sections_appear_only_with_content(c: Consolidation) -> None:
 
 def test_nothing_late_and_nothing_said() -> None:
     units = tuple(
-        UnitFact(code, name, "bureau", (sub(i, 1, "accepted", at(3, 1)),))
+        UnitFact(code, name, "bureau", (sub(i, 1, "accepted", at(date(2023, 3, 1), 10)),))
         for i, (code, name) in enumerate((("a", "县甲局"), ("b", "县乙局")), start=1)
     )
     data = month_input(
@@ -699,7 +697,7 @@ def test_outputs_are_deterministic() -> None:
     assert status_table_rows(first) == status_table_rows(second)
     with zipfile.ZipFile(io.BytesIO(summary_workbook(first))) as archive:
         assert {info.date_time for info in archive.infolist()} == {(2023, 3, 8, 9, 0, 0)}
-    later = consolidate(month_input(as_of=at(3, 8, 10)))
+    later = consolidate(month_input(as_of=at(date(2023, 3, 8), 10)))
     assert summary_workbook(later) != summary_workbook(first)  # the file times follow as_of
 
 
@@ -747,7 +745,9 @@ def test_light_boundaries_through_targets() -> None:
         # 100 days, 50 elapsed at covers_end: 序时进度 50%.
         target = TargetFact(1, "指标", 100.0, "个", "at_least", date(2023, 1, 1), date(2023, 4, 10))
         measure = MeasureFact("1", "措施", "一", ("a",), (), (target,))
-        report = sub(1, 1, "accepted", at(3, 1), progress={"1": entry("推进中", reached)})
+        report = sub(
+            1, 1, "accepted", at(date(2023, 3, 1), 10), progress={"1": entry("推进中", reached)}
+        )
         unit = UnitFact("a", "县甲局", "bureau", (report,))
         data = month_input(
             units=(unit,), measures=(measure,), groups=(), unit_names={"a": "县甲局"},
@@ -807,19 +807,21 @@ def test_group_of_longest_prefix_then_first_named_lead() -> None:
 
 
 def test_as_of_excludes_later_arrivals() -> None:
-    unit = UnitFact("a", "县甲局", "bureau", (sub(1, 1, "accepted", at(3, 9)),))
+    unit = UnitFact("a", "县甲局", "bureau", (sub(1, 1, "accepted", at(date(2023, 3, 9), 10)),))
     data = month_input(units=(unit,), measures=(), unit_names={"a": "县甲局"}, ledger=None)
     assert consolidate(data).units[0].state == "missing"
-    assert consolidate(replace(data, as_of=at(3, 9))).units[0].state == "on_time"
+    assert consolidate(replace(data, as_of=at(date(2023, 3, 9), 10))).units[0].state == "on_time"
 
 
 def test_rejected_then_nothing_is_rejected_then_resent_is_late() -> None:
-    rejected = sub(1, 1, "rejected", at(3, 3))
+    rejected = sub(1, 1, "rejected", at(date(2023, 3, 3), 10))
     unit = UnitFact("a", "县甲局", "bureau", (rejected,))
     data = month_input(units=(unit,), measures=(), unit_names={"a": "县甲局"}, ledger=None)
     row = consolidate(data).units[0]
     assert (row.state, row.version, row.submission_id, row.received_at) == ("rejected", 1, 1, None)
-    resent = replace(unit, submissions=(rejected, sub(2, 2, "accepted", at(3, 7), late=2)))
+    resent = replace(
+        unit, submissions=(rejected, sub(2, 2, "accepted", at(date(2023, 3, 7), 10), late=2))
+    )
     row = consolidate(replace(data, units=(resent,))).units[0]
     assert (row.state, row.late_working_days, row.version) == ("late", 2, 2)
 
@@ -831,8 +833,14 @@ def test_quarantined_only_is_missing() -> None:
 
 
 def test_reviewed_and_accepted_reply_counts_from_its_arrival() -> None:
-    reply = sub(1, 1, "unstructured", at(3, 3))
-    reviewed = sub(2, 2, "accepted", at(3, 3), progress={"1": ("推进中", 28.0, {"reviewed": True})})
+    reply = sub(1, 1, "unstructured", at(date(2023, 3, 3), 10))
+    reviewed = sub(
+        2,
+        2,
+        "accepted",
+        at(date(2023, 3, 3), 10),
+        progress={"1": ("推进中", 28.0, {"reviewed": True})},
+    )
     unit = UnitFact("nengyuan", "县能源局", "bureau", (reply, reviewed))
     data = month_input(units=(unit,), ledger=None)
     c = consolidate(data)
@@ -842,9 +850,14 @@ def test_reviewed_and_accepted_reply_counts_from_its_arrival() -> None:
 
 
 def test_reviewed_and_rejected_reply_is_rejected() -> None:
-    reply = sub(1, 1, "unstructured", at(3, 3))
-    review = {"by": "office", "at": at(3, 6).isoformat(), "note": "未按规定表格填报", "of": 1}
-    rejected = sub(2, 2, "rejected", at(3, 3), fields={"review": review})
+    reply = sub(1, 1, "unstructured", at(date(2023, 3, 3), 10))
+    review = {
+        "by": "office",
+        "at": at(date(2023, 3, 6), 10).isoformat(),
+        "note": "未按规定表格填报",
+        "of": 1,
+    }
+    rejected = sub(2, 2, "rejected", at(date(2023, 3, 3), 10), fields={"review": review})
     unit = UnitFact("a", "县甲局", "bureau", (reply, rejected))
     data = month_input(units=(unit,), measures=(), unit_names={"a": "县甲局"}, ledger=None)
     row = consolidate(data).units[0]

@@ -34,14 +34,10 @@ from tasks.calendar import SHANGHAI
 from tasks.escalation.case_view import case_rows
 from tasks.escalation.steps import decide_case, run_escalation
 from tests.consolidation_fixture import load_month
-from tests.helpers import load_seeds
+from tests.helpers import at, load_seeds
 from tests.smtp_server import SmtpServer
 
 POLICY = "lingchuan-2023"
-
-
-def at(day: date, hour: int = 10) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
 
 
 def february(settings: Settings, smtp_server: SmtpServer, wait: int) -> Settings:
@@ -49,7 +45,7 @@ def february(settings: Settings, smtp_server: SmtpServer, wait: int) -> Settings
     load_seeds(settings, POLICY)
     load_month(settings, "lingchuan-2023-02")
     for day in (6, 8, 9):
-        run_escalation(settings, POLICY, as_of=at(date(2023, 3, day)))
+        run_escalation(settings, POLICY, as_of=at(date(2023, 3, day), 10))
     return settings.model_copy(
         update={
             "smtp": smtp_server.smtp_settings(),
@@ -95,7 +91,7 @@ async def test_the_flow_pauses_until_the_office_decides(
     started = datetime.now(SHANGHAI)
     # 20 March: 县交通局 (repeat offender) waits for 约谈, 县发改局's red case is proposed for
     # county supervision; the flow pauses on both.
-    running = asyncio.create_task(escalation_flow(POLICY, at(date(2023, 3, 20)), settings))
+    running = asyncio.create_task(escalation_flow(POLICY, at(date(2023, 3, 20), 10), settings))
     run_id, schema = await paused_approval_run(started)
     fields = schema["properties"]
     choices = {k: v for k, v in fields.items() if k.startswith("case_")}
@@ -144,14 +140,14 @@ async def test_an_unanswered_approval_times_out_and_the_proposals_wait(
     prefect_server: None, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     settings = february(settings, smtp_server, wait=2)
-    summary = await escalation_flow(POLICY, at(date(2023, 3, 20)), settings)
+    summary = await escalation_flow(POLICY, at(date(2023, 3, 20), 10), settings)
     assert summary.decisions == []
     assert {("县交通局", "interview"), ("县发改局", "supervision")} <= {
         (a["unit"], a["step"]) for a in summary.awaiting
     }
     assert summary.interview == [] and summary.supervision == []
     # The next day asks again, and the command line can still decide.
-    again = run_escalation(settings, POLICY, as_of=at(date(2023, 3, 21)))
+    again = run_escalation(settings, POLICY, as_of=at(date(2023, 3, 21), 10))
     approved = decide_case(settings, int(case_id(again, "县交通局", "interview")), "approve",
                            by="王杰", at=at(date(2023, 3, 21), 15))  # fmt: skip
     assert approved.status == "escalated"

@@ -30,13 +30,13 @@ from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake, record_draft
-from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.calendar import WorkingCalendar
 from tasks.escalation.case_view import case_rows
 from tasks.escalation.steps import EscalationSummary, decide_case, run_escalation
 from tasks.intake.decide import Draft, late_working_days
 from tests import consolidation_fixture
 from tests.consolidation_fixture import load_month
-from tests.helpers import DATA, load_seeds
+from tests.helpers import DATA, at, load_seeds
 
 ESCALATION_DATA = DATA / "escalation"
 LC = "lingchuan-2023"
@@ -52,10 +52,6 @@ TOWNSHIPS = ("崇文镇", "礼义镇", "附城镇", "西河底镇", "平城镇",
              "马圪当乡", "古郊乡", "六泉乡")  # fmt: skip
 
 Office = dict[date, list[tuple[str, str, dict[str, Any]]]]  # day → (case key, action, options)
-
-
-def at(day: date, hour: int = 10) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
 
 
 def days(first: date, last: date) -> Iterator[date]:
@@ -153,7 +149,7 @@ def drive(
     runs: dict[date, Day] = {}
     seen, cursor = outbox_keys(settings), max([0, *(e[0] for e in events_after(settings, 0))])
     for day in days(first, last):
-        summary = run_escalation(settings, policy, as_of=at(day))
+        summary = run_escalation(settings, policy, as_of=at(day, 10))
         keys, new = outbox_keys(settings), events_after(settings, cursor)
         decided = [
             (key, action, decide_case(settings, case_id(settings, key), action, by="王杰",

@@ -14,11 +14,11 @@ from sqlmodel import Session, func, select
 from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
-from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.calendar import WorkingCalendar
 from tasks.forms.read import read_form_metadata
 from tasks.mail.outbox import deliver_outbox
 from tasks.reminders.steps import prepare_reminders
-from tests.helpers import load_seeds
+from tests.helpers import at, load_seeds
 from tests.smtp_server import SmtpServer
 
 CAL = WorkingCalendar()
@@ -31,10 +31,6 @@ def loaded(db_settings: Settings, smtp_server: SmtpServer) -> Settings:
     return db_settings.model_copy(
         update={"smtp": smtp_server.smtp_settings(backoff_seconds=0.01, max_attempts=3)}
     )
-
-
-def at(day: date, hour: int = 9) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
 
 
 async def run(settings: Settings, policy: str, day: date, frequency: str):
