@@ -45,7 +45,8 @@ import pytest
 
 from config.settings import ImapSettings
 from tasks.mail.imap import decode_folder_name, encode_folder_name
-from tests.smtp_server import free_port, wait_for_port
+from tests.helpers import free_port
+from tests.smtp_server import wait_for_port
 
 USERNAME = "office@lingchuan.example.org"
 PASSWORD = "test-secret"

@@ -41,6 +41,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session, syntax
 
 from config.settings import SmtpSettings
 from tasks.demo.mailcatcher import BoundController, bind_listener
+from tests.helpers import free_port
 
 
 @dataclass(frozen=True)
@@ -265,13 +266,6 @@ def make_smtp_server() -> Iterator[Callable[..., SmtpServer]]:
     finally:
         for server in servers:
             server.stop()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (for servers started by another process)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

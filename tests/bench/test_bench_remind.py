@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import POLICY_FILES
+from tests.helpers import POLICY_FILES, free_port
 
 REPEAT = int(os.environ.get("TASKFORCE_BENCH_REPEAT", "3"))
 BIN = Path(sys.executable).parent / "taskforce"
@@ -37,7 +36,7 @@ import flows.cli  # noqa: F401  (the imports every command pays)
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact
 
-from tests.helpers import POLICY_FILES
+from tests.helpers import POLICY_FILES, free_port
 
 
 @task
@@ -52,12 +51,6 @@ async def baseline(policy_code: str, as_of: str) -> None:
 
 asyncio.run(baseline("lingchuan-2023", "2023-01-31T09:00"))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(env: dict[str, str], *args: str) -> tuple[float, str]:

@@ -23,7 +23,7 @@ from tasks.mail.imap import (
     parse_internaldate,
 )
 from tasks.mail.sources import MailSource
-from tests.smtp_server import free_port
+from tests.helpers import free_port
 
 if TYPE_CHECKING:
     from tests.imap_server import DovecotServer
