@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -108,7 +109,7 @@ class CliResult:
     stderr: str
 
 
-def invoke_cli(tmp_path: Path, *args: str) -> CliResult:
+def invoke_cli(tmp_path: Path, *args: str, env: Mapping[str, str] | None = None) -> CliResult:
     """``taskforce ARGS`` in this process: ``flows.cli.main`` with ``run_cli``'s environment.
 
     The entry point itself runs (a user error is one line on stderr and exit code 2, an
@@ -117,7 +118,8 @@ def invoke_cli(tmp_path: Path, *args: str) -> CliResult:
     server (7–14 s): a test that runs one requests the session's ``prefect_server`` fixture, and
     the command is pointed at that server through ``PREFECT_API_URL``, as ``taskforce up``
     points it at its own. Settings are read from the environment when the command runs
-    (``TASKFORCE_VAR_DIR`` under tmp_path, no other ``TASKFORCE_`` variable).
+    (``TASKFORCE_VAR_DIR`` under tmp_path, no other ``TASKFORCE_`` variable but those in env);
+    the process environment is restored afterwards, whatever the command set in it.
 
     Keep ``run_cli`` where the process is what is tested: its exit status, start-up imports,
     signals, ``up``/``down``, ``serve``. Call this from sync tests only: the commands that run
@@ -137,18 +139,20 @@ def invoke_cli(tmp_path: Path, *args: str) -> CliResult:
         pass
     else:
         raise RuntimeError("invoke_cli in an event loop: the command's asyncio.run would fail")
-    env: dict[str, str | None] = {
+    overrides: dict[str, str | None] = {
         name: None for name in os.environ if name.startswith("TASKFORCE_")
     }
-    env["TASKFORCE_VAR_DIR"] = str(tmp_path / "var")
+    overrides["TASKFORCE_VAR_DIR"] = str(tmp_path / "var")
+    overrides.update(env or {})
     api_url = _harness_api_url()
     if api_url:
-        env["PREFECT_API_URL"] = api_url
+        overrides["PREFECT_API_URL"] = api_url
     noted = tmp_path / "var" / "run" / "temporary-server-noted"
     already_noted = noted.exists()
     saved = sys.argv, sys.excepthook, out._width
+    saved_environ = dict(os.environ)
     returncode = 0
-    with CliRunner().isolation(env=env) as (stdout, stderr, _):
+    with CliRunner().isolation(env=overrides) as (stdout, stderr, _):
         sys.argv = ["taskforce", *args]
         out.width = 120  # as piped (flows.cli.common), even when pytest -s runs in a terminal
         try:
@@ -167,6 +171,11 @@ def invoke_cli(tmp_path: Path, *args: str) -> CliResult:
         result = CliResult(
             returncode, stdout.getvalue().decode("utf-8"), stderr.getvalue().decode("utf-8")
         )
+    for name in set(os.environ) - set(saved_environ):  # use_running_server may set some
+        del os.environ[name]
+    for name, value in saved_environ.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
     if noted.exists() and not already_noted:
         raise AssertionError(
             f"taskforce {' '.join(args)} ran a flow on a temporary Prefect server: "

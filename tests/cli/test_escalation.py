@@ -1,26 +1,35 @@
 """Escalation and cases from the command line, and the escalation flow's artifact.
 
-The commands run in this process (``invoke_cli``), ``escalate`` on the session's Prefect server;
-one runs as a subprocess, for the exit status of the real entry point."""
+The commands run in this process (``invoke_cli``), ``escalate`` on the session's Prefect server
+and with a mail server to take its 催报 and notices (without one, each run waited out the
+connection retries); one runs as a subprocess, for the exit status of the real entry point."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
 from tests.consolidation_fixture import load_month
 from tests.helpers import invoke_cli, load_seeds, run_cli
 
+if TYPE_CHECKING:
+    from tests.smtp_server import SmtpServer
+
 POLICY = "lingchuan-2023"
 
 
-def test_escalate_and_decide_from_the_cli(tmp_path: Path, prefect_server: None) -> None:
+def test_escalate_and_decide_from_the_cli(
+    tmp_path: Path, prefect_server: None, smtp_server: SmtpServer
+) -> None:
+    mail = {"TASKFORCE_SMTP_HOST": smtp_server.host, "TASKFORCE_SMTP_PORT": str(smtp_server.port)}
     settings = Settings(var_dir=tmp_path / "var")
     load_seeds(settings, POLICY)
     load_month(settings, "lingchuan-2023-02")
     result = invoke_cli(tmp_path, "escalate", "--policy", POLICY, "--as-of", "2023-03-06T10:00",
-                        "--as-of", "2023-03-08T10:00", "--as-of", "2023-03-09T10:00")  # fmt: skip
+                        "--as-of", "2023-03-08T10:00", "--as-of", "2023-03-09T10:00",
+                        env=mail)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "2023-03-08 10:00：催报" in result.stdout
     cases = json.loads(invoke_cli(tmp_path, "cases", "--policy", POLICY, "--json",
