@@ -48,7 +48,8 @@ def test_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
     assert expected - in_wheel == set(), "modules the wheel drops"
     assert "config/policies/lingchuan-2023.yaml" in names  # package data
 
-    modules = sorted(m.removesuffix(".__init__") for m in expected)
+    # A __main__ module runs the command line when imported: it is checked present, not run.
+    modules = sorted(m.removesuffix(".__init__") for m in expected if not m.endswith("__main__"))
     script = (
         "import importlib, sys\n"
         f"site = {str(site)!r}\n"
