@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import CalendarSettings, Settings
+from config.settings import CalendarSettings, Settings, SmtpSettings
+from tests.helpers import free_port
 
 pytest_plugins = ["tests.smtp_server", "tests.imap_server"]  # real aiosmtpd and Dovecot servers
 
@@ -27,11 +28,17 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Real config files, a fresh SQLite file under the test's temp directory."""
+    """Real config files, a fresh SQLite file under the test's temp directory.
+
+    Mail goes to a port nobody listens on, retried at once: a test that checks what was sent
+    gives its own server (``smtp_server``); the others would otherwise wait 3.5 s per delivery
+    for the default backoff, or send to a developer's own mail catcher on port 8025.
+    """
     return Settings(
         var_dir=tmp_path / "var",
         database_url=f"sqlite:///{tmp_path / 'var' / 'taskforce.db'}",
         calendar=CalendarSettings(holidays_dir=tmp_path / "no-holiday-files"),
+        smtp=SmtpSettings(port=free_port(), backoff_seconds=0.01),
     )
 
 
