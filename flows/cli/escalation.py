@@ -30,6 +30,7 @@ from tasks.calendar import SHANGHAI, parse_as_of
 cases_app = typer.Typer(help="督办事项：列表、审批、销号、延期", invoke_without_command=True)
 
 ApproverOption = Annotated[str, typer.Option("--by", help="审批人")]
+OpinionOption = Annotated[str, typer.Option("--note", help="意见")]
 
 
 class CaseClock(JsonRow):
@@ -166,7 +167,7 @@ def _case_action(
 def cases_approve(
     case_ids: CaseIds,
     by: ApproverOption = "办公室",
-    note: Annotated[str, typer.Option("--note", help="意见")] = "",
+    note: OpinionOption = "",
     at: AtOption = None,
 ) -> None:
     """同意升级建议（报县政府督查或约谈）。"""
@@ -177,7 +178,7 @@ def cases_approve(
 def cases_reject(
     case_ids: CaseIds,
     by: ApproverOption = "办公室",
-    note: Annotated[str, typer.Option("--note", help="意见")] = "",
+    note: OpinionOption = "",
     at: AtOption = None,
 ) -> None:
     """不同意升级建议，事项回到督办中。"""

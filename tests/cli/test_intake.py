@@ -47,6 +47,12 @@ def office(tmp_path: Path, issued: Path) -> Path:
     return tmp_path
 
 
+def _submit(unit: str, path: str, received_at: str | None = None) -> tuple[str, ...]:
+    """The arguments of `taskforce submit` for a unit's February 2023 report."""
+    at = ("--received-at", received_at) if received_at else ()
+    return ("submit", "--unit", unit, "--policy", POLICY, "--period", "2023-02", *at, path)
+
+
 def _form(tmp_path: Path, unit: str) -> bytes:
     return form_path(
         Settings(var_dir=tmp_path / "var"), POLICY, "monthly-progress", "2023-02", unit
@@ -57,19 +63,7 @@ def test_paper_form_is_recorded_and_listed(office: Path) -> None:
     key = Settings().form_key.get_secret_value().encode()
     filled = office / "rsj-2023-02.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
-    result = invoke_cli(
-        office,
-        "submit",
-        "--unit",
-        "县人社局",
-        "--policy",
-        POLICY,
-        "--period",
-        "2023-02",
-        "--received-at",
-        "2023-03-06T10:00",
-        str(filled),
-    )
+    result = invoke_cli(office, *_submit("县人社局", str(filled), received_at="2023-03-06T10:00"))
     assert result.returncode == 0, result.stderr
     assert "已受理" in result.stdout and "1 个工作日" in result.stdout
 
@@ -97,17 +91,7 @@ def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
     key = Settings().form_key.get_secret_value().encode()
     filled = office / "form.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
-    result = invoke_cli(
-        office,
-        "submit",
-        "--unit",
-        "县发改局",
-        "--policy",
-        POLICY,
-        "--period",
-        "2023-02",
-        str(filled),
-    )
+    result = invoke_cli(office, *_submit("县发改局", str(filled)))
     assert result.returncode == 2
     assert "不符" in result.stderr and "Traceback" not in result.stderr
     listing = invoke_cli(office, "submissions", "--policy", POLICY, "--json")
@@ -131,17 +115,8 @@ def test_paper_user_errors_exit_2(office: Path, args: list[str], message: str) -
 
 
 def test_missing_file_exits_2(office: Path) -> None:
-    result = run_cli(  # the process exits with 2
-        office,
-        "submit",
-        "--unit",
-        "县人社局",
-        "--policy",
-        POLICY,
-        "--period",
-        "2023-02",
-        str(office / "nowhere.pdf"),
-    )
+    # A subprocess: the real process must exit with 2.
+    result = run_cli(office, *_submit("县人社局", str(office / "nowhere.pdf")))
     assert result.returncode == 2
     assert "nowhere.pdf" in result.stderr and "Traceback" not in result.stderr
 
@@ -149,19 +124,7 @@ def test_missing_file_exits_2(office: Path) -> None:
 def test_scan_is_reviewed_from_the_cli(office: Path) -> None:
     scan = office / "scan.pdf"
     scan.write_bytes(b"%PDF-1.4 scanned report")
-    result = invoke_cli(
-        office,
-        "submit",
-        "--unit",
-        "县人社局",
-        "--policy",
-        POLICY,
-        "--period",
-        "2023-02",
-        "--received-at",
-        "2023-03-03T16:00",
-        str(scan),
-    )
+    result = invoke_cli(office, *_submit("县人社局", str(scan), received_at="2023-03-03T16:00"))
     assert result.returncode == 0, result.stderr
     pending = invoke_cli(office, "review", "--policy", POLICY)
     assert "县人社局" in pending.stdout and "scan.pdf" in pending.stdout
