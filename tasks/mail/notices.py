@@ -22,14 +22,15 @@ _SUBTYPES = {".html": "html", ".md": "markdown", ".pdf": "pdf"}
 
 
 def working_days_left(calendar: WorkingCalendar, day: date, due: date) -> int:
-    """Working days from ``day`` up to the day before the due day, as reminders count them.
+    """Working days a unit still has after ``day`` (the mail's day, not counted) through the due
+    day (counted when it is a working day): what 距截止还有N个工作日 says.
 
-    On the day "3 working days before" the due day this is 3, whether or not the due day itself
-    is a working day.
+    Wednesday 1 February 2023 for a deadline on Sunday 5 February: 2 (Thursday and Friday).
+    The day the mail goes out is not counted, since it is half gone when the unit reads it.
     """
     count = 0
-    current = day
-    while current < due:
+    current = day + timedelta(days=1)
+    while current <= due:
         if calendar.is_working_day(current):
             count += 1
         current += timedelta(days=1)
@@ -148,7 +149,9 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
         message["Reply-To"] = reply_to
     # A Header object, not its encoded text: compat32 would refold the text into a leading blank.
     message["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
-    message["Date"] = format_datetime(row.created_at)
+    # The row's moment (a replay's is the replayed one), written in Beijing time as the office
+    # reads it rather than in UTC.
+    message["Date"] = format_datetime(row.created_at.astimezone(SHANGHAI))
     message["Message-ID"] = message_id_for(row.idempotency_key, sender.rsplit("@", 1)[-1])
     message["X-Taskforce-Key"] = row.idempotency_key
     return message
