@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -41,6 +41,7 @@ from tasks.demo.replay import (
     CONSOLIDATION_AT,
     DECISIONS_AT,
     INTAKE_AT,
+    LOADED_AT,
     MAIL_LABELS,
     REMINDERS_AT,
     DayPlan,
@@ -81,9 +82,10 @@ def quiet_prefect_console() -> None:
                 handler.setLevel(logging.WARNING)
 
 
-def load_demo_policy(settings: Settings, policy_file: Path) -> str:
-    """Load the policy into an empty database; a database with its mail already in it is
-    refused, since the replay would mix with what is there."""
+def load_demo_policy(settings: Settings, policy_file: Path, loaded_at: datetime) -> str:
+    """Load the policy into an empty database, as of ``loaded_at`` (the replay's clock, not the
+    wall clock); a database with its mail already in it is refused, since the replay would mix
+    with what is there."""
     bundle = load_policy_file(policy_file, settings)
     code = bundle.policy.code
     init_db(settings)
@@ -104,7 +106,7 @@ def load_demo_policy(settings: Settings, policy_file: Path) -> str:
             )
         calendar = WorkingCalendar.from_settings(settings)
         load_policy(
-            session, bundle, cycles_for_policy(bundle.policy, calendar), now=datetime.now(UTC)
+            session, bundle, cycles_for_policy(bundle.policy, calendar), now=loaded_at
         )
     return code
 
@@ -144,7 +146,7 @@ async def replay(
         arriving = replies.arriving_by(at(plan.day, INTAKE_AT))
         if arriving:
             await mail_replies(settings, office, arriving)
-            taken = await intake_flow(policy_code, None, settings)
+            taken = await intake_flow(policy_code, None, at(plan.day, INTAKE_AT), settings)
             record.replies = len(arriving)
             record.accepted = taken.count("accepted")
             record.rejected = taken.count("rejected")
@@ -209,7 +211,7 @@ def run_demo(
 ) -> ReplayResult:
     """Load the policy, start a catcher that keeps the bureaus' simulated arrival times, replay
     with a progress bar, and print what the quarter added up to."""
-    code = load_demo_policy(settings, policy_file)
+    code = load_demo_policy(settings, policy_file, at(first, LOADED_AT))
     # A catcher of the demo's own on a free port: one already on the SMTP port (taskforce up's)
     # would stamp replies with today's date, and every 2023 reply would be years late.
     catcher = MailCatcher(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -11,16 +11,19 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings
 from flows.delivery import deliver
+from tasks.calendar import local_moment
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 
 
 @task(name="take-in", cache_policy=NONE)
-def take_in_mail(policy_code: str, source_kind: str | None, settings: Settings) -> IntakeSummary:
+def take_in_mail(
+    policy_code: str, source_kind: str | None, as_of: datetime, settings: Settings
+) -> IntakeSummary:
     """Read the office's mailbox once: store, claim, decide and record every new message."""
     source = open_source(settings, policy_code, source_kind)
     try:
-        summary = take_in(settings, policy_code, source, now=datetime.now(UTC))
+        summary = take_in(settings, policy_code, source, now=as_of)
     finally:
         source.close()
     get_run_logger().info(
@@ -41,12 +44,20 @@ async def publish_intake_report(title: str, policy_code: str, summary: IntakeSum
 
 @flow(name="intake", log_prints=False)
 async def intake_flow(
-    policy_code: str, source: str | None = None, settings: Settings | None = None
+    policy_code: str,
+    source: str | None = None,
+    as_of: datetime | None = None,
+    settings: Settings | None = None,
 ) -> IntakeSummary:
-    """One intake pass over a policy's office mailbox, then receipts and rejections go out."""
+    """One intake pass over a policy's office mailbox, then receipts and rejections go out.
+
+    ``as_of`` is the run's moment: when items are recorded and what the receipts and
+    rejections are dated and measured against (a replayed day's, not the wall clock's).
+    """
+    moment = local_moment(as_of)
     settings = settings or Settings()
-    summary = take_in_mail(policy_code, source, settings)
+    summary = take_in_mail(policy_code, source, moment, settings)
     await deliver(policy_code, settings)
-    title = f"{policy_code} 收取报送 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
     await publish_intake_report(title, policy_code, summary)
     return summary

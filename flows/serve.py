@@ -113,7 +113,7 @@ async def intake_tick(policy_code: str, settings: Settings | None = None) -> Tic
     outcome = begin("intake", policy_code, None, settings, working_days=False)
     if outcome.skipped:
         return outcome
-    await intake_flow(policy_code, None, settings)
+    await intake_flow(policy_code, None, settings=settings)  # live: the wall clock
     outcome.ran.append("intake")
     return outcome
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -157,7 +156,7 @@ def _case_action(
     from tasks.escalation.steps import decide_case
 
     settings = load_settings()
-    moment = parse_as_of(at) if at else datetime.now(UTC)
+    moment = parse_as_of(at)  # now, in Beijing time, when not given
     for case_id in case_ids:
         state = decide_case(settings, case_id, action, by=by, note=note, days=days, at=moment)
         out.print(f"督办事项 {case_id}：{state.label}")

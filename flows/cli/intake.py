@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 from sqlmodel import select
 
 from flows.cli.common import (
+    AtOption,
     JsonOption,
     JsonRow,
     OptionalPolicyOption,
@@ -32,6 +32,10 @@ intake_app = typer.Typer(help="收取报送：邮箱收取、重放、纸质件�
 review_app = typer.Typer(help="审核未使用报表的报送", invoke_without_command=True)
 
 ReviewerOption = Annotated[str, typer.Option("--by", help="审核人")]
+# The run's moment: what receipts and rejections are dated and judged by (a replayed day's).
+IntakeAsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="按该时刻收取、登记和出具回执（默认现在，北京时间）")
+]
 
 
 class SubmissionRow(JsonRow):
@@ -104,6 +108,7 @@ def intake(
     source: Annotated[
         str | None, typer.Option("--source", help="maildir 或 imap（默认按设置）")
     ] = None,
+    as_of: IntakeAsOfOption = None,
 ) -> None:
     """收取一次办公室邮箱中的报送，登记并发送回执或退回通知。"""
     if ctx.invoked_subcommand is not None:
@@ -112,6 +117,7 @@ def intake(
         raise typer.BadParameter("请用 --policy 指明政策代码", param_hint="--policy")
     if source not in (None, "maildir", "imap"):
         raise typer.BadParameter(f"{source!r} 应为 maildir 或 imap", param_hint="--source")
+    moment = parse_as_of(as_of)
     settings = load_settings()
     init_db(settings)
     with session_scope(settings) as session:
@@ -119,7 +125,7 @@ def intake(
     prefect_server(settings)
     from flows.intake import intake_flow
 
-    summary = asyncio.run(intake_flow(policy, source, settings))
+    summary = asyncio.run(intake_flow(policy, source, moment, settings))
     _print_intake(summary)
 
 
@@ -127,13 +133,15 @@ def intake(
 def intake_replay(
     items: Annotated[list[int] | None, typer.Argument(help="原件编号；不填则重放出错的")] = None,
     policy: ReplayPolicyOption = None,
+    as_of: IntakeAsOfOption = None,
 ) -> None:
     """按存档原件重新处理（修复解析问题后使用）；已登记过报送的原件不重复处理。"""
     from tasks.intake.steps import replay
 
+    moment = parse_as_of(as_of)
     settings = load_settings()
     init_db(settings)
-    summary = replay(settings, policy_code=policy, item_ids=items or [], now=datetime.now(UTC))
+    summary = replay(settings, policy_code=policy, item_ids=items or [], now=moment)
     _print_intake(summary)
 
 
@@ -148,10 +156,12 @@ def submit(
     received_at: Annotated[
         str | None, typer.Option("--received-at", help="收到时间（默认现在，北京时间）")
     ] = None,
+    as_of: IntakeAsOfOption = None,
 ) -> None:
     """登记纸质报送（如加盖公章的纸质件），渠道记为“纸质件”。"""
     from tasks.intake.steps import submit_paper
 
+    moment = parse_as_of(as_of)
     settings = load_settings()
     init_db(settings)
     summary = submit_paper(
@@ -161,8 +171,8 @@ def submit(
         period=period,
         file=file,
         obligation=obligation,
-        received_at=parse_as_of(received_at),
-        now=datetime.now(UTC),
+        received_at=parse_as_of(received_at) if received_at else moment,
+        now=moment,
     )
     if summary.duplicates:
         out.print(f"文件 {file} 此前已登记过，未重复登记。")
@@ -231,6 +241,7 @@ def review_accept(
     ] = None,
     note: Annotated[str, typer.Option("--note", help="审核意见")] = "",
     reviewer: ReviewerOption = "办公室",
+    at: AtOption = None,
 ) -> None:
     """受理待审核的报送，登记审核人读出的进展。"""
     from tasks.intake.review import parse_progress, review_submission
@@ -239,7 +250,7 @@ def review_accept(
     entries = [parse_progress(p) for p in progress or []]
     new = review_submission(
         settings, submission_id, accept=True, progress=entries, note=note,
-        reviewer=reviewer, now=datetime.now(UTC),
+        reviewer=reviewer, now=parse_as_of(at),
     )  # fmt: skip
     out.print(f"已受理：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
               f"登记进展 {len(entries)} 条。")  # fmt: skip
@@ -250,6 +261,7 @@ def review_reject(
     submission_id: Annotated[int, typer.Argument(help="报送记录编号")],
     reason: Annotated[str, typer.Option("--reason", help="退回原因（将通知报送单位）")] = "",
     reviewer: ReviewerOption = "办公室",
+    at: AtOption = None,
 ) -> None:
     """退回待审核的报送，并通知报送单位（退回通知入发件箱，下次运行发出）。"""
     from tasks.intake.review import review_submission
@@ -257,7 +269,7 @@ def review_reject(
     settings = load_settings()
     new = review_submission(
         settings, submission_id, accept=False, progress=[], note=reason,
-        reviewer=reviewer, now=datetime.now(UTC),
+        reviewer=reviewer, now=parse_as_of(at),
     )  # fmt: skip
     out.print(
         f"已退回：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"

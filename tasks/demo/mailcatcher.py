@@ -171,14 +171,20 @@ DEMO_CLOCK_HEADER = "X-Taskforce-Demo-Received"
 
 
 def demo_arrival(content: bytes) -> datetime | None:
-    """The simulated arrival time a demo bureau puts on its reply (only a demo catcher reads it):
-    the demo replays 2023 in minutes, and lateness is measured against the arrival time."""
+    """When a demo catcher says a message arrived: the simulated arrival time a demo bureau puts
+    on its reply, else the message's own Date (the system dates its mail at the replayed moment
+    it was written); None when neither can be read.
+
+    Only a demo catcher reads these: the demo replays 2023 in minutes, lateness is measured
+    against the arrival time, and the stored files then sort and read as the quarter went.
+    """
     try:
         parsed = email.message_from_bytes(content, policy=email.policy.compat32)
-        value = parsed.get(DEMO_CLOCK_HEADER)
-        return email.utils.parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
+        value = parsed.get(DEMO_CLOCK_HEADER) or parsed.get("Date")
+        moment = email.utils.parsedate_to_datetime(str(value)) if value else None
     except (TypeError, ValueError):
         return None
+    return moment.astimezone(UTC) if moment is not None and moment.tzinfo else None
 
 
 def _headers(content: bytes) -> tuple[str, str]:

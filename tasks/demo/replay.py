@@ -27,7 +27,10 @@ from tasks.demo.bureaus import BureauReply
 from tasks.serving import DueCycle, cycles_to_consolidate, non_working_reason, rollup_years
 
 # The clock of a replayed day: the served ticks' times (tasks/serving.py), intake once the
-# day's replies are in, the office's decisions in the afternoon.
+# day's replies are in, the office's decisions in the afternoon. Every flow of the replay runs
+# at one of these moments (its as_of), never at the wall clock's: what it writes and mails is
+# dated on the replayed day. The policy is loaded before the first day's ticks.
+LOADED_AT = time(8, 0)
 REMINDERS_AT = time(9, 0)
 CONSOLIDATION_AT = time(9, 30)
 ANNUAL_AT = time(10, 0)

@@ -5,21 +5,29 @@ for the exit status of the real entry point."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from config.settings import Settings
 from models.db import get_engine
 from tasks.demo.bureaus import fill_form
+from tasks.demo.mailcatcher import deliver_to_maildir
 from tasks.forms.layout import form_path
+from tasks.forms.read import read_form_metadata
 from tasks.reminders.steps import prepare_reminders
 from tests.helpers import invoke_cli, run_cli
-from tests.intake_helpers import at
+from tests.intake_helpers import XLSX, at, office_mailbox, reply
+
+if TYPE_CHECKING:
+    from tests.smtp_server import SmtpServer
 
 POLICY = "lingchuan-2023"
 
@@ -167,3 +175,51 @@ def _rsj_measure(office: Path) -> str:
     return next(
         m["number"] for m in doc["measures"] if any(u["name"] == "县人社局" for u in m["units"])
     )
+
+
+def test_intake_as_of_dates_receipts_and_rejections(
+    office: Path, prefect_server: None, smtp_server: SmtpServer
+) -> None:
+    """`taskforce intake --as-of`: a replayed day's intake records, dates and judges its
+    receipts and rejections at that moment, not at the wall clock's (a rejection taken in
+    before the deadline must not say the deadline has passed)."""
+    settings = Settings(var_dir=office / "var")
+    key = settings.form_key.get_secret_value().encode()
+    mailbox = office_mailbox(settings, POLICY)
+    arrived = at(date(2023, 3, 1), 10, 5)  # Wednesday; February is due Sunday 5 March
+    for unit, overrides in (("rsj", {}), ("fgj", None)):
+        blank = _form(office, unit)
+        filled = fill_form(blank, key) if overrides is not None else _broken(blank, key)
+        message = reply(None, sender=f"{unit}@lingchuan.example.org", office=mailbox,
+                        attachments=[(f"{unit}.xlsx", filled, XLSX)])  # fmt: skip
+        deliver_to_maildir(settings.maildir_root / mailbox, bytes(message), message["From"],
+                           mailbox, received_at=arrived)  # fmt: skip
+    mail = {"TASKFORCE_SMTP_HOST": smtp_server.host, "TASKFORCE_SMTP_PORT": str(smtp_server.port)}
+    result = invoke_cli(office, "intake", "--policy", POLICY, "--as-of", "2023-03-01T18:00",
+                        env=mail)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    mails = [email.message_from_bytes(r.raw, policy=email.policy.default)
+             for r in smtp_server.messages]  # fmt: skip
+    # The outbox also held February's opening notices, prepared and never sent before.
+    sent = {
+        str(m["Subject"])[:4]: m for m in mails if str(m["Subject"])[:4] in ("【回执】", "【退回】")
+    }
+    assert sorted(sent) == ["【回执】", "【退回】"]
+    for message in sent.values():
+        assert message["Date"] == "Wed, 01 Mar 2023 18:00:00 +0800"
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert text.rstrip().endswith("2023年3月1日")
+        assert "2023年3月1日（星期三）10:05" in text  # when it reached the office
+    rejection = sent["【退回】"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "请于2023年3月5日（星期日）23:59前修改并重新报送" in rejection
+    assert "已过" not in rejection
+    bad = invoke_cli(office, "intake", "--policy", POLICY, "--as-of", "三月一日")
+    assert bad.returncode == 2 and "三月一日" in bad.stderr
+
+
+def _broken(blank: bytes, key: bytes) -> bytes:
+    """The form filled with a status that is not one of the choices: rejected."""
+    table = read_form_metadata(blank, key).layout.table
+    assert table is not None
+    [column] = [c for c in table.columns if c.part == "status"]
+    return fill_form(blank, key, overrides={f"{column.column}{table.rows[0].row}": "进行中"})

@@ -20,7 +20,8 @@ import pytest
 
 from config.errors import MailCatcherError
 from config.settings import MailCatcherSettings, SmtpSettings
-from tasks.demo.mailcatcher import CaughtMail, MailCatcher, summary_line
+from tasks.calendar import SHANGHAI
+from tasks.demo.mailcatcher import DEMO_CLOCK_HEADER, CaughtMail, MailCatcher, summary_line
 from tasks.mail.smtp import OutgoingMail, message_id_for, send_batch
 from tasks.mail.sources import received_time
 from tests.helpers import ROOT
@@ -249,3 +250,30 @@ async def test_mail_to_an_office_is_filed_into_its_maildir(tmp_path: Path) -> No
     assert arrived is not None and before <= arrived <= datetime.now(UTC)
     message = email.message_from_bytes(content, policy=email.policy.default)
     assert message["Subject"] == SUBJECT
+
+
+async def test_a_demo_catcher_keeps_the_replayed_days(tmp_path: Path) -> None:
+    """The demo's catcher files a bureau's reply at its simulated arrival and the office's own
+    mail at its Date (the replayed moment it was written), not at the wall clock's time."""
+    office = "office@lingchuan.example.org"
+    maildir = tmp_path / "maildir" / office
+    mails = {name: notice(n, (office,) if name == "reply" else ("fgj@lingchuan.example.org",))
+             for n, name in enumerate(("receipt", "reply", "undated"))}  # fmt: skip
+    for name, mail in mails.items():
+        mail.message.replace_header("Subject", name)
+    mails["receipt"].message["Date"] = "Fri, 13 Jan 2023 18:00:00 +0800"  # the replayed day
+    mails["reply"].message["Date"] = "Sun, 01 Jan 2023 08:00:00 +0800"  # the sender's: untrusted
+    mails["reply"].message[DEMO_CLOCK_HEADER] = "Fri, 13 Jan 2023 09:14:00 +0800"
+    settings = MailCatcherSettings(port=0, directory=tmp_path / "mail")
+    caught: list[CaughtMail] = []
+    with MailCatcher(settings, caught.append, {office: maildir}, demo_clock=True) as catcher:
+        outcomes = await send_batch(list(mails.values()), smtp_for(catcher))
+    assert [o.status for o in outcomes] == ["sent"] * 3
+    stamps = {m.subject: m.received_at.astimezone(SHANGHAI) for m in caught}
+    assert stamps["receipt"] == datetime(2023, 1, 13, 18, tzinfo=SHANGHAI)
+    assert stamps["reply"] == datetime(2023, 1, 13, 9, 14, tzinfo=SHANGHAI)
+    assert stamps["undated"].year > 2023  # neither: the wall clock, as any catcher's
+    names = sorted(p.name[:15] for p in eml_files(tmp_path / "mail"))
+    assert names[:2] == ["20230113T011400", "20230113T100000"]  # named in UTC
+    [filed] = list((maildir / "new").iterdir())
+    assert received_time(filed.read_bytes()) == datetime(2023, 1, 13, 1, 14, tzinfo=UTC)

@@ -45,8 +45,8 @@ async def test_intake_flow_records_replies_and_leaves_an_artifact(
             await send(settings, reply(notice, sender=sender, office=office,
                                        attachments=[(name, filled, XLSX)]))  # fmt: skip
         await send(settings, reply(None, sender="stranger@example.com", office=office))
-        summary = await intake_flow(POLICY, "maildir", settings)
-        again = await intake_flow(POLICY, "maildir", settings)
+        summary = await intake_flow(POLICY, "maildir", settings=settings)
+        again = await intake_flow(POLICY, "maildir", settings=settings)
         receipts = [m for m in caught(catcher.directory, "lingchuan.example.org")
                     if str(m["Subject"]).startswith("【回执】")]  # fmt: skip
         alerts = caught(catcher.directory, office)

@@ -124,6 +124,11 @@ async def test_invalid_then_corrected_makes_two_versions(loaded: Settings) -> No
         assert str(rejection["Subject"]).startswith("【退回】县人社局")
         text = rejection.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert f"单元格{cell}：" in text
+        # Taken in on Wednesday 1 March 2023, 09:00: dated then, and the deadline (Sunday
+        # 5 March, 23:59) still ahead, whatever day the test runs on.
+        assert "请于2023年3月5日（星期日）23:59前修改并重新报送" in text and "已过" not in text
+        assert text.rstrip().endswith("2023年3月1日")
+        assert rejection["Date"] == "Wed, 01 Mar 2023 09:00:00 +0800"
         # The blank form rides along for a unit whose copy is beyond repair.
         assert form_of(rejection)[0] == name
 
