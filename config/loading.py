@@ -268,6 +268,9 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
         for j, section_id in enumerate(group.sections):
             if section_id not in section_ids:
                 yield f"task_force.groups[{i}].sections[{j}]", "章节不存在", section_id
+        for j, number in enumerate(group.measures):
+            if number not in numbers:
+                yield f"task_force.groups[{i}].measures[{j}]", "措施编号不存在", number
 
     obligation_codes: set[str] = set()
     first_month, last_month = (f"{d:%Y-%m}" for d in (policy.active.start, policy.active.end))

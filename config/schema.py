@@ -241,6 +241,9 @@ class Group(Strict):
     name: NonEmpty  # 能源安全保供专项推进组, 金融业专班
     lead_units: list[NonEmpty] = []
     sections: list[NonEmpty] = []  # ids of the sections the group covers
+    # Where groups share a section (陵川: 能源 and 工业 share 一), the numbers of the measures this
+    # group covers; a group that lists measures covers exactly those (sub-measures follow).
+    measures: list[NonEmpty] = []
     note: str = ""
 
 

@@ -77,6 +77,8 @@ class ReportSettings(BaseModel):
 
     yellow_points: float = Field(default=10.0, ge=0)
     red_points: float = Field(default=30.0, ge=0)
+    # A reported value above this many times its target is 待核实, not a green light.
+    plausible_factor: float = Field(default=1.5, gt=1)
 
 
 class EscalationSettings(BaseModel):

@@ -314,13 +314,15 @@ def _targets(
 def _groups(connection: Connection, policy_ids: list[int]) -> dict[int, list[GroupFact]]:
     """9. The task-force groups."""
     groups: dict[int, list[GroupFact]] = defaultdict(list)
-    for policy_id, gcode, name, sections, lead_units in _all(connection,
+    for policy_id, gcode, name, sections, lead_units, measures in _all(connection,
         _select(t.TaskForceGroup.policy_id, t.TaskForceGroup.code, t.TaskForceGroup.name,
-               t.TaskForceGroup.sections, t.TaskForceGroup.lead_units)
+               t.TaskForceGroup.sections, t.TaskForceGroup.lead_units, t.TaskForceGroup.measures)
         .where(col(t.TaskForceGroup.policy_id).in_(policy_ids))
         .order_by(col(t.TaskForceGroup.id))
     ):  # fmt: skip
-        groups[policy_id].append(GroupFact(gcode, name, tuple(sections), tuple(lead_units)))
+        groups[policy_id].append(
+            GroupFact(gcode, name, tuple(sections), tuple(lead_units), tuple(measures))
+        )
     return groups
 
 

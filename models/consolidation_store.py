@@ -18,9 +18,12 @@ from tasks.consolidation.consolidate import (
     GroupFact,
     LedgerFact,
     MeasureFact,
+    PreviousCycle,
     SubmissionFact,
     TargetFact,
     UnitFact,
+    as_previous,
+    consolidate,
 )
 
 LEAD_ROLES = ("lead", "responsible")
@@ -177,7 +180,7 @@ def _measure_facts(
 def _group_facts(session: Session, policy: t.Policy) -> tuple[GroupFact, ...]:
     """The policy's task-force groups."""
     return tuple(
-        GroupFact(g.code, g.name, tuple(g.sections), tuple(g.lead_units))
+        GroupFact(g.code, g.name, tuple(g.sections), tuple(g.lead_units), tuple(g.measures))
         for g in session.exec(
             select(t.TaskForceGroup)
             .where(t.TaskForceGroup.policy_id == policy.id)
@@ -195,10 +198,20 @@ def load_consolidation_input(
     as_of: datetime,
     yellow_points: float = 10.0,
     red_points: float = 30.0,
+    plausible_factor: float = 1.5,
+    with_previous: bool = True,
 ) -> ConsolidationInput:
-    """What ``consolidate`` needs of one policy's cycle (see ``pick_cycle``)."""
+    """What ``consolidate`` needs of one policy's cycle (see ``pick_cycle``). With
+    ``with_previous``, the cycle before it of the same obligation is consolidated too (as of the
+    same moment), for the month-on-month changes and the cumulative-value check."""
     policy = get_policy(session, policy_code)
     chosen_obligation, cycle = pick_cycle(session, policy, period, obligation, as_of)
+    previous = None
+    if with_previous:
+        previous = _previous_cycle(
+            session, policy, chosen_obligation, cycle, as_of,
+            yellow_points=yellow_points, red_points=red_points, plausible_factor=plausible_factor,
+        )  # fmt: skip
     assert cycle.id is not None and chosen_obligation.id is not None
     unit_rows = session.exec(
         select(t.Unit)
@@ -236,7 +249,38 @@ def load_consolidation_input(
         ledger=_ledger(session, policy, unit_rows, numbers, as_of),
         yellow_points=yellow_points,
         red_points=red_points,
+        plausible_factor=plausible_factor,
+        previous=previous,
     )
+
+
+def _previous_cycle(
+    session: Session,
+    policy: t.Policy,
+    obligation: t.Obligation,
+    cycle: t.Cycle,
+    as_of: datetime,
+    *,
+    yellow_points: float,
+    red_points: float,
+    plausible_factor: float,
+) -> PreviousCycle | None:
+    """The same obligation's cycle due just before this one, consolidated (without its own
+    previous month, so a chain of months costs two loads each, not all of them)."""
+    earlier = session.exec(
+        select(t.Cycle)
+        .where(t.Cycle.obligation_id == obligation.id, col(t.Cycle.retired_at).is_(None))
+        .where(col(t.Cycle.due_at) < cycle.due_at)
+        .order_by(col(t.Cycle.due_at).desc())
+    ).first()
+    if earlier is None:
+        return None
+    data = load_consolidation_input(
+        session, policy.code, period=earlier.period, obligation=obligation.code, as_of=as_of,
+        yellow_points=yellow_points, red_points=red_points, plausible_factor=plausible_factor,
+        with_previous=False,
+    )  # fmt: skip
+    return as_previous(consolidate(data))
 
 
 def _ledger(

@@ -195,6 +195,7 @@ def _sync_sections_and_groups(
                 "name": g.name,
                 "lead_units": [bundle.resolver.expand(u)[0] for u in g.lead_units],
                 "sections": list(g.sections),
+                "measures": list(g.measures),
                 "note": g.note,
             }
             for g in p.task_force.groups

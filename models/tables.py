@@ -137,6 +137,7 @@ class TaskForceGroup(SQLModel, table=True):
     name: str
     lead_units: list[str] = _json(list)
     sections: list[str] = _json(list)
+    measures: list[str] = _json(list)  # the measures it covers where it shares a section
     note: str = ""
 
 

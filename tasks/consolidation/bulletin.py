@@ -23,6 +23,8 @@ from jinja2 import Environment
 from tasks.calendar import SHANGHAI
 from tasks.consolidation.consolidate import (
     LIGHT_LABELS,
+    NOT_REPORTED,
+    OTHER_GROUP,
     STATE_LABELS,
     STATUS_ORDER,
     Consolidation,
@@ -31,10 +33,9 @@ from tasks.consolidation.consolidate import (
     TargetRow,
     TextItem,
 )
+from tasks.consolidation.judgement import judgement
 from tasks.render import article, md_cell, md_text, num, shared_environment
 
-OTHER_GROUP = "其他（未明确推进组）"
-NOT_REPORTED = "未报"
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 
 
@@ -61,6 +62,16 @@ def counts_sentence(c: Consolidation) -> str:
         f"应报送单位{n['obligated']}个，按时报送{n['on_time']}个，逾期报送{n['late']}个，"
         f"未报送{n['missing']}个，退回未改{n['rejected']}个，"
         f"按时报送率{_share(n['on_time'], n['obligated'])}"
+    )
+
+
+def _previous_sentence(c: Consolidation) -> str:
+    """上月（2023年2月）按时报送率90.2%: the figure 综合研判 compares with."""
+    previous = c.source.previous
+    if previous is None or not previous.obligated:
+        return ""
+    return (
+        f"上月（{previous.period_label}）按时报送率{_share(previous.on_time, previous.obligated)}。"
     )
 
 
@@ -123,10 +134,13 @@ def target_text(t: TargetRow, direction: str = "at_least") -> str:
 
 
 def reached_text(t: TargetRow, direction: str = "at_least") -> str:
-    """28万吨（17.5%）; 未报 when no lead unit gave a value."""
+    """28万吨（17.5%）; 未报 when no lead unit gave a value; 100亿元（待核实） for a value that
+    cannot be true (the reason is in the bulletin's 报送质量 section)."""
     if t.reached is None:
         return NOT_REPORTED
     text = f"{num(t.reached)}{t.unit_of_measure}"
+    if t.implausible:
+        return f"{text}（待核实）"
     if t.done_share is not None and direction != "at_most":
         text += f"（{percent(t.done_share)}）"
     return text
@@ -246,14 +260,22 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
     return out
 
 
-def _by_group(items: Sequence[TextItem]) -> list[dict[str, Any]]:
-    """Texts in the consolidation's order (by group, then directory order), one block per group."""
-    blocks: list[dict[str, Any]] = []
-    for item in items:
-        if not blocks or blocks[-1]["group"] != item.group:
-            blocks.append({"group": item.group, "items": []})
-        blocks[-1]["items"].append({"unit": item.unit, "text": item.text})
-    return blocks
+def _by_group(c: Consolidation, items: Sequence[TextItem]) -> list[dict[str, Any]]:
+    """One block per group that has member units, in directory order, each with its units' texts
+    (empty when none of them wrote anything: the template prints 无); then 其他 when some unit
+    leads no group's measure. Nothing when no unit wrote anything (one sentence says so)."""
+    if not items:
+        return []
+    names = [g.name for g in c.groups if g.units]
+    if any(not u.groups for u in c.units) or any(i.group == OTHER_GROUP for i in items):
+        names.append(OTHER_GROUP)
+    return [
+        {
+            "group": name,
+            "items": [{"unit": i.unit, "text": i.text} for i in items if i.group == name],
+        }
+        for name in names
+    ]
 
 
 def _late_lines(c: Consolidation) -> list[dict[str, str]]:
@@ -290,6 +312,39 @@ def _ledger(c: Consolidation) -> dict[str, Any] | None:
     }
 
 
+def implausible_items(c: Consolidation) -> list[dict[str, str]]:
+    """The reported values that cannot be true, for the office to check with the units."""
+    facts = source_measures(c)
+    items = []
+    for m in c.measures:
+        for i, t in enumerate(m.targets):
+            if not t.implausible:
+                continue
+            direction = target_direction(facts.get(m.number), i)
+            items.append(
+                {
+                    "measure": _article(m.number),
+                    "metric": t.metric,
+                    "text": (
+                        f"{_article(m.number)}{t.metric}：报送{num(t.reached or 0)}"
+                        f"{t.unit_of_measure}，目标{target_text(t, direction).split('：', 1)[1]}，"
+                        f"{t.implausible}（报送单位：{'、'.join(t.reported_by) or '—'}）"
+                    ),
+                }
+            )
+    return items
+
+
+def _quality(c: Consolidation) -> dict[str, Any] | None:
+    """台账报送质量: values to verify, replies waiting for review, the ledger's completeness."""
+    implausible = implausible_items(c)
+    review = [u.name for u in c.units if u.needs_review]
+    ledger = _ledger(c)
+    if not (implausible or review or ledger):
+        return None
+    return {"implausible": implausible, "review": review, "ledger": ledger}
+
+
 def _mentions(items: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     return [
         {"unit": str(item.get("unit") or ""), "reason": str(item.get("reason") or "")}
@@ -306,7 +361,8 @@ def bulletin_context(c: Consolidation) -> dict[str, Any]:
             f"根据《{s.policy_title}》（{s.doc_number}）要求，现将{s.period_label}"
             f"{s.obligation_name}报送及各项措施推进情况通报如下（统计截至{moment_text(s.as_of)}）："
         ),
-        "overview": counts_sentence(c) + "。",
+        "judgement": [{"label": p.label, "text": p.text} for p in judgement(c)],
+        "overview": counts_sentence(c) + "。" + _previous_sentence(c),
         "review": _review_sentence(c),
         "groups": _group_rows(c),
         "measures": _measure_rows(c),
@@ -316,10 +372,10 @@ def bulletin_context(c: Consolidation) -> dict[str, Any]:
             f"落后序时进度{num(s.yellow_points)}个百分点及以上为黄灯，"
             f"{num(s.red_points)}个百分点及以上为红灯。"
         ),
-        "problems": _by_group(c.problems),
-        "next_steps": _by_group(c.next_steps),
+        "problems": _by_group(c, c.problems),
+        "next_steps": _by_group(c, c.next_steps),
         "late": _late_lines(c),
-        "ledger": _ledger(c),
+        "quality": _quality(c),
         "supervision": _mentions(c.supervision),
         "commendations": _mentions(c.commendations),
         "office": s.office_name,
@@ -333,7 +389,7 @@ def _last_section(c: Consolidation) -> str:
     for key, present in (
         ("commendations", c.commendations),
         ("supervision", c.supervision),
-        ("ledger", c.ledger),
+        ("quality", _quality(c)),
     ):
         if present:
             return key

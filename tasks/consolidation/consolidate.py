@@ -11,7 +11,12 @@ Rules the office asked for:
   only reports were rejected is ``rejected``; one with nothing (or only quarantined mail) is
   ``missing``. Only what had arrived by ``as_of`` counts.
 - a measure's status and completion count its 牵头 / 负责 units only; 配合 units are listed but do
-  not dilute it. Its status is the least advanced reported by a lead unit.
+  not dilute it. Its status is the least advanced reported by a lead unit. A lead unit that is not
+  obliged to report for the cycle (陵川's two companies) is 不需报送: it never counts as 未报 and
+  never lowers a status; where no lead unit is obliged, the obliged 配合 units report instead.
+- a reported value that cannot be true is 待核实 (``implausible``): negative, a rate over 100 %,
+  above ``plausible_factor`` × the target, or below last month's figure on a cumulative target.
+  It is shown with the figure, gets no light and is listed for the office.
 - 序时进度: the share of a target's period (from its start, or the policy's, to its due day) that
   has elapsed at the end of the reported period. A target behind schedule by at least the yellow
   (red) threshold, in percentage points, is yellow (red). A target's reached value is the largest
@@ -20,13 +25,13 @@ Rules the office asked for:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
 UnitState = Literal["on_time", "late", "missing", "rejected"]
-Light = Literal["green", "yellow", "red", "none"]
+Light = Literal["green", "yellow", "red", "check", "none"]
 STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")  # least advanced first
 COUNTING = ("accepted", "unstructured")
 STATE_LABELS = {
@@ -35,7 +40,10 @@ STATE_LABELS = {
     "missing": "未报送",
     "rejected": "退回未改",
 }
-LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "none": "—"}
+LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "check": "待核实", "none": "—"}
+NOT_OBLIGED = "不需报送"
+OTHER_GROUP = "其他（未明确推进组）"  # measures no group covers, units leading none of a group's
+NOT_REPORTED = "未报"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +99,9 @@ class GroupFact:
     name: str
     sections: tuple[str, ...]
     lead_units: tuple[str, ...] = ()  # unit names, as the notice names the group's leads
+    # Where two groups share a section (陵川's 一 and 四), the measures each covers; a group that
+    # lists its measures covers exactly those (a sub-measure follows its parent).
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,18 @@ class LedgerFact:
     obligation_name: str
     per_measure_keys: tuple[str, ...]
     units: Mapping[str, SubmissionFact | None]  # unit code → its latest counting ledger
+
+
+@dataclass(frozen=True)
+class PreviousCycle:
+    """What this month is compared with: the month before, consolidated by the same rules."""
+
+    period_label: str
+    due_at: datetime
+    obligated: int
+    on_time: int
+    states: Mapping[str, UnitState]  # unit code → its state that month
+    reached: Mapping[tuple[str, int], float]  # (measure number, target index) → plausible value
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,8 @@ class ConsolidationInput:
     ledger: LedgerFact | None = None
     yellow_points: float = 10.0
     red_points: float = 30.0
+    plausible_factor: float = 1.5  # a value above this × its target is 待核实
+    previous: PreviousCycle | None = None  # the month before, for changes and cumulative checks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +178,8 @@ class TargetRow:
     schedule_share: float  # 序时进度, 0..1
     points_behind: float | None
     light: Light
+    implausible: str = ""  # why the reported value cannot be taken as it is (待核实), else ""
+    reported_by: tuple[str, ...] = ()  # the units that reported the value taken as reached
 
 
 @dataclass(frozen=True)
@@ -162,7 +189,7 @@ class MeasureRow:
     group: str
     lead_units: tuple[str, ...]  # names
     support_units: tuple[str, ...]
-    reports: tuple[tuple[str, str], ...]  # (lead unit name, its status or 未报)
+    reports: tuple[tuple[str, str], ...]  # (lead unit name, its status, 未报 or 不需报送)
     status: str | None  # least advanced of the lead units' reports; None: none reported
     lead_reported: int
     notes: tuple[tuple[str, str], ...]  # (unit name, note)
@@ -261,7 +288,8 @@ def light_for(points_behind: float | None, yellow: float, red: float) -> Light:
 
 
 def _worst(lights: Sequence[Light]) -> Light:
-    for light in ("red", "yellow", "green"):
+    """The measure's light: its worst lit target; 待核实 only when nothing else is lit."""
+    for light in ("red", "yellow", "green", "check"):
         if light in lights:
             return light
     return "none"
@@ -302,13 +330,23 @@ def _unit_row(unit: UnitFact, as_of: datetime, groups: tuple[str, ...]) -> UnitR
 
 
 def group_of(
-    section_key: str, groups: Sequence[GroupFact], lead_names: Sequence[str] = ()
+    section_key: str,
+    groups: Sequence[GroupFact],
+    lead_names: Sequence[str] = (),
+    number: str = "",
 ) -> GroupFact | None:
-    """The group whose sections cover a measure's section (“三(一)” covers “三(一)2”); the most
-    specific section wins, and where two groups share a section (陵川's 一、四) the one whose lead
-    unit is named first among the measure's units."""
+    """The group a measure belongs to. A group that lists its measures covers exactly those (a
+    sub-measure such as 26(3) follows 26); the others cover their sections (“三(一)” covers
+    “三(一)2”): the most specific section wins, and where two such groups share a section the one
+    whose lead unit is named first among the measure's units."""
+    parent = number.split("(")[0]
+    for group in groups:
+        if number and (number in group.measures or parent in group.measures):
+            return group
     candidates: list[tuple[int, int, int, GroupFact]] = []
     for order, group in enumerate(groups):
+        if group.measures:
+            continue
         for section in group.sections:
             if section_key == section or section_key.startswith(section):
                 places = [lead_names.index(u) for u in group.lead_units if u in lead_names]
@@ -319,30 +357,63 @@ def group_of(
     return max(candidates, key=lambda c: c[:3])[3]
 
 
+def is_rate(target: TargetFact) -> bool:
+    return target.unit_of_measure.strip() in ("%", "％")
+
+
+def implausibility(
+    target: TargetFact, reached: float, previous: float | None, factor: float
+) -> str:
+    """Why a reported value cannot be true as it stands, in the office's words; "" when it can."""
+    unit = target.unit_of_measure
+    if reached < 0:
+        return "报送值为负数"
+    if is_rate(target) and reached > 100:
+        return "比率超过100%"
+    if target.direction == "at_least" and target.value > 0 and reached > factor * target.value:
+        return f"超过目标值的{factor:g}倍"
+    cumulative = target.direction == "at_least" and not is_rate(target)
+    if cumulative and previous is not None and reached < previous:
+        return f"低于上月报送的{previous:g}{unit}（累计值不应减少）"
+    return ""
+
+
 def _target_row(
-    target: TargetFact, reached_values: Sequence[float], at: date, yellow: float, red: float
+    target: TargetFact,
+    reported: Sequence[tuple[float, str]],
+    previous: float | None,
+    data: ConsolidationInput,
 ) -> TargetRow:
-    reached = max(reached_values) if reached_values else None
-    share = schedule_share(target.starts, target.due, at)
+    reached = max(v for v, _ in reported) if reported else None
+    by = tuple(dict.fromkeys(name for v, name in reported if v == reached))
+    share = schedule_share(target.starts, target.due, data.covers_end)
     done: float | None = None
     behind: float | None = None
+    doubt = ""
+    if reached is not None:
+        doubt = implausibility(target, reached, previous, data.plausible_factor)
     if reached is not None and target.value:
         done = reached / target.value
         if target.direction == "at_most":  # a ceiling: at or under it is on schedule
             done = 1.0 if reached <= target.value else target.value / reached
         behind = round((share - min(done, 1.0)) * 100, 1)
+    light: Light = "check" if doubt else light_for(behind, data.yellow_points, data.red_points)
+    if doubt:  # a figure nobody can vouch for says nothing about the schedule
+        done, behind = None, None
     return TargetRow(target.metric, target.value, target.unit_of_measure, target.due, reached,
-                     done, share, behind, light_for(behind, yellow, red))  # fmt: skip
+                     done, share, behind, light, doubt, by)  # fmt: skip
 
 
 def _led_groups(
-    measures: Sequence[MeasureFact], measure_group: Mapping[str, GroupFact | None]
+    measures: Sequence[MeasureFact],
+    measure_group: Mapping[str, GroupFact | None],
+    obliged: Collection[str],
 ) -> dict[str, list[str]]:
-    """Unit code → the names of the groups whose measures it leads, in measure order."""
+    """Unit code → the names of the groups whose measures it reports on, in measure order."""
     led_groups: dict[str, list[str]] = {}
     for measure in measures:
         group = measure_group[measure.number]
-        for code in measure.lead_units:
+        for code in reporting_units(measure, obliged):
             if group is not None and group.name not in led_groups.setdefault(code, []):
                 led_groups[code].append(group.name)
     return led_groups
@@ -356,31 +427,47 @@ class _LeadReports:
     statuses: list[str | None] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (unit name, note)
     values: dict[int, list[float]] = field(default_factory=dict)  # target index → reached
+    sources: dict[int, list[str]] = field(default_factory=dict)  # target index → unit names
+
+
+def reporting_units(measure: MeasureFact, obliged: Collection[str]) -> tuple[str, ...]:
+    """The units whose reports make a measure's status: its obliged lead units, or where none
+    of them is obliged to report, its obliged 配合 units."""
+    leads = tuple(c for c in measure.lead_units if c in obliged)
+    return leads or tuple(c for c in measure.support_units if c in obliged)
 
 
 def _lead_reports(
     measure: MeasureFact,
     latest: Mapping[str, SubmissionFact | None],
     names: Mapping[str, str],
+    obliged: Collection[str],
 ) -> _LeadReports:
-    """The lead units' statuses, notes and reached values for one measure."""
+    """The reporting units' statuses, notes and reached values for one measure; a lead unit not
+    obliged to report is listed as 不需报送 and counts for nothing."""
     found = _LeadReports()
-    for code in measure.lead_units:
+    reporting = reporting_units(measure, obliged)
+    for code in dict.fromkeys((*measure.lead_units, *reporting)):
+        if code not in reporting:
+            found.reports.append((names.get(code, code), NOT_OBLIGED))
+            continue
         report = latest.get(code)
         entry = report.progress.get(measure.number) if report else None
         if entry is None:
-            found.reports.append((names.get(code, code), "未报"))
+            found.reports.append((names.get(code, code), NOT_REPORTED))
             continue
         status, value, fields = entry
         found.reports.append((names.get(code, code), status or "未填"))
         found.statuses.append(status)
+        name = names.get(code, code)
         for target in fields.get("targets", []) or []:
             if isinstance(target.get("value"), int | float):
-                found.values.setdefault(int(target.get("index", 0)), []).append(
-                    float(target["value"])
-                )
+                index = int(target.get("index", 0))
+                found.values.setdefault(index, []).append(float(target["value"]))
+                found.sources.setdefault(index, []).append(name)
         if value is not None and not fields.get("targets"):
             found.values.setdefault(0, []).append(value)
+            found.sources.setdefault(0, []).append(name)
         note = str(fields.get("note") or "").strip()
         if note:
             found.notes.append((names.get(code, code), note))
@@ -391,10 +478,14 @@ def _support_notes(
     measure: MeasureFact,
     latest: Mapping[str, SubmissionFact | None],
     names: Mapping[str, str],
+    obliged: Collection[str],
 ) -> list[tuple[str, str]]:
     """The notes of a measure's 配合 units: shown, never counted."""
     notes: list[tuple[str, str]] = []
+    reporting = reporting_units(measure, obliged)
     for code in measure.support_units:
+        if code in reporting:  # its note is already among the reporting units' notes
+            continue
         report = latest.get(code)
         entry = report.progress.get(measure.number) if report else None
         if entry is not None and str(entry[2].get("note") or "").strip():
@@ -410,9 +501,16 @@ def _measure_row(
 ) -> MeasureRow:
     """One measure's row: its lead units' reports, its targets against schedule, its light."""
     names = data.unit_names
-    lead = _lead_reports(measure, latest, names)
+    obliged = {u.code for u in data.units}
+    lead = _lead_reports(measure, latest, names, obliged)
+    before = data.previous.reached if data.previous else {}
     targets = tuple(
-        _target_row(t, lead.values.get(i, []), data.covers_end, data.yellow_points, data.red_points)
+        _target_row(
+            t,
+            list(zip(lead.values.get(i, []), lead.sources.get(i, []), strict=True)),
+            before.get((measure.number, i)),
+            data,
+        )
         for i, t in enumerate(measure.targets)
     )
     status = least_advanced(lead.statuses)
@@ -427,8 +525,8 @@ def _measure_row(
         support_units=tuple(names.get(c, c) for c in measure.support_units),
         reports=tuple(lead.reports),
         status=status,
-        lead_reported=sum(1 for _, s in lead.reports if s != "未报"),
-        notes=tuple(lead.notes + _support_notes(measure, latest, names)),
+        lead_reported=sum(1 for _, s in lead.reports if s not in (NOT_REPORTED, NOT_OBLIGED)),
+        notes=tuple(lead.notes + _support_notes(measure, latest, names, obliged)),
         targets=targets,
         light=_worst(lights),
     )
@@ -458,20 +556,20 @@ def _texts(
     units: Sequence[UnitRow],
     latest: Mapping[str, SubmissionFact | None],
     groups: Sequence[GroupFact],
-    measures: Sequence[MeasureRow],
 ) -> tuple[list[TextItem], list[TextItem]]:
-    """The units' own words on problems and next steps, filed under groups in directory order."""
+    """The units' own words on problems and next steps. The monthly report is per unit, so a
+    unit's text goes under every group whose measures it leads (a group leader reads all of
+    its units), else under 其他; groups in directory order, units in directory order."""
     problems: list[TextItem] = []
     next_steps: list[TextItem] = []
     for unit in units:
         report = latest.get(unit.code)
         if report is None:
             continue
-        group_label = primary_group(unit, groups, measures)
         for key, bucket in (("problems", problems), ("next-steps", next_steps)):
             text = str(report.fields.get(key) or "").strip()
             if text:
-                bucket.append(TextItem(group_label, unit.name, text))
+                bucket.extend(TextItem(g, unit.name, text) for g in unit.groups or (OTHER_GROUP,))
     order = {g.name: i for i, g in enumerate(groups)}
     problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within
     next_steps.sort(key=lambda x: order.get(x.group, len(order)))
@@ -483,17 +581,19 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
     as_of = data.as_of
     names = data.unit_names
     measure_group = {
-        m.number: group_of(m.section_key, data.groups, [names.get(c, c) for c in m.lead_units])
+        m.number: group_of(
+            m.section_key, data.groups, [names.get(c, c) for c in m.lead_units], m.number
+        )
         for m in data.measures
     }
-    led_groups = _led_groups(data.measures, measure_group)
+    led_groups = _led_groups(data.measures, measure_group, {u.code for u in data.units})
     units = tuple(_unit_row(u, as_of, tuple(led_groups.get(u.code, []))) for u in data.units)
     latest = {u.code: _counting(u, as_of)[1] for u in data.units}
     counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
     counts["obligated"] = len(units)
     measures = [_measure_row(m, measure_group[m.number], latest, data) for m in data.measures]
-    problems, next_steps = _texts(units, latest, data.groups, measures)
+    problems, next_steps = _texts(units, latest, data.groups)
     return Consolidation(
         source=data,
         units=units,
@@ -504,20 +604,6 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
         next_steps=tuple(next_steps),
         ledger=ledger_quality(data),
     )
-
-
-def primary_group(
-    unit: UnitRow, groups: Sequence[GroupFact], measures: Sequence[MeasureRow]
-) -> str:
-    """The group a unit's own words are filed under: the one it leads, else the one where it
-    leads the most measures, else 其他单位."""
-    for group in groups:
-        if unit.name in group.lead_units:
-            return group.name
-    led = [m.group for m in measures if unit.name in m.lead_units and m.group]
-    if not led:
-        return "其他单位"
-    return max(dict.fromkeys(led), key=led.count)
 
 
 def ledger_quality(data: ConsolidationInput) -> tuple[LedgerRow, ...]:
@@ -537,3 +623,21 @@ def ledger_quality(data: ConsolidationInput) -> tuple[LedgerRow, ...]:
                 complete += 1
         rows.append(LedgerRow(unit.name, "已报送", len(report.progress), complete))
     return tuple(rows)
+
+
+def as_previous(c: Consolidation) -> PreviousCycle:
+    """A month's consolidation as the next month compares with it: only plausible values."""
+    reached = {
+        (m.number, i): t.reached
+        for m in c.measures
+        for i, t in enumerate(m.targets)
+        if t.reached is not None and not t.implausible
+    }
+    return PreviousCycle(
+        period_label=c.source.period_label,
+        due_at=c.source.due_at,
+        obligated=c.counts["obligated"],
+        on_time=c.counts["on_time"],
+        states={u.code: u.state for u in c.units},
+        reached=reached,
+    )

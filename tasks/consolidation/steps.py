@@ -107,6 +107,7 @@ def run_consolidation(
             as_of=as_of,
             yellow_points=settings.reports.yellow_points,
             red_points=settings.reports.red_points,
+            plausible_factor=settings.reports.plausible_factor,
         )
         c = with_escalation_lists(session, settings, consolidate(data), as_of)
         markdown = bulletin_markdown(c, env)
@@ -155,16 +156,22 @@ def with_escalation_lists(
     inputs = load_escalation_inputs(session, c.source.policy_code, as_of, calendar)
     names = {code: unit.name for code, unit in inputs.units.items()}
     supervision = []
+    today = as_of.astimezone(SHANGHAI).date()
     for key, state in sorted(inputs.cases.items(), key=lambda kv: kv[1].opened):
-        if state.status == "closed" or state.opened > as_of.astimezone(SHANGHAI).date():
+        if state.status == "closed" or state.opened > today:
             continue
         steps = "、".join(STEP_LABELS[s] for s in state.approved_steps)
+        overdue = "、".join(k.label.split("：", 1)[-1] for k in state.overdue_clocks(today))
         supervision.append(
             {
                 "unit": names.get(key.split("/")[3], key.split("/")[3]),
                 "reason": f"{inputs.case_rows[key].reason}（{STATUS_LABELS[state.status]}"
                 + (f"，{steps}" if steps else "")
+                + (f"；已超过时限：{overdue}" if overdue else "")
                 + "）",
+                "status": state.status,
+                "opened": state.opened,
+                "overdue": overdue,
             }
         )
     units = inputs.obligated.get(c.source.obligation_code, [])
@@ -279,6 +286,7 @@ def run_annual(
                     session, policy_code, period=c.period, obligation=o.code, as_of=as_of,
                     yellow_points=settings.reports.yellow_points,
                     red_points=settings.reports.red_points,
+                    plausible_factor=settings.reports.plausible_factor,
                 )
             )
             for o, c in cycles

@@ -329,13 +329,14 @@ def test_markdown_counts_sentence_and_sections(markdown: str) -> None:
     assert f"{COUNTS}。已报送单位中有1个未使用规定表格报送，待办公室审核确认。" in lines
     headings = [line for line in lines if line.startswith("## ")]
     assert headings == [
-        "## 一、报送总体情况",
-        "## 二、分组情况",
-        "## 三、措施推进情况",
-        "## 四、存在的问题",
-        "## 五、下一步措施",
-        "## 六、未按时报送单位",
-        "## 七、台账报送质量",
+        "## 一、综合研判",
+        "## 二、报送总体情况",
+        "## 三、分组情况",
+        "## 四、措施推进情况",
+        "## 五、存在的问题",
+        "## 六、下一步措施",
+        "## 七、未按时报送单位",
+        "## 八、台账报送质量",
     ]
     assert "（统计截至2023年3月8日 9:00）" in markdown
     assert lines[-2:] == ["县工作专班办公室\\", "2023年3月8日"]
@@ -420,22 +421,37 @@ def test_leads_whose_report_differs_are_annotated(c: Consolidation) -> None:
 
 
 def test_markdown_problems_next_steps_and_late_units(markdown: str) -> None:
-    problems = markdown.split("## 四、存在的问题")[1].split("## 五、")[0]
+    problems = markdown.split("## 五、存在的问题")[1].split("## 六、")[0]
     assert problems.strip().splitlines() == [
         f"### （一）{G1}",
         "",
         "1. **县能源局**：煤矿产能核增审批周期较长。\\",
         "   部分煤矿采掘接续紧张。",
-        # leads measures in G1 and G3, one each: filed under the first
         "2. **县应急局**：专业执法人员不足。",
         "",
-        f"### （二）{G4}",
+        # 县工信局 leads measure 3 here but wrote no problem: the group still appears
+        f"### （二）{G2}",
+        "",
+        "无。",
+        "",
+        # 县应急局 leads measures in G1 and G3: its per-unit text goes under both
+        f"### （三）{G3}",
+        "",
+        "1. **县应急局**：专业执法人员不足。",
+        "",
+        f"### （四）{G4}",
         "",
         r"1. **县\<b\>人社\</b\>局**：" + RENSHE_PROBLEM,
+        "",
+        # 县统计局 and 县发改局 lead no measure of any group
+        "### （五）其他（未明确推进组）",
+        "",
+        "无。",
     ]
-    next_steps = markdown.split("## 五、下一步措施")[1].split("## 六、")[0]
-    assert "1. **县工信局**：推动技改项目尽快开工。" in next_steps
-    late = markdown.split("## 六、未按时报送单位")[1].split("## 七、")[0]
+    next_steps = markdown.split("## 六、下一步措施")[1].split("## 七、")[0]
+    assert f"### （二）{G2}\n\n1. **县工信局**：推动技改项目尽快开工。" in next_steps
+    assert f"### （四）{G4}\n\n无。" in next_steps
+    late = markdown.split("## 七、未按时报送单位")[1].split("## 八、")[0]
     assert late.strip().splitlines() == [
         "- 未报送（1个）：县统计局",
         "- 逾期报送（1个）：县应急局（逾期2个工作日）",
@@ -453,20 +469,25 @@ def test_markdown_ledger(markdown: str) -> None:
 
 
 def test_optional_sections_appear_only_with_content(c: Consolidation) -> None:
-    plain = replace(c, ledger=())
+    # Without the ledger, the quality section keeps the reply waiting for review only.
+    text = bulletin_markdown(replace(c, ledger=()))
+    quality = text.split("## 八、台账报送质量")[1]
+    assert re.findall(r"### （.）(\S+)", quality) == ["待审核报送"]
+    assert "待办公室审核确认：县\\<b\\>人社\\</b\\>局。" in quality
+    reviewed = tuple(replace(u, needs_review=False) for u in c.units)
+    plain = replace(c, ledger=(), units=reviewed)
     text = bulletin_markdown(plain)
-    assert "台账报送质量" not in text and "督办事项" not in text and "通报表扬" not in text
-    assert "## 六、未按时报送单位" in text
+    assert re.findall("^## (.*)$", text, re.M)[-1] == "七、未按时报送单位"
     more = replace(
         plain,
         supervision=({"unit": "县统计局", "reason": "逾期未报，经催报仍未报送", "case": 3},),
         commendations=({"unit": "县工信局", "reason": "按时报送，内容详实"},),
     )
     text = bulletin_markdown(more)
-    assert "## 七、督办事项\n\n1. **县统计局**：逾期未报，经催报仍未报送\n" in text
-    assert "## 八、通报表扬\n\n1. **县工信局**：按时报送，内容详实\n" in text
+    assert "## 八、督办事项\n\n1. **县统计局**：逾期未报，经催报仍未报送\n" in text
+    assert "## 九、通报表扬\n\n1. **县工信局**：按时报送，内容详实\n" in text
     page = bulletin_html(more)
-    assert "<h2>七、督办事项</h2>" in page and "<h2>八、通报表扬</h2>" in page
+    assert "<h2>八、督办事项</h2>" in page and "<h2>九、通报表扬</h2>" in page
 
 
 def test_nothing_late_and_nothing_said() -> None:
@@ -510,8 +531,8 @@ def test_html_page(html: str) -> None:
     assert "thead { display: table-header-group; }" in html
     assert f"<p>{COUNTS}。已报送单位中有1个未使用规定表格报送，待办公室审核确认。</p>" in html
     assert [m for m in re.findall(r"<h2>(.*?)</h2>", html)] == [
-        "一、报送总体情况", "二、分组情况", "三、措施推进情况", "四、存在的问题", "五、下一步措施",
-        "六、未按时报送单位", "七、台账报送质量",
+        "一、综合研判", "二、报送总体情况", "三、分组情况", "四、措施推进情况", "五、存在的问题",
+        "六、下一步措施", "七、未按时报送单位", "八、台账报送质量",
     ]  # fmt: skip
     assert '<p class="signature">县工作专班办公室<br>2023年3月8日</p>' in html
 
@@ -537,10 +558,11 @@ def test_signature_stays_with_the_last_section(c: Consolidation, html: str) -> N
         assert '<p class="signature">' in found.group(0)
         return found.group(1)
 
-    assert closing(html) == "七、台账报送质量"
-    assert closing(bulletin_html(replace(c, ledger=()))) == "六、未按时报送单位"
+    assert closing(html) == "八、台账报送质量"
+    reviewed = tuple(replace(u, needs_review=False) for u in c.units)
+    assert closing(bulletin_html(replace(c, ledger=(), units=reviewed))) == "七、未按时报送单位"
     praised = replace(c, commendations=({"unit": "县工信局", "reason": "按时报送"},))
-    assert closing(bulletin_html(praised)) == "八、通报表扬"
+    assert closing(bulletin_html(praised)) == "九、通报表扬"
 
 
 def test_a_given_environment_is_used(c: Consolidation) -> None:
