@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -27,6 +28,34 @@ def _excerpt(fields: dict[str, Any]) -> str:
     ]
     text = " ".join(" ".join(x.split()) for x in texts if x.strip())
     return text[:80] + ("…" if len(text) > 80 else "")
+
+
+def values_to_verify(
+    session: Session, policy_code: str, obligation: t.Obligation, cycle: t.Cycle
+) -> dict[str, list[str]]:
+    """Unit name → the reported values of a monthly cycle the bulletin shows as 待核实, worded as
+    there (the consolidation decides, so the view and the bulletin never disagree)."""
+    from models.consolidation_store import load_consolidation_input
+    from tasks.consolidation.consolidate import consolidate
+
+    if obligation.frequency != "monthly":
+        return {}
+    everything = datetime(9999, 1, 1, tzinfo=UTC)  # the view shows all that has arrived
+    c = consolidate(
+        load_consolidation_input(
+            session, policy_code, period=cycle.period, obligation=obligation.code, as_of=everything
+        )
+    )
+    found: dict[str, list[str]] = {}
+    for m in c.measures:
+        for target in m.targets:
+            if target.implausible:
+                for unit in target.reported_by:
+                    found.setdefault(unit, []).append(
+                        f"第{m.number}条{target.metric}报送{target.reached:g}"
+                        f"{target.unit_of_measure}：{target.implausible}"
+                    )
+    return found
 
 
 def submission_rows(session: Session, policy_code: str, period: str | None) -> list[dict[str, Any]]:
@@ -58,6 +87,7 @@ def submission_rows(session: Session, policy_code: str, period: str | None) -> l
     rows: list[dict[str, Any]] = []
     for cycle, obligation in cycles:
         units = sorted(recipients.get(obligation.id or 0, []), key=lambda u: u.code)
+        to_verify = values_to_verify(session, policy_code, obligation, cycle)
         for unit in units:
             found = by_key.get((cycle.id or 0, unit.id or 0))
             submission = found[0] if found else None
@@ -85,6 +115,7 @@ def submission_rows(session: Session, policy_code: str, period: str | None) -> l
                     "late_working_days": submission.late_working_days if submission else 0,
                     "attachment": submission.attachment if submission else "",
                     "errors": list(submission.errors) if submission else [],
+                    "to_verify": to_verify.get(unit.name, []),
                     "excerpt": _excerpt(submission.fields) if submission else "",
                     "item_id": submission.inbound_id if submission else None,
                 }
@@ -118,7 +149,7 @@ def set_aside_rows(session: Session, policy_code: str) -> list[dict[str, Any]]:
                 "received_at": received.isoformat(),
                 "received_at_local": f"{received:%Y-%m-%d %H:%M}",
                 "late_working_days": 0, "attachment": "",
-                "errors": [{"problem": reason} for reason in item.reasons],
+                "errors": [{"problem": reason} for reason in item.reasons], "to_verify": [],
                 "excerpt": item.subject, "item_id": item.id,
             }
         )  # fmt: skip

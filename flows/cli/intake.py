@@ -60,6 +60,7 @@ class SubmissionRow(JsonRow):
     late_working_days: int
     attachment: str
     errors: list[dict[str, Any]]  # [{sheet, cell, problem}], as recorded
+    to_verify: list[str]  # reported values the bulletin shows as 待核实, with the reason
     excerpt: str
     item_id: int | None
 
@@ -202,7 +203,8 @@ def submissions(
         table.add_row(
             r.obligation_name, r.period, r.unit, r.status_label,
             str(r.version or ""), r.channel_label, r.received_at_local or "",
-            late, str(r.submission_id or ""), "；".join(e["problem"] for e in r.errors),
+            late, str(r.submission_id or ""),
+            "；".join([e["problem"] for e in r.errors] + [f"待核实：{v}" for v in r.to_verify]),
         )  # fmt: skip
     out.print(table if rows else "尚无报送记录。")
 
