@@ -2,13 +2,15 @@
 
 Filling opens the workbook with openpyxl in normal mode, writes the cells and saves it again,
 which keeps the very hidden ``_meta`` sheet and so the signature (``fill_form`` checks that it
-still verifies).
+still verifies). The demo's bureaus write what a county's would: figures that follow 序时进度
+with a spread (``tasks/demo/progress.py``), statuses that match them, and problems and next
+steps in their own words (``tasks/demo/phrases.py``), all fixed by a seed.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -27,11 +29,19 @@ from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.demo.mailcatcher import DEMO_CLOCK_HEADER  # honoured only by a catcher started with it
+from tasks.demo.progress import TargetSpec, assign_roles
+from tasks.demo.writing import County, form_cells
+from tasks.forms.layout import FormMetadata
 from tasks.forms.read import input_cells, read_form_metadata
 
 DAY = date(2023, 1, 18)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+DEMO_SEED = "2023"  # the demo's story; another seed gives other figures and words
+LEAD_ROLES = ("lead", "responsible")
+
+# Cell address → value for a form, given its signed metadata (what a bureau decides to write).
+CellPlan = Callable[[FormMetadata], Mapping[str, Any]]
 
 
 def fill_form(
@@ -44,10 +54,12 @@ def fill_form(
     day: date = DAY,
     overrides: Mapping[str, Any] | None = None,
     skip: Collection[str] = (),
+    plan: CellPlan | None = None,
 ) -> bytes:
     """The form with every input cell filled: ``status`` in status lists (the first choice in other
     lists, "是"), ``value`` in number cells, ``day`` in date cells and ``text`` in text cells that
-    are empty (a pre-filled 预期目标 stays as issued, as a bureau leaves it). ``overrides`` set any
+    are empty (a pre-filled 预期目标 stays as issued, as a bureau leaves it). ``plan`` then sets
+    the cells it returns for the form's metadata, except skipped ones; ``overrides`` set any
     cell by address, input or not (None clears it); ``skip`` leaves input cells empty.
     """
     wb = openpyxl.load_workbook(io.BytesIO(data))
@@ -73,6 +85,10 @@ def fill_form(
             ws[cell] = day
         elif ws[cell].value is None:
             ws[cell] = text
+    planned = plan(meta) if plan is not None else {}
+    for cell, given in planned.items():
+        if cell not in skip:
+            ws[cell] = given
     for cell, given in (overrides or {}).items():
         ws[cell] = given
     out = io.BytesIO()
@@ -145,8 +161,10 @@ def bureau_replies(
     due_at: datetime,
     late_at: datetime,
     index: int,
+    plan: CellPlan | None = None,
 ) -> list[BureauReply]:
-    """What one bureau sends for one cycle, in order."""
+    """What one bureau sends for one cycle, in order; ``plan`` says what it writes on the form
+    (without it: every text cell 已按要求落实。, every figure 100)."""
     on_time = opens + timedelta(days=1, minutes=7 * index)
     on_time = min(on_time, due_at - timedelta(hours=1))
     if behaviour == "never":
@@ -154,12 +172,12 @@ def bureau_replies(
     if behaviour == "word":
         word = (f"{unit_name}报送材料.docx", word_report(unit_name, ""), DOCX_TYPE)
         return [BureauReply(unit_code, sender, behaviour, on_time, word, "报送材料见附件。")]
-    filled = (form_name, fill_form(form, key, text="已按要求落实。"), XLSX_TYPE)
+    filled = (form_name, fill_form(form, key, text="已按要求落实。", plan=plan), XLSX_TYPE)
     if behaviour == "late":
         return [BureauReply(unit_code, sender, behaviour, late_at, filled, "报送材料见附件。")]
     if behaviour == "invalid_then_corrected":
         cell = _first_required_cell(form, key)
-        invalid = (form_name, fill_form(form, key, skip=(cell,)), XLSX_TYPE)
+        invalid = (form_name, fill_form(form, key, skip=(cell,), plan=plan), XLSX_TYPE)
         return [
             BureauReply(unit_code, sender, behaviour, on_time, invalid, "报送材料见附件。"),
             BureauReply(
@@ -193,8 +211,70 @@ def _late_arrival(due_at: datetime, calendar: WorkingCalendar) -> datetime:
     return datetime(day.year, day.month, day.day, 10, tzinfo=SHANGHAI)
 
 
-def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> list[BureauReply]:
-    """Every bureau's replies to the forms it was sent for a period, in order of arrival."""
+def _policy_targets(session: Any, policy: t.Policy) -> tuple[dict[str, str], list[TargetSpec]]:
+    """The policy's live measures (number → title) and their live targets, as consolidated."""
+    measures = session.exec(
+        select(t.Measure)
+        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
+        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
+    ).all()
+    number = {m.id: m.number for m in measures}
+    targets: list[TargetSpec] = []
+    for g in session.exec(
+        select(t.Target)
+        .where(col(t.Target.measure_id).in_(list(number)), col(t.Target.retired_at).is_(None))
+        .order_by(col(t.Target.measure_id), col(t.Target.position))
+    ):
+        index = sum(1 for s in targets if s.measure == number[g.measure_id])
+        targets.append(TargetSpec(number[g.measure_id], index, g.metric, g.value,
+                                  g.unit_of_measure, g.direction,
+                                  g.starts or policy.active_start, g.due))  # fmt: skip
+    return {m.number: m.title for m in measures}, targets
+
+
+def _owners(session: Any, measure_ids: Mapping[int, str]) -> dict[str, frozenset[str]]:
+    """Per measure, the units named on it directly as lead (not through 各乡镇 and the like):
+    the ones that explain its figures."""
+    owners: dict[str, set[str]] = {}
+    for role, unit_code in session.exec(
+        select(t.Responsibility, t.Unit.code)
+        .join(t.Unit, col(t.Unit.id) == t.Responsibility.unit_id)
+        .where(col(t.Responsibility.measure_id).in_(list(measure_ids)))
+    ):
+        if role.role in LEAD_ROLES and role.via is None:
+            owners.setdefault(measure_ids[role.measure_id], set()).add(unit_code)
+    return {number: frozenset(codes) for number, codes in owners.items()}
+
+
+def load_county(
+    session: Any, policy: t.Policy, cycle: t.Cycle, *, seed: str, yellow_points: float
+) -> County:
+    """The policy's measures, targets and their roles for the demo, at a cycle's end."""
+    titles, targets = _policy_targets(session, policy)
+    ids = {
+        m.id: m.number
+        for m in session.exec(select(t.Measure).where(t.Measure.policy_id == policy.id))
+        if m.id is not None and m.number in titles
+    }
+    story = f"{seed}/{policy.code}"
+    start, end = policy.active_start, cycle.covers_start
+    return County(
+        seed=story,
+        titles=titles,
+        targets={(g.measure, g.index): g for g in targets},
+        roles=assign_roles(targets, story),
+        owners=_owners(session, ids),
+        covers_end=cycle.covers_end,
+        month=max(0, (end.year - start.year) * 12 + end.month - start.month),
+        yellow_points=yellow_points,
+    )
+
+
+def plan_bureau_replies(
+    settings: Settings, policy_code: str, period: str, *, seed: str = DEMO_SEED
+) -> list[BureauReply]:
+    """Every bureau's replies to the forms it was sent for a period, in order of arrival; what
+    they write follows the county's story for ``seed``."""
     calendar = WorkingCalendar.from_settings(settings)
     key = settings.form_key.get_secret_value().encode("utf-8")
     replies: list[BureauReply] = []
@@ -205,6 +285,12 @@ def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> li
             .where(t.Notification.policy_id == intake.policy.id)
             .order_by(col(t.Notification.id))
         ).all()
+        counties = {
+            cycle.id: load_county(session, intake.policy, cycle, seed=seed,
+                                  yellow_points=settings.reports.yellow_points)
+            for (_, cycle_period), cycle in intake.cycles.items()
+            if cycle_period == period
+        }  # fmt: skip
     forms: dict[tuple[int | None, int | None], dict[str, Any]] = {}
     for row in sent:
         if row.attachments and row.status == "sent":
@@ -219,6 +305,11 @@ def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> li
         codes = [u.code for u in units]
         shift = (3 * sum(map(ord, period))) % len(codes) if codes else 0  # a new cast each period
         cast = behaviours(codes[shift:] + codes[:shift])
+        county = counties[cycle.id]
+
+        def plan(meta: FormMetadata, county: County = county) -> Mapping[str, Any]:
+            return form_cells(meta, county)
+
         for index, unit in enumerate(units):
             form = forms[(cycle.id, unit.id)]
             opens = datetime.combine(cycle.opens, datetime.min.time(), SHANGHAI).replace(hour=9)
@@ -234,6 +325,7 @@ def plan_bureau_replies(settings: Settings, policy_code: str, period: str) -> li
                 due_at=cycle.due_at,
                 late_at=_late_arrival(cycle.due_at, calendar),
                 index=index,
+                plan=plan,
             )
     return sorted(replies, key=lambda r: r.arrives)
 
