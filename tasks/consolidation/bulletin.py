@@ -438,7 +438,12 @@ def summary_lines(c: Consolidation) -> list[str]:
     if targets:
         lights = [
             (label, sum(1 for _, t in targets if t.light == key))
-            for key, label in (("red", "红灯"), ("yellow", "黄灯"), ("green", "绿灯"))
+            for key, label in (
+                ("red", "红灯"),
+                ("yellow", "黄灯"),
+                ("green", "绿灯"),
+                ("check", "待核实"),
+            )
         ]
         lights.append(("未报完成值", sum(1 for _, t in targets if t.light == "none")))
         parts = [f"{label}{count}项" for label, count in lights if count]

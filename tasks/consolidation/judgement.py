@@ -74,7 +74,7 @@ def reporting(c: Consolidation) -> str:
     lagging = [(s, n[s]) for s in LATE_STATES if n[s]]
     if lagging:
         text += "；" + "、".join(f"{STATE_LABELS[s]}{count}个" for s, count in lagging)
-    text += "。"
+    text += "。" if lagging else "。各单位均按时报送。"
     if previous is not None:
         again = [
             f"{u.name}（上月{STATE_LABELS[previous.states[u.code]]}，本月{STATE_LABELS[u.state]}）"
@@ -83,8 +83,6 @@ def reporting(c: Consolidation) -> str:
         ]
         if again:
             text += f"连续两个月未按时报送的单位{len(again)}个：{named(again)}。"
-    elif not lagging:
-        text += "各单位均按时报送。"
     return text
 
 
