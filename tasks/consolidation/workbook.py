@@ -77,7 +77,7 @@ _THIN = Side(style="thin", color="808080")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _FONT = "宋体"
 _LINE_POINTS = 14.0
-_LIGHT_FILLS = {"red": "F4B6B6", "yellow": "FFE699", "green": "C6EFCE"}
+_LIGHT_FILLS = {"red": "F4B6B6", "yellow": "FFE699", "green": "C6EFCE", "check": "E1D5F0"}
 _DATE_FORMAT = 'yyyy"年"m"月"d"日"'
 _MOMENT_FORMAT = 'yyyy"年"m"月"d"日" hh:mm'
 

@@ -16,6 +16,7 @@ copied from the code's output:
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -23,6 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from config.settings import Settings
 from models.consolidation_store import load_consolidation_input
@@ -41,7 +43,7 @@ from tasks.consolidation.consolidate import (
     implausibility,
 )
 from tasks.consolidation.judgement import judgement
-from tasks.consolidation.workbook import status_table_rows
+from tasks.consolidation.workbook import status_table_rows, summary_workbook
 from tests.consolidation.test_bulletin import entry
 from tests.helpers import at, load_seeds
 
@@ -380,3 +382,15 @@ def test_judgement_xinjiang_november(settings: Settings) -> None:
         "台账质量：各单位均使用规定表格报送，未发现需核实的数据。",
         "督办情况：截至本期无在办督办事项。",
     ]
+
+
+def test_the_workbook_marks_values_to_verify(quarter: list[Consolidation]) -> None:
+    wb = load_workbook(io.BytesIO(summary_workbook(quarter[-1])))
+    sheet = wb["措施进展"]
+    header = [cell.value for cell in sheet[1]]
+    rows = [{header[i]: cell for i, cell in enumerate(row)} for row in sheet.iter_rows(min_row=2)]
+    bonds = next(r for r in rows if r["量化目标"].value == "全年申请专项债券额度")
+    assert (bonds["完成值"].value, bonds["灯"].value) == (100, "待核实")
+    assert bonds["灯"].fill.fgColor.rgb.endswith("E1D5F0")
+    leads = next(r for r in rows if r["措施编号"].value == "1")["牵头单位报送情况"].value
+    assert "崇安能源公司：不需报送" in leads and "未报" not in leads
