@@ -232,18 +232,29 @@ def _policy_targets(session: Any, policy: t.Policy) -> tuple[dict[str, str], lis
     return {m.number: m.title for m in measures}, targets
 
 
-def _owners(session: Any, measure_ids: Mapping[int, str]) -> dict[str, frozenset[str]]:
-    """Per measure, the units named on it directly as lead (not through 各乡镇 and the like):
-    the ones that explain its figures."""
-    owners: dict[str, set[str]] = {}
+def _named(
+    session: Any, measure_ids: Mapping[int, str]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Per measure, the units named on it directly (not through 各乡镇 and the like), in the
+    notice's order: all of them, and those named as lead, who explain its figures."""
+    named: dict[str, list[str]] = {}
+    owners: dict[str, list[str]] = {}
     for role, unit_code in session.exec(
         select(t.Responsibility, t.Unit.code)
         .join(t.Unit, col(t.Unit.id) == t.Responsibility.unit_id)
         .where(col(t.Responsibility.measure_id).in_(list(measure_ids)))
+        .order_by(col(t.Responsibility.measure_id), col(t.Responsibility.position))
     ):
-        if role.role in LEAD_ROLES and role.via is None:
-            owners.setdefault(measure_ids[role.measure_id], set()).add(unit_code)
-    return {number: frozenset(codes) for number, codes in owners.items()}
+        if role.via is not None:
+            continue
+        number = measure_ids[role.measure_id]
+        named.setdefault(number, []).append(unit_code)
+        if role.role in LEAD_ROLES:
+            owners.setdefault(number, []).append(unit_code)
+    return (
+        {number: tuple(codes) for number, codes in named.items()},
+        {number: tuple(codes) for number, codes in owners.items()},
+    )
 
 
 def load_county(
@@ -257,13 +268,15 @@ def load_county(
         if m.id is not None and m.number in titles
     }
     story = f"{seed}/{policy.code}"
+    named, owners = _named(session, ids)
     start, end = policy.active_start, cycle.covers_start
     return County(
         seed=story,
         titles=titles,
         targets={(g.measure, g.index): g for g in targets},
         roles=assign_roles(targets, story),
-        owners=_owners(session, ids),
+        named=named,
+        owners=owners,
         covers_end=cycle.covers_end,
         month=max(0, (end.year - start.year) * 12 + end.month - start.month),
         yellow_points=yellow_points,

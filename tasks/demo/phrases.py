@@ -302,11 +302,39 @@ def next_steps(titles: Sequence[str], catch_up: Sequence[str], seed: str, *where
     return enumerate_items([*catch_up, *pick_some(pool, count, seed, "step", *where)])
 
 
+# Reasons that fit a target's metric better than its measure's kind does, by keyword.
+METRIC_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("智能化", ("智能化改造设备到货滞后，安装调试尚未完成",
+                "相关煤矿智能化建设方案仍在论证完善，施工单位尚未进场",
+                "智能化建设投入大，企业资金筹措需要一定时间")),
+    ("开工", ("受持续低温天气影响，部分项目无法开展室外施工",
+              "个别项目用地、环评手续尚未办结，暂不具备开工条件",
+              "部分项目资金筹措不到位，存在资金缺口")),
+    ("到位资金", ("部分项目资金筹措不到位，存在资金缺口",
+                  "部分签约企业投资意愿趋于谨慎，资金到位进度放缓",
+                  "银行贷款审批周期较长，项目融资尚未落实")),
+    ("签约", ("部分客商投资意愿趋于谨慎，签约进度放缓",
+              "意向项目仍在洽谈，尚未达到签约条件")),
+    ("债券", ("成熟项目储备不足，部分项目前期手续不完善",
+              "部分项目收益与融资平衡方案未通过审核")),
+    ("产量", ("个别煤矿工作面接续紧张，停产搬家影响产量",
+              "部分煤矿按要求停产整改安全隐患")),
+)  # fmt: skip
+
+
+def reasons_for(metric: str, title: str) -> tuple[str, ...]:
+    """Why a target of this metric falls behind: by its own words first, else its kind."""
+    for word, reasons in METRIC_REASONS:
+        if word in metric:
+            return reasons
+    return BANKS[kind_of(title)].reasons
+
+
 def lag_explanation(
     metric: str, figure: str, month: int, title: str, seed: str, *where: object
 ) -> str:
     """Why a target is behind schedule, as the unit answering for it explains it."""
-    reasons = pick_some(BANKS[kind_of(title)].reasons, 2, seed, "reason", *where)
+    reasons = pick_some(reasons_for(metric, title), 2, seed, "reason", *where)
     because = "；".join(f"{ORDINALS[i]}是{r}" for i, r in enumerate(reasons))
     return f"{metric}截至{month}月底为{figure}，低于序时进度。主要原因：{because}。"
 

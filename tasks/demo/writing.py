@@ -43,7 +43,10 @@ class County:
     titles: Mapping[str, str]  # measure number → title
     targets: Mapping[tuple[str, int], TargetSpec]  # (measure, index) → target
     roles: Mapping[str, Role]  # target key → role (``assign_roles``)
-    owners: Mapping[str, frozenset[str]] = field(default_factory=dict)  # measure → unit codes
+    # measure → unit codes named on it directly, in the notice's order: all, and the leads
+    # among them (the first lead answers for its targets, as escalation holds it to them)
+    named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     covers_end: date = date(2023, 1, 31)
     month: int = 0  # months since the policy's first
     yellow_points: float = 10.0
@@ -100,7 +103,8 @@ def monthly_cells(meta: FormMetadata, county: County) -> dict[str, Any]:
     where = (unit, meta.period)
     cells: dict[str, Any] = _footer(layout, meta, seed)
     status_col, value_col, note_col = (_column(layout, p) for p in ("status", "value", "note"))
-    titles: list[str] = []
+    titles: list[str] = []  # of all its measures
+    own: list[str] = []  # of the measures it is named on itself: what it writes about
     facts: list[str] = []
     behind: list[str] = []
     plans: list[str] = []
@@ -108,8 +112,11 @@ def monthly_cells(meta: FormMetadata, county: County) -> dict[str, Any]:
     for row in layout.table.rows if layout.table else ():
         title = county.titles.get(row.measure, "")
         titles.append(title)
+        if unit in county.named.get(row.measure, ()):
+            own.append(title)
         target = county.targets.get((row.measure, row.target)) if row.target is not None else None
-        owner = unit in county.owners.get(row.measure, frozenset())
+        leads = county.owners.get(row.measure, ())
+        owner = unit in leads
         note: str | None = None
         if target is None:
             status = measure_status(seed, unit, row.measure, county.month)
@@ -126,7 +133,7 @@ def monthly_cells(meta: FormMetadata, county: County) -> dict[str, Any]:
                 share = figure / target.value * 100 if target.value else 0.0
                 note = f"截至{month}月底累计{shown}，完成目标的{share:.1f}%"
                 facts.append(f"截至{month}月底，{target.metric}累计{shown}。")
-                if status == STATUS_BEHIND and len(behind) < MOST_EXPLAINED:
+                if status == STATUS_BEHIND and leads[0] == unit and len(behind) < MOST_EXPLAINED:
                     behind.append(phrases.lag_explanation(
                         target.metric, shown, month, title, seed, *where, target.key))  # fmt: skip
                     plans.append(phrases.catch_up(target.metric, title))
@@ -134,10 +141,11 @@ def monthly_cells(meta: FormMetadata, county: County) -> dict[str, Any]:
             cells[f"{status_col}{row.row}"] = status
         if note_col:
             cells[f"{note_col}{row.row}"] = note  # None: left empty, as most units leave it
+    about = own or titles
     texts = {
-        "work-done": phrases.work_done(titles, facts[:2], seed, *where),
-        "problems": phrases.problems(titles, behind, seed, *where),
-        "next-steps": phrases.next_steps(titles, plans, seed, *where),
+        "work-done": phrases.work_done(about, facts[:2], seed, *where),
+        "problems": phrases.problems(about, behind, seed, *where),
+        "next-steps": phrases.next_steps(about, plans, seed, *where),
     }
     for key, text in texts.items():
         address = _cell(layout, key)
