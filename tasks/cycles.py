@@ -14,8 +14,8 @@ class CycleSpec:
     """A cycle as computed from the policy and the calendar, before it is stored."""
 
     obligation: str
-    period: str  # "2023-02" for a month; the year for a one-off report
-    period_label: str  # 2023年2月 / 2023年
+    period: str  # "2023-02" for a month; the year for a one-off report (a stored key)
+    period_label: str  # 2023年2月 for a month; a one-off report's due day, 2023年1月20日
     covers_start: date
     covers_end: date
     opens: date  # the day the opening notice goes out (a working day)
@@ -23,6 +23,17 @@ class CycleSpec:
     due_at: datetime  # the due moment, aware, Asia/Shanghai
     reminders: tuple[date, ...]  # working days on which reminders go out, ascending
     official: bool  # False when a date relies on the weekend-only calendar fallback
+
+
+def report_title(period_label: str, obligation_name: str) -> str:
+    """A report as a reader names it: 2023年3月 + 月度进展情况报告 → 2023年3月进展情况报告.
+
+    A label that already names a month makes the name's leading 月度 say 月 twice; a one-off
+    report's label (its due day, 2023年1月20日) is kept with the name as it is.
+    """
+    if period_label.endswith("月") and obligation_name.startswith("月度"):
+        return f"{period_label}{obligation_name.removeprefix('月度')}"
+    return f"{period_label}{obligation_name}"
 
 
 def _month_after(year: int, month: int) -> tuple[int, int]:
@@ -107,7 +118,7 @@ def cycles_for_obligation(
             build_cycle(
                 obligation,
                 period=str(due.year),
-                period_label=f"{due.year}年",
+                period_label=f"{due.year}年{due.month}月{due.day}日",
                 covers=(policy.active.start, due),
                 nominal_due=due,
                 not_before=issued,

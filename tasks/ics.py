@@ -8,6 +8,7 @@ from icalendar import Alarm, Calendar, Event
 
 from models import tables as t
 from tasks.calendar import SHANGHAI
+from tasks.cycles import report_title
 
 
 def cycles_to_ics(policy: t.Policy, rows: list[tuple[t.Obligation, t.Cycle]]) -> bytes:
@@ -22,10 +23,11 @@ def cycles_to_ics(policy: t.Policy, rows: list[tuple[t.Obligation, t.Cycle]]) ->
     cal.add("x-wr-timezone", "Asia/Shanghai")
     stamp = datetime.combine(policy.issued, time(9, 0), tzinfo=SHANGHAI)
     for obligation, cycle in rows:
+        title = report_title(cycle.period_label, obligation.name)
         event = Event()
         event.add("uid", f"{policy.code}.{obligation.code}.{cycle.period}@taskforce")
         event.add("dtstamp", stamp)
-        event.add("summary", f"【截止】{cycle.period_label}{obligation.name}")
+        event.add("summary", f"【截止】{title}")
         event.add("dtstart", cycle.due_date)
         event.add("dtend", cycle.due_date + timedelta(days=1))
         due_local = cycle.due_at.astimezone(SHANGHAI)
@@ -40,7 +42,7 @@ def cycles_to_ics(policy: t.Policy, rows: list[tuple[t.Obligation, t.Cycle]]) ->
         for reminder in cycle.reminders:
             alarm = Alarm()
             alarm.add("action", "DISPLAY")
-            alarm.add("description", f"提醒：{cycle.period_label}{obligation.name}即将截止")
+            alarm.add("description", f"提醒：{title}即将截止")
             days_before = (cycle.due_date - datetime.fromisoformat(reminder).date()).days
             # An all-day event starts at 00:00 of the due day; remind at 09:00 of the reminder day.
             alarm.add("trigger", timedelta(days=-days_before, hours=9))

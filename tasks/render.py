@@ -31,6 +31,7 @@ from jinja2 import (
 from config.errors import RenderError
 from config.schema import MEASURE_NUMBER
 from tasks.calendar import SHANGHAI, format_day
+from tasks.cycles import report_title
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,8 @@ def make_environment(directory: Path | None = None) -> Environment:
         md_cell=md_cell,
         md_text=md_text,
     )
+    # The one place a period label and an obligation's name become a report's title.
+    env.globals["report_title"] = report_title
     return env
 
 

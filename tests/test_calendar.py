@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from config.errors import CalendarError, ConfigError
 from config.schema import Policy
 from tasks.calendar import WorkingCalendar, format_day, load_holiday_files
-from tasks.cycles import cycles_for_obligation
+from tasks.cycles import cycles_for_obligation, cycles_for_policy, report_title
+from tests.helpers import policy_bundle
 
 CAL = WorkingCalendar()
 
@@ -153,6 +154,39 @@ def test_once_obligation_due_on_january_20() -> None:
     assert (cycle.opens, cycle.due_date) == (date(2023, 1, 12), date(2023, 1, 20))
     assert cycle.reminders == (date(2023, 1, 17), date(2023, 1, 20))
     assert cycle.period == "2023" and cycle.official
+    assert cycle.period_label == "2023年1月20日"  # its due day: "2023年" reads like a year's
+
+
+def test_lingchuans_one_off_reports_are_labelled_by_their_due_day() -> None:
+    """The 工作专班建立情况 and the 任务清单台账 are due 20 January 2023, once; the period key
+    stays the year (it is stored and part of paths and idempotency keys)."""
+    policy = policy_bundle("lingchuan-2023").policy
+    once = {
+        c.obligation: (c.period, c.period_label)
+        for c in cycles_for_policy(policy, CAL)
+        if c.period == "2023"
+    }
+    assert once == {
+        "taskforce-setup": ("2023", "2023年1月20日"),
+        "implementation-ledger": ("2023", "2023年1月20日"),
+    }
+    march = [c for c in cycles_for_policy(policy, CAL) if c.period == "2023-03"]
+    assert [(c.obligation, c.period_label) for c in march] == [("monthly-progress", "2023年3月")]
+
+
+@pytest.mark.parametrize(
+    ("label", "name", "title"),
+    [
+        ("2023年3月", "月度进展情况报告", "2023年3月进展情况报告"),  # 陵川: not 3月月度
+        ("2022年11月", "月度工作总结", "2022年11月工作总结"),  # 新绛
+        ("2023年1月20日", "工作专班建立情况", "2023年1月20日工作专班建立情况"),  # a one-off
+        ("2023年1月20日", "贯彻落实举措及任务清单台账", "2023年1月20日贯彻落实举措及任务清单台账"),
+        ("2023年2月", "进展情况报告", "2023年2月进展情况报告"),
+        ("2023年2月", "月报", "2023年2月月报"),  # 月报 is the word itself, not a doubled 月度
+    ],
+)
+def test_report_title_says_the_month_once(label: str, name: str, title: str) -> None:
+    assert report_title(label, name) == title
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import Settings
 from tasks.calendar import WorkingCalendar
-from tasks.cycles import CycleSpec, cycles_for_policy
+from tasks.cycles import CycleSpec, cycles_for_policy, report_title
 from tasks.escalation.rules import clocks_13710
 from tasks.mail import notices
 from tasks.render import (
@@ -67,7 +67,7 @@ CASES = [
     Case("lingchuan-2023", "lingchuan-2023", "县人社局", "monthly-progress", "2023-02"),
     # 新绛: 县交通运输局, the 2022年10月 monthly summary, due Thursday 2022-11-10, stamped copy.
     Case("xinjiang-2022", "xinjiang-2022", "县交通运输局", "monthly-summary", "2022-10"),
-    # 陵川's one-off January-20 ledger: period_label is only the year, so the wording differs.
+    # 陵川's one-off January-20 ledger: the mails name it without a period, by its due day.
     Case(
         "lingchuan-2023-ledger",
         "lingchuan-2023",
@@ -133,7 +133,12 @@ def base_context(bundle: PolicyBundle, case: Case) -> dict[str, Any]:
                         ],
                     }
                 )
-    period_words = cycle.period_label if obligation.frequency == "monthly" else ""
+    # As a reader names the report: 2023年2月进展情况报告 (not 2月月度…); a one-off by its name.
+    title = (
+        report_title(cycle.period_label, obligation.name)
+        if obligation.frequency == "monthly"
+        else obligation.name
+    )
     return {
         "unit": {
             "code": unit.code,
@@ -176,7 +181,7 @@ def base_context(bundle: PolicyBundle, case: Case) -> dict[str, Any]:
         },
         "reply": {
             "mailbox": office.mailbox,
-            "attachment_name": f"{period_words}{obligation.name}（{unit.name}）.xlsx",
+            "attachment_name": f"{title}（{unit.name}）.xlsx",
         },
     }
 
@@ -240,12 +245,11 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
         context["as_of"] = at(opened, 10)
         prefix = "陵专督" if case.policy.startswith("lingchuan") else "新服务业办督"
         context["case"] = {
+            "kind": "missing",
             "number": f"{prefix}〔{opened.year}〕3号",
             "reason": f"{report}逾期未报，经催报仍未报送",
             "opened_at": at(opened, 10),
-            "clocks": [
-                {"label": c.label, "deadline": c.deadline} for c in clocks_13710(opened, CALENDAR)
-            ],
+            "clocks": list(clocks_13710(opened, CALENDAR)),
             # The directories leave heads as （待填）; the flow passes "" for those.
             "head_name": "",
         }
@@ -306,17 +310,26 @@ def visible(html: str) -> str:
     return re.sub(r"\s", "", unescape(re.sub(r"<[^>]+>", "", body)))
 
 
-@pytest.mark.parametrize("case", CASES[:2], ids=lambda c: c.directory)
+@pytest.mark.parametrize(
+    ("case", "report", "doubled"),
+    [
+        # 月度进展情况报告 of February: the month is said once, not 2023年2月月度….
+        (CASES[0], "2023年2月进展情况报告", "2月月度"),
+        (CASES[1], "2022年10月工作总结", "10月月度"),  # 新绛's 月度工作总结
+    ],
+    ids=lambda v: v.directory if isinstance(v, Case) else v,
+)
 def test_opening_says_what_the_issue_asks(
-    bundles: dict[str, PolicyBundle], env: Environment, case: Case
+    bundles: dict[str, PolicyBundle], env: Environment, case: Case, report: str, doubled: str
 ) -> None:
     bundle = bundles[case.policy]
     context = notice_context(bundle, case, "opening")
     mail = render_notice(env, context)
     cycle = find_cycle(bundle, case.obligation, case.period)
+    assert report in mail.subject and doubled not in mail.subject
     for body in (mail.text, visible(mail.html)):
         assert body.startswith(case.unit + "：")
-        assert f"{cycle.period_label}{context['obligation']['name']}" in body
+        assert report in body and doubled not in body
         assert cn_date(cycle.due_date) in body  # with the weekday
         assert context["policy"]["doc_number"] in body
         for measure in context["measures"]:
@@ -403,7 +416,7 @@ def test_branches_the_seeds_do_not_reach(
     assert "逐项填写" not in mail.text  # nothing to fill in per measure
     assert "（三）下一步落实措施。\n" in mail.text
     assert "联系人：赵向东（6200064）、王杰　办公电话：6202429\n" in mail.text
-    assert "请将2023年2月月度进展情况报告以附件形式直接回复本邮件" in mail.text
+    assert "请将2023年2月进展情况报告以附件形式直接回复本邮件" in mail.text
     assert "<table" not in mail.html
 
     receipt = notice_context(bundles["lingchuan-2023"], CASES[0], "receipt")
@@ -416,7 +429,7 @@ def test_branches_the_seeds_do_not_reach(
     rejection["as_of"] = at(date(2023, 3, 6), 9)
     del rejection["submission"]
     mail = render_notice(env, rejection)
-    assert "贵单位报送的2023年2月月度进展情况报告经校验发现以下问题" in mail.text
+    assert "贵单位报送的2023年2月进展情况报告经校验发现以下问题" in mail.text
     assert "报送截止时间（2023年3月5日（星期日）23:59）已过，请尽快修改并重新报送。" in mail.text
 
 
@@ -552,6 +565,52 @@ def test_escalation_names_the_head_when_known(
     context["case"]["head_name"] = "张三"
     mail = render_notice(env, context)
     assert "督办对象：县人社局（主要负责人：张三）" in mail.text
+
+
+def test_the_13710_clocks_read_as_a_unit_must_act_on_them(
+    bundles: dict[str, PolicyBundle], env: Environment
+) -> None:
+    """The deadline sits inside each commitment; the same-day step is due on that day itself."""
+    # 陵川's case opens Thursday 16 March 2023: 3 working days are 17, 20, 21 March; 7 end on
+    # Monday 27 March; a month is Sunday 16 April, moved to Monday 17 April.
+    mail = render_notice(env, notice_context(bundles["lingchuan-2023"], CASES[0], "escalation"))
+    lines = [
+        "1：当日（3月16日）内部署",
+        "3：3个工作日内（3月21日前）反馈进展",
+        "7：一般问题7个工作日内（3月27日前）办结",
+        "1：重大复杂问题1个月内（4月17日前）办结或明确时间表",
+        "0：跟踪到底、销号清零",
+    ]
+    assert "\n".join(lines) in mail.text
+    assert "3月16日前" not in mail.text and "3月16日（星期四）前" not in mail.text
+    shown = visible(mail.html)
+    assert all(line.replace("：", "") in shown for line in lines)
+    assert "3月16日前" not in shown
+
+    # Opened 22 December, in natural days: its month clock ends in the next year, which the
+    # line then names; natural days say 日内, not 工作日.
+    context = notice_context(bundles["lingchuan-2023"], CASES[0], "escalation")
+    context["case"]["opened_at"] = at(date(2022, 12, 22), 10)
+    context["case"]["clocks"] = list(clocks_13710(date(2022, 12, 22), CALENDAR, "natural"))
+    text = render_notice(env, context).text
+    assert "1：当日（12月22日）内部署\n3：3日内（12月25日前）反馈进展\n" in text
+    assert "1：重大复杂问题1个月内（2023年1月22日前）办结或明确时间表" in text
+
+
+def test_a_red_target_case_is_not_about_sending_the_report(
+    bundles: dict[str, PolicyBundle], env: Environment
+) -> None:
+    """The unit did report; its 督办单 asks it to catch up on the targets, not to send it."""
+    context = notice_context(bundles["lingchuan-2023"], CASES[0], "escalation")
+    context["case"]["kind"] = "red"
+    context["case"]["reason"] = "2023年2月第20条措施的量化目标落后序时进度（红灯）"
+    mail = render_notice(env, context)
+    assert mail.subject == "【督办单】陵专督〔2023〕3号：县人社局量化目标落后序时进度"
+    assert "督办事项：量化目标落后序时进度整改\n" in mail.text
+    assert "督办事由：2023年2月第20条措施的量化目标落后序时进度（红灯）\n" in mail.text
+    assert "按上述时限办理，并将整改措施及办理情况报送县工作专班办公室。" in mail.text
+    assert "报送2023年2月进展情况报告" not in mail.text
+    assert "督办事项量化目标落后序时进度整改" in visible(mail.html)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.cycles import report_title
 from tasks.escalation.cases import CaseState
 from tasks.escalation.rules import (
     CycleRecord,
@@ -109,24 +110,21 @@ def plan_escalation(
         if as_of < cycle.due_at + timedelta(hours=rules.grace_hours):
             continue
         late_days = working_days_after(cycle.due_date, today, calendar)
+        title = report_title(cycle.period_label, cycle.obligation_name)
         for unit in inputs.obligated.get(cycle.obligation, ()):
             key = missing_case_key(policy, cycle.obligation, cycle.period, unit)
             done = (cycle.obligation, cycle.period, unit) in inputs.reported
             state = cases.get(key)
             if done:
                 if state is not None and state.status not in ("resolved", "closed"):
-                    actions.append(
-                        ResolveCase(
-                            key, f"已于督办后补报{cycle.period_label}{cycle.obligation_name}"
-                        )
-                    )
+                    actions.append(ResolveCase(key, f"已于督办后补报{title}"))
                 continue
             if late_days >= 1 and working:
                 actions.append(SendOverdue(unit, cycle.obligation, cycle.period))
             if late_days >= rules.case_after_working_days and state is None and working:
                 actions.append(
                     OpenCase(key, unit, cycle.obligation, cycle.period,
-                             f"{cycle.period_label}{cycle.obligation_name}逾期未报，经催报仍未报送")
+                             f"{title}逾期未报，经催报仍未报送")
                 )  # fmt: skip
         for unit, measures in inputs.red_units.get((cycle.obligation, cycle.period), ()):
             key = red_case_key(policy, cycle.obligation, cycle.period, unit)

@@ -43,9 +43,25 @@ class LagRules:
 
 @dataclass(frozen=True)
 class Clock:
+    """One of the five commitments, in parts, so a 督办单 can put its deadline where it reads
+    right: 当日（3月16日）内部署, 一般问题7个工作日内（3月27日前）办结."""
+
     code: Literal["deploy", "feedback", "solve", "major", "close"]
-    label: str
+    digit: str  # its digit of 13710
+    matter: str  # what it applies to: 一般问题, 重大复杂问题, or ""
+    term: str  # 当日, 3个工作日内, 1个月内; "" for 销号清零
+    action: str  # 部署, 反馈进展, 办结 …
     deadline: date | None  # None: 销号清零 has no deadline
+
+    @property
+    def label(self) -> str:
+        """The commitment without its date, as lists beside a deadline show it: 1：当日部署."""
+        return f"{self.digit}：{self.matter}{self.term}{self.action}"
+
+    @property
+    def same_day(self) -> bool:
+        """Due on the day it starts: its deadline is that day itself, not a day before which."""
+        return self.code == "deploy"
 
 
 def add_days(start: date, days: int, kind: DayKind, calendar: WorkingCalendar) -> date:
@@ -82,12 +98,13 @@ def clocks_13710(
     unit = "个工作日" if kind == "working" else "日"
     base = add_days(opened, extension_days, kind, calendar) if extension_days else opened
     return (
-        Clock("deploy", "1：当日部署", base),
-        Clock("feedback", f"3：{3}{unit}内反馈进展", add_days(base, 3, kind, calendar)),
-        Clock("solve", f"7：一般问题{7}{unit}内办结", add_days(base, 7, kind, calendar)),
-        Clock("major", "1：重大复杂问题1个月内办结或明确时间表", month_clock(base, kind, calendar)),
-        Clock("close", "0：跟踪到底、销号清零", None),
-    )
+        Clock("deploy", "1", "", "当日", "部署", base),
+        Clock("feedback", "3", "", f"3{unit}内", "反馈进展", add_days(base, 3, kind, calendar)),
+        Clock("solve", "7", "一般问题", f"7{unit}内", "办结", add_days(base, 7, kind, calendar)),
+        Clock("major", "1", "重大复杂问题", "1个月内", "办结或明确时间表",
+              month_clock(base, kind, calendar)),
+        Clock("close", "0", "", "", "跟踪到底、销号清零", None),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -217,9 +217,11 @@ def _open_case(run: _Run, action: OpenCase) -> None:
     add_event(session, row, "opened", as_of, run.actor, reason=action.reason, number=number)
     state = _state(session, inputs.policy, row, run.calendar)
     case = {
+        # missing (a report not sent) or red (targets behind 序时进度): the last part of the key
+        "kind": action.case_key.rsplit("/", 1)[-1],
         "number": number, "reason": action.reason,
         "opened_at": as_of.astimezone(SHANGHAI),
-        "clocks": [{"label": c.label, "deadline": c.deadline} for c in state.clocks],
+        "clocks": list(state.clocks),
         "head_name": _head_name(unit),
     }  # fmt: skip
     key = f"case/{action.case_key}/opened"

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from config.errors import FormError
 from config.settings import Settings
+from tasks.cycles import report_title
 
 FORM_VERSION = 1  # bump when the layout metadata changes shape; intake refuses unknown versions
 META_SHEET = "_meta"
@@ -219,10 +220,16 @@ def layout_kind(content: Sequence[Mapping[str, Any]]) -> LayoutKind:
     return "progress" if per_measure == 1 else "roster"
 
 
+def report_name(spec: FormSpec) -> str:
+    """2023年2月进展情况报告; a one-off report goes by its name (its form gives the due day)."""
+    if spec.frequency == "monthly":
+        return report_title(spec.period_label, spec.obligation_name)
+    return spec.obligation_name
+
+
 def form_title(spec: FormSpec) -> str:
-    """陵川县2023年2月月度进展情况报告（县人社局）; a one-off report has no period in its title."""
-    period = spec.period_label if spec.frequency == "monthly" else ""
-    return f"{spec.county}{period}{spec.obligation_name}（{spec.unit_name}）"
+    """陵川县2023年2月进展情况报告（县人社局）."""
+    return f"{spec.county}{report_name(spec)}（{spec.unit_name}）"
 
 
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -232,9 +239,8 @@ _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
 
 
 def form_filename(spec: FormSpec) -> str:
-    """2023年2月月度进展情况报告_县人社局.xlsx: safe on Windows, short enough for mail clients."""
-    period = spec.period_label if spec.frequency == "monthly" else ""
-    stem = _ILLEGAL_IN_FILENAME.sub("_", f"{period}{spec.obligation_name}_{spec.unit_name}")
+    """2023年2月进展情况报告_县人社局.xlsx: safe on Windows, short enough for mail clients."""
+    stem = _ILLEGAL_IN_FILENAME.sub("_", f"{report_name(spec)}_{spec.unit_name}")
     stem = stem.strip(" .")[:80].rstrip(" .") or "报表"
     if stem.upper() in _WINDOWS_RESERVED:
         stem = f"_{stem}"

@@ -47,7 +47,7 @@ def test_february_ladder(settings: Settings) -> None:
     assert outbox(settings) == sent and again.opened == [] and again.resolved == []
     # Wednesday 8 March: three working days on, the still-missing get a 督办单.
     wednesday = run_escalation(settings, POLICY, as_of=at(date(2023, 3, 8), 10))
-    opened = [x for x in wednesday.opened if "2023年2月月度进展情况报告逾期未报" in x]
+    opened = [x for x in wednesday.opened if "2023年2月进展情况报告逾期未报" in x]
     assert sorted(x.split(" ")[1].split("：")[0] for x in opened) == [
         "县交通局",
         "县文旅局",
@@ -71,7 +71,8 @@ def test_february_ladder(settings: Settings) -> None:
         ).one()
     assert mail.kind == "escalation" and mail.to == ["jtj-head@lingchuan.example.org"]
     assert "taskforce-office@lingchuan.example.org" in mail.cc
-    assert "3：3个工作日内反馈进展　2023年3月13日（星期一）前" in mail.body_text
+    # Opened Wednesday 8 March: deployed that day, feedback by the third working day after it.
+    assert "1：当日（3月8日）内部署\n3：3个工作日内（3月13日前）反馈进展\n" in mail.body_text
     # 县交通局 sent nothing for January either (the fixture has February only): a repeat
     # offender, proposed for an interview (约谈) — which waits for the office.
     assert "lingchuan-2023/monthly-progress/2023-02/jtj/missing：约谈（连续2期逾期或未报送）" in (

@@ -265,13 +265,13 @@ def test_a_quarter_of_lingchuan(settings: Settings, monkeypatch: pytest.MonkeyPa
     missing = "逾期未报，经催报仍未报送"
     assert {day: run.summary.opened for day, run in runs.items() if run.summary.opened} == {
         date(2023, 1, 30): [
-            f"陵专督〔2023〕1号 县科技局：2023年贯彻落实举措及任务清单台账{missing}"
+            f"陵专督〔2023〕1号 县科技局：2023年1月20日贯彻落实举措及任务清单台账{missing}"
         ],
-        date(2023, 2, 8): [f"陵专督〔2023〕2号 县交通局：2023年1月月度进展情况报告{missing}"],
+        date(2023, 2, 8): [f"陵专督〔2023〕2号 县交通局：2023年1月进展情况报告{missing}"],
         date(2023, 3, 6): [
             "陵专督〔2023〕3号 县投资促进中心：2023年2月第21条措施的量化目标落后序时进度（红灯）"
         ],
-        date(2023, 3, 8): [f"陵专督〔2023〕4号 县交通局：2023年2月月度进展情况报告{missing}"],
+        date(2023, 3, 8): [f"陵专督〔2023〕4号 县交通局：2023年2月进展情况报告{missing}"],
     }
     assert runs[date(2023, 2, 1)].summary.resolved == [LEDGER_KJJ]
     assert runs[date(2023, 3, 9)].summary.proposed == [f"{FEB_JTJ}：约谈（连续2期逾期或未报送）"]
@@ -345,8 +345,11 @@ def test_a_quarter_of_lingchuan(settings: Settings, monkeypatch: pytest.MonkeyPa
     assert order.kind == "escalation" and order.to == ["kjj-head@lingchuan.example.org"]
     assert order.cc == ["kjj@lingchuan.example.org", "taskforce-office@lingchuan.example.org"]
     assert "陵专督〔2023〕1号" in order.body_text
-    assert "3：3个工作日内反馈进展　2023年2月2日（星期四）前" in order.body_text
-    assert "7：一般问题7个工作日内办结　2023年2月8日（星期三）前" in order.body_text
+    # Opened Monday 30 January: the unit deploys that same day, not "before" it.
+    assert "1：当日（1月30日）内部署\n" in order.body_text
+    assert "3：3个工作日内（2月2日前）反馈进展\n" in order.body_text
+    assert "7：一般问题7个工作日内（2月8日前）办结\n" in order.body_text
+    assert "1月30日前" not in order.body_text
 
     # Replaying any earlier day, at its hour or an earlier one, sends and writes nothing.
     before = counts(settings)

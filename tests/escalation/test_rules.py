@@ -41,8 +41,15 @@ def test_clocks_in_natural_days_and_the_labels() -> None:
     assert [c.deadline for c in clocks] == [
         date(2023, 1, 20), date(2023, 1, 23), date(2023, 1, 27), date(2023, 2, 20), None,
     ]  # fmt: skip
-    assert [c.label[:2] for c in clocks] == ["1：", "3：", "7：", "1：", "0："]
+    assert [c.label for c in clocks] == [
+        "1：当日部署", "3：3日内反馈进展", "7：一般问题7日内办结",
+        "1：重大复杂问题1个月内办结或明确时间表", "0：跟踪到底、销号清零",
+    ]  # fmt: skip
     assert not any("10日" in c.label for c in clocks)  # 13710 is not "10 days to close"
+    # Only deployment is due on the day the case opens: a 督办单 says 当日（…）内, not …前.
+    assert [c.code for c in clocks if c.same_day] == ["deploy"]
+    working = clocks_13710(date(2023, 1, 20), CAL)
+    assert [c.term for c in working] == ["当日", "3个工作日内", "7个工作日内", "1个月内", ""]
 
 
 def test_an_extension_moves_every_clock() -> None:

@@ -36,14 +36,14 @@ from tests.helpers import FORM_AS_OF, FORM_KEY, ROOT, form_context, unit_measure
 
 # (id, policy, obligation, unit, period, period label, due, layout kind, sheet, file name)
 CASES = [
-    ("lc-ledger", "lingchuan-2023", "implementation-ledger", "县人社局", "2023", "2023年",
+    ("lc-ledger", "lingchuan-2023", "implementation-ledger", "县人社局", "2023", "2023年1月20日",
      date(2023, 1, 20), "ledger", "任务清单台账", "贯彻落实举措及任务清单台账_县人社局.xlsx"),
-    ("lc-setup", "lingchuan-2023", "taskforce-setup", "县人社局", "2023", "2023年",
+    ("lc-setup", "lingchuan-2023", "taskforce-setup", "县人社局", "2023", "2023年1月20日",
      date(2023, 1, 20), "roster", "专班建立情况", "工作专班建立情况_县人社局.xlsx"),
     ("lc-monthly", "lingchuan-2023", "monthly-progress", "县人社局", "2023-02", "2023年2月",
-     date(2023, 3, 5), "progress", "月度报告", "2023年2月月度进展情况报告_县人社局.xlsx"),
+     date(2023, 3, 5), "progress", "月度报告", "2023年2月进展情况报告_县人社局.xlsx"),
     ("xj-monthly", "xinjiang-2022", "monthly-summary", "县交通运输局", "2022-10", "2022年10月",
-     date(2022, 11, 10), "progress", "月度报告", "2022年10月月度工作总结_县交通运输局.xlsx"),
+     date(2022, 11, 10), "progress", "月度报告", "2022年10月工作总结_县交通运输局.xlsx"),
 ]  # fmt: skip
 CASE_IDS = [c[0] for c in CASES]
 TABLE_CASES = [c for c in CASES if c[7] != "roster"]
@@ -105,10 +105,10 @@ def test_signature_verifies_and_names_unit_and_cycle(
 @pytest.mark.parametrize(
     ("case_id", "title"),
     [
-        ("lc-monthly", "陵川县2023年2月月度进展情况报告（县人社局）"),
+        ("lc-monthly", "陵川县2023年2月进展情况报告（县人社局）"),
         ("lc-ledger", "陵川县贯彻落实举措及任务清单台账（县人社局）"),
         ("lc-setup", "陵川县工作专班建立情况（县人社局）"),
-        ("xj-monthly", "新绛县2022年10月月度工作总结（县交通运输局）"),
+        ("xj-monthly", "新绛县2022年10月工作总结（县交通运输局）"),
     ],
 )
 def test_title_and_header_rows(case_id: str, title: str) -> None:
@@ -423,7 +423,7 @@ def test_structural_changes_to_metadata_fail(change: str, message: str) -> None:
 
 def test_a_copy_into_a_new_workbook_fails() -> None:
     wb = openpyxl.Workbook()
-    wb.active["A1"] = "陵川县2023年2月月度进展情况报告（县人社局）"  # type: ignore[index]
+    wb.active["A1"] = "陵川县2023年2月进展情况报告（县人社局）"  # type: ignore[index]
     with pytest.raises(FormSignatureError, match="不要把内容复制到新建的表格"):
         read_form_metadata(saved(wb), FORM_KEY)
 
@@ -541,7 +541,7 @@ def test_bytes_do_not_depend_on_the_process_or_hash_seed() -> None:
 @pytest.mark.parametrize(
     ("unit", "obligation", "frequency", "expected"),
     [
-        ("县人社局", "月度进展情况报告", "monthly", "2023年2月月度进展情况报告_县人社局.xlsx"),
+        ("县人社局", "月度进展情况报告", "monthly", "2023年2月进展情况报告_县人社局.xlsx"),
         ("县发改局（县能源局）", "总结", "monthly", "2023年2月总结_县发改局（县能源局）.xlsx"),
         ("A/B:C*D?", "报告<1>", "once", "报告_1__A_B_C_D_.xlsx"),
         ("CON", "", "once", "_CON.xlsx"),

@@ -27,9 +27,9 @@ from tests.helpers import FORM_KEY, form_context
 
 # id → (policy, obligation, unit, period, period label, due)
 FORMS: dict[str, tuple[str, str, str, str, str, date]] = {
-    "ledger": ("lingchuan-2023", "implementation-ledger", "县能源局", "2023", "2023年",
+    "ledger": ("lingchuan-2023", "implementation-ledger", "县能源局", "2023", "2023年1月20日",
                date(2023, 1, 20)),
-    "roster": ("lingchuan-2023", "taskforce-setup", "县能源局", "2023", "2023年",
+    "roster": ("lingchuan-2023", "taskforce-setup", "县能源局", "2023", "2023年1月20日",
                date(2023, 1, 20)),
     "monthly": ("lingchuan-2023", "monthly-progress", "县能源局", "2023-02", "2023年2月",
                 date(2023, 3, 5)),
