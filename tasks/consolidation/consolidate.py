@@ -25,6 +25,7 @@ Rules the office asked for:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,6 +43,12 @@ STATE_LABELS = {
 }
 LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "check": "待核实", "none": "—"}
 NOT_OBLIGED = "不需报送"
+# "Nothing to report" in the words units use (无、暂无、暂未发现突出问题、
+# 工作按计划推进，无突出困难): not a problem the bulletin lists.
+NOTHING_SAID = re.compile(
+    r"^(工作按计划推进)?[，,]?(本月|目前|暂)?(无|没有|未发现|暂未发现)(突出|明显|重大)?(问题困难|问题|困难)?"
+    r"[。.！!]?$"
+)
 OTHER_GROUP = "其他（未明确推进组）"  # measures no group covers, units leading none of a group's
 NOT_REPORTED = "未报"
 
@@ -568,7 +575,7 @@ def _texts(
             continue
         for key, bucket in (("problems", problems), ("next-steps", next_steps)):
             text = str(report.fields.get(key) or "").strip()
-            if text:
+            if text and not NOTHING_SAID.match(re.sub(r"\s", "", text)):
                 bucket.extend(TextItem(g, unit.name, text) for g in unit.groups or (OTHER_GROUP,))
     order = {g.name: i for i, g in enumerate(groups)}
     problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within

@@ -183,8 +183,11 @@ def supervision(c: Consolidation) -> str:
         text += "，其中" + "、".join(shown)
     text += "。"
     if overdue:
-        cases = named([f"{i['unit']}（{i['overdue']}）" for i in overdue])
-        text += f"超过13710时限的{len(overdue)}件：{cases}，请督促办理。"
+        units = [str(i["unit"]) for i in overdue]
+        counted = [
+            f"{u}{units.count(u)}件" if units.count(u) > 1 else u for u in dict.fromkeys(units)
+        ]
+        text += f"超过13710时限的{len(overdue)}件（{named(counted)}），请督促办理。"
     else:
         text += "均在13710时限内。"
     return text

@@ -32,6 +32,7 @@ from models.db import session_scope
 from tasks.consolidation.annual import annual_rollup
 from tasks.consolidation.bulletin import bulletin_markdown, summary_lines
 from tasks.consolidation.consolidate import (
+    NOTHING_SAID,
     Consolidation,
     ConsolidationInput,
     LedgerFact,
@@ -324,7 +325,7 @@ def test_judgement_march(quarter: list[Consolidation]) -> None:
         "第1条全县煤炭全年产量、第29条全年申请专项债券额度。",
         # February's cycle was due on 6 March: the case of 8 March is this period's.
         "督办情况：在办督办事项2件，其中本期新立1件、已升级1件。"
-        "超过13710时限的1件：县交通局（3个工作日内反馈进展），请督促办理。",
+        "超过13710时限的1件（县交通局），请督促办理。",
     ]
 
 
@@ -394,3 +395,16 @@ def test_the_workbook_marks_values_to_verify(quarter: list[Consolidation]) -> No
     assert bonds["灯"].fill.fgColor.rgb.endswith("E1D5F0")
     leads = next(r for r in rows if r["措施编号"].value == "1")["牵头单位报送情况"].value
     assert "崇安能源公司：不需报送" in leads and "未报" not in leads
+
+
+@pytest.mark.parametrize(
+    ("text", "listed"),
+    [
+        ("无", False), ("暂无。", False), ("暂未发现突出问题。", False), ("无问题困难", False),
+        ("工作按计划推进，无突出困难。", False), ("本月无", False),
+        ("资金无着落。", True), ("无人机巡检设备不足。", True),
+        ("暂无配套资金，项目无法开工。", True),
+    ],
+)  # fmt: skip
+def test_nothing_to_report_is_not_listed_as_a_problem(text: str, listed: bool) -> None:
+    assert (NOTHING_SAID.match(text) is None) == listed
