@@ -597,6 +597,22 @@ def test_the_13710_clocks_read_as_a_unit_must_act_on_them(
     assert "1：重大复杂问题1个月内（2023年1月22日前）办结或明确时间表" in text
 
 
+def test_a_one_off_reports_case_reads_without_a_doubled_conjunction(
+    bundles: dict[str, PolicyBundle], env: Environment
+) -> None:
+    """贯彻落实举措及任务清单台账 has its own 及: the ask does not add another before 办理情况."""
+    context = notice_context(bundles["lingchuan-2023"], CASES[2], "escalation")
+    context["case"]["reason"] = "2023年1月20日贯彻落实举措及任务清单台账逾期未报，经催报仍未报送"
+    mail = render_notice(env, context)
+    assert mail.subject == "【督办单】陵专督〔2023〕3号：县人社局贯彻落实举措及任务清单台账"
+    assert "督办事项：报送贯彻落实举措及任务清单台账\n" in mail.text
+    assert (
+        "按上述时限办理，尽快将贯彻落实举措及任务清单台账报送县工作专班办公室，并反馈办理情况。"
+        in mail.text
+    )
+    assert "台账及办理情况" not in mail.text
+
+
 def test_a_red_target_case_is_not_about_sending_the_report(
     bundles: dict[str, PolicyBundle], env: Environment
 ) -> None:
