@@ -137,13 +137,14 @@ def target_status(target: TargetSpec, figure: float, at: date, yellow_points: fl
 def measure_status(seed: str, unit: str, measure: str, month: int) -> str:
     """A measure without target, as one unit reports it in the ``month``-th month (0 first):
     mostly 推进中; a few units behind from the second month on, a few not started in the first,
-    a few done from a month of their own on."""
+    a few done from a month of their own on. The chances are small because a measure shows
+    the least advanced status of its leads, and 陵川 names up to 40 units on one."""
     chance = draw(seed, "measure", unit, measure)
-    if chance < 0.015:
+    if chance < 0.008:
         return STATUS_BEHIND if month >= 1 else STATUS_GOING
-    if chance < 0.04:
+    if chance < 0.014:
         return STATUS_NOT_STARTED if month == 0 else STATUS_GOING
-    if chance < 0.07:
+    if chance < 0.04:
         done_from = 1 + int(draw(seed, "done", unit, measure) * 4)
         return STATUS_DONE if month >= done_from else STATUS_GOING
     return STATUS_GOING
