@@ -34,6 +34,7 @@ from tasks.consolidation.consolidate import (
     TextItem,
 )
 from tasks.consolidation.judgement import judgement
+from tasks.cycles import report_title
 from tasks.render import article, md_cell, md_text, num, shared_environment
 
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -93,16 +94,20 @@ def issuer(c: Consolidation) -> str:
     return s.county + body
 
 
+def report_name(c: Consolidation) -> str:
+    """2023年2月进展情况报告, 2022年11月工作总结 (``tasks.cycles.report_title``)."""
+    return report_title(c.source.period_label, c.source.obligation_name)
+
+
 def bulletin_title(c: Consolidation) -> str:
-    """陵川县工作专班 2023年2月月度进展情况通报: the obligation's 报告 becomes 通报; 新绛's
-    月度工作总结 gives 月度工作总结通报."""
-    name = c.source.obligation_name.removesuffix("报告") + "通报"
-    return f"{issuer(c)} {c.source.period_label}{name}"
+    """陵川县工作专班 2023年2月进展情况通报: the report's 报告 becomes 通报; 新绛's 工作总结
+    gives 工作总结通报."""
+    return f"{issuer(c)} {report_name(c).removesuffix('报告')}通报"
 
 
 def workbook_filename(c: Consolidation) -> str:
-    """2023年2月月度进展情况报告报送情况汇总表.xlsx: safe on Windows and in mail clients."""
-    stem = f"{c.source.period_label}{c.source.obligation_name}报送情况汇总表"
+    """2023年2月进展情况报告报送情况汇总表.xlsx: safe on Windows and in mail clients."""
+    stem = f"{report_name(c)}报送情况汇总表"
     stem = _ILLEGAL_IN_FILENAME.sub("_", stem).strip(" .")[:80].rstrip(" .") or "报送情况汇总表"
     return f"{stem}.xlsx"
 
@@ -358,8 +363,8 @@ def bulletin_context(c: Consolidation) -> dict[str, Any]:
     return {
         "title": bulletin_title(c),
         "lead": (
-            f"根据《{s.policy_title}》（{s.doc_number}）要求，现将{s.period_label}"
-            f"{s.obligation_name}报送及各项措施推进情况通报如下（统计截至{moment_text(s.as_of)}）："
+            f"根据《{s.policy_title}》（{s.doc_number}）要求，现将{report_name(c)}"
+            f"报送及各项措施推进情况通报如下（统计截至{moment_text(s.as_of)}）："
         ),
         "judgement": [{"label": p.label, "text": p.text} for p in judgement(c)],
         "overview": counts_sentence(c) + "。" + _previous_sentence(c),

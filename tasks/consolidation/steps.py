@@ -37,6 +37,7 @@ from tasks.consolidation.annual_outputs import (
 from tasks.consolidation.bulletin import (
     bulletin_html,
     bulletin_markdown,
+    report_name,
     summary_lines,
     workbook_filename,
 )
@@ -68,7 +69,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def bulletin_filename(c: Consolidation) -> str:
-    return f"{c.source.period_label}{c.source.obligation_name}通报.html"
+    return f"{report_name(c).removesuffix('报告')}通报.html"
 
 
 def leaders_of(policy: t.Policy) -> list[str]:

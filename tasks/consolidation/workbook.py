@@ -25,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tasks.calendar import SHANGHAI
 from tasks.consolidation.bulletin import (
     moment_text,
+    report_name,
     source_measures,
     status_text,
     target_direction,
@@ -255,7 +256,7 @@ def _measure_sheet_rows(c: Consolidation) -> tuple[list[list[Any]], dict[int, st
 def summary_workbook(c: Consolidation) -> bytes:
     """The office's 汇总表 (.xlsx); the same consolidation always gives the same bytes."""
     s = c.source
-    title = f"{s.county}{s.period_label}{s.obligation_name}报送情况汇总表"
+    title = f"{s.county}{report_name(c)}报送情况汇总表"
     wb = Workbook()
     for style in _named_styles():
         wb.add_named_style(style)

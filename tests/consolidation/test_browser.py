@@ -80,7 +80,7 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
         page = browse(f"{ui}/runs/flow-run/{run['id']}", SCREENSHOTS / "flow-run.png")
         assert run["name"] in page and "monthly-consolidation" in page
         page = browse(f"{ui}/artifacts/artifact/{bulletin['id']}", SCREENSHOTS / "artifact.png")
-        assert "陵川县工作专班 2023年2月月度进展情况通报" in page
+        assert "陵川县工作专班 2023年2月进展情况通报" in page
         assert "应报送单位41个，按时报送36个，逾期报送2个，未报送2个" in page
         for unit in ("县能源局", "县交通局", "县人社局"):  # red light, missing, late
             assert unit in page

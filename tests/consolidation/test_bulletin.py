@@ -325,7 +325,7 @@ def _table_rows(markdown: str) -> list[list[list[str]]]:
 
 def test_markdown_counts_sentence_and_sections(markdown: str) -> None:
     lines = markdown.splitlines()
-    assert lines[0] == "# 陵川县工作专班 2023年2月月度进展情况通报"
+    assert lines[0] == "# 陵川县工作专班 2023年2月进展情况通报"
     assert f"{COUNTS}。已报送单位中有1个未使用规定表格报送，待办公室审核确认。" in lines
     headings = [line for line in lines if line.startswith("## ")]
     assert headings == [
@@ -524,7 +524,7 @@ def test_md_cell_escapes_markup() -> None:
 
 def test_html_page(html: str) -> None:
     assert html.startswith("<!DOCTYPE html>")
-    assert "<title>陵川县工作专班 2023年2月月度进展情况通报</title>" in html
+    assert "<title>陵川县工作专班 2023年2月进展情况通报</title>" in html
     assert "@page { size: A4 portrait;" in html
     fonts = '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "Source Han Sans SC", SimSun'
     assert f"font-family: {fonts}, sans-serif;" in html
@@ -604,7 +604,7 @@ def test_summary_lines_fit_the_bulletin_mail(c: Consolidation) -> None:
     mail = render_notice(make_environment(), context)
     assert f"一、{COUNTS}。" in mail.text
     assert "县&lt;b&gt;人社&lt;/b&gt;局" not in mail.html  # no unit names in the summary lines
-    assert "2023年2月月度进展情况报告报送情况汇总表.xlsx" in mail.text
+    assert "2023年2月进展情况报告报送情况汇总表.xlsx" in mail.text
 
 
 def test_status_table_rows(c: Consolidation) -> None:
@@ -630,19 +630,19 @@ def test_status_table_rows(c: Consolidation) -> None:
 
 
 def test_bulletin_title(c: Consolidation) -> None:
-    assert bulletin_title(c) == "陵川县工作专班 2023年2月月度进展情况通报"
+    assert bulletin_title(c) == "陵川县工作专班 2023年2月进展情况通报"
     xinjiang = replace(
         c.source, county="新绛县", office_name="县服务业发展领导小组办公室",
         obligation_name="月度工作总结", period_label="2022年11月",
     )  # fmt: skip
     assert (
         bulletin_title(replace(c, source=xinjiang))
-        == "新绛县服务业发展领导小组 2022年11月月度工作总结通报"
+        == "新绛县服务业发展领导小组 2022年11月工作总结通报"
     )
 
 
 def test_workbook_filename(c: Consolidation) -> None:
-    assert workbook_filename(c) == "2023年2月月度进展情况报告报送情况汇总表.xlsx"
+    assert workbook_filename(c) == "2023年2月进展情况报告报送情况汇总表.xlsx"
     odd = replace(c, source=replace(c.source, obligation_name="月报/快报"))
     assert workbook_filename(odd) == "2023年2月月报_快报报送情况汇总表.xlsx"
 

@@ -94,7 +94,7 @@ def test_demo_replays_a_month_end_to_end(tmp_path: Path) -> None:
     cells = [c.strip() for c in row.strip("│").split("│")]
     assert cells[:7] == ["2023年1月", "41", "37", "2", "0", "1", "1"], row
     var = tmp_path / "var"
-    bulletin = var / "reports/lingchuan-2023/2023-01/v1/2023年1月月度进展情况报告通报.html"
+    bulletin = var / "reports/lingchuan-2023/2023-01/v1/2023年1月进展情况通报.html"
     assert bulletin.exists() and str(bulletin.relative_to(tmp_path)) in out.replace("\n  ", "")
     db = sqlite3.connect(var / "taskforce.db")
     versions = db.execute(
