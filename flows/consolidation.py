@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 from config.settings import Settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
+from tasks.consolidation.bulletin import report_name
 from tasks.consolidation.steps import (
     AnnualResult,
     ConsolidationResult,
@@ -51,7 +52,7 @@ async def publish(result: ConsolidationResult) -> None:
     """The office reads these on the flow run: the matrix, the bulletin, the share submitted."""
     c = result.consolidation
     key = f"consolidation-{c.source.policy_code}"  # artifact keys allow only [a-z0-9-]
-    title = f"{c.source.county} {c.source.period_label}{c.source.obligation_name}"
+    title = f"{c.source.county} {report_name(c)}"
     await acreate_table_artifact(
         table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
     )

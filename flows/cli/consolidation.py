@@ -41,6 +41,7 @@ def consolidate_command(
         get_policy(session, policy)
     prefect_server(settings)
     from flows.consolidation import annual_flow, consolidation_flow
+    from tasks.consolidation.bulletin import on_time_rate, report_name
 
     if year is not None:
         annual = asyncio.run(annual_flow(policy, year, moment, obligation, settings))
@@ -56,10 +57,10 @@ def consolidate_command(
     c = result.consolidation
     counts = c.counts
     out.print(
-        f"{c.source.county} {c.source.period_label}{c.source.obligation_name}：应报送 "
+        f"{c.source.county} {report_name(c)}：应报送 "
         f"{counts['obligated']} 个单位，按时 {counts['on_time']}，逾期 {counts['late']}，"
         f"未报送 {counts['missing']}，退回未改 {counts['rejected']}，"
-        f"待审核 {counts['needs_review']}；按时报送率 {100 * c.on_time_rate:.1f}%。"
+        f"待审核 {counts['needs_review']}；按时报送率 {on_time_rate(c)}。"
     )
     state = "新版本" if result.new_version else "内容无变化，沿用"
     out.print(f"第 {result.version} 版（{state}）：")

@@ -56,6 +56,11 @@ def _share(part: int, whole: int) -> str:
     return percent(Decimal(part) / Decimal(whole)) if whole else percent(Decimal(0))
 
 
+def on_time_rate(c: Consolidation) -> str:
+    """按时报送率 as every output prints it: 36 of 41 → 87.8%."""
+    return _share(c.counts["on_time"], c.counts["obligated"])
+
+
 def counts_sentence(c: Consolidation) -> str:
     """应报送单位41个，按时报送36个，逾期报送2个，未报送2个，退回未改1个，按时报送率87.8%."""
     n = c.counts
