@@ -17,7 +17,7 @@ from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import WorkingCalendar
 from tasks.escalation.cases import CaseState, Event, case_state
-from tasks.escalation.plan import DueCycle
+from tasks.escalation.plan import DueCycle, proposal_key
 from tasks.escalation.rules import CycleRecord, LagRules
 from tasks.escalation.standing import RedUnits, monthly_standing
 
@@ -45,6 +45,7 @@ class EscalationInputs:
     cases: dict[str, CaseState]
     case_rows: dict[str, t.SupervisionCase]
     last_event: dict[str, datetime]  # per case, its latest event at any time
+    proposals: set[str]  # proposal_key of every step ever proposed, at any time
 
 
 def load_cases(
@@ -139,6 +140,14 @@ def load_escalation_inputs(
             .group_by(col(t.CaseEvent.case_id))
         )
     }
+    proposals = {
+        proposal_key(key_of[case_id], str((payload or {}).get("step", "")))
+        for case_id, payload in session.exec(
+            select(t.CaseEvent.case_id, t.CaseEvent.payload)
+            .where(col(t.CaseEvent.case_id).in_(list(key_of)))
+            .where(t.CaseEvent.kind == "proposed")
+        )
+    }
     return EscalationInputs(
         policy=policy,
         rules=rules,
@@ -155,6 +164,7 @@ def load_escalation_inputs(
         cases=cases,
         case_rows=case_rows,
         last_event=last_event,
+        proposals=proposals,
     )
 
 

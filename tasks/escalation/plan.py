@@ -11,7 +11,10 @@ already open, ``plan_escalation`` returns actions; ``tasks/escalation/steps.py``
    opens, with the 13710 clocks.
 3. A case past its 7-day clock is proposed for county supervision (报县政府督查); a repeat
    offender's case of the cycle that made it one, for an interview (约谈) — one proposal per
-   offence, never again on its older cases. A person approves or rejects each proposal.
+   offence, never again on its older cases. A person approves or rejects each proposal. A case
+   is proposed from the working day after it opened, never on its first day: the run that opens
+   it plans before it exists, and a second run of that day (a retry, a replay) must plan the
+   same. A step is proposed once per case, ever (``proposal_key``, like the outbox keys).
 A case whose missing report arrives is resolved (the office closes it: 销号).
 Nothing is sent, no case opens and nothing is proposed on a non-working day: those wait for the
 next working day.
@@ -78,6 +81,7 @@ class ProposeStep:
 
 
 Action = SendOverdue | OpenCase | ResolveCase | ProposeStep
+STEP_NAMES: tuple[Literal["supervision", "interview"], ...] = ("supervision", "interview")
 
 
 def working_days_after(due: date, today: date, calendar: WorkingCalendar) -> int:
@@ -96,6 +100,11 @@ def missing_case_key(policy: str, obligation: str, period: str, unit: str) -> st
 
 def red_case_key(policy: str, obligation: str, period: str, unit: str) -> str:
     return f"{policy}/{obligation}/{period}/{unit}/red"
+
+
+def proposal_key(case_key: str, step: str) -> str:
+    """One proposal of a step on a case, ever: a retry or replay finds it and proposes nothing."""
+    return f"{case_key}/proposed/{step}"
 
 
 def plan_escalation(
@@ -140,11 +149,15 @@ def plan_escalation(
             break  # proposals, like notices, wait for a working day
         if state.status != "open" or state.pending_step or key in resolving:
             continue
+        if state.opened >= today:
+            continue  # its first day: the 督办单 has just gone out (see the module docstring)
         period, unit = key.split("/")[2:4]
         records = inputs.history.get(unit, ())
-        decided = state.approved_steps + state.rejected_steps
+        # Whatever became of an earlier proposal (waiting, approved, refused), it is not made
+        # again; the keys are every proposal's, at any time, so a replay sees them too.
+        proposed = {step for step in STEP_NAMES if proposal_key(key, step) in inputs.proposals}
         if "solve" in {c.code for c in state.overdue_clocks(today)} and (
-            "supervision" not in decided
+            "supervision" not in proposed
         ):
             actions.append(ProposeStep(key, "supervision", "超过“13710”办结时限仍未办结"))
         elif (
@@ -153,7 +166,7 @@ def plan_escalation(
             records
             and records[-1].period == period
             and is_repeat_offender(records, rules)
-            and "interview" not in decided
+            and "interview" not in proposed
         ):
             runs = rules.repeat_cycles
             actions.append(ProposeStep(key, "interview", f"连续{runs}期逾期或未报送"))
