@@ -49,6 +49,7 @@ from tasks.demo.replay import (
     ReplyQueue,
     at,
     case_totals,
+    has_new_mail,
     mail_counts,
     notice_days,
     period_summaries,
@@ -105,9 +106,7 @@ def load_demo_policy(settings: Settings, policy_file: Path, loaded_at: datetime)
                 "演示须从空库开始，请先删除该数据库（make demo 会自动清理 var/ 下的演示数据）"
             )
         calendar = WorkingCalendar.from_settings(settings)
-        load_policy(
-            session, bundle, cycles_for_policy(bundle.policy, calendar), now=loaded_at
-        )
+        load_policy(session, bundle, cycles_for_policy(bundle.policy, calendar), now=loaded_at)
     return code
 
 
@@ -146,6 +145,9 @@ async def replay(
         arriving = replies.arriving_by(at(plan.day, INTAKE_AT))
         if arriving:
             await mail_replies(settings, office, arriving)
+        # Also for the office's own copies (督办单, alerts): served, the intake tick takes them
+        # in the same day, and a replay of the day afterwards would otherwise find them new.
+        if arriving or has_new_mail(settings.maildir_root / office):
             taken = await intake_flow(policy_code, None, at(plan.day, INTAKE_AT), settings)
             record.replies = len(arriving)
             record.accepted = taken.count("accepted")

@@ -86,15 +86,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m flows.cli ARGS`` as a user runs it, with its var directory under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")}
-    env["TASKFORCE_VAR_DIR"] = str(tmp_path / "var")
+def run_cli(
+    tmp_path: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m flows.cli ARGS`` as a user runs it, with its var directory under tmp_path
+    (and the extra ``TASKFORCE_`` variables in ``env``)."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")},
+        "TASKFORCE_VAR_DIR": str(tmp_path / "var"),
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment,
         timeout=120,
         check=False,
     )

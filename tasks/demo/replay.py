@@ -11,10 +11,12 @@ plain functions; the replies come from tasks/demo/bureaus.py.
 from __future__ import annotations
 
 import heapq
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -110,6 +112,12 @@ def periods_opening(session: Session, policy_code: str, day: date) -> list[str]:
     """The report periods whose cycles open on ``day``: their forms go out with today's notices,
     so the bureaus' replies to them can be planned."""
     return sorted({c.period for _, c in policy_cycles(session, policy_code) if c.opens == day})
+
+
+def has_new_mail(maildir: Path) -> bool:
+    """Whether a Maildir holds a message no intake has taken yet (``new/``, not hidden)."""
+    new = maildir / "new"
+    return new.is_dir() and any(not name.startswith(".") for name in os.listdir(new))
 
 
 @dataclass
