@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow, task
 from prefect.artifacts import (
@@ -35,10 +35,11 @@ def consolidate_month(
     settings: Settings,
 ) -> ConsolidationResult:
     """Consolidate one cycle and store its bulletin and workbook (a new version if changed)."""
+    # now=as_of: the leaders' mail and the report's version are dated at the run's moment, so a
+    # replayed month is dated in its own year (a live run's as_of is the wall clock anyway).
     result = run_consolidation(
-        settings, policy_code, period=period, obligation=obligation, as_of=as_of,
-        now=datetime.now(UTC),
-    )  # fmt: skip
+        settings, policy_code, period=period, obligation=obligation, as_of=as_of, now=as_of
+    )
     get_run_logger().info(
         "%s %s: version %d%s in %s",
         policy_code, result.consolidation.source.period, result.version,
@@ -87,9 +88,8 @@ async def annual_task(
     policy_code: str, year: str, obligation: str | None, as_of: datetime, settings: Settings
 ) -> AnnualResult:
     result = run_annual(
-        settings, policy_code, year=year, obligation=obligation, as_of=as_of,
-        now=datetime.now(UTC),
-    )  # fmt: skip
+        settings, policy_code, year=year, obligation=obligation, as_of=as_of, now=as_of
+    )
     rollup = result.rollup
     await acreate_markdown_artifact(
         markdown=result.markdown, key=f"annual-{policy_code}",

@@ -16,14 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from config.errors import NotFoundError
 from config.settings import Settings
 from models import tables as t
 from models.consolidation_store import load_consolidation_input, record_report
 from models.db import session_scope
-from models.escalation_store import load_escalation_inputs
+from models.escalation_store import lag_rules, load_cases, load_escalation_inputs
 from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import SHANGHAI, WorkingCalendar
@@ -236,23 +236,22 @@ class AnnualResult:
     markdown: str
 
 
-def _case_counts(session: Any, policy: t.Policy, year: str) -> dict[str, CaseCount]:
-    """督办 cases per unit code: opened in the year, and of those closed (an event ``closed``)."""
+def _case_counts(
+    session: Any, settings: Settings, policy: t.Policy, year: str, as_of: datetime
+) -> dict[str, CaseCount]:
+    """督办 cases per unit code as they stood at ``as_of``: opened in the year by then, and of
+    those closed (销号) by then; a later case or event never changes an earlier roll-up."""
+    calendar = WorkingCalendar.from_settings(settings)
+    rules = lag_rules(policy)
+    states, rows = load_cases(session, policy, calendar, rules.clock_days, until=as_of)
+    codes = dict(session.exec(select(t.Unit.id, t.Unit.code)).all())
     counts: dict[str, CaseCount] = {}
-    rows = session.exec(
-        select(t.SupervisionCase, t.Unit.code)
-        .join(t.Unit, col(t.Unit.id) == t.SupervisionCase.unit_id)
-        .where(t.SupervisionCase.policy_id == policy.id)
-    ).all()
-    closed = {
-        event.case_id
-        for event in session.exec(select(t.CaseEvent).where(t.CaseEvent.kind == "closed"))
-    }
-    for case, code in rows:
-        if case.opened_at.astimezone(SHANGHAI).strftime("%Y") != year:
+    for key, state in states.items():
+        if str(state.opened.year) != year:
             continue
+        code = codes.get(rows[key].unit_id, str(rows[key].unit_id))
         before = counts.get(code, CaseCount(0, 0))
-        counts[code] = CaseCount(before.opened + 1, before.closed + (case.id in closed))
+        counts[code] = CaseCount(before.opened + 1, before.closed + (state.status == "closed"))
     return counts
 
 
@@ -292,7 +291,8 @@ def run_annual(
             )
             for o, c in cycles
         ]  # fmt: skip
-        rollup = annual_rollup(months, _case_counts(session, policy, year), year=year, as_of=as_of)
+        cases = _case_counts(session, settings, policy, year, as_of)
+        rollup = annual_rollup(months, cases, year=year, as_of=as_of)
         markdown = annual_markdown(rollup, env)
         html = annual_html(rollup, env)
         workbook = annual_workbook(rollup)

@@ -213,11 +213,6 @@ def test_every_mail_is_dated_on_its_replayed_day(demo_run: DemoRun) -> None:
             _assert_dated_on_its_day(tag, message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows/consolidation.py hands run_consolidation and run_annual now=datetime.now(UTC) "
-    "instead of the flow's moment, so the 通报 is dated at the wall clock (issue 16, part 5)",
-)
 def test_the_bulletin_is_dated_on_its_replayed_day(demo_run: DemoRun) -> None:
     bulletins = [m for tag, m in _mails(demo_run.root / "var") if tag == "通报"]
     assert bulletins
@@ -256,12 +251,6 @@ def test_replaying_any_day_changes_no_table(demo_run: DemoRun) -> None:
         assert table_counts(settings) == before, plan.day
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks/consolidation/steps.py run_annual counts every case of the year "
-    "(_case_counts), not those opened by as_of: a roll-up replayed after a later case opened "
-    "differs, and is stored as a new version (issue 16, part 5)",
-)
 def test_replaying_a_rollup_day_changes_no_table(demo_run: DemoRun) -> None:
     """Last in the module: a failing replay adds a version to the database the others read."""
     settings = Settings(var_dir=demo_run.root / "var")
