@@ -51,6 +51,11 @@ class PrepareSummary:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
+def _labels(data: NoticeData) -> dict[int, tuple[str, str]]:
+    """Cycle id → (obligation name, period label), as the office's run report names them."""
+    return {c.id: (o.name, c.period_label) for o, c in data.cycles if c.id is not None}
+
+
 def _cycle_views(data: NoticeData, calendar: WorkingCalendar) -> list[CycleView]:
     views = []
     for obligation, cycle in data.cycles:
@@ -71,11 +76,16 @@ def _cycle_views(data: NoticeData, calendar: WorkingCalendar) -> list[CycleView]
     return views
 
 
-def _line(notice: PlannedNotice, to: list[str], reason: str = "") -> dict[str, str]:
+def _line(
+    notice: PlannedNotice, to: list[str], labels: dict[int, tuple[str, str]], reason: str = ""
+) -> dict[str, str]:
+    name, period_label = labels.get(notice.cycle_id, (notice.obligation, notice.period))
     return {
         "unit": notice.unit.name,
         "obligation": notice.obligation,
+        "obligation_name": name,
         "period": notice.period,
+        "period_label": period_label,  # 2023年1月20日 for a one-off, not its key "2023"
         "kind": KIND_LABELS[notice.kind],
         "to": ", ".join(to),
         "key": notice.key,
@@ -104,21 +114,22 @@ def prepare_reminders(
     with session_scope(settings) as session:
         data = load_notice_data(session, policy_code, frequency)
         units = {u.id: u for units in data.recipients.values() for u in units}
-        planned = _plan(data, policy_code, calendar, as_of, summary)
+        labels = _labels(data)
+        planned = _plan(data, policy_code, calendar, as_of, summary, labels)
         known = _keys_in_outbox(session, [notice.key for notice in planned])
         for notice in planned:
             if notice.key in known:
                 mailboxes = units[notice.unit.unit_id].mailboxes
-                summary.already.append(_line(notice, mailboxes, "此前已入发件箱"))
+                summary.already.append(_line(notice, mailboxes, labels, "此前已入发件箱"))
         due = [notice for notice in planned if notice.key not in known]
         fresh = _render_notices(settings, policy_code, data, units, calendar, as_of, due)
         inserted = set(enqueue(session, fresh, now=as_of))
         for notice in due:
             mailboxes = units[notice.unit.unit_id].mailboxes
             if notice.key in inserted:
-                summary.queued.append(_line(notice, mailboxes))
+                summary.queued.append(_line(notice, mailboxes, labels))
             else:  # lost a race with an overlapping run: theirs stands
-                summary.already.append(_line(notice, mailboxes, "并发运行已入发件箱"))
+                summary.already.append(_line(notice, mailboxes, labels, "并发运行已入发件箱"))
     return summary
 
 
@@ -128,6 +139,7 @@ def _plan(
     calendar: WorkingCalendar,
     as_of: datetime,
     summary: PrepareSummary,
+    labels: dict[int, tuple[str, str]],
 ) -> list[PlannedNotice]:
     """Today's notices; those the plan skips are listed in the summary with the reason."""
     recipients = {
@@ -142,9 +154,10 @@ def _plan(
         as_of=as_of,
     )
     for s in skipped:
+        name, period_label = labels.get(s.cycle_id, (s.obligation, s.period))
         summary.skipped.append(
-            {"unit": s.unit.name, "obligation": s.obligation, "period": s.period,
-             "reason": s.reason}
+            {"unit": s.unit.name, "obligation": s.obligation, "obligation_name": name,
+             "period": s.period, "period_label": period_label, "reason": s.reason}
         )  # fmt: skip
     return planned
 

@@ -43,3 +43,7 @@ async def test_flows_send_and_leave_an_artifact(
     markdowns = [a.data for a in artifacts if isinstance(a.data, str)]
     assert any("发送结果" in m and "rsj@lingchuan.example.org" in m for m in markdowns)
     assert any("未重复发送" in m and "县人社局" in m for m in markdowns)
+    # The one-off reports are named and labelled as the office calls them, not by their keys
+    repeated = next(m for m in markdowns if "未重复发送" in m)
+    assert "| 县人社局 | 工作专班建立情况 | 2023年1月20日 |" in repeated
+    assert "| 2023 |" not in repeated and "taskforce-setup" not in repeated

@@ -26,7 +26,8 @@ def test_hostile_texts_stay_in_their_cells() -> None:
     """A reason or subject with ``|`` and Markdown markup must not break or restyle a table."""
     prepared = PrepareSummary(
         as_of=NOW,
-        skipped=[{"unit": "县交通局", "obligation": "月度报告", "period": "2023-02",
+        skipped=[{"unit": "县交通局", "obligation": "monthly-progress", "period": "2023-02",
+                  "obligation_name": "月度进展情况报告", "period_label": "2023年2月",
                   "kind": "提醒", "key": "k", "reason": "无邮箱 | 请补充"}],
     )  # fmt: skip
     delivered = DeliverySummary(
@@ -46,4 +47,7 @@ def test_hostile_texts_stay_in_their_cells() -> None:
         "250 OK；部分收件人被拒收：b@x.org（550 无此用户）",
     ]  # fmt: skip
     assert by_first["发送失败"][2:] == ["k2", "附件文件不存在：/var/forms/a\\_b.xlsx"]
-    assert by_first["县交通局"] == ["县交通局", "月度报告", "2023-02", "无邮箱 \\| 请补充"]
+    # The office reads the report's name and label, not the keys
+    assert by_first["县交通局"] == [
+        "县交通局", "月度进展情况报告", "2023年2月", "无邮箱 \\| 请补充"
+    ]  # fmt: skip
