@@ -90,8 +90,9 @@ def _print_intake(summary: Any) -> None:
         )
         late = f"{line['late_working_days']} 个工作日" if line["late_working_days"] else ""
         table.add_row(
-            line["received_at"], line["unit"] or line["sender"], line["obligation"],
-            line["period"], str(line["version"] or ""), outcome_label(line["outcome"]),
+            line["received_at"], line["unit"] or line["sender"],
+            line["obligation_name"] or line["obligation"], line["period_label"] or line["period"],
+            str(line["version"] or ""), outcome_label(line["outcome"]),
             late, problems,
         )  # fmt: skip
     if summary.lines:

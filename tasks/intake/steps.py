@@ -222,6 +222,8 @@ def _line(item: t.InboundItem, outcome: str, **extra: Any) -> dict[str, Any]:
         "unit": "",
         "obligation": "",
         "period": "",
+        "obligation_name": "",  # as the office names them: 工作专班建立情况 · 2023年1月20日
+        "period_label": "",
         "version": None,
         "late_working_days": 0,
         "errors": [],
@@ -346,6 +348,8 @@ def _record(
                 unit=form_intake.units[draft.unit_code].name,
                 obligation=draft.obligation,
                 period=draft.period,
+                obligation_name=form_intake.obligations[draft.obligation].name,
+                period_label=form_intake.cycles[(draft.obligation, draft.period)].period_label,
                 version=submission.version,
                 late_working_days=late,
                 errors=list(submission.errors),

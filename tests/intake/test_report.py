@@ -34,3 +34,16 @@ def test_rows_counts_and_problems() -> None:
 def test_an_empty_run_has_no_table() -> None:
     markdown = intake_markdown("空", IntakeSummary(policy="p", source="IMAP"))
     assert "本次处理 0 项；此前已收取、跳过 0 封。" in markdown and "|" not in markdown
+
+
+def test_rows_name_the_report_as_the_office_does() -> None:
+    """A one-off report is shown by its name and due day, not its code and key "2023"."""
+    summary = IntakeSummary(policy="lingchuan-2023", source="maildir", duplicates=0)
+    summary.lines.append(
+        {"item": 1, "received_at": "2023-01-19 10:00", "sender": "a@x.org", "subject": "s",
+         "unit": "县能源局", "obligation": "taskforce-setup", "period": "2023",
+         "obligation_name": "工作专班建立情况", "period_label": "2023年1月20日",
+         "version": 1, "outcome": "accepted", "late_working_days": 0, "errors": []}
+    )  # fmt: skip
+    (row,) = [r for r in intake_markdown("t", summary).splitlines() if "县能源局" in r]
+    assert markdown_cells(row)[2:5] == ["县能源局", "工作专班建立情况", "2023年1月20日"]
