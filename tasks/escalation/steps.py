@@ -31,6 +31,7 @@ from models.escalation_store import (
 from models.notice_data import NoticeData, load_notice_data
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.cycles import report_title
 from tasks.escalation.approval import Decision
 from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS, CaseState
 from tasks.escalation.plan import (
@@ -197,7 +198,9 @@ def _send_overdue(run: _Run, action: SendOverdue) -> None:
     if key in run.already_sent:
         return  # one 催报 per unit and cycle: it went out on an earlier day
     run.outgoing.append(_notice(run.notices, "overdue", action, key))
-    run.summary.overdue.append(f"{run.names[action.unit]} {action.period}")
+    obligation, cycle = run.inputs.cycle_rows[(action.obligation, action.period)]
+    report = report_title(cycle.period_label, obligation.name)  # not the key "2023" of a one-off
+    run.summary.overdue.append(f"{run.names[action.unit]} {report}")
 
 
 def _open_case(run: _Run, action: OpenCase) -> None:

@@ -17,7 +17,7 @@ POLICY = "lingchuan-2023"
 
 
 def feb(items: list[str]) -> list[str]:
-    return sorted(x for x in items if "2023-02" in x)
+    return sorted(x for x in items if "2023年2月" in x)
 
 
 def outbox(settings: Settings) -> int:
@@ -39,7 +39,8 @@ def test_february_ladder(settings: Settings) -> None:
     # (县住建局 reports at 16:40 that day, 县人社局 on the 7th, 县科技局 on the 9th).
     monday = run_escalation(settings, POLICY, as_of=at(date(2023, 3, 6), 10))
     assert feb(monday.overdue) == sorted(
-        f"{u} 2023-02" for u in ("县交通局", "县文旅局", "县人社局", "县住建局", "县科技局")
+        f"{u} 2023年2月进展情况报告"
+        for u in ("县交通局", "县文旅局", "县人社局", "县住建局", "县科技局")
     )
     assert not [x for x in monday.opened if "2023年2月" in x and "逾期未报" in x]
     sent = outbox(settings)
