@@ -255,22 +255,7 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
             if target.starts is not None and target.starts > target.due:
                 yield f"{at}.targets[{j}].starts", "起始日期晚于目标期限", target.starts.isoformat()
 
-    office = policy.task_force.office
-    if not resolver.knows(office.unit):
-        yield "task_force.office.unit", "未知单位（不在单位目录中）", office.unit
-    for j, member in enumerate(policy.task_force.members):
-        if not resolver.knows(member):
-            yield f"task_force.members[{j}]", "未知单位（不在单位目录中）", member
-    for i, group in enumerate(policy.task_force.groups):
-        for j, lead in enumerate(group.lead_units):
-            if not resolver.knows(lead):
-                yield f"task_force.groups[{i}].lead_units[{j}]", "未知单位（不在单位目录中）", lead
-        for j, section_id in enumerate(group.sections):
-            if section_id not in section_ids:
-                yield f"task_force.groups[{i}].sections[{j}]", "章节不存在", section_id
-        for j, number in enumerate(group.measures):
-            if number not in numbers:
-                yield f"task_force.groups[{i}].measures[{j}]", "措施编号不存在", number
+    yield from _check_task_force(policy, resolver, section_ids, numbers)
 
     obligation_codes: set[str] = set()
     first_month, last_month = (f"{d:%Y-%m}" for d in (policy.active.start, policy.active.end))
@@ -289,3 +274,25 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
             month = getattr(obligation, name)
             if month is not None and not first_month <= month <= last_month:
                 yield f"{at}.{name}", f"月份不在政策有效期 {period} 内", month
+
+
+def _check_task_force(
+    policy: Policy, resolver: UnitResolver, section_ids: set[str], numbers: set[str]
+) -> Iterator[tuple[str, str, Any]]:
+    """The task force's office, members and groups name known units, sections and measures."""
+    office = policy.task_force.office
+    if not resolver.knows(office.unit):
+        yield "task_force.office.unit", "未知单位（不在单位目录中）", office.unit
+    for j, member in enumerate(policy.task_force.members):
+        if not resolver.knows(member):
+            yield f"task_force.members[{j}]", "未知单位（不在单位目录中）", member
+    for i, group in enumerate(policy.task_force.groups):
+        for j, lead in enumerate(group.lead_units):
+            if not resolver.knows(lead):
+                yield f"task_force.groups[{i}].lead_units[{j}]", "未知单位（不在单位目录中）", lead
+        for j, section_id in enumerate(group.sections):
+            if section_id not in section_ids:
+                yield f"task_force.groups[{i}].sections[{j}]", "章节不存在", section_id
+        for j, number in enumerate(group.measures):
+            if number not in numbers:
+                yield f"task_force.groups[{i}].measures[{j}]", "措施编号不存在", number

@@ -208,6 +208,16 @@ CASES = [
         "有效期",
     ),
     (
+        "group listing a measure the policy does not have",
+        mutate(
+            "task_force.groups",
+            [{"code": "energy", "name": "能源组", "sections": ["一"], "measures": ["1", "9"]}],
+        ),
+        "task_force.groups[0].measures[1]",
+        "9",
+        "措施编号不存在",
+    ),
+    (
         "monthly without covers",
         mutate("obligations.0.covers_from", None),
         "obligations[0].covers_from",
