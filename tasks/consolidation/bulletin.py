@@ -33,9 +33,9 @@ from tasks.consolidation.consolidate import (
     TargetRow,
     TextItem,
 )
-from tasks.consolidation.judgement import judgement
+from tasks.consolidation.judgement import cite, judgement
 from tasks.cycles import report_title
-from tasks.render import article, md_cell, md_text, num, shared_environment
+from tasks.render import md_cell, md_text, num, shared_environment
 
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 
@@ -333,10 +333,10 @@ def implausible_items(c: Consolidation) -> list[dict[str, str]]:
             direction = target_direction(facts.get(m.number), i)
             items.append(
                 {
-                    "measure": _article(m.number),
+                    "measure": cite(m.number),
                     "metric": t.metric,
                     "text": (
-                        f"{_article(m.number)}{t.metric}：报送{num(t.reached or 0)}"
+                        f"{cite(m.number)}{t.metric}：报送{num(t.reached or 0)}"
                         f"{t.unit_of_measure}，目标{target_text(t, direction).split('：', 1)[1]}，"
                         f"{t.implausible}（报送单位：{'、'.join(t.reported_by) or '—'}）"
                     ),
@@ -435,49 +435,6 @@ def bulletin_html(c: Consolidation, env: Environment | None = None) -> str:
 
 
 def summary_lines(c: Consolidation) -> list[str]:
-    """Three to six short sentences for the leaders' mail, numbered there 一、二、…."""
-    lines = [counts_sentence(c) + "。"]
-    late = _late_lines(c)
-    if late:
-        parts = [f"{line['label'].split('（')[0]}：{line['units']}" for line in late]
-        lines.append("；".join(parts) + "。")
-    by_status = [(s, sum(1 for m in c.measures if m.status == s)) for s in STATUS_ORDER]
-    by_status.append(("未报进展", sum(1 for m in c.measures if m.status is None)))
-    lines.append(f"{len(c.measures)}项措施中，{_status_counts(by_status)}。")
-    targets = [(m, t) for m in c.measures for t in m.targets]
-    if targets:
-        lights = [
-            (label, sum(1 for _, t in targets if t.light == key))
-            for key, label in (
-                ("red", "红灯"),
-                ("yellow", "黄灯"),
-                ("green", "绿灯"),
-                ("check", "待核实"),
-            )
-        ]
-        lights.append(("未报完成值", sum(1 for _, t in targets if t.light == "none")))
-        parts = [f"{label}{count}项" for label, count in lights if count]
-        lines.append(f"量化目标{len(targets)}项，其中{'、'.join(parts)}。")
-        red = [(m, t) for m, t in targets if t.light == "red"]
-        # The furthest behind first; sorted() is stable, so ties keep the notice's order.
-        red = sorted(red, key=lambda pair: -(pair[1].points_behind or 0.0))[:2]
-        if red:
-            named = "；".join(
-                f"{_article(m.number)}{t.metric}（落后序时进度{behind_text(t.points_behind)}"
-                "个百分点）"
-                for m, t in red
-            )
-            lines.append(f"落后较多的目标：{named}。")
-    else:
-        lines.append("本期措施均无量化目标。")
-    review = _review_sentence(c)
-    if review:
-        lines.append(review)
-    return lines[:6]
-
-
-def _article(number: str) -> str:
-    try:
-        return article(number)
-    except ValueError:  # a number the notice grammar does not know: cite it as it is
-        return f"措施{number}"
+    """The leaders' mail, numbered 一、二、… there: the bulletin's 综合研判, paragraph by
+    paragraph (报送, 推进, 台账质量, 督办), so the mail and the attached bulletin say the same."""
+    return [f"{p.label}。{p.text}" for p in judgement(c)]

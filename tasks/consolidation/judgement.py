@@ -42,7 +42,8 @@ def _rate(part: int, whole: int) -> Decimal:
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding="ROUND_HALF_UP")
 
 
-def _cite(number: str) -> str:
+def cite(number: str) -> str:
+    """第20条, 第26(3)条; a number the notice grammar does not know is cited as it is."""
     try:
         return article(number)
     except ValueError:
@@ -88,7 +89,7 @@ def reporting(c: Consolidation) -> str:
 
 def _target_name(m: MeasureRow, t: TargetRow) -> str:
     leads = "、".join(m.lead_units[:1]) + ("等" if len(m.lead_units) > 1 else "")
-    return f"{_cite(m.number)}{t.metric}（{leads}牵头）"
+    return f"{cite(m.number)}{t.metric}（{leads}牵头）"
 
 
 def progress(c: Consolidation) -> str:
@@ -101,7 +102,7 @@ def progress(c: Consolidation) -> str:
     text = f"{len(c.measures)}项措施中，{'、'.join(parts) or '均未报送进展'}。"
     behind = [m for m in c.measures if m.status == "滞后"]
     if behind:
-        titles = named([f"{_cite(m.number)}{m.title}" for m in behind])
+        titles = named([f"{cite(m.number)}{m.title}" for m in behind])
         text += f"自报滞后的措施{len(behind)}项：{titles}。"
     targets = [(m, t) for m in c.measures for t in m.targets]
     if not targets:
@@ -156,7 +157,7 @@ def quality(c: Consolidation) -> str:
         sentences.append(f"未使用规定表格报送、待办公室审核的{len(review)}个：{named(review)}。")
     doubtful = [(m, t) for m in c.measures for t in m.targets if t.implausible]
     if doubtful:
-        metrics = named([f"{_cite(m.number)}{t.metric}" for m, t in doubtful])
+        metrics = named([f"{cite(m.number)}{t.metric}" for m, t in doubtful])
         sentences.append(f"报送数据明显不合常理、需核实的量化目标{len(doubtful)}项：{metrics}。")
     if not sentences:
         return "各单位均使用规定表格报送，未发现需核实的数据。"
