@@ -155,8 +155,9 @@ def is_repeat_offender(history: Sequence[CycleRecord], rules: LagRules) -> bool:
 
 
 def deserves_commendation(history: Sequence[CycleRecord], rules: LagRules) -> bool:
-    """On time with no yellow or red light in each of the last ``commend_cycles`` cycles."""
+    """On time with no yellow or red light in each of the last ``commend_cycles`` cycles; a
+    figure the bulletin marks 待核实 ("check") is no record to praise either."""
     recent = history[-rules.commend_cycles :]
     return len(recent) == rules.commend_cycles and all(
-        r.state == "on_time" and not ({"yellow", "red"} & set(r.lights)) for r in recent
+        r.state == "on_time" and not ({"yellow", "red", "check"} & set(r.lights)) for r in recent
     )

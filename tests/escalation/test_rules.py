@@ -111,6 +111,8 @@ def test_repeat_offenders_and_commendations() -> None:
     assert deserves_commendation([late, on_time, on_time, on_time], rules)
     yellow = CycleRecord("2023-04", "on_time", ("green", "yellow"))
     assert not deserves_commendation([on_time, on_time, yellow], rules)
+    doubtful = CycleRecord("2023-04", "on_time", ("green", "check"))  # a 待核实 figure
+    assert not deserves_commendation([on_time, on_time, doubtful], rules)
     assert not deserves_commendation([on_time, on_time], rules)
 
 
