@@ -310,7 +310,8 @@ def config_rows(c: int, ts: Stamp, counters: dict[str, int]) -> dict[str, list[R
             ))  # fmt: skip
     out["taskforcegroup"] = [
         (c * GROUPS + g + 1, pid, f"g{g + 1}", f"第{g + 1}专项推进组",
-         _dumps([names[_measure_units(g * MEASURES // GROUPS)[0]]]), _dumps([SECTIONS[g]]), "")
+         _dumps([names[_measure_units(g * MEASURES // GROUPS)[0]]]), _dumps([SECTIONS[g]]),
+         "[]", "")
         for g in range(GROUPS)
     ]  # fmt: skip
     out["obligation"] = [(
