@@ -260,8 +260,10 @@ class Notification(SQLModel, table=True):
     body_text: str
     body_html: str = ""
     attachments: list[dict[str, Any]] = _json(list)
-    status: str = "pending"  # pending / sending / sent / failed
-    claimed_by: str = ""  # the flow run that is sending it
+    status: str = "pending"  # pending / sending / sent / failed / cancelled
+    claimed_by: str = ""  # the delivery that is sending it: "<flow run id>:<suffix>"
+    claim_holder: str = ""  # where that delivery runs: "<host>:<pid>"
+    lease_until: datetime | None = _ts(default=None)  # a claim past it is released by the next run
     attempts: int = 0
     server_reply: str = ""
     last_error: str = ""
