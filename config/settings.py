@@ -32,6 +32,13 @@ class SmtpSettings(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=64)  # parallel SMTP connections per batch
     max_attempts: int = Field(default=4, ge=1, le=20)  # per message, within one batch
     backoff_seconds: float = 0.5  # first retry delay; doubles each attempt
+    # Across runs: a mail still not delivered after this many attempts in all, or this many
+    # hours after it was queued, is failed with the server's last reply (never pending for ever).
+    give_up_attempts: int = Field(default=8, ge=1, le=100)
+    give_up_hours: float = Field(default=24.0, gt=0)
+    # A claim's lease: a delivery renews it every lease_seconds / 3 while it sends; the next
+    # run releases a claim whose lease has run out (its delivery died).
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=3600.0)
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpSettings:
