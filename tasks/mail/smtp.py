@@ -34,7 +34,7 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from typing import Literal
@@ -168,10 +168,12 @@ class _Batch:
         mails: Sequence[OutgoingMail],
         smtp: SmtpSettings,
         on_settled: Callable[[DeliveryOutcome], None] | None = None,
+        recorded: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.mails = mails
         self.smtp = smtp
         self.on_settled = on_settled
+        self.recorded = recorded
         self.outcomes: list[DeliveryOutcome | None] = [None] * len(mails)
         self.attempts = [0] * len(mails)
         self.left = len(mails)
@@ -260,6 +262,10 @@ class _Batch:
         try:
             while (index := await self.queue.get()) != _STOP:
                 await self.deliver(index, line)
+                if self.recorded is not None:
+                    # The outcome is stored before this connection takes its next mail: a
+                    # crash can then repeat only the mails inside an SMTP transaction.
+                    await self.recorded()
         finally:
             if line.client is not None:
                 await _close(line.client)
@@ -363,17 +369,20 @@ async def send_batch(
     smtp: SmtpSettings,
     *,
     on_settled: Callable[[DeliveryOutcome], None] | None = None,
+    recorded: Callable[[], Awaitable[None]] | None = None,
 ) -> list[DeliveryOutcome]:
     """Send mails over up to ``smtp.concurrency`` persistent connections; outcomes in order.
 
     ``on_settled`` is called in the event loop with each outcome as soon as the mail is settled,
     so that the caller can record it before the batch ends; it should be quick, and an exception
-    from it is logged and does not stop the batch.
+    from it is logged and does not stop the batch. ``recorded``, when given, is awaited by a
+    connection after each mail it settled and before it takes the next: the caller returns
+    once every outcome handed to ``on_settled`` so far is stored.
     """
     if not mails:
         return []
     started = time.perf_counter()
-    batch = _Batch(mails, smtp, on_settled)
+    batch = _Batch(mails, smtp, on_settled, recorded)
     outcomes = await batch.run()
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("sent", "failed", "pending")}
     logger.info(
