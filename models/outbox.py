@@ -1,28 +1,36 @@
 """The outbox: every message is a row with a unique idempotency key before anything is sent.
 
-States: ``pending`` → ``sending`` (claimed by one run) → ``sent`` | ``failed`` (permanent);
-a transient failure puts the row back to ``pending`` for the next run. Two overlapping runs
-cannot both claim a row: the claim is a conditional UPDATE, and only the run whose UPDATE
-changed the row sends it. A run records outcomes while it sends and refreshes ``updated_at``
-of the rows it still holds (``refresh_claims``), so only the claims of a run that died age out:
-one older than ``stale_after`` is released. That is the one window for a duplicate (the server
-accepted, the process died before the outcome was written, a fraction of a second of mails); the
-stable Message-ID lets the receiving side drop it.
+States: ``pending`` → ``sending`` (claimed by one delivery) → ``sent`` | ``failed``;
+``cancelled`` is set by the office and never claimed. A transient failure puts the row back to
+``pending`` for the next run, until it has had ``give_up_attempts`` attempts in all or is
+``give_up_hours`` old: then it is ``failed`` with the last reply, never pending for ever.
+
+Two overlapping deliveries cannot both claim a row: the claim is a conditional UPDATE, and only
+the delivery whose UPDATE changed the row sends it. A claim records who holds it
+(``claimed_by``: the flow run and a suffix; ``claim_holder``: host and pid) and a lease
+(``lease_until``) that the delivery renews every few seconds while it sends. The next delivery
+releases a claim whose lease has run out, or whose holder is a dead process on this host, so a
+crashed run's mail goes out again within seconds. Outcomes are written before a connection
+takes its next mail, so a crash can repeat only the mails inside an SMTP transaction at that
+instant; their stable Message-ID lets the receiving side drop the copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import false, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from models.tables import Notification
+
+# Rows claimed before claims had a lease: released once untouched for this long.
+LEGACY_STALE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -69,33 +77,58 @@ def enqueue(session: Session, items: Sequence[NewNotification], *, now: datetime
     return inserted
 
 
-def release_stale_claims(session: Session, *, now: datetime, stale_after: timedelta) -> int:
-    """Put rows claimed by a run that died back to pending; returns how many."""
+def release_expired_claims(
+    session: Session, *, now: datetime, dead_holders: Collection[str] = ()
+) -> int:
+    """Put back to pending the rows whose claim's lease ran out before ``now`` (or that were
+    claimed before leases existed and not touched for an hour), and those held by a process
+    known to be dead; returns how many."""
+    legacy = col(Notification.lease_until).is_(None) & (
+        col(Notification.updated_at) < now - LEGACY_STALE
+    )
+    expired = col(Notification.lease_until) < now
+    dead = col(Notification.claim_holder).in_(list(dead_holders)) if dead_holders else false()
     result = session.execute(
         update(Notification)
-        .where(
-            col(Notification.status) == "sending",
-            col(Notification.updated_at) < now - stale_after,
-        )
-        .values(status="pending", updated_at=now)
+        .where(col(Notification.status) == "sending", or_(expired, legacy, dead))
+        .values(status="pending", claimed_by="", claim_holder="", lease_until=None, updated_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def refresh_claims(session: Session, *, run_id: str, now: datetime) -> int:
-    """Heartbeat of a run still sending: its claimed rows are not stale; returns how many."""
+def claim_holders(session: Session) -> list[str]:
+    """The holders (host:pid) of the claims now held."""
+    return list(
+        session.exec(
+            select(Notification.claim_holder)
+            .where(col(Notification.status) == "sending", col(Notification.claim_holder) != "")
+            .distinct()
+        ).all()
+    )
+
+
+def renew_lease(session: Session, *, run_id: str, until: datetime, now: datetime) -> int:
+    """A delivery still sending keeps its claims: their lease now runs to ``until``."""
     result = session.execute(
         update(Notification)
         .where(col(Notification.status) == "sending", col(Notification.claimed_by) == run_id)
-        .values(updated_at=now)
+        .values(lease_until=until, updated_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def claim_pending(
-    session: Session, *, policy_id: int, run_id: str, now: datetime, limit: int = 100_000
+    session: Session,
+    *,
+    policy_id: int,
+    run_id: str,
+    now: datetime,
+    lease_until: datetime,
+    holder: str = "",
+    limit: int = 100_000,
 ) -> list[Notification]:
-    """Atomically mark this policy's pending rows as ``sending`` by this run and return them."""
+    """Atomically mark this policy's pending rows as ``sending`` by this delivery (with its
+    lease) and return them."""
     candidates = session.exec(
         select(Notification.id)
         .where(col(Notification.status) == "pending", Notification.policy_id == policy_id)
@@ -107,8 +140,11 @@ def claim_pending(
     session.execute(
         update(Notification)
         .where(col(Notification.id).in_(candidates), col(Notification.status) == "pending")
-        .values(status="sending", claimed_by=run_id, updated_at=now)
-    )
+        .values(
+            status="sending", claimed_by=run_id, claim_holder=holder, lease_until=lease_until,
+            updated_at=now,
+        )
+    )  # fmt: skip
     session.commit()
     return list(
         session.exec(
@@ -133,24 +169,47 @@ class Outcome:
     attempts: int
     reply: str
     error: str
+    first_tried: datetime | None = None  # the row's first attempt before this run, if any
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    """Store outcomes in one executemany (row by row costs ~30 % at 10,000 rows)."""
+@dataclass(frozen=True)
+class GiveUp:
+    """When a mail that keeps failing transiently is failed for good."""
+
+    attempts: int = 8
+    hours: float = 24.0
+
+
+def settled_status(outcome: Outcome, now: datetime, give_up: GiveUp) -> tuple[str, str]:
+    """(status, error) to store: a ``pending`` outcome past either limit becomes ``failed``."""
+    if outcome.status != "pending" or outcome.attempts == 0:
+        return outcome.status, outcome.error  # not tried (server down): no attempt to count
+    total = outcome.previous_attempts + outcome.attempts
+    age = now - outcome.first_tried if outcome.first_tried else timedelta(0)
+    if total >= give_up.attempts:
+        return "failed", f"已尝试{total}次仍未送达：{outcome.error}"
+    if age >= timedelta(hours=give_up.hours):
+        return "failed", f"首次投递{give_up.hours:g}小时后仍未送达：{outcome.error}"
+    return outcome.status, outcome.error
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[Outcome], *, now: datetime, give_up: GiveUp = GiveUp()
+) -> None:
+    """Store outcomes in one executemany (row by row costs ~30 % at 10,000 rows); the claim is
+    cleared, and a mail past the give-up limits is failed."""
     if not outcomes:
         return
-    session.execute(
-        update(Notification),
-        [
+    rows = []
+    for o in outcomes:
+        status, error = settled_status(o, now, give_up)
+        rows.append(
             {
-                "id": o.row_id,
-                "status": o.status,
-                "attempts": o.previous_attempts + o.attempts,
-                "server_reply": o.reply,
-                "last_error": o.error,
-                "updated_at": now,
-                "sent_at": now if o.status == "sent" else None,
+                "id": o.row_id, "status": status, "attempts": o.previous_attempts + o.attempts,
+                "server_reply": o.reply, "last_error": error, "updated_at": now,
+                "sent_at": now if status == "sent" else None,
+                "lease_until": None,  # settled: who held it (claimed_by) stays as a record
+                "first_tried_at": o.first_tried or (now if o.attempts else None),
             }
-            for o in outcomes
-        ],
-    )
+        )  # fmt: skip
+    session.execute(update(Notification), rows)

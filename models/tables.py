@@ -264,6 +264,9 @@ class Notification(SQLModel, table=True):
     claimed_by: str = ""  # the delivery that is sending it: "<flow run id>:<suffix>"
     claim_holder: str = ""  # where that delivery runs: "<host>:<pid>"
     lease_until: datetime | None = _ts(default=None)  # a claim past it is released by the next run
+    # The first delivery attempt, on the delivery's clock (created_at is on the flow's, which a
+    # replay sets in the past): the give-up age counts from it.
+    first_tried_at: datetime | None = _ts(default=None)
     attempts: int = 0
     server_reply: str = ""
     last_error: str = ""

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,11 +26,13 @@ from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
 from models.outbox import (
+    GiveUp,
     Outcome,
+    claim_holders,
     claim_pending,
     record_outcomes,
-    refresh_claims,
-    release_stale_claims,
+    release_expired_claims,
+    renew_lease,
 )
 
 if TYPE_CHECKING:
@@ -39,13 +43,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=15)
-# While a batch is sent, outcomes are written every FLUSH_EVERY seconds or FLUSH_SIZE outcomes,
-# and the run's remaining claims are refreshed every HEARTBEAT_EVERY, well inside STALE_CLAIM
-# (refreshing ~10,000 claimed rows at every flush cost ~15 % of the sending rate).
-FLUSH_EVERY = 0.25
-FLUSH_SIZE = 200
-HEARTBEAT_EVERY = timedelta(minutes=1)
+# A failed write of outcomes (a busy database) is tried again after this long.
+RETRY_WRITE = 0.2
+
+
+def holder_id() -> str:
+    """Where this delivery runs: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def dead_holders(holders: Sequence[str]) -> list[str]:
+    """The holders that are processes of this host which no longer exist (a kill -9)."""
+    host = socket.gethostname()
+    dead = []
+    for holder in holders:
+        name, _, pid = holder.rpartition(":")
+        if name != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(holder)
+        except PermissionError:  # alive, another user's
+            continue
+    return dead
 
 
 @dataclass
@@ -69,91 +90,123 @@ def refusal_note(refused: dict[str, str]) -> str:
     return "部分收件人被拒收：" + "；".join(f"{a}（{reply}）" for a, reply in refused.items())
 
 
-class _Recorder:
-    """Writes a batch's outcomes while it is being sent, and keeps this run's claims fresh.
+@dataclass(frozen=True)
+class _Claimed:
+    row_id: int
+    attempts: int  # before this delivery
+    first_tried: datetime | None  # the first attempt of an earlier delivery
 
-    Outcomes go to the database in small transactions, every ``FLUSH_EVERY`` seconds or every
-    ``FLUSH_SIZE`` outcomes, so a process that dies mid-batch leaves at most the last fraction
-    of a second of sent mails unrecorded (to be sent again once their claims are released).
-    A timed flush also refreshes ``updated_at`` of the rows this run still holds once
-    ``HEARTBEAT_EVERY`` has passed on the run's clock since the claim or the last refresh: a
-    batch longer than ``STALE_CLAIM`` does not see them released under it by another run.
+
+class _Recorder:
+    """Stores a batch's outcomes while it is sent, and keeps this delivery's claims leased.
+
+    Each connection waits (``recorded``) until the outcome of the mail it just settled is
+    stored before it takes the next mail; the waiting connections' outcomes are written
+    together (group commit), in a thread so the other connections keep sending. A crash then
+    repeats only the mails inside an SMTP transaction: at most one per connection. While the
+    batch runs, the lease of this delivery's remaining claims is renewed every third of it.
     """
 
     def __init__(
         self,
         settings: Settings,
-        claimed: dict[str, tuple[int, int]],
+        claimed: dict[str, _Claimed],
         *,
         run_id: str,
         claimed_at: datetime,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.claimed = claimed  # key -> (row id, attempts before this run)
+        self.claimed = claimed
         self.run_id = run_id
         self.clock = clock
-        self.beaten_at = claimed_at  # the claims' updated_at as this run last wrote it
+        self.lease = timedelta(seconds=settings.smtp.lease_seconds)
+        self.renewed_at = claimed_at
+        self.give_up = GiveUp(settings.smtp.give_up_attempts, settings.smtp.give_up_hours)
         self.buffer: list[DeliveryOutcome] = []
-        self.recorded: set[str] = set()
+        self.recorded_keys: set[str] = set()
+        self.added = 0
+        self.written = 0
+        self.wake = asyncio.Event()
+        self.progress = asyncio.Condition()
+        self.inflight: asyncio.Future[None] | None = None  # the write running in its thread
 
     def add(self, outcome: DeliveryOutcome) -> None:
         self.buffer.append(outcome)
-        if len(self.buffer) >= FLUSH_SIZE:
-            self.flush_or_wait(heartbeat=False)
+        self.added += 1
+        self.wake.set()
 
-    def flush(self, *, heartbeat: bool) -> None:
-        """Record the buffered outcomes (and refresh this run's claims, when due) at once."""
+    async def recorded(self) -> None:
+        """Return once every outcome added so far is stored."""
+        target = self.added
+        async with self.progress:
+            await self.progress.wait_for(lambda: self.written >= target)
+
+    def write(self, outcomes: list[DeliveryOutcome], *, renew: bool) -> None:
+        """One transaction: the outcomes, and the lease of the claims still held when due."""
         now = self.clock()
-        beat = heartbeat and now - self.beaten_at >= HEARTBEAT_EVERY
-        outcomes, self.buffer = self.buffer, []
-        if not outcomes and not beat:
-            return
-        try:
-            with session_scope(self.settings) as session:
-                record_outcomes(session, [self._row(o) for o in outcomes], now=now)
-                if beat:
-                    refresh_claims(session, run_id=self.run_id, now=now)
-        except BaseException:
-            self.buffer[:0] = outcomes  # not written: the next flush tries them again
-            raise
-        self.recorded.update(o.key for o in outcomes)
-        if beat:
-            self.beaten_at = now
-
-    def flush_or_wait(self, *, heartbeat: bool) -> None:
-        """A flush during the batch: a busy database is tried again at the next one."""
-        try:
-            self.flush(heartbeat=heartbeat)
-        except OperationalError as exc:
-            logger.warning(
-                "recording %d outcome(s) failed, again in %.2f s: %s",
-                len(self.buffer),
-                FLUSH_EVERY,
-                exc,
+        with session_scope(self.settings) as session:
+            record_outcomes(
+                session, [self._row(o) for o in outcomes], now=now, give_up=self.give_up
             )
+            if renew:
+                renew_lease(session, run_id=self.run_id, until=now + self.lease, now=now)
+        if renew:
+            self.renewed_at = now
+        self.recorded_keys.update(o.key for o in outcomes)
 
     async def run(self) -> None:
-        """Flush on a timer until cancelled."""
+        """Write what the connections settled, as soon as they settle it, until cancelled."""
+        every = self.lease.total_seconds() / 3
         while True:
-            await asyncio.sleep(FLUSH_EVERY)
-            self.flush_or_wait(heartbeat=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=every)
+            self.wake.clear()
+            outcomes, self.buffer = self.buffer, []
+            renew = (self.clock() - self.renewed_at).total_seconds() >= every
+            if not outcomes and not renew:
+                continue
+            self.inflight = asyncio.ensure_future(
+                asyncio.to_thread(self.write, outcomes, renew=renew)
+            )
+            try:
+                # Shielded: cancelling the recorder at the end of the batch lets the write finish
+                # (``settle`` waits for it) instead of racing the final one.
+                await asyncio.shield(self.inflight)
+            except OperationalError as exc:  # busy: the connections wait, we try again
+                self.buffer[:0] = outcomes
+                logger.warning("recording %d outcome(s) failed, again: %s", len(outcomes), exc)
+                await asyncio.sleep(RETRY_WRITE)
+                self.wake.set()
+                continue
+            async with self.progress:
+                self.written += len(outcomes)
+                self.progress.notify_all()
+
+    async def settle(self) -> None:
+        """After the recorder is cancelled: let a write still running in its thread end."""
+        if self.inflight is not None and not self.inflight.done():
+            with contextlib.suppress(Exception):
+                await self.inflight
 
     def finish(self, outcomes: list[DeliveryOutcome]) -> None:
-        """Record every outcome of the batch not recorded yet; a failure here raises."""
-        self.buffer = [o for o in outcomes if o.key not in self.recorded]
-        self.flush(heartbeat=False)
+        """Store every outcome of the batch not stored yet; a failure here raises."""
+        self.buffer = []
+        missing = [o for o in outcomes if o.key not in self.recorded_keys]
+        if missing:
+            self.write(missing, renew=False)
 
     def _row(self, outcome: DeliveryOutcome) -> Outcome:
-        row_id, previous = self.claimed[outcome.key]
+        claim = self.claimed[outcome.key]
         return Outcome(
-            row_id=row_id,
-            previous_attempts=previous,
+            row_id=claim.row_id,
+            previous_attempts=claim.attempts,
             status=outcome.status,
             attempts=outcome.attempts,
             reply=outcome.reply,
             # A partial refusal leaves the row sent; the refused addresses go where errors go.
             error=outcome.error or refusal_note(outcome.refused),
+            first_tried=claim.first_tried,
         )
 
 
@@ -182,9 +235,16 @@ async def deliver_outbox(
         policy_id = policy.id
         assert policy_id is not None
         office_mailbox = policy.task_force_spec.office.mailbox
-        release_stale_claims(session, now=now, stale_after=STALE_CLAIM)
+        dead = dead_holders(claim_holders(session))
+        released = release_expired_claims(session, now=now, dead_holders=dead)
+        if released:
+            logger.warning("released %d claim(s) of a delivery that stopped", released)
         session.commit()
-        rows = claim_pending(session, policy_id=policy_id, run_id=run_id, now=now)
+        lease_until = now + timedelta(seconds=settings.smtp.lease_seconds)
+        rows = claim_pending(
+            session, policy_id=policy_id, run_id=run_id, now=now, lease_until=lease_until,
+            holder=holder_id(),
+        )  # fmt: skip
         if not rows:  # the usual day: nothing queued, nothing to import or send
             return DeliverySummary([], {}, {})
         from tasks.mail.notices import build_email
@@ -209,23 +269,31 @@ async def deliver_outbox(
                     key=row.idempotency_key, message=message, recipients=tuple(row.to + row.cc)
                 )
             )
-        claimed = {row.idempotency_key: (row.id or 0, row.attempts) for row in rows}
+        claimed = {
+            row.idempotency_key: _Claimed(row.id or 0, row.attempts, row.first_tried_at)
+            for row in rows
+        }
         subjects = {row.idempotency_key: row.subject for row in rows}
         to = {row.idempotency_key: ", ".join(row.to) for row in rows}
     recorder = _Recorder(settings, claimed, run_id=run_id, claimed_at=now, clock=clock)
     if unbuilt:
-        recorder.buffer.extend(unbuilt)
-        recorder.flush(heartbeat=False)
+        recorder.write(unbuilt, renew=False)
     ticker = asyncio.create_task(recorder.run())
     try:
-        sent = await send_batch(mails, settings.smtp, on_settled=recorder.add)
+        sent = await send_batch(
+            mails, settings.smtp, on_settled=recorder.add, recorded=recorder.recorded
+        )
     except BaseException:  # cancelled (a timeout) or a bug: keep what was sent from going twice
-        recorder.flush_or_wait(heartbeat=False)
+        ticker.cancel()
+        await recorder.settle()
+        with contextlib.suppress(OperationalError):
+            recorder.finish(list(recorder.buffer))
         raise
     finally:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+        await recorder.settle()
     position = {key: i for i, key in enumerate(claimed)}  # the rows' order, as before
     outcomes = sorted(unbuilt + sent, key=lambda o: position[o.key])
     recorder.finish(outcomes)

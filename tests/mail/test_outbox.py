@@ -9,6 +9,9 @@ the batch is still under way.
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,10 +27,10 @@ from sqlmodel import col, select, update
 from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
-from models.outbox import NewNotification, enqueue, release_stale_claims
+from models.outbox import NewNotification, enqueue, release_expired_claims
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
-from tasks.mail.outbox import STALE_CLAIM, deliver_outbox
+from tasks.mail.outbox import deliver_outbox, holder_id
 from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, send_batch
 from tasks.reminders.report import reminder_markdown
 from tasks.reminders.steps import PrepareSummary, prepare_reminders
@@ -196,24 +199,25 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_sending(
     assert len(server.messages) == 6
 
 
-async def test_a_run_still_sending_keeps_its_claims_fresh(
+async def test_a_run_still_sending_renews_its_lease_and_an_expired_one_is_released(
     db_settings: Settings, holding_server: Callable[[str], SmtpServer]
 ) -> None:
-    """A batch that outlasts STALE_CLAIM (its clock moved ten minutes on while a mail is held):
-    its claims carry a fresh `updated_at`, so a release just past STALE_CLAIM from the claim
-    leaves them alone, while a dead run's claim of the same age is released."""
+    """While a mail is held, the delivery renews its claims' lease (every third of it): a
+    release after the first lease ran out leaves them alone, while a claim whose lease ran out
+    (its delivery died) is released and its mail sent by the next delivery."""
     load_seeds(db_settings, POLICY)
     _queue(db_settings, 3)
-    with session_scope(db_settings) as session:  # a run that died holding this row at NOW
+    with session_scope(db_settings) as session:  # a delivery that died holding this row
         session.execute(
             update(t.Notification)
             .where(col(t.Notification.idempotency_key) == f"{POLICY}|test|0")
-            .values(status="sending", claimed_by="dead-run", updated_at=NOW)
-        )
+            .values(status="sending", claimed_by="dead-run", claim_holder="elsewhere:1",
+                    lease_until=NOW - timedelta(seconds=1), updated_at=NOW)
+        )  # fmt: skip
     server = holding_server("unit2@lingchuan.example.org")
     handler = server.handler
     assert isinstance(handler, HoldingHandler)
-    settings = _with_smtp(db_settings, server, concurrency=1)
+    settings = _with_smtp(db_settings, server, concurrency=1, lease_seconds=1.5)
     clock = [NOW]
 
     delivery = asyncio.create_task(
@@ -221,26 +225,83 @@ async def test_a_run_still_sending_keeps_its_claims_fresh(
     )
     await _wait_held(handler)
     held = "unit2@lingchuan.example.org"
-    assert _rows(settings)[held].updated_at == NOW  # the claim
+    first = _rows(settings)[held]
+    assert (first.status, first.claim_holder) == ("sending", holder_id())
+    assert first.lease_until == NOW + timedelta(seconds=1.5)
     clock[0] = NOW + timedelta(minutes=10)
     await _until(
-        lambda: _rows(settings)[held].updated_at == clock[0],
-        "the held row's updated_at follows the run's clock",
+        lambda: _rows(settings)[held].lease_until == clock[0] + timedelta(seconds=1.5),
+        "the held row's lease follows the run's clock",
     )
-    with session_scope(settings) as session:  # another run, just past STALE_CLAIM
-        released = release_stale_claims(
-            session, now=NOW + STALE_CLAIM + timedelta(seconds=1), stale_after=STALE_CLAIM
-        )
-    assert released == 1  # the dead run's row, not ours
+    with session_scope(settings) as session:  # another run, after the first lease ran out
+        released = release_expired_claims(session, now=NOW + timedelta(seconds=2))
+    assert released == 0  # the dead run's row went at the start of run-b; ours is renewed
     rows = _rows(settings)
     assert (rows[held].status, rows[held].claimed_by) == ("sending", "run-b")
-    assert rows["unit0@lingchuan.example.org"].status == "pending"
 
     handler.release.set()
     summary = await delivery
-    assert [o.status for o in summary.outcomes] == ["sent", "sent"]
-    assert _rows(settings)[held].status == "sent"
-    assert len(server.messages) == 2 and set(server.message_ids().values()) == {1}
+    # The dead run's row was released when run-b started and sent with the rest.
+    assert [o.status for o in summary.outcomes] == ["sent", "sent", "sent"]
+    assert {row.status for row in _rows(settings).values()} == {"sent"}
+    assert _rows(settings)[held].lease_until is None
+    assert len(server.messages) == 3 and set(server.message_ids().values()) == {1}
+
+
+async def test_a_claim_of_a_dead_process_is_released_at_once(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """kill -9 leaves rows `sending` with a lease still running; their holder is a process of
+    this host that no longer exists, so the next delivery sends them without waiting."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 4)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    holder = f"{socket.gethostname()}:{gone.pid}"
+    with session_scope(db_settings) as session:
+        session.execute(
+            update(t.Notification)
+            .values(status="sending", claimed_by="killed", claim_holder=holder,
+                    lease_until=NOW + timedelta(hours=1), updated_at=NOW)
+        )  # fmt: skip
+    settings = _with_smtp(db_settings, smtp_server)
+
+    summary = await deliver_outbox(settings, POLICY, run_id="run-e", now=NOW)
+
+    assert summary.count("sent") == 4 and len(smtp_server.messages) == 4
+    assert {row.status for row in _rows(settings).values()} == {"sent"}
+
+
+async def test_a_mail_that_keeps_failing_is_failed_at_the_limits(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """A 4xx every time: pending while under the limits, then failed with the reply, by the
+    number of attempts in all runs or by its age, never pending for ever."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 3)
+    with session_scope(db_settings) as session:
+        for key, attempts, created in (
+            (f"{POLICY}|test|0", 0, NOW), (f"{POLICY}|test|1", 6, NOW),
+            (f"{POLICY}|test|2", 1, NOW - timedelta(hours=25)),
+        ):  # fmt: skip
+            session.execute(
+                update(t.Notification)
+                .where(col(t.Notification.idempotency_key) == key)
+                .values(attempts=attempts, first_tried_at=created if attempts else None)
+            )
+    smtp_server.fail_next_data(count=100)
+    settings = _with_smtp(db_settings, smtp_server, max_attempts=2, concurrency=1)
+
+    await deliver_outbox(settings, POLICY, run_id="run-f", now=NOW)
+
+    rows = _rows(settings)
+    fresh, tried, old = (rows[f"unit{n}@lingchuan.example.org"] for n in range(3))
+    assert (fresh.status, fresh.attempts) == ("pending", 2)
+    assert (tried.status, tried.attempts) == ("failed", 8)
+    assert tried.last_error.startswith("已尝试8次仍未送达：") and "451" in tried.last_error
+    assert old.status == "failed" and old.last_error.startswith("首次投递24小时后仍未送达：")
+    assert fresh.first_tried_at is not None and fresh.first_tried_at - NOW < timedelta(seconds=5)
+    assert tried.server_reply.startswith("451")
 
 
 async def test_a_missing_form_fails_its_row_and_the_rest_is_sent(
