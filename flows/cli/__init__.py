@@ -6,8 +6,8 @@ flows, so configuration commands start fast: the command modules import it (and 
 forms …) inside the commands that need it, never at the top.
 
 The commands live in one module per group (policy, reminders, intake, escalation,
-consolidation, ops); :mod:`flows.cli.common` holds what they share. They are registered here, in
-the order ``taskforce --help`` lists them.
+consolidation, outbox, ops); :mod:`flows.cli.common` holds what they share. They are registered
+here, in the order ``taskforce --help`` lists them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from config.errors import TaskforceError
-from flows.cli import consolidation, escalation, intake, ops, policy, reminders
+from flows.cli import consolidation, escalation, intake, ops, outbox, policy, reminders
 
 app = typer.Typer(
     help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
@@ -48,6 +48,7 @@ for name, group in (
     ("intake", intake.intake_app),
     ("review", intake.review_app),
     ("cases", escalation.cases_app),
+    ("outbox", outbox.outbox_app),
 ):
     app.add_typer(group, name=name)
 

@@ -35,6 +35,7 @@ GROUPS = {
     "intake": ("intake", ["replay"]),
     "review": ("intake", ["accept", "reject"]),
     "cases": ("escalation", ["approve", "reject", "close", "extend"]),
+    "outbox": ("outbox", ["retry", "cancel"]),
 }
 
 
