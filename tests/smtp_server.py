@@ -7,6 +7,7 @@ Use the fixture from any test module::
     async def test_x(smtp_server: SmtpServer) -> None:   # SmtpServer imported under TYPE_CHECKING
         smtp_server.fail_next_data(1)                       # 451 to the next DATA
         smtp_server.refuse_recipient("b@example.org")       # 550 to RCPT TO:<b@…>
+        smtp_server.refuse_sender("office@example.org")     # 553 to MAIL FROM:<office@…>
         smtp_server.drop_next_data(1)                       # cut the line in the middle of DATA
         outcomes = await send_batch(mails, smtp_server.smtp_settings())
         assert smtp_server.message_ids() == [...]
@@ -62,6 +63,7 @@ class RecordingHandler:
         self.received: list[ReceivedMail] = []
         self.data_replies: deque[str] = deque()  # replies to the next DATA commands, instead of 250
         self.refused: dict[str, str] = {}  # lower-cased recipient -> reply to its RCPT
+        self.senders_refused: dict[str, str] = {}  # lower-cased sender -> reply to MAIL FROM
         self.drops = 0  # DATA transfers still to cut in the middle
         self.data_commands = 0  # DATA transactions seen, whatever their end
         self.connections = 0
@@ -78,6 +80,17 @@ class RecordingHandler:
             self.connections += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            reply = self.senders_refused.get(address.lower())
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -195,6 +208,13 @@ class SmtpServer:
         """Answer ``reply`` to every RCPT TO for this address."""
         with self.handler.lock:
             self.handler.refused[address.lower()] = reply
+
+    def refuse_sender(
+        self, address: str, reply: str = "553 5.7.1 Sender address rejected: not owned by user"
+    ) -> None:
+        """Answer ``reply`` to every MAIL FROM with this address (our sender, misconfigured)."""
+        with self.handler.lock:
+            self.handler.senders_refused[address.lower()] = reply
 
     def drop_next_data(self, count: int = 1) -> None:
         """Close the connection in the middle of the next ``count`` DATA transfers."""

@@ -11,6 +11,13 @@
   after ``max_attempts``, or a mail never tried because the server could not be reached or
   refused the connection itself (greeting, STARTTLS, login): a later run tries again.
 
+A failure that is ours, not the recipient's, stops the batch: the sender setting (empty or not
+an address, or refused with a 5xx to MAIL FROM), a login refused (535), TLS that cannot be set
+up, or a server that refuses us outright. Every mail not yet settled is then ``pending`` with
+``stop`` naming the cause (``LOCAL_CAUSES``); ``unreachable`` marks the mails left when the server
+could not be reached at all. Nothing of that is the mail's fault: once the setting or the server
+is right, the next run sends them.
+
 Retries within a batch: a failure of the mail (4xx, connection lost during the transaction) puts
 it back in the queue after ``backoff_seconds * 2**(n-1)`` while the worker goes on with other
 mails; a failure to connect makes the worker wait the same backoff and retry the connection, and
@@ -37,6 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
+from email.utils import parseaddr
 from typing import Literal
 
 import aiosmtplib
@@ -47,6 +55,18 @@ from config.settings import SmtpSettings
 logger = logging.getLogger(__name__)
 
 DeliveryStatus = Literal["sent", "failed", "pending"]
+
+# Why a batch stopped and left a mail pending ("" when it did not):
+# sender      the sender setting is empty or invalid, or the server refused it (5xx to MAIL FROM)
+# auth        the server refused our login (535), or wants one we cannot give
+# tls         SSL/STARTTLS could not be set up (certificate, protocol, STARTTLS not offered)
+# refused     the server refused us for good at the greeting or HELO (554 …)
+# attachment  a file the mail attaches is missing or unreadable (not sent, see build_batch)
+# unreachable the server could not be reached, again and again: not ours, but not the mail's
+StopCause = Literal["", "sender", "auth", "tls", "refused", "attachment", "unreachable"]
+# Causes on our side: fixing a setting or a file sends the mails, they are not the recipient's
+# failures and must not count towards giving a mail up.
+LOCAL_CAUSES: frozenset[str] = frozenset({"sender", "auth", "tls", "refused", "attachment"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,47 @@ class DeliveryOutcome:
     reply: str = ""  # the server's last answer: "250 OK queued as …" or "550 5.1.1 …"
     error: str = ""
     refused: dict[str, str] = field(default_factory=dict)  # recipient -> reply, partial refusals
+    stop: StopCause = ""  # pending because the batch stopped, and why
+
+    @property
+    def local(self) -> bool:
+        """Left pending for a reason of ours (a setting, a file), not the recipient's."""
+        return self.stop in LOCAL_CAUSES
+
+
+def sender_problem(sender: str) -> str:
+    """What is wrong with the sender setting, in Chinese ("" when it is a usable address).
+
+    An empty sender made every mail fail to build (no Message-ID domain) and an address with
+    spaces fails on MAIL FROM: both are a setting to fix, not a mail to give up.
+    """
+    value = sender.strip()
+    if not value:
+        return "为空"
+    _name, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(c.isspace() or c in "<>@" for c in local + domain):
+        return f"“{value}”不是有效的邮件地址"
+    return ""
+
+
+def stop_cause(exc: BaseException, error: DeliveryError) -> StopCause:
+    """The local cause behind an error that must stop the batch, or "" for the mail's own."""
+    message = str(exc)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return "auth"
+    if isinstance(exc, ssl.SSLError) or "STARTTLS" in message.upper():
+        return "tls"
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        if exc.code in (530, 534, 538):  # authentication required (or stronger) before MAIL
+            return "auth"
+        # 552 is the message's size, the one 5xx to MAIL FROM about the mail, not about us.
+        return "sender" if 500 <= exc.code < 600 and exc.code != 552 else ""
+    if not error.connection or not isinstance(error, PermanentDeliveryError):
+        return ""
+    if "AUTH" in message.upper():  # no usable AUTH method for the username we were given
+        return "auth"
+    return "refused"
 
 
 def message_id_for(key: str, domain: str) -> str:
@@ -181,6 +242,7 @@ class _Batch:
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.retries: dict[int, asyncio.TimerHandle] = {}
         self.stopped: DeliveryError | None = None
+        self.cause: StopCause = ""
 
     async def run(self) -> list[DeliveryOutcome]:
         for index in range(len(self.mails)):
@@ -198,10 +260,11 @@ class _Batch:
         reply: str = "",
         error: str = "",
         refused: dict[str, str] | None = None,
+        stop: StopCause = "",
     ) -> None:
         mail = self.mails[index]
         outcome = DeliveryOutcome(
-            mail.key, status, self.attempts[index], reply, error, refused or {}
+            mail.key, status, self.attempts[index], reply, error, refused or {}, stop
         )
         self.outcomes[index] = outcome
         self.left -= 1
@@ -224,22 +287,35 @@ class _Batch:
             for _ in range(self.workers):
                 self.queue.put_nowait(_STOP)
 
-    def stop(self, error: DeliveryError) -> None:
+    def stop(self, error: DeliveryError, cause: StopCause) -> None:
         """The server cannot be used: settle every mail waiting for a retry as pending."""
         if self.stopped is not None:
             return
         self.stopped = error
+        self.cause = cause
         logger.error(
-            "SMTP server %s:%d unusable, %d mail(s) left pending: %s",
+            "SMTP server %s:%d unusable (%s), %d mail(s) left pending: %s",
             self.smtp.host,
             self.smtp.port,
+            cause,
             self.left,
             error,
         )
         for index, handle in list(self.retries.items()):
             handle.cancel()
             del self.retries[index]
-            self.settle(index, "pending", error=f"not sent: {error}")
+            self.settle_stopped(index)
+
+    def settle_stopped(self, index: int) -> None:
+        """A mail the stop left unsent: pending, with the stop's cause and reply."""
+        assert self.stopped is not None
+        self.settle(
+            index,
+            "pending",
+            error=f"not sent: {self.stopped}",
+            reply=self.stopped.reply,
+            stop=self.cause,
+        )
 
     def retry_later(self, index: int, error: DeliveryError) -> None:
         delay = _backoff(self.smtp, self.attempts[index])
@@ -275,7 +351,7 @@ class _Batch:
         once the mail is settled or waiting for a retry."""
         while True:
             if self.stopped is not None:
-                self.settle(index, "pending", error=f"not sent: {self.stopped}")
+                self.settle_stopped(index)
                 return
             client = line.client
             if client is None or not client.is_connected:
@@ -308,8 +384,9 @@ class _Batch:
             line.failures += 1
             error = _classify_logged(exc, key=self.mails[index].key, connecting=True)
             if isinstance(error, PermanentDeliveryError) or line.failures >= self.smtp.max_attempts:
-                self.settle(index, "pending", error=str(error), reply=error.reply)
-                self.stop(error)
+                cause = stop_cause(exc, error) or "unreachable"
+                self.settle(index, "pending", error=str(error), reply=error.reply, stop=cause)
+                self.stop(error, cause)
                 return "settled"
             if self.attempts[index] >= self.smtp.max_attempts:
                 self.settle(index, "pending", error=str(error), reply=error.reply)
@@ -336,7 +413,10 @@ class _Batch:
             if not _expected(exc):
                 # The conversation may be out of step after an error nobody foresaw.
                 client.close()
-            if isinstance(error, PermanentDeliveryError):
+            if cause := stop_cause(exc, error):  # our sender refused: no mail would go
+                self.settle(index, "pending", error=str(error), reply=error.reply, stop=cause)
+                self.stop(error, cause)
+            elif isinstance(error, PermanentDeliveryError):
                 self.settle(index, "failed", error=str(error), reply=error.reply)
             elif self.attempts[index] >= self.smtp.max_attempts:
                 self.settle(index, "pending", error=str(error), reply=error.reply)
@@ -381,6 +461,15 @@ async def send_batch(
     """
     if not mails:
         return []
+    if problem := sender_problem(smtp.sender):
+        # Nothing can go without a sender: no connection, every mail waits for the setting.
+        logger.error("smtp.sender %s: %d mail(s) left pending", problem, len(mails))
+        error = f"not sent: smtp.sender {smtp.sender!r}: {problem}"
+        held = [DeliveryOutcome(m.key, "pending", 0, error=error, stop="sender") for m in mails]
+        if on_settled is not None:
+            for outcome in held:
+                on_settled(outcome)
+        return held
     started = time.perf_counter()
     batch = _Batch(mails, smtp, on_settled, recorded)
     outcomes = await batch.run()
