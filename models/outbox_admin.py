@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from config.errors import NotFoundError, TaskforceError
@@ -205,7 +205,11 @@ def _set_status(
         table = Notification.__table__  # type: ignore[attr-defined]
         session.execute(
             update(table)
-            .where(table.c.id == bindparam("row_id"), table.c.status.in_(list(from_statuses)))
+            # OR of equalities: an IN list expands per statement, which executemany refuses
+            .where(
+                table.c.id == bindparam("row_id"),
+                or_(*(table.c.status == s for s in from_statuses)),
+            )
             .values(
                 status=to,
                 claimed_by="",

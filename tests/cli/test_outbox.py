@@ -27,6 +27,7 @@ POLICY = "lingchuan-2023"
 OTHER = "xinjiang-2022"
 QUEUED = datetime(2023, 2, 20, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
 REFUSED = "550 5.1.1 <jtj@lingchuan.example.org>: Recipient address rejected: mailbox unavailable"
+FULL = "452 4.2.2 <czj@lingchuan.example.org>: Mailbox full"
 HOLDER = "zhuanban-01:4242"
 
 # name → (policy, kind, unit code, obligation code, period); unit and cycle None for a bulletin
@@ -71,8 +72,9 @@ def _notification(session: Session, name: str) -> NewNotification:
 @pytest.fixture
 def outbox(db_settings: Settings) -> tuple[Settings, dict[str, int]]:
     """Both seed policies and their outbox as a delivery left it: 县交通局's February reminder
-    refused for good (550), the bulletin sent, 县科技局's reminder held by a delivery still
-    running, the rest pending; returns the settings and each mail's id."""
+    refused for good (550), 县财政局's receipt failed after its last allowed attempt (452), the
+    bulletin sent, 县科技局's reminder held by a delivery still running, January's 催报 pending
+    (the server could not be reached); returns the settings and each mail's id."""
     load_seeds(db_settings)
     with session_scope(db_settings) as session:
         queued = {name: _notification(session, name) for name in MAIL}
@@ -93,7 +95,7 @@ def outbox(db_settings: Settings) -> tuple[Settings, dict[str, int]]:
                 Outcome(ids["jtj_reminder"], 0, "failed", 1, REFUSED, "收件人地址被拒收"),
                 Outcome(ids["bulletin"], 0, "sent", 1, "250 2.0.0 Ok: queued as 7F3A2", ""),
                 Outcome(ids["jtj_overdue"], 0, "pending", 0, "", ""),  # not tried: server down
-                Outcome(ids["czj_receipt"], 0, "pending", 0, "", ""),
+                Outcome(ids["czj_receipt"], 7, "failed", 1, FULL, "已尝试8次仍未送达：邮箱已满"),
             ],
             now=now,
         )
@@ -154,21 +156,21 @@ def test_list_shows_each_mail_with_its_unit_period_status_and_claim(
     def listed(*args: str) -> list[int]:
         return [r["id"] for r in _json(settings, tmp_path, *args)]
 
-    assert listed("--status", "failed") == [ids["jtj_reminder"]]
-    assert listed("--status", "pending", "--status", "sending") == sorted(
-        [ids["kjj_reminder"], ids["jtj_overdue"], ids["czj_receipt"]]
-    )
+    assert listed("--status", "failed") == [ids["jtj_reminder"], ids["czj_receipt"]]
+    assert listed("--status", "pending", "--status", "sending") == [
+        ids["kjj_reminder"], ids["jtj_overdue"],
+    ]  # fmt: skip
     # February's mail only: not January's 催报, not the bulletin (no cycle)
     assert listed("--period", "2023-02") == sorted(
         [ids["jtj_reminder"], ids["kjj_reminder"], ids["czj_receipt"]]
     )
-    assert listed("--period", "2023-02", "--status", "pending") == [ids["czj_receipt"]]
+    assert listed("--period", "2023-01", "--status", "pending") == [ids["jtj_overdue"]]
 
     table = _cli(settings, tmp_path, "--policy", POLICY)
     assert table.returncode == 0, table.stderr
     for text in ("县交通局", "2023年2月", "发送失败", "催报", "通报", HOLDER, "550 5.1.1"):
         assert text in table.stdout, text
-    assert "共 5 封：待发送 2，发送中 1，已发送 1，发送失败 1。" in table.stdout
+    assert "共 5 封：待发送 1，发送中 1，已发送 1，发送失败 2。" in table.stdout
     assert "taskforce outbox retry" in table.stdout  # a failed row: the way out is shown
     none = _cli(settings, tmp_path, "--policy", OTHER, "--status", "failed")
     assert none.returncode == 0 and "没有符合条件的邮件" in none.stdout
@@ -197,8 +199,11 @@ def test_retry_requeues_failed_mail_and_refuses_sent_or_unknown(
 
     done = _cli(settings, tmp_path, "retry", "--failed", "--policy", POLICY, "--by", "王杰")
     assert done.returncode == 0, done.stderr
-    assert "已重新排队 1 封" in done.stdout
-    [row] = [r for r in _json(settings, tmp_path) if r["id"] == ids["jtj_reminder"]]
+    assert "已重新排队 2 封" in done.stdout
+    rows = {r["id"]: r for r in _json(settings, tmp_path)}
+    full = rows[ids["czj_receipt"]]
+    assert (full["status"], full["attempts"], full["server_reply"]) == ("pending", 8, FULL)
+    row = rows[ids["jtj_reminder"]]
     assert (row["status"], row["status_label"], row["attempts"]) == ("pending", "待发送", 1)
     assert (row["claimed_by"], row["claim_holder"], row["lease_until"]) == ("", "", None)
     assert row["server_reply"] == REFUSED  # the server's last answer stays readable
@@ -209,13 +214,13 @@ def test_retry_requeues_failed_mail_and_refuses_sent_or_unknown(
     nothing = _cli(settings, tmp_path, "retry", "--failed", "--policy", POLICY)
     assert nothing.returncode == 0 and "没有发送失败的邮件" in nothing.stdout
 
-    with session_scope(settings) as session:  # the next delivery takes it
+    with session_scope(settings) as session:  # the next delivery takes them
         now = datetime.now(UTC)
         claimed = claim_pending(
             session, policy_id=get_policy(session, POLICY).id or 0, run_id="run-2:a", now=now,
             lease_until=now + timedelta(seconds=15), holder="zhuanban-01:5151",
         )  # fmt: skip
-    assert ids["jtj_reminder"] in {row.id for row in claimed}
+    assert {ids["jtj_reminder"], ids["czj_receipt"]} <= {row.id for row in claimed}
 
 
 def test_cancel_withdraws_mail_with_its_reason_and_no_delivery_claims_it(
@@ -241,14 +246,19 @@ def test_cancel_withdraws_mail_with_its_reason_and_no_delivery_claims_it(
         "pending"
     )
 
-    reason = "县交通局已于2月17日书面报送，催报不再发出"
-    done = _cli(settings, tmp_path, "cancel", overdue, "--policy", POLICY,
+    reason = "县交通局已于2月17日书面报送，催报和回执不再发出"
+    done = _cli(settings, tmp_path, "cancel", overdue, receipt, "--policy", POLICY,
                 "--reason", reason, "--by", "李明")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"编号 {overdue}：待发送 → 已撤回" in done.stdout
-    [row] = _json(settings, tmp_path, "--status", "cancelled")
-    assert (row["id"], row["status_label"]) == (ids["jtj_overdue"], "已撤回")
-    assert row["last_error"].startswith(f"已撤回：{reason}（李明，")
+    assert f"编号 {receipt}：发送失败 → 已撤回" in done.stdout
+    cancelled = _json(settings, tmp_path, "--status", "cancelled")
+    assert [r["id"] for r in cancelled] == [ids["jtj_overdue"], ids["czj_receipt"]]
+    assert {r["status_label"] for r in cancelled} == {"已撤回"}
+    assert cancelled[0]["last_error"].startswith(f"已撤回：{reason}（李明，")
+    assert cancelled[1]["last_error"].endswith("；此前：已尝试8次仍未送达：邮箱已满")
+    again = _cli(settings, tmp_path, "retry", "--failed", "--policy", POLICY)
+    assert "已重新排队 1 封" in again.stdout  # 县交通局's reminder; not the withdrawn receipt
 
     with session_scope(settings) as session:
         now = datetime.now(UTC)
@@ -256,9 +266,8 @@ def test_cancel_withdraws_mail_with_its_reason_and_no_delivery_claims_it(
             session, policy_id=get_policy(session, POLICY).id or 0, run_id="run-2:a", now=now,
             lease_until=now + timedelta(seconds=15), holder="zhuanban-01:5151",
         )  # fmt: skip
-    assert [row.id for row in claimed] == [int(receipt)]  # the withdrawn 催报 stays behind
-    [row] = _json(settings, tmp_path, "--status", "cancelled")
-    assert row["id"] == ids["jtj_overdue"]
+    assert [row.id for row in claimed] == [ids["jtj_reminder"]]  # the withdrawn mail stays
+    assert len(_json(settings, tmp_path, "--status", "cancelled")) == 2
 
     # withdrawn by mistake: re-queued by its id, both notes kept
     back = _cli(settings, tmp_path, "retry", overdue, "--policy", POLICY, "--by", "李明")
