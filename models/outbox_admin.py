@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
 from config.errors import NotFoundError, TaskforceError
@@ -43,7 +44,8 @@ class OutboxRefusal(TaskforceError):
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """A row of the outbox with its unit and cycle ("" for a mail to no unit or no cycle)."""
+    """A row of the outbox with its unit and cycle ("" for a mail to no unit or no cycle); the
+    row's bodies are not loaded."""
 
     row: Notification
     unit_code: str
@@ -87,6 +89,11 @@ def outbox_records(
         .outerjoin(t.Obligation, col(t.Obligation.id) == col(t.Cycle.obligation_id))
         .where(col(Notification.policy_id) == policy_id)
         .order_by(col(Notification.id))
+        # the bodies (a notice is ~15 kB of text and HTML) are not listed: 10,000 rows stay small
+        .options(
+            defer(Notification.body_text),  # type: ignore[arg-type]
+            defer(Notification.body_html),  # type: ignore[arg-type]
+        )
     )
     if statuses:
         stmt = stmt.where(col(Notification.status).in_(list(statuses)))
