@@ -141,8 +141,7 @@ def outbox(
         list[str] | None,
         typer.Option(
             "--status",
-            help="只列该状态的（可重复）：pending 待发送、sending 发送中、failed 发送失败、"
-            "sent 已发送、cancelled 已撤回",
+            help="只列该状态的（可重复）：pending、sending、failed、sent、cancelled",
         ),
     ] = None,
     period: Annotated[
@@ -194,7 +193,7 @@ def outbox_retry(
     failed: Annotated[bool, typer.Option("--failed", help="该政策全部发送失败的邮件")] = False,
     by: ByOption = "办公室",
 ) -> None:
-    """把发送失败（或已撤回）的邮件重新放回待发送，下次运行流程时发出；已发送次数保留。"""
+    """把发送失败（或已撤回）的邮件放回待发送，下次运行流程时发出；发送尝试次数照旧累计。"""
     if bool(ids) == failed:
         raise typer.BadParameter("请给出邮件编号，或用 --failed 重发全部发送失败的邮件（二者选一）")
     settings = load_settings()
