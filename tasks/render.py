@@ -47,6 +47,7 @@ KINDS = (
     "quarantine",
     "escalation",
     "bulletin",
+    "delivery_failures",
 )
 
 _CN_DIGITS = "零一二三四五六七八九"

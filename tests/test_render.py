@@ -29,6 +29,7 @@ from tasks.calendar import WorkingCalendar
 from tasks.cycles import CycleSpec, cycles_for_policy, report_title
 from tasks.escalation.rules import clocks_13710
 from tasks.mail import notices
+from tasks.mail.failures import FailedMail, digest_context
 from tasks.render import (
     KINDS,
     RenderedMail,
@@ -253,6 +254,30 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             # The directories leave heads as （待填）; the flow passes "" for those.
             "head_name": "",
         }
+    elif kind == "delivery_failures":
+        # The day after the due day: a reminder the unit's server refused, and the leaders'
+        # bulletin given up after 8 attempts (no unit: it goes to the leaders).
+        day = after_due
+        context = digest_context(
+            policy_code=case.policy,
+            office=context["office"],
+            day=day,
+            as_of=at(day, 17, 30),
+            failures=[
+                FailedMail(
+                    id=311, unit=case.unit, kind="overdue",
+                    subject=f"【催报】{case.unit}：{report}已逾期，请立即报送",
+                    to=f"unit@{case.policy}.example.org", attempts=1,
+                    reply=f"550 5.1.1 <unit@{case.policy}.example.org>: Recipient address rejected",
+                    failed_at=at(day, 9, 2),
+                ),
+                FailedMail(
+                    id=318, unit="", kind="bulletin", subject=f"【通报】关于{report}的通报",
+                    to="leader@example.org", attempts=8, reply="451 4.3.0 Mailbox temporarily full",
+                    failed_at=at(day, 16, 40),
+                ),
+            ],
+        )  # fmt: skip
     elif kind == "bulletin":
         recipients = bundle.recipients(case.obligation)
         late, missing = recipients[-5:-3], recipients[-3:]
@@ -448,6 +473,7 @@ def test_branches_the_seeds_do_not_reach(
         ),
         ("bulletin", {"policy", "obligation", "office", "as_of", "bulletin"}),
         ("quarantine", {"office", "as_of", "item"}),
+        ("delivery_failures", {"office", "as_of", "digest"}),
     ],
 )
 def test_the_keys_the_readme_lists_are_enough(

@@ -1,0 +1,66 @@
+"""Outbox rows to the mails of one batch: what cannot be built is held or failed, not sent.
+
+``deliver_outbox`` calls ``build_batch`` on the rows it claimed and sends ``mails``; ``held``
+are the outcomes of the rows not built, to record like any other outcome:
+
+- every row ``pending`` with ``stop="sender"`` when the sender setting is empty or invalid (an
+  empty sender used to fail every mail of the day for good, and nothing was resent once fixed);
+- a row whose attachment file is missing or unreadable ``pending`` with ``stop="attachment"``:
+  restoring the file (or rebuilding it) sends the mail, the recipient is not at fault, and the
+  other mails of the batch go;
+- a row that fails to build for any other reason ``failed``: a bug, which the office sees in
+  the day's 【投递失败】 digest instead of retrying it for ever.
+
+Outcomes with a local stop (``DeliveryOutcome.local``) are not attempts of the mail: they must
+not count towards ``smtp.give_up_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config.errors import DeliveryError
+from models import tables as t
+from tasks.mail.notices import build_email
+from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, sender_problem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuiltBatch:
+    """The mails to send, and the outcomes of the rows that are not sent this time."""
+
+    mails: list[OutgoingMail]
+    held: list[DeliveryOutcome]
+
+
+def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -> BuiltBatch:
+    """Build each row's message; hold or fail, with the reason, the rows that cannot be built."""
+    if problem := sender_problem(sender):
+        logger.error("smtp.sender %s: %d mail(s) left pending", problem, len(rows))
+        error = f"not sent: smtp.sender {sender!r}: {problem}"
+        held = [
+            DeliveryOutcome(r.idempotency_key, "pending", 0, error=error, stop="sender")
+            for r in rows
+        ]
+        return BuiltBatch([], held)
+    mails: list[OutgoingMail] = []
+    unbuilt: list[DeliveryOutcome] = []
+    for row in rows:
+        key = row.idempotency_key
+        try:
+            message = build_email(row, sender=sender, reply_to=reply_to)
+        except DeliveryError as exc:  # an attachment file missing or unreadable (names the path)
+            logger.error("%s: held, attachment: %s", key, exc)
+            unbuilt.append(DeliveryOutcome(key, "pending", 0, error=str(exc), stop="attachment"))
+            continue
+        except Exception as exc:
+            logger.exception("%s: cannot be built", key)
+            error = f"邮件无法生成：{type(exc).__name__}: {exc}"
+            unbuilt.append(DeliveryOutcome(key, "failed", 0, error=error))
+            continue
+        mails.append(OutgoingMail(key=key, message=message, recipients=tuple(row.to + row.cc)))
+    return BuiltBatch(mails, unbuilt)
