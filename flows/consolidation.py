@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from prefect import flow, task
@@ -24,6 +25,7 @@ from tasks.consolidation.steps import (
     run_consolidation,
 )
 from tasks.consolidation.workbook import status_table_rows
+from tasks.mail.failures import mail_lines
 
 
 @task(name="consolidate-month", cache_policy=NONE)
@@ -79,8 +81,9 @@ async def consolidation_flow(
     moment = local_moment(as_of)
     result = consolidate_month(policy_code, period, obligation, moment, settings)
     await publish(result)
-    await deliver(policy_code, settings)
-    return result
+    delivered = await deliver(policy_code, settings)
+    # The bulletin's mail may not have gone (SMTP down): the command says so, not only a log.
+    return replace(result, mail=tuple(mail_lines(delivered, settings.smtp)))
 
 
 @task(name="annual-rollup", cache_policy=NONE)

@@ -24,6 +24,7 @@ from tasks.escalation.steps import (
     refresh_lists,
     run_escalation,
 )
+from tasks.mail.failures import mail_lines
 
 
 @task(name="escalate", cache_policy=NONE)
@@ -94,7 +95,8 @@ async def escalation_flow(
     """
     settings = settings or Settings()
     summary = escalate(policy_code, local_moment(as_of), settings)
-    await deliver(policy_code, settings)
+    delivered = await deliver(policy_code, settings)
+    summary.mail = mail_lines(delivered, settings.smtp)
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
         state = await office_approval(

@@ -14,6 +14,7 @@ from flows.delivery import deliver
 from tasks.calendar import local_moment
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import IntakeSummary, open_source, take_in
+from tasks.mail.failures import mail_lines
 
 
 @task(name="take-in", cache_policy=NONE)
@@ -53,11 +54,13 @@ async def intake_flow(
 
     ``as_of`` is the run's moment: when items are recorded and what the receipts and
     rejections are dated and measured against (a replayed day's, not the wall clock's).
+    ``summary.mail`` says what became of the mail sent (receipts, rejections, anything queued).
     """
     moment = local_moment(as_of)
     settings = settings or Settings()
     summary = take_in_mail(policy_code, source, moment, settings)
-    await deliver(policy_code, settings)
+    delivered = await deliver(policy_code, settings)
+    summary.mail = mail_lines(delivered, settings.smtp)
     title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
     await publish_intake_report(title, policy_code, summary)
     return summary

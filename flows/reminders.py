@@ -4,6 +4,7 @@ runs), with the Prefect wrappers of its steps."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -13,6 +14,7 @@ from prefect.logging import get_run_logger
 from config.settings import Settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
+from tasks.mail.failures import mail_lines, stop_line
 from tasks.mail.outbox import DeliverySummary
 from tasks.reminders.report import reminder_markdown
 from tasks.reminders.steps import PrepareSummary, prepare_reminders
@@ -34,10 +36,14 @@ def prepare_notices(
 
 @task(name="publish-report", cache_policy=NONE)
 async def publish_report(
-    title: str, policy_code: str, prepared: PrepareSummary, delivered: DeliverySummary
+    title: str,
+    policy_code: str,
+    prepared: PrepareSummary,
+    delivered: DeliverySummary,
+    stop: str,
 ) -> str:
     """Leave a markdown artifact: what was sent to whom, what was skipped and why."""
-    markdown = reminder_markdown(title, prepared, delivered)
+    markdown = reminder_markdown(title, prepared, delivered, stop)
     await acreate_markdown_artifact(
         key=f"reminders-{policy_code}", markdown=markdown, description=title
     )
@@ -47,7 +53,7 @@ async def publish_report(
 @flow(name="reminders", log_prints=False)
 async def reminders_flow(
     policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Send today's opening notices and reminders for all of a policy's reports.
 
     One flow run for the one-off and the monthly reports: two flows would plan the same day's
@@ -60,7 +66,9 @@ async def reminders_flow(
     title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
     prepared = prepare_notices(policy_code, moment, None, settings)
     delivered = await deliver(policy_code, settings)
-    await publish_report(title, policy_code, prepared, delivered)
+    await publish_report(
+        title, policy_code, prepared, delivered, stop_line(delivered, settings.smtp)
+    )
     return {
         "queued": len(prepared.queued),
         "already": len(prepared.already),
@@ -68,4 +76,6 @@ async def reminders_flow(
         "sent": delivered.count("sent"),
         "failed": delivered.count("failed"),
         "pending": delivered.count("pending"),
+        # The command's closing lines: why sending stopped, what was not sent, 已发送 N，失败 N…
+        "mail": mail_lines(delivered, settings.smtp),
     }

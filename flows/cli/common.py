@@ -54,6 +54,13 @@ class JsonRow(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def print_mail(lines: Sequence[str]) -> None:
+    """A flow command's closing lines about its mail (tasks.mail.failures.mail_lines), verbatim:
+    a server's reply such as "[Errno 111]" is not Rich markup."""
+    for line in lines:
+        out.print(line, markup=False, style="yellow" if line.startswith("邮件发送已停止") else None)
+
+
 def print_json(data: Sequence[JsonRow] | Mapping[str, Any]) -> None:
     """Rows (or a document already shaped as JSON), indented, non-ASCII kept as is."""
     payload = dict(data) if isinstance(data, Mapping) else [row.model_dump() for row in data]

@@ -13,6 +13,7 @@ from flows.cli.common import (
     load_settings,
     out,
     prefect_server,
+    print_mail,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -68,3 +69,4 @@ def consolidate_command(
         out.print(f"  {path}")
     if not result.leaders:
         out.print("[yellow]政策配置中没有专班领导邮箱，通报未发送。[/yellow]")
+    print_mail(result.mail)

@@ -21,6 +21,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_json,
+    print_mail,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -94,7 +95,7 @@ def escalate_command(
         return [await escalation_flow(policy, m, settings) for m in moments]
 
     summaries = asyncio.run(run_all())
-    for summary in summaries:
+    for number, summary in enumerate(summaries, 1):
         out.print(
             f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"
             f"新立督办 {len(summary.opened)}，办结待销号 {len(summary.resolved)}，"
@@ -104,8 +105,11 @@ def escalate_command(
         )
         for decision in summary.decisions:
             out.print(f"  审批：{decision}")
-    if summaries and summaries[-1].awaiting:
-        out.print("待审批：taskforce cases --open 查看，taskforce cases approve|reject 编号 审批。")
+        if number == len(summaries) and summary.awaiting:
+            out.print(
+                "待审批：taskforce cases --open 查看，taskforce cases approve|reject 编号 审批。"
+            )
+        print_mail(summary.mail)  # each run's block ends with what became of its mail
 
 
 @cases_app.callback()

@@ -22,6 +22,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_json,
+    print_mail,
 )
 from models import tables as t
 from models.db import init_db, session_scope
@@ -129,6 +130,7 @@ def intake(
 
     summary = asyncio.run(intake_flow(policy, source, moment, settings))
     _print_intake(summary)
+    print_mail(summary.mail)
 
 
 @intake_app.command("replay")

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
-from flows.cli.common import PolicyOption, RemindAsOfOption, load_settings, out, prefect_server
+from flows.cli.common import (
+    PolicyOption,
+    RemindAsOfOption,
+    load_settings,
+    out,
+    prefect_server,
+    print_mail,
+)
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
 from tasks.calendar import parse_as_of
@@ -34,13 +42,13 @@ def remind(
 
     gc.freeze()
 
-    async def run_all() -> list[tuple[datetime, dict[str, int]]]:
+    async def run_all() -> list[tuple[datetime, dict[str, Any]]]:
         # One flow run a day for the one-off and the monthly reports alike (see reminders_flow).
         return [(moment, await reminders_flow(policy, moment)) for moment in moments]
 
     for moment, counts in asyncio.run(run_all()):
         out.print(
             f"{moment:%Y-%m-%d %H:%M} 报送提醒：新入发件箱 {counts['queued']}，"
-            f"已发送 {counts['sent']}，失败 {counts['failed']}，待重发 {counts['pending']}，"
             f"此前已入箱 {counts['already']}，已报送跳过 {counts['skipped']}"
         )
+        print_mail(counts["mail"])

@@ -59,6 +59,7 @@ class ConsolidationResult:
     files: tuple[Path, ...]  # bulletin.html, bulletin.md, the workbook
     markdown: str
     leaders: tuple[str, ...]  # who the bulletin mail goes to ("" when nobody is configured)
+    mail: tuple[str, ...] = ()  # the run's mail outcome (tasks.mail.failures), set by the flow
 
 
 def _write(path: Path, data: bytes) -> None:

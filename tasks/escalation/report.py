@@ -28,6 +28,7 @@ def escalation_context(summary: EscalationSummary) -> dict[str, Any]:
         "supervision": summary.supervision,
         "interview": summary.interview,
         "commendations": summary.commendations,
+        "mail": summary.mail,
     }
 
 

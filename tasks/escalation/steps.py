@@ -61,6 +61,7 @@ class EscalationSummary:
     commendations: list[str] = field(default_factory=list)  # unit names for 通报表扬
     policy_name: str = ""  # the notice's title, for the office's approval form
     decisions: list[str] = field(default_factory=list)  # answers given while the run waited
+    mail: list[str] = field(default_factory=list)  # the run's mail outcome (tasks.mail.failures)
 
 
 @dataclass

@@ -52,6 +52,7 @@ def intake_context(title: str, summary: IntakeSummary) -> dict[str, Any]:
         "duplicates": summary.duplicates,
         "lines": lines,
         "problems": problems,
+        "mail": summary.mail,
     }
 
 

@@ -71,6 +71,7 @@ class IntakeSummary:
     source: str
     lines: list[dict[str, Any]] = field(default_factory=list)  # one per submission or item
     duplicates: int = 0  # messages another run (or an earlier one) had already taken in
+    mail: list[str] = field(default_factory=list)  # the run's mail outcome (tasks.mail.failures)
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line["outcome"] == outcome)

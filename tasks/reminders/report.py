@@ -11,7 +11,7 @@ from tasks.mail.outbox import DeliverySummary, refusal_note
 from tasks.reminders.steps import PrepareSummary
 from tasks.render import render_report
 
-STATUS_LABELS = {"sent": "已发送", "failed": "发送失败", "pending": "待重发"}
+STATUS_LABELS = {"sent": "已发送", "failed": "发送失败", "pending": "待发送"}
 PARTLY_REFUSED = "已发送（部分收件人被拒收）"
 
 
@@ -38,22 +38,26 @@ def _outcome_rows(delivered: DeliverySummary) -> list[dict[str, str]]:
 
 
 def reminder_context(
-    title: str, prepared: PrepareSummary, delivered: DeliverySummary
+    title: str, prepared: PrepareSummary, delivered: DeliverySummary, stop: str = ""
 ) -> dict[str, Any]:
     """What templates/reports/reminders.md shows: counts, then sent, already queued, skipped."""
     return {
         "title": title,
-        "queued": len(prepared.queued),
-        "already": prepared.already,
-        "skipped": prepared.skipped,
+        "stop": stop,
         "sent": delivered.count("sent"),
         "partly_refused": delivered.partly_refused(),
         "failed": delivered.count("failed"),
         "pending": delivered.count("pending"),
+        "queued": len(prepared.queued),
+        "already": prepared.already,
+        "skipped": prepared.skipped,
         "outcomes": _outcome_rows(delivered),
     }
 
 
-def reminder_markdown(title: str, prepared: PrepareSummary, delivered: DeliverySummary) -> str:
-    """Sent, failed, skipped: one table each, in the order the office reads them."""
-    return render_report("reminders.md", **reminder_context(title, prepared, delivered))
+def reminder_markdown(
+    title: str, prepared: PrepareSummary, delivered: DeliverySummary, stop: str = ""
+) -> str:
+    """Sent, failed, skipped: one table each, in the order the office reads them; ``stop`` is
+    why sending stopped (tasks.mail.failures.stop_line), shown under the counts."""
+    return render_report("reminders.md", **reminder_context(title, prepared, delivered, stop))

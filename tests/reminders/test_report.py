@@ -18,7 +18,7 @@ def test_a_day_with_nothing_to_send_says_so() -> None:
     empty = DeliverySummary(outcomes=[], subjects={}, recipients={})
     markdown = reminder_markdown("陵川 报送提醒", PrepareSummary(as_of=NOW), empty)
     assert markdown.startswith("# 陵川 报送提醒\n")
-    assert "发送成功 0 封，失败 0 封，待重发 0 封。" in markdown
+    assert "发送成功 0 封，失败 0 封，待发送 0 封。" in markdown
     assert "今日无需发送通知。" in markdown and "##" not in markdown
 
 
@@ -51,3 +51,16 @@ def test_hostile_texts_stay_in_their_cells() -> None:
     assert by_first["县交通局"] == [
         "县交通局", "月度进展情况报告", "2023年2月", "无邮箱 \\| 请补充"
     ]  # fmt: skip
+
+
+def test_a_stopped_batch_says_why_under_the_counts() -> None:
+    held = DeliverySummary(
+        outcomes=[DeliveryOutcome("k", "pending", 0, error="not sent", stop="sender")],
+        subjects={"k": "【报送通知】县人社局"},
+        recipients={"k": "rsj@x.org"},
+    )
+    stop = "邮件发送已停止：发件地址设置（TASKFORCE_SMTP_SENDER）为空。1 封邮件仍待发送。"
+    markdown = reminder_markdown("t", PrepareSummary(as_of=NOW), held, stop)
+    _, _, rest = markdown.partition("待发送 1 封。\n\n")
+    shown = stop.replace("_", "\\_")  # markdown-escaped, as md_cell shows it
+    assert rest.startswith(f"**{shown}**\n") and "| 待发送 | rsj@x.org |" in rest
