@@ -27,3 +27,15 @@ def test_sections_appear_only_when_there_is_something() -> None:
     assert row[1] == "县交通局" and row[3] == "逾期未报 \\| 第2条"
     assert row[2] == "报县政府督查"  # the step's label, not its code
     assert "## 通报表扬名单\n\n县财政局、县住建局\n" in markdown
+
+
+def test_the_run_ends_with_its_mail() -> None:
+    summary = EscalationSummary(
+        policy="lingchuan-2023", as_of=datetime(2023, 3, 6, 9, tzinfo=SHANGHAI),
+        mail=["  失败：【催报】县交通局 → jtj@x.org（收件人被拒收：550 5.1.1 unknown）",
+              "邮件：已发送 3，失败 1（收件人被拒收），待发送 0"],
+    )  # fmt: skip
+    assert escalation_markdown(summary).endswith(
+        "## 邮件发送\n\n- 失败：【催报】县交通局 → jtj@x.org（收件人被拒收：550 5.1.1 unknown）\n"
+        "- 邮件：已发送 3，失败 1（收件人被拒收），待发送 0\n"
+    )

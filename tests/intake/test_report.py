@@ -47,3 +47,18 @@ def test_rows_name_the_report_as_the_office_does() -> None:
     )  # fmt: skip
     (row,) = [r for r in intake_markdown("t", summary).splitlines() if "县能源局" in r]
     assert markdown_cells(row)[2:5] == ["县能源局", "工作专班建立情况", "2023年1月20日"]
+
+
+def test_the_run_ends_with_its_mail() -> None:
+    summary = IntakeSummary(policy="p", source="IMAP")
+    summary.mail = [
+        "邮件服务器 127.0.0.1:25 无法连接（SMTPConnectError: [Errno 111]），1 封邮件仍待发送。",
+        "邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）",
+    ]
+    markdown = intake_markdown("陵川 收取报送", summary)
+    assert markdown.endswith(
+        "## 邮件发送\n\n"
+        "- 邮件服务器 127.0.0.1:25 无法连接（SMTPConnectError: \\[Errno 111\\]），"
+        "1 封邮件仍待发送。\n"
+        "- 邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）\n"
+    )
