@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from config.errors import DeliveryError
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
@@ -202,7 +201,9 @@ class _Recorder:
             row_id=claim.row_id,
             previous_attempts=claim.attempts,
             status=outcome.status,
-            attempts=outcome.attempts,
+            # A stop on our side (sender, login, TLS, attachment) is not an attempt of the mail:
+            # it never brings the mail closer to being given up.
+            attempts=0 if outcome.local else outcome.attempts,
             reply=outcome.reply,
             # A partial refusal leaves the row sent; the refused addresses go where errors go.
             error=outcome.error or refusal_note(outcome.refused),
@@ -247,28 +248,13 @@ async def deliver_outbox(
         )  # fmt: skip
         if not rows:  # the usual day: nothing queued, nothing to import or send
             return DeliverySummary([], {}, {})
-        from tasks.mail.notices import build_email
-        from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, send_batch
+        from tasks.mail.batch import build_batch
+        from tasks.mail.smtp import send_batch
 
-        mails: list[OutgoingMail] = []
-        unbuilt: list[DeliveryOutcome] = []
-        for row in rows:
-            try:
-                message = build_email(row, sender=settings.smtp.sender, reply_to=office_mailbox)
-            except DeliveryError as exc:  # a missing attachment: this mail, not the batch
-                logger.error("%s: cannot be built: %s", row.idempotency_key, exc)
-                unbuilt.append(DeliveryOutcome(row.idempotency_key, "failed", 0, error=str(exc)))
-                continue
-            except Exception as exc:
-                logger.exception("%s: cannot be built", row.idempotency_key)
-                error = f"邮件无法生成：{type(exc).__name__}: {exc}"
-                unbuilt.append(DeliveryOutcome(row.idempotency_key, "failed", 0, error=error))
-                continue
-            mails.append(
-                OutgoingMail(
-                    key=row.idempotency_key, message=message, recipients=tuple(row.to + row.cc)
-                )
-            )
+        # A missing attachment or an unusable sender holds its rows (pending, not an attempt);
+        # a mail that cannot be built for another reason fails alone.
+        built = build_batch(rows, sender=settings.smtp.sender, reply_to=office_mailbox)
+        mails, unbuilt = built.mails, built.held
         claimed = {
             row.idempotency_key: _Claimed(row.id or 0, row.attempts, row.first_tried_at)
             for row in rows

@@ -365,14 +365,9 @@ async def test_a_refused_sender_leaves_rows_pending_not_failed(
     assert [o.status for o in (await deliver_steps(POLICY, right)).outcomes] == ["sent"] * 2
 
 
-# --- what deliver_outbox owes (tasks/mail/outbox.py, the lead's): strict xfails until it does --
+# --- what deliver_outbox does with them (tasks/mail/outbox.py) ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliver_outbox still builds with notices.build_email and fails a missing attachment; "
-    "it is to call tasks.mail.batch.build_batch and record its held outcomes",
-)
 async def test_a_missing_attachment_leaves_the_row_pending_and_a_restored_file_sends_it(
     settings: Settings, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -411,11 +406,6 @@ async def test_a_missing_attachment_leaves_the_row_pending_and_a_restored_file_s
     assert [o.status for o in sent.outcomes] == ["sent"] and len(smtp_server.messages) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliver_outbox counts a local stop's attempt towards smtp.give_up_attempts; "
-    "an outcome with DeliveryOutcome.local is to be recorded with attempts=0",
-)
 async def test_a_refused_sender_never_gives_the_mail_up(
     settings: Settings, smtp_server: SmtpServer
 ) -> None:
