@@ -47,7 +47,8 @@ def test_up_serves_the_commands_and_down_stops_it(tmp_path: Path) -> None:
                            "--as-of", "2023-01-12T09:00")  # fmt: skip
         assert remind.returncode == 0, remind.stderr
         assert "临时服务器" not in remind.stderr
-        assert "新入发件箱 82，已发送 82" in remind.stdout  # through the catcher `up` started
+        assert "新入发件箱 82" in remind.stdout  # through the catcher `up` started
+        assert "邮件：已发送 82，失败 0，待发送 0" in remind.stdout
         runs = httpx.post(f"{state['api_url']}/flow_runs/filter", json={}, timeout=10).json()
         assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 1  # `reminders`
         assert len(list((tmp_path / "var" / "mail").glob("*.eml"))) == 82
