@@ -199,6 +199,43 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_sending(
     assert len(server.messages) == 6
 
 
+class WitnessHandler(RecordingHandler):
+    """Before answering each DATA, reads how many rows the outbox already records as sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.sent_before: list[int] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        def count() -> int:
+            with DbSession(get_engine(self.settings)) as db:
+                rows = db.exec(select(t.Notification).where(t.Notification.status == "sent"))
+                return len(rows.all())
+
+        self.sent_before.append(await asyncio.get_running_loop().run_in_executor(None, count))
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_each_outcome_is_stored_before_the_connection_sends_the_next_mail(
+    db_settings: Settings,
+) -> None:
+    """One connection, 12 mails: when the server receives mail n, the n mails before it are
+    already `sent` in the database, so a kill at any moment repeats at most the mail in flight."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 12)
+    server = SmtpServer()
+    server.handler = WitnessHandler(db_settings)
+    server.start()
+    try:
+        settings = _with_smtp(db_settings, server, concurrency=1)
+        summary = await deliver_outbox(settings, POLICY, run_id="run-w", now=NOW)
+    finally:
+        server.stop()
+    assert summary.count("sent") == 12
+    assert server.handler.sent_before == list(range(12))
+
+
 async def test_a_run_still_sending_renews_its_lease_and_an_expired_one_is_released(
     db_settings: Settings, holding_server: Callable[[str], SmtpServer]
 ) -> None:
