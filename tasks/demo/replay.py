@@ -26,6 +26,7 @@ from models.policy_store import get_policy, policy_cycles
 from models.submission_view import submission_rows
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.demo.bureaus import BureauReply
+from tasks.mail.labels import KIND_LABELS
 from tasks.serving import DueCycle, cycles_to_consolidate, non_working_reason, rollup_years
 
 # The clock of a replayed day: the served ticks' times (tasks/serving.py), intake once the
@@ -40,17 +41,7 @@ DECISIONS_AT = time(15, 0)
 INTAKE_AT = time(18, 0)
 
 # Mail kinds (Notification.kind) in the order the summary shows them, with their labels.
-MAIL_LABELS = {
-    "opening": "开始通知",
-    "reminder": "提醒",
-    "last_day": "截止日提醒",
-    "overdue": "催报",
-    "escalation": "督办单",
-    "receipt": "回执",
-    "rejection": "退回",
-    "quarantine": "隔离通知",
-    "bulletin": "通报",
-}
+MAIL_LABELS = KIND_LABELS
 
 
 def at(day: date, moment: time) -> datetime:

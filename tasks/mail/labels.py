@@ -13,6 +13,7 @@ KIND_LABELS = {
     "rejection": "退回通知",
     "quarantine": "隔离通知",
     "bulletin": "通报",
+    "delivery_failures": "投递失败通知",
 }
 
 # Notification.status
