@@ -176,10 +176,25 @@ class Headers:
 
 
 def _sender(message: Message) -> tuple[str, str]:
-    name, address = email.utils.parseaddr(_header(message, "From"))
+    """(display name, address) of the From header; the address "" when it names no one.
+
+    The raw header is parsed first and only the display name is decoded afterwards: decoding
+    first let an RFC 2047 word that spells a unit's address (=?utf-8?b?…?= <attacker@…>)
+    become the sender. A From with several addresses, or none, names no one either.
+    """
+    try:
+        raw = message.get("From")
+    except Exception:  # a malformed header the parser could not model
+        return "", ""
+    if raw is None:
+        return "", ""
+    found = email.utils.getaddresses([str(raw)])
+    if len(found) != 1:
+        return "", ""
+    name, address = found[0]
     if not _ADDRESS.match(address.strip()):
-        return name, ""  # an unparsable From names no one; lenient parsers return junk here
-    return name, address.strip().lower()
+        return _decode_words(name), ""  # lenient parsers return junk for an unparsable From
+    return _decode_words(name).strip(), address.strip().lower()
 
 
 def parse_headers(content: bytes) -> Headers:
