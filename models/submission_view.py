@@ -8,9 +8,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import tables as t
+from models.consolidation_store import load_consolidation_input
 from models.intake_store import latest_submissions
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
+from tasks.consolidation.consolidate import consolidate
 
 STATUS_LABELS = {
     "accepted": "已受理",
@@ -35,9 +37,6 @@ def values_to_verify(
 ) -> dict[str, list[str]]:
     """Unit name → the reported values of a monthly cycle the bulletin shows as 待核实, worded as
     there (the consolidation decides, so the view and the bulletin never disagree)."""
-    from models.consolidation_store import load_consolidation_input
-    from tasks.consolidation.consolidate import consolidate
-
     if obligation.frequency != "monthly":
         return {}
     everything = datetime(9999, 1, 1, tzinfo=UTC)  # the view shows all that has arrived

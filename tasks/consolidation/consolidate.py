@@ -44,10 +44,13 @@ STATE_LABELS = {
 LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "check": "待核实", "none": "—"}
 NOT_OBLIGED = "不需报送"
 # "Nothing to report" in the words units use (无、暂无、暂未发现突出问题、
-# 工作按计划推进，无突出困难): not a problem the bulletin lists.
+# 工作按计划推进，无突出困难、本月工作推进总体顺利，暂无需要协调解决的问题): not a problem to list.
 NOTHING_SAID = re.compile(
-    r"^(工作按计划推进)?[，,]?(本月|目前|暂)?(无|没有|未发现|暂未发现)(突出|明显|重大)?(问题困难|问题|困难)?"
-    r"[。.！!]?$"
+    # an optional clause that says things go well (工作按计划推进，/ 本月工作推进总体顺利，) …
+    r"^([^，,。；]{0,15}(按计划|顺利|正常)[^，,。；]{0,6}[，,])?"
+    # … then "no problem" in its usual forms
+    r"(本月|目前|暂)?(无|没有|未发现|暂未发现)(需要协调解决的|突出|明显|重大)?"
+    r"(问题困难|问题|困难)?[。.！!]?$"
 )
 OTHER_GROUP = "其他（未明确推进组）"  # measures no group covers, units leading none of a group's
 NOT_REPORTED = "未报"

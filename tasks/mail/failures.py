@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasks.calendar import SHANGHAI
 from tasks.mail.labels import kind_label
-from tasks.mail.smtp import LOCAL_CAUSES, DeliveryOutcome, sender_problem
+from tasks.mail.smtp import DeliveryOutcome, sender_problem
 
 if TYPE_CHECKING:
     from config.settings import SmtpSettings
@@ -162,11 +162,6 @@ def mail_lines(summary: DeliverySummary, smtp: SmtpSettings) -> list[str]:
     """What a flow command prints about its mail, the outcome line last."""
     stop = stop_line(summary, smtp)
     return [*([stop] if stop else []), *unsent_lines(summary), outcome_line(summary)]
-
-
-def stopped_locally(summary: DeliverySummary) -> bool:
-    """The batch stopped for a reason of ours (a setting, a file): the office must act."""
-    return any(o.stop in LOCAL_CAUSES for o in summary.outcomes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -402,6 +402,8 @@ def test_the_workbook_marks_values_to_verify(quarter: list[Consolidation]) -> No
     [
         ("无", False), ("暂无。", False), ("暂未发现突出问题。", False), ("无问题困难", False),
         ("工作按计划推进，无突出困难。", False), ("本月无", False),
+        ("本月工作推进总体顺利，暂无需要协调解决的问题。", False),
+        ("资金缺口较大，暂无解决办法。", True), ("项目审批滞后，无法按期开工。", True),
         ("资金无着落。", True), ("无人机巡检设备不足。", True),
         ("暂无配套资金，项目无法开工。", True),
     ],
