@@ -32,6 +32,7 @@ from config.errors import RenderError
 from config.schema import MEASURE_NUMBER
 from tasks.calendar import SHANGHAI, format_day
 from tasks.cycles import report_title
+from tasks.text import clean_line
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,14 @@ def article(number: str) -> str:
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
 _MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=])")
+# GFM turns a bare http://…, www.… or a@b.cn into a link (Prefect's renderer does): an escaped
+# ":", "." or "@" reads the same and links nowhere, so text from outside never becomes a link.
+_MD_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)|(@)")
 
 
 def _md_escape_line(line: str) -> str:
-    line = _MD_SPECIAL.sub(r"\\\1", line.strip())
+    line = _MD_SPECIAL.sub(r"\\\1", clean_line(line).strip())
+    line = _MD_AUTOLINK.sub(lambda m: "\\" + m[0], line)
     return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line)
 
 

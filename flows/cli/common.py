@@ -15,11 +15,19 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
+from rich.text import Text
 
 from config.settings import Settings
+from tasks.text import clean_line
 
 # Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+def outside(value: object) -> Text:
+    """Text that came from a mail, a file or a server, for a table cell or a line: never read as
+    Rich markup ([bold red]…), and without the controls (ESC, OSC 8) a terminal would obey."""
+    return Text(clean_line(str(value)))
 
 
 def load_settings() -> Settings:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlmodel import select
 
 from flows.cli.common import (
@@ -20,6 +21,7 @@ from flows.cli.common import (
     ReplayPolicyOption,
     load_settings,
     out,
+    outside,
     prefect_server,
     print_json,
     print_mail,
@@ -91,10 +93,10 @@ def _print_intake(summary: Any) -> None:
         )
         late = f"{line['late_working_days']} 个工作日" if line["late_working_days"] else ""
         table.add_row(
-            line["received_at"], line["unit"] or line["sender"],
+            line["received_at"], outside(line["unit"] or line["sender"]),
             line["obligation_name"] or line["obligation"], line["period_label"] or line["period"],
             str(line["version"] or ""), outcome_label(line["outcome"]),
-            late, problems,
+            late, outside(problems),
         )  # fmt: skip
     if summary.lines:
         out.print(table)
@@ -179,7 +181,7 @@ def submit(
         now=moment,
     )
     if summary.duplicates:
-        out.print(f"文件 {file} 此前已登记过，未重复登记。")
+        out.print(Text.assemble("文件 ", outside(file), " 此前已登记过，未重复登记。"))
         return
     _print_intake(summary)
     if any(line["outcome"] == "rejected" for line in summary.lines):
@@ -203,11 +205,11 @@ def submissions(
     table.add_column("问题", overflow="fold")
     for r in rows:
         late = f"{r.late_working_days} 个工作日" if r.late_working_days else ""
+        problems = [e["problem"] for e in r.errors] + [f"待核实：{v}" for v in r.to_verify]
         table.add_row(
             r.obligation_name, r.period, r.unit, r.status_label,
             str(r.version or ""), r.channel_label, r.received_at_local or "",
-            late, str(r.submission_id or ""),
-            "；".join([e["problem"] for e in r.errors] + [f"待核实：{v}" for v in r.to_verify]),
+            late, str(r.submission_id or ""), outside("；".join(problems)),
         )  # fmt: skip
     out.print(table if rows else "尚无报送记录。")
 
@@ -227,7 +229,7 @@ def review(
     for r in pending:
         table.add_row(
             str(r.submission_id), r.unit, r.obligation_name, r.period,
-            r.received_at_local, r.attachment, r.excerpt,
+            r.received_at_local, outside(r.attachment), outside(r.excerpt),
         )  # fmt: skip
     out.print(table if pending else "没有待审核的报送。")
     if pending:

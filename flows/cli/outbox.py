@@ -17,6 +17,7 @@ from flows.cli.common import (
     PolicyOption,
     load_settings,
     out,
+    outside,
     print_json,
 )
 from models.db import init_db, session_scope
@@ -120,8 +121,8 @@ def _print_table(rows: list[OutboxRow], title: str) -> None:
             status = f"[red]{status}[/red]"
         note = _claim(r, now) or "；".join(x for x in (r.server_reply, r.last_error) if x)
         table.add_row(
-            str(r.id), r.kind_label, r.unit or "、".join(r.to), r.period_label, status,
-            str(r.attempts), r.updated_at[:16].replace("T", " "), note, r.key,
+            str(r.id), r.kind_label, outside(r.unit or "、".join(r.to)), r.period_label, status,
+            str(r.attempts), r.updated_at[:16].replace("T", " "), outside(note), r.key,
         )  # fmt: skip
     out.print(table)
 

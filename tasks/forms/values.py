@@ -56,6 +56,7 @@ from tasks.forms.layout import (
     TableRow,
 )
 from tasks.forms.read import MAX_UNPACKED_BYTES, UNREADABLE, check_archive, open_workbook
+from tasks.text import clean_text
 
 # Least advanced first: a measure is only as far along as its least advanced target.
 STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")
@@ -193,7 +194,8 @@ def _text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, timedelta):
         return str(value)
-    return _strip(str(value))
+    # OOXML writes a control character as _x0000_, which openpyxl restores: never stored.
+    return _strip(clean_text(str(value)))
 
 
 def _shown(value: Any) -> str:

@@ -36,6 +36,7 @@ from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_m
 from tasks.mail.notices import notice_context
 from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
 from tasks.render import render_notice, shared_environment
+from tasks.text import clean_line, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -390,8 +391,9 @@ def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
             item.attempts += 1
             if item.channel == "email":
                 _note_headers(item, (run.settings.raw_dir / item.raw_path).read_bytes())
-            item.reasons = [f"处理出错：{type(exc).__name__}: {exc}"[:1000]]
-            item.details = {**item.details, "traceback": traceback.format_exc()[-4000:]}
+            # The exception may quote what the mail held: cleaned, or PostgreSQL refuses a NUL.
+            item.reasons = [clean_line(f"处理出错：{type(exc).__name__}: {exc}")[:1000]]
+            item.details = {**item.details, "traceback": clean_text(traceback.format_exc()[-4000:])}
             return [_line(item, "error", errors=[{"problem": item.reasons[0]}])]
 
 
@@ -475,16 +477,17 @@ def submit_paper(
         raise NotFoundError(f"无法读取文件 {file}：{exc.strerror or exc}") from None
     digest, relative = store_raw(settings.raw_dir, data, file.suffix.lower()[:10])
     summary = IntakeSummary(policy_code, "paper")
+    name = clean_line(file.name)
     with session_scope(settings) as session:
         item_id = claim_item(
             session,
             {
                 "raw_sha256": digest, "raw_path": relative, "size": len(data), "channel": "paper",
-                "source": "paper", "source_key": file.name, "received_at": received_at,
-                "sender": unit.code, "subject": file.name, "message_id": "",
+                "source": "paper", "source_key": name, "received_at": received_at,
+                "sender": unit.code, "subject": name, "message_id": "",
                 "policy_code": policy_code, "status": "stored", "reasons": [],
                 "details": {"unit": unit.code, "obligation": obligation, "period": period,
-                            "filename": file.name},
+                            "filename": name},
                 "attempts": 0, "created_at": now, "processed_at": None,
             },
         )  # fmt: skip

@@ -24,6 +24,8 @@ from email.message import Message
 from pathlib import PurePosixPath
 from typing import Any
 
+from tasks.text import clean_line, clean_text
+
 # Declared charsets that lie: gb2312 mail often holds GBK characters, and GB18030 covers both.
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030"}
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
@@ -69,7 +71,7 @@ class _RawHeaders(email.policy.Compat32):
 
 
 RAW_HEADERS = _RawHeaders()
-_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+_ADDRESS = re.compile(r"^[^@\s<>\"\x00-\x1f\x7f-\x9f]+@[^@\s<>\"\x00-\x1f\x7f-\x9f]+$")
 
 
 def size_text(size: int) -> str:
@@ -91,7 +93,12 @@ def fix_text(value: str) -> str:
 
 
 def _decode_words(value: str) -> str:
-    """RFC 2047 words, in a header or (against the RFC, but common) in a quoted file name."""
+    """RFC 2047 words, in a header or (against the RFC, but common) in a quoted file name;
+    control characters (an encoded NUL, ESC) removed before anything stores or shows them."""
+    return clean_line(_decoded_words(value))
+
+
+def _decoded_words(value: str) -> str:
     if "=?" not in value:
         return fix_text(value)
     try:
@@ -125,6 +132,10 @@ def _decode_payload(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
+    return clean_text(_decoded_payload(part, payload))
+
+
+def _decoded_payload(part: Message, payload: bytes) -> str:
     declared = (part.get_content_charset() or "utf-8").lower()
     codec = _CHARSET_ALIASES.get(declared, declared)
     try:
@@ -277,16 +288,16 @@ def docx_text(data: bytes) -> str:
             cells = [c.text.strip() for c in row.cells]
             if any(cells):
                 lines.append(" | ".join(cells))
-    return "\n".join(lines)[:MAX_TEXT_CHARS]
+    return clean_text("\n".join(lines))[:MAX_TEXT_CHARS]
 
 
 def plain_text_file(data: bytes) -> str:
     for codec in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(codec)[:MAX_TEXT_CHARS]
+            return clean_text(data.decode(codec))[:MAX_TEXT_CHARS]
         except UnicodeDecodeError:
             continue
-    return data.decode("utf-8", "replace")[:MAX_TEXT_CHARS]
+    return clean_text(data.decode("utf-8", "replace"))[:MAX_TEXT_CHARS]
 
 
 def recipients(content: bytes) -> list[str]:

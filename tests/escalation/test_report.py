@@ -36,6 +36,6 @@ def test_the_run_ends_with_its_mail() -> None:
               "邮件：已发送 3，失败 1（收件人被拒收），待发送 0"],
     )  # fmt: skip
     assert escalation_markdown(summary).endswith(
-        "## 邮件发送\n\n- 失败：【催报】县交通局 → jtj@x.org（收件人被拒收：550 5.1.1 unknown）\n"
+        "## 邮件发送\n\n- 失败：【催报】县交通局 → jtj\\@x.org（收件人被拒收：550 5.1.1 unknown）\n"
         "- 邮件：已发送 3，失败 1（收件人被拒收），待发送 0\n"
     )

@@ -26,9 +26,9 @@ def test_rows_counts_and_problems() -> None:
     rows = [markdown_cells(r) for r in markdown.splitlines() if r.startswith("| 2023")]
     assert [len(r) for r in rows] == [9, 9, 9]  # the sender's | does not add a column
     assert rows[1][4:] == ["2023-02", "2", "退回", "1", "1"]
-    assert rows[2][1] == "x\\|y@z"
+    assert rows[2][1] == "x\\|y\\@z"  # escaped: no mailto: link made of what a stranger wrote
     assert "- 县文旅局：月度报告 D7 请填写完成值" in markdown
-    assert "- x\\|y@z：发件人不是本县单位的登记邮箱" in markdown
+    assert "- x\\|y\\@z：发件人不是本县单位的登记邮箱" in markdown
 
 
 def test_an_empty_run_has_no_table() -> None:

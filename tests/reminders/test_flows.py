@@ -41,7 +41,7 @@ async def test_flows_send_and_leave_an_artifact(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["reminders-lingchuan-2023"]))
         )
     markdowns = [a.data for a in artifacts if isinstance(a.data, str)]
-    assert any("发送结果" in m and "rsj@lingchuan.example.org" in m for m in markdowns)
+    assert any("发送结果" in m and "rsj\\@lingchuan.example.org" in m for m in markdowns)
     assert any("未重复发送" in m and "县人社局" in m for m in markdowns)
     # The one-off reports are named and labelled as the office calls them, not by their keys
     repeated = next(m for m in markdowns if "未重复发送" in m)

@@ -43,8 +43,8 @@ def test_hostile_texts_stay_in_their_cells() -> None:
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     by_first = {markdown_cells(row)[0]: markdown_cells(row) for row in rows}
     assert by_first["已发送（部分收件人被拒收）"] == [
-        "已发送（部分收件人被拒收）", "a@x.org, b@x.org", "关于\\*专班\\*建立情况",
-        "250 OK；部分收件人被拒收：b@x.org（550 无此用户）",
+        "已发送（部分收件人被拒收）", "a\\@x.org, b\\@x.org", "关于\\*专班\\*建立情况",
+        "250 OK；部分收件人被拒收：b\\@x.org（550 无此用户）",
     ]  # fmt: skip
     assert by_first["发送失败"][2:] == ["k2", "附件文件不存在：/var/forms/a\\_b.xlsx"]
     # The office reads the report's name and label, not the keys
@@ -63,4 +63,4 @@ def test_a_stopped_batch_says_why_under_the_counts() -> None:
     markdown = reminder_markdown("t", PrepareSummary(as_of=NOW), held, stop)
     _, _, rest = markdown.partition("待发送 1 封。\n\n")
     shown = stop.replace("_", "\\_")  # markdown-escaped, as md_cell shows it
-    assert rest.startswith(f"**{shown}**\n") and "| 待发送 | rsj@x.org |" in rest
+    assert rest.startswith(f"**{shown}**\n") and "| 待发送 | rsj\\@x.org |" in rest
