@@ -23,6 +23,23 @@ def keys_rotate() -> None:
     )
 
 
+def form_lines(settings: Settings) -> list[str]:
+    """What ``db init`` says of the form key and of forms made before they were recorded."""
+    from tasks.reminders.steps import register_form_files
+
+    lines = [form_key_line(settings)]
+    recorded, refused = register_form_files(settings)
+    if recorded:
+        lines.append(f"已将此前生成的 {recorded} 份表格登记为本办下发的表格。")
+    if refused:
+        lines.append(
+            f"{len(refused)} 份表格无法用本机密钥校验，未登记（交回时将被隔离），"
+            f"例如 {refused[0]}：如曾使用其他密钥，请把该密钥加入 TASKFORCE_FORM_PREVIOUS_KEYS "
+            "后重新运行 taskforce db init。"
+        )
+    return lines
+
+
 def form_key_line(settings: Settings) -> str:
     """What ``db init`` says of the form key: made now, found, or set in the environment."""
     if settings.form_key is not None and settings.form_key.get_secret_value().strip():

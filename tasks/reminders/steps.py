@@ -131,6 +131,49 @@ def _ensure_form(path: Path, spec: FormSpec, keys: FormKeys, recorded: bool) -> 
     return Issued(digest, key_id(keys.current), spec.issued_at)
 
 
+def register_form_files(settings: Settings) -> tuple[int, list[Path]]:
+    """Record as issued the forms under ``var/forms`` that have no record yet (made before the
+    office recorded its forms, or by a run that failed before committing), so that they are
+    still accepted when they come back; (forms recorded, files no key of the install verifies)."""
+    from config.errors import FormError
+    from models.issued_forms import record_form_read_back
+    from tasks.forms.read import read_form_metadata
+
+    root = settings.var_dir / "forms"
+    files = sorted(root.glob("*/*/*/*.xlsx")) if root.is_dir() else []
+    if not files:
+        return 0, []
+    keys = form_keys(settings)
+    recorded, refused = 0, []
+    with session_scope(settings) as session:
+        known = _recorded_paths(session, settings)
+        for path in files:
+            if path in known:
+                continue
+            try:
+                meta = read_form_metadata(path.read_bytes(), keys)
+            except (FormError, OSError):
+                refused.append(path)
+                continue
+            recorded += record_form_read_back(session, meta)
+    return recorded, refused
+
+
+def _recorded_paths(session: Session, settings: Settings) -> set[Path]:
+    """The form paths (``form_path``'s layout) of every form recorded as issued."""
+    from models.issued_forms import IssuedForm
+
+    rows = session.exec(
+        select(t.Policy.code, t.Obligation.code, t.Cycle.period, t.Unit.code)
+        .select_from(IssuedForm)
+        .join(t.Policy, col(t.Policy.id) == IssuedForm.policy_id)
+        .join(t.Cycle, col(t.Cycle.id) == IssuedForm.cycle_id)
+        .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
+        .join(t.Unit, col(t.Unit.id) == IssuedForm.unit_id)
+    ).all()
+    return {form_path(settings, *row) for row in rows}
+
+
 def prepare_reminders(
     settings: Settings, policy_code: str, as_of: datetime, frequency: str | None
 ) -> PrepareSummary:
