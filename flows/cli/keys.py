@@ -6,7 +6,9 @@ import typer
 
 from config.settings import Settings
 from flows.cli.common import load_settings, out
-from tasks.forms.keys import ensure_key_file, key_file, key_id, rotate_key_file
+
+# tasks.forms is imported inside the commands: `taskforce --help` and the other configuration
+# commands start without it (tests/cli/test_layout.py).
 
 keys_app = typer.Typer(help="表格签名密钥", no_args_is_help=True)
 
@@ -15,11 +17,14 @@ keys_app = typer.Typer(help="表格签名密钥", no_args_is_help=True)
 def keys_rotate() -> None:
     """生成新的表格签名密钥：此后下发的表格用新密钥签名，原密钥转为历史密钥，
     已下发的表格交回时仍可校验。"""
+    from tasks.forms.keys import rotate_key_file
+
     rotation = rotate_key_file(load_settings())
     out.print(
         f"已生成新的表格签名密钥（编号 {rotation.new_id}），此后下发的表格均用新密钥签名。"
         f"原密钥（编号 {rotation.old_id}）已转为历史密钥，此前下发的表格交回时仍可校验；"
-        f"现有历史密钥 {rotation.previous_count} 个。密钥文件：{rotation.path}（仅本用户可读）。"
+        f"现有历史密钥 {rotation.previous_count} 个。密钥文件：{rotation.path}（仅本用户可读）。",
+        markup=False,
     )
 
 
@@ -42,6 +47,8 @@ def form_lines(settings: Settings) -> list[str]:
 
 def form_key_line(settings: Settings) -> str:
     """What ``db init`` says of the form key: made now, found, or set in the environment."""
+    from tasks.forms.keys import ensure_key_file, key_file, key_id
+
     if settings.form_key is not None and settings.form_key.get_secret_value().strip():
         return "表格签名密钥：使用环境变量 TASKFORCE_FORM_KEY 所设的密钥。"
     key, created = ensure_key_file(settings)
