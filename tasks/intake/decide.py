@@ -6,6 +6,9 @@ quarantined or ignored. Trust comes from two facts only: the HMAC signature of o
 unit and which cycle) and the sender's address being one of that unit's mailboxes. Nothing from a
 forged, altered or misdirected form is accepted: the whole message is quarantined and the office
 is told.
+
+A valid signature is necessary, not sufficient: the form must also be one the office issued (its
+digest recorded when it was built) and must have arrived after its cycle opened (``_not_issued``).
 """
 
 from __future__ import annotations
