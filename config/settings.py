@@ -113,9 +113,8 @@ class ServeSettings(BaseModel):
     approval_wait_seconds: int = Field(default=8 * 3600, ge=0)
 
 
-# The HMAC key that signs forms must be set for real use; this default only serves the demo
-# and tests, and is refused when TASKFORCE_PRODUCTION=true.
-DEMO_FORM_KEY = "demo-only-form-signing-key-change-me"
+# A form key set by hand shorter than this is refused in production (the generated one has 43).
+MIN_FORM_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -140,13 +139,19 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     escalation: EscalationSettings = EscalationSettings()
     serve: ServeSettings = ServeSettings()
-    form_key: SecretStr = SecretStr(DEMO_FORM_KEY)
+    # Unset: the key file under var_dir, made on first need (tasks/forms/keys.py).
+    form_key: SecretStr | None = None
+    form_previous_keys: SecretStr | None = None  # comma-separated; verify only, never sign
     production: bool = False
 
     @model_validator(mode="after")
-    def _no_demo_secrets_in_production(self) -> Settings:
-        if self.production and self.form_key.get_secret_value() == DEMO_FORM_KEY:
-            raise ValueError("TASKFORCE_FORM_KEY must be set to a secret value in production")
+    def _no_weak_form_key_in_production(self) -> Settings:
+        key = "" if self.form_key is None else self.form_key.get_secret_value().strip()
+        if self.production and self.form_key is not None and len(key) < MIN_FORM_KEY_CHARS:
+            raise ValueError(
+                f"TASKFORCE_FORM_KEY must have at least {MIN_FORM_KEY_CHARS} characters in "
+                "production (or leave it unset to use the generated key file)"
+            )
         return self
 
     @field_serializer("database_url", when_used="json")

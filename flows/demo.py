@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -208,11 +211,22 @@ def _office_decides(settings: Settings, policy_code: str, day: date) -> int:
     return len(waiting)
 
 
+def demo_form_key(settings: Settings) -> Settings:
+    """A random form key for this replay alone, never the install's key file: the replay starts
+    from an empty database, so no form signed with an earlier key can be in play. It goes into
+    this process's environment too, for the flows that read their settings from it."""
+    key = secrets.token_urlsafe(32)
+    os.environ["TASKFORCE_FORM_KEY"] = key
+    os.environ.pop("TASKFORCE_FORM_PREVIOUS_KEYS", None)
+    return settings.model_copy(update={"form_key": SecretStr(key), "form_previous_keys": None})
+
+
 def run_demo(
     settings: Settings, policy_file: Path, first: date, last: date, console: Console
 ) -> ReplayResult:
     """Load the policy, start a catcher that keeps the bureaus' simulated arrival times, replay
     with a progress bar, and print what the quarter added up to."""
+    settings = demo_form_key(settings)
     code = load_demo_policy(settings, policy_file, at(first, LOADED_AT))
     # A catcher of the demo's own on a free port: one already on the SMTP port (taskforce up's)
     # would stamp replies with today's date, and every 2023 reply would be years late.

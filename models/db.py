@@ -12,6 +12,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
+import models.issued_forms  # its table too
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from config.settings import Settings
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from models import tables as t
+from models.issued_forms import issued_digests
 from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy
 from tasks.intake.decide import CycleInfo, Draft, IntakeContext, UnitInfo, notice_ref
@@ -134,6 +135,7 @@ def _context(
     unit_cycles: dict[str, list[tuple[str, str]]],
     notices: dict[str, tuple[str, str, str]],
     submitted: set[tuple[str, str, str]],
+    issued: frozenset[str],
 ) -> IntakeContext:
     """What ``decide`` knows of the policy, from its rows."""
     return IntakeContext(
@@ -155,6 +157,7 @@ def _context(
         unit_cycles={code: tuple(keys) for code, keys in unit_cycles.items()},
         notices=notices,
         submitted=submitted,
+        issued=issued,
     )
 
 
@@ -185,7 +188,9 @@ def load_policy_intake(session: Session, policy_code: str) -> PolicyIntake:
     cycle_by_id = {c.id: key for key, c in cycles.items()}
     notices = _notices(session, policy, cycle_by_id, unit_by_id)
     submitted = _submitted(session, cycle_by_id, unit_by_id)
-    context = _context(policy, units, measures_of, cycles, unit_cycles, notices, submitted)
+    assert policy.id is not None
+    issued = issued_digests(session, policy.id)
+    context = _context(policy, units, measures_of, cycles, unit_cycles, notices, submitted, issued)
     return PolicyIntake(context, policy, obligations, cycles, units, measure_ids, submitted)
 
 

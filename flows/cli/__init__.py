@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from config.errors import TaskforceError
-from flows.cli import consolidation, escalation, intake, ops, outbox, policy, reminders
+from flows.cli import consolidation, escalation, intake, keys, ops, outbox, policy, reminders
 
 app = typer.Typer(
     help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
@@ -49,6 +49,7 @@ for name, group in (
     ("review", intake.review_app),
     ("cases", escalation.cases_app),
     ("outbox", outbox.outbox_app),
+    ("keys", keys.keys_app),
 ):
     app.add_typer(group, name=name)
 

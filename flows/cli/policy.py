@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from config.loading import load_policy_file
 from flows.cli.common import JsonOption, JsonRow, PolicyOption, load_settings, out, print_json
+from flows.cli.keys import form_lines
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
@@ -59,6 +60,8 @@ def db_init() -> None:
     settings = load_settings()
     init_db(settings)
     out.print(f"数据库已就绪：{settings.effective_database_url}")
+    for line in form_lines(settings):
+        out.print(line, markup=False)
 
 
 @policy_app.command("load")

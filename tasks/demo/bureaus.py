@@ -31,6 +31,7 @@ from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.demo.mailcatcher import DEMO_CLOCK_HEADER  # honoured only by a catcher started with it
 from tasks.demo.progress import TargetSpec, assign_roles
 from tasks.demo.writing import County, form_cells
+from tasks.forms.keys import FormKeys, form_keys
 from tasks.forms.layout import FormMetadata
 from tasks.forms.read import input_cells, read_form_metadata
 
@@ -46,7 +47,7 @@ CellPlan = Callable[[FormMetadata], Mapping[str, Any]]
 
 def fill_form(
     data: bytes,
-    key: bytes,
+    key: bytes | FormKeys,
     *,
     status: str = "推进中",
     value: float = 100.0,
@@ -124,7 +125,7 @@ class BureauReply:
     body: str
 
 
-def _first_required_cell(data: bytes, key: bytes) -> str:
+def _first_required_cell(data: bytes, key: bytes | FormKeys) -> str:
     """A required fill-in cell, left empty by the bureau that sends an invalid form."""
     layout = read_form_metadata(data, key).layout
     for cell in layout.cells:
@@ -156,7 +157,7 @@ def bureau_replies(
     behaviour: Behaviour,
     form_name: str,
     form: bytes,
-    key: bytes,
+    key: bytes | FormKeys,
     opens: datetime,
     due_at: datetime,
     late_at: datetime,
@@ -289,7 +290,7 @@ def plan_bureau_replies(
     """Every bureau's replies to the forms it was sent for a period, in order of arrival; what
     they write follows the county's story for ``seed``."""
     calendar = WorkingCalendar.from_settings(settings)
-    key = settings.form_key.get_secret_value().encode("utf-8")
+    key = form_keys(settings)  # a bureau reads the form as intake does, to know its cells
     replies: list[BureauReply] = []
     with session_scope(settings) as session:
         intake = load_policy_intake(session, policy_code)

@@ -54,6 +54,7 @@ from tasks.forms.layout import (
     TableRow,
     as_date,
     check_key,
+    form_digest,
     form_title,
     layout_kind,
     sign,
@@ -566,6 +567,11 @@ def _write_meta(ws: Worksheet, fields: Mapping[str, str], signature: str) -> Non
 
 def build_form(spec: FormSpec, key: bytes) -> bytes:
     """The unit's pre-filled, signed .xlsx form for one obligation and cycle."""
+    return build_signed_form(spec, key)[0]
+
+
+def build_signed_form(spec: FormSpec, key: bytes) -> tuple[bytes, str]:
+    """The form, and the digest of its signed metadata the office records as issued."""
     check_key(key)
     kind = layout_kind(spec.content)
     wb = Workbook()
@@ -586,4 +592,4 @@ def build_form(spec: FormSpec, key: bytes) -> bytes:
     wb.properties.title = form_title(spec)
     out = io.BytesIO()
     save_deterministic(wb, out, spec.issued_at)  # file times from issued_at, not the clock
-    return out.getvalue()
+    return out.getvalue(), form_digest(fields)

@@ -154,6 +154,8 @@ class FormMetadata:
     form_version: int
     issued_at: datetime
     layout: FormLayout
+    digest: str = ""  # of the signed fields (form_digest): which issued form this is
+    key_id: str = ""  # the key that verified it (tasks.forms.keys.key_id)
 
 
 def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
@@ -257,6 +259,12 @@ def _canonical(value: Any) -> str:
 
 def sign(fields: Mapping[str, str], key: bytes) -> str:
     return hmac.new(key, _canonical(dict(fields)).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def form_digest(fields: Mapping[str, str]) -> str:
+    """The sha256 of exactly what a form's signature covers; the same under every key, so a
+    form keeps its digest across key rotation."""
+    return hashlib.sha256(_canonical(dict(fields)).encode("utf-8")).hexdigest()
 
 
 def check_key(key: bytes) -> None:

@@ -1,9 +1,9 @@
 """Reading a returned form's signed metadata back, before its values are trusted.
 
 A returned file is first checked as an archive (not empty, not encrypted or .xls, not a zip bomb),
-then its very hidden ``_meta`` sheet is read and its HMAC checked against the key the form was
-signed with (``tasks/forms/layout.py``). ``tasks/forms/values.py`` reads the fill-in cells the
-signed layout names.
+then its very hidden ``_meta`` sheet is read and its HMAC checked against the install's keys,
+the current one first, then the previous ones (``tasks/forms/keys.py``, ``layout.py``).
+``tasks/forms/values.py`` reads the fill-in cells the signed layout names.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
+from tasks.forms.keys import FormKeys, key_id
 from tasks.forms.layout import (
     FORM_VERSION,
     META_KEYS,
@@ -28,6 +29,7 @@ from tasks.forms.layout import (
     FormLayout,
     FormMetadata,
     check_key,
+    form_digest,
     sign,
 )
 
@@ -114,16 +116,19 @@ def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:
 
 def read_form_metadata(
     data: bytes,
-    key: bytes,
+    key: bytes | FormKeys,
     *,
     max_unpacked: int = MAX_UNPACKED_BYTES,
     workbook: Workbook | None = None,
 ) -> FormMetadata:
     """Open a returned form, verify its signature and return whose form it is and its layout.
 
+    ``key``: one key, or the install's keys: the current one, then each previous one, is tried.
     ``workbook``: the same bytes already opened with ``open_workbook`` (left open).
     """
-    check_key(key)
+    keys = key.verifying if isinstance(key, FormKeys) else (key,)
+    for one in keys:
+        check_key(one)
     check_archive(data, max_unpacked)
     try:
         wb = workbook if workbook is not None else open_workbook(data)
@@ -148,7 +153,10 @@ def read_form_metadata(
     if unknown:
         raise FormSignatureError(f"表格元数据含有未知字段：{'、'.join(unknown)}，表格已被改动")
     fields = {name: rows[name] for name in META_KEYS}
-    if not hmac.compare_digest(sign(fields, key), rows["signature"]):
+    signer = next(
+        (k for k in keys if hmac.compare_digest(sign(fields, k), rows["signature"])), None
+    )
+    if signer is None:
         logger.info(
             "form signature mismatch (claims %s/%s/%s/%s)",
             fields["policy"],
@@ -173,6 +181,8 @@ def read_form_metadata(
             form_version=version,
             issued_at=datetime.fromisoformat(fields["issued_at"]),
             layout=FormLayout.from_json(fields["layout"]),
+            digest=form_digest(fields),
+            key_id=key_id(signer),
         )
     except (ValueError, KeyError, TypeError) as exc:
         # Signed by us yet unparsable: a bug or a key shared with another program.

@@ -6,6 +6,9 @@ quarantined or ignored. Trust comes from two facts only: the HMAC signature of o
 unit and which cycle) and the sender's address being one of that unit's mailboxes. Nothing from a
 forged, altered or misdirected form is accepted: the whole message is quarantined and the office
 is told.
+
+A valid signature is necessary, not sufficient: the form must also be one the office issued (its
+digest recorded when it was built) and must have arrived after its cycle opened (``_not_issued``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, Literal
 from openpyxl import Workbook
 
 from config.errors import FormNotOursError, FormReadError, FormSignatureError
-from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.calendar import SHANGHAI, WorkingCalendar, format_day
+from tasks.forms.keys import FormKeys
 from tasks.forms.layout import FormMetadata
 from tasks.forms.read import (
     MAX_UNPACKED_BYTES,
@@ -67,6 +71,9 @@ class IntakeContext:
     # The 32-hex local part of each notice's Message-ID → (obligation, period, unit code).
     notices: Mapping[str, tuple[str, str, str]]
     submitted: Collection[tuple[str, str, str]]  # (obligation, period, unit) already received
+    # Digests of the forms the office issued (models.issued_forms): a signed form whose digest is
+    # not among them was never sent by this office, whatever key signed it.
+    issued: Collection[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def _whole_file(attachment: Attachment, problem: str) -> FormIssue:
 
 
 def _sort_attachments(
-    attachments: tuple[Attachment, ...], key: bytes, max_attachment_bytes: int
+    attachments: tuple[Attachment, ...], key: bytes | FormKeys, max_attachment_bytes: int
 ) -> _Sorted:
     result = _Sorted([], [], [], [])
     for attachment in attachments:
@@ -225,6 +232,7 @@ def _form_draft(
     attachment: Attachment,
     meta: FormMetadata,
     workbook: Workbook,
+    received_at: datetime,
 ) -> Draft | str:
     """The submission a signed form makes, or the reason to quarantine the message."""
     name = attachment.filename
@@ -242,6 +250,9 @@ def _form_draft(
             f"附件《{name}》是{unit.name}的报表，但发件地址 {sender or '（无法识别）'}{whose}"
             f"不是{unit.name}登记的邮箱（{'、'.join(sorted(unit.mailboxes))}）"
         )
+    not_issued = _not_issued(ctx, name, meta, received_at)
+    if not_issued:
+        return not_issued
     try:
         reading = read_form(attachment.data, meta, unit_measures=unit.measures, workbook=workbook)
     except FormReadError as exc:  # signed, but the form sheet itself cannot be read
@@ -262,11 +273,35 @@ def _form_draft(
     )
 
 
+def _not_issued(ctx: IntakeContext, name: str, meta: FormMetadata, received_at: datetime) -> str:
+    """Why a validly signed form is still not one this office sent; "" when it is.
+
+    A signature proves only that the key signed it: a leaked key, or a key kept to verify forms
+    sent before a rotation, can sign any form. The office sends a cycle's form when the cycle
+    opens and records its digest, so a form received before its cycle opened, or one whose
+    signed metadata (unit, period, measures, layout, issue time) matches no recorded form, was
+    made by someone else.
+    """
+    cycle = ctx.cycles[(meta.obligation, meta.period)]
+    day = received_at.astimezone(SHANGHAI).date()
+    if day < cycle.opens:
+        return (
+            f"附件《{name}》是 {meta.period} 报告期的报表，该报告期 {format_day(cycle.opens)}"
+            f"才开始报送，本办此前未下发该表，而邮件于 {format_day(day)}收到：疑为伪造，不予登记"
+        )
+    if meta.digest not in ctx.issued:
+        return (
+            f"附件《{name}》签名有效，但其内容（单位、报告期、措施或表格布局）与本办下发的任何一份"
+            "报表都不一致：疑为用泄露的密钥伪造或改动后重新签名的表格，不予登记"
+        )
+    return ""
+
+
 def decide(
     parsed: ParsedMessage,
     ctx: IntakeContext,
     *,
-    form_key: bytes,
+    form_key: bytes | FormKeys,
     received_at: datetime,
     context_for: Callable[[str], IntakeContext | None] | None = None,
     cycle_hint: tuple[str, str] | None = None,
@@ -303,7 +338,7 @@ def _decide_sorted(
     if files.tampered:
         return Decision("quarantined", reasons=tuple(files.tampered), sender_unit=sender_unit)
     if files.forms:
-        return _decide_with_forms(parsed, ctx, files, context_for, sender_unit)
+        return _decide_with_forms(parsed, ctx, files, context_for, sender_unit, received_at)
     return _decide_without_form(parsed, ctx, files, received_at, cycle_hint, sender_unit)
 
 
@@ -331,6 +366,7 @@ def _decide_with_forms(
     files: _Sorted,
     context_for: Callable[[str], IntakeContext | None] | None,
     sender_unit: str,
+    received_at: datetime,
 ) -> Decision:
     """A message with our signed forms: one submission each, or quarantine if any is wrong."""
     drafts: list[Draft] = []
@@ -340,7 +376,7 @@ def _decide_with_forms(
         form_ctx = ctx
         if meta.policy != ctx.policy_code and context_for is not None:
             form_ctx = context_for(meta.policy) or ctx
-        outcome = _form_draft(form_ctx, parsed.sender, attachment, meta, workbook)
+        outcome = _form_draft(form_ctx, parsed.sender, attachment, meta, workbook, received_at)
         if isinstance(outcome, str):
             reasons.append(outcome)
             kept = _quarantined_form(form_ctx, attachment, meta, outcome)

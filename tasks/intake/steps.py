@@ -29,6 +29,7 @@ from models.db import session_scope
 from models.intake_store import PolicyIntake, claim_item, load_policy_intake, record_draft
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.forms.keys import FormKeys, form_keys
 from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.forms.read import read_form_metadata
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
@@ -83,7 +84,7 @@ class _Run:
     settings: Settings
     calendar: WorkingCalendar
     env: Environment
-    form_key: bytes
+    form_key: FormKeys
     now: datetime
     intakes: dict[str, PolicyIntake] = field(default_factory=dict)
 
@@ -101,7 +102,7 @@ def _new_run(settings: Settings, now: datetime) -> _Run:
         settings=settings,
         calendar=WorkingCalendar.from_settings(settings),
         env=shared_environment(),
-        form_key=settings.form_key.get_secret_value().encode("utf-8"),
+        form_key=form_keys(settings),
         now=now,
     )
 
@@ -512,7 +513,7 @@ def _find_unit(intake: PolicyIntake, name_or_code: str) -> t.Unit:
     raise NotFoundError(f"单位 {name_or_code!r} 不是政策 {intake.policy.code} 的报送单位")
 
 
-def _obligation_from_file(file: Path, key: bytes, candidates: list[str], period: str) -> str:
+def _obligation_from_file(file: Path, key: FormKeys, candidates: list[str], period: str) -> str:
     if len(candidates) == 1:
         return candidates[0]
     try:

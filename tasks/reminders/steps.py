@@ -13,19 +13,21 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
+from models.issued_forms import issued_pairs, record_issued_form
 from models.notice_data import NoticeData, load_notice_data
 from models.outbox import (
     NewNotification,
     enqueue,
 )
 from tasks.calendar import SHANGHAI, WorkingCalendar
+from tasks.forms.keys import FormKeys, form_keys, key_id
 from tasks.forms.layout import form_path
 from tasks.reminders.plan import CycleView, PlannedNotice, Recipient, plan_notices
 
@@ -93,16 +95,83 @@ def _line(
     }
 
 
-def _ensure_form(path: Path, spec: FormSpec, key: bytes) -> None:
-    """Build a unit's form for a cycle once; later reminders of the cycle reuse the file."""
-    if path.exists():
-        return
-    from tasks.forms.build import build_form
+class Issued(NamedTuple):
+    """A form to record as issued (models.issued_forms)."""
 
+    digest: str
+    key_id: str
+    issued_at: datetime
+
+
+def _ensure_form(path: Path, spec: FormSpec, keys: FormKeys, recorded: bool) -> Issued | None:
+    """Build a unit's form for a cycle once; later reminders of the cycle reuse the file.
+
+    Returns what to record as issued, None when the cycle's form is recorded already. A file
+    with no record (its run failed before committing, or it predates the record) is read back;
+    one that no key of the install verifies any more is built again with the current key.
+    """
+    if path.exists():
+        if recorded:
+            return None
+        from config.errors import FormError
+        from tasks.forms.read import read_form_metadata
+
+        try:
+            meta = read_form_metadata(path.read_bytes(), keys)
+            return Issued(meta.digest, meta.key_id, meta.issued_at)
+        except FormError:
+            logger.warning("form %s is not signed with a key of this install: rebuilt", path)
+    from tasks.forms.build import build_signed_form
+
+    data, digest = build_signed_form(spec, keys.current)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp")  # per writer
-    partial.write_bytes(build_form(spec, key))
+    partial.write_bytes(data)
     partial.replace(path)  # atomic: a concurrent run never reads half a file
+    return Issued(digest, key_id(keys.current), spec.issued_at)
+
+
+def register_form_files(settings: Settings) -> tuple[int, list[Path]]:
+    """Record as issued the forms under ``var/forms`` that have no record yet (made before the
+    office recorded its forms, or by a run that failed before committing), so that they are
+    still accepted when they come back; (forms recorded, files no key of the install verifies)."""
+    from config.errors import FormError
+    from models.issued_forms import record_form_read_back
+    from tasks.forms.read import read_form_metadata
+
+    root = settings.var_dir / "forms"
+    files = sorted(root.glob("*/*/*/*.xlsx")) if root.is_dir() else []
+    if not files:
+        return 0, []
+    keys = form_keys(settings)
+    recorded, refused = 0, []
+    with session_scope(settings) as session:
+        known = _recorded_paths(session, settings)
+        for path in files:
+            if path in known:
+                continue
+            try:
+                meta = read_form_metadata(path.read_bytes(), keys)
+            except (FormError, OSError):
+                refused.append(path)
+                continue
+            recorded += record_form_read_back(session, meta)
+    return recorded, refused
+
+
+def _recorded_paths(session: Session, settings: Settings) -> set[Path]:
+    """The form paths (``form_path``'s layout) of every form recorded as issued."""
+    from models.issued_forms import IssuedForm
+
+    rows = session.exec(
+        select(t.Policy.code, t.Obligation.code, t.Cycle.period, t.Unit.code)
+        .select_from(IssuedForm)
+        .join(t.Policy, col(t.Policy.id) == IssuedForm.policy_id)
+        .join(t.Cycle, col(t.Cycle.id) == IssuedForm.cycle_id)
+        .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
+        .join(t.Unit, col(t.Unit.id) == IssuedForm.unit_id)
+    ).all()
+    return {form_path(settings, *row) for row in rows}
 
 
 def prepare_reminders(
@@ -122,7 +191,7 @@ def prepare_reminders(
                 mailboxes = units[notice.unit.unit_id].mailboxes
                 summary.already.append(_line(notice, mailboxes, labels, "此前已入发件箱"))
         due = [notice for notice in planned if notice.key not in known]
-        fresh = _render_notices(settings, policy_code, data, units, calendar, as_of, due)
+        fresh = _render_notices(settings, session, policy_code, data, units, calendar, as_of, due)
         inserted = set(enqueue(session, fresh, now=as_of))
         for notice in due:
             mailboxes = units[notice.unit.unit_id].mailboxes
@@ -174,6 +243,7 @@ def _keys_in_outbox(session: Session, keys: list[str]) -> set[str]:
 
 def _render_notices(
     settings: Settings,
+    session: Session,
     policy_code: str,
     data: NoticeData,
     units: dict[int | None, t.Unit],
@@ -181,15 +251,17 @@ def _render_notices(
     as_of: datetime,
     due: list[PlannedNotice],
 ) -> list[NewNotification]:
-    """Each notice not yet in the outbox, with the unit's form attached, as an outbox row."""
+    """Each notice not yet in the outbox, with the unit's form attached, as an outbox row; each
+    form built is recorded as issued."""
     if not due:
         return []  # the usual day: no templates, forms or mail modules to import
     from tasks.mail.notices import notice_context, working_days_left
     from tasks.render import render_notice, shared_environment
 
     env = shared_environment()
-    form_key = settings.form_key.get_secret_value().encode("utf-8")
+    keys = form_keys(settings)
     by_cycle = {c.id: (o, c) for o, c in data.cycles}
+    recorded = issued_pairs(session, {n.cycle_id for n in due})
     fresh: list[NewNotification] = []
     for notice in due:
         unit = units[notice.unit.unit_id]
@@ -208,7 +280,14 @@ def _render_notices(
             attachment_name="",
         )
         path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
-        filename = _attach_form(path, context, form_key)
+        assert cycle.id is not None and unit.id is not None and data.policy.id is not None
+        filename, issued = _attach_form(path, context, keys, (cycle.id, unit.id) in recorded)
+        if issued is not None:
+            record_issued_form(
+                session, digest=issued.digest, policy_id=data.policy.id, cycle_id=cycle.id,
+                unit_id=unit.id, key_id=issued.key_id, issued_at=issued.issued_at,
+            )  # fmt: skip
+            recorded.add((cycle.id, unit.id))
         mail = render_notice(env, context)
         fresh.append(
             NewNotification(
@@ -227,12 +306,14 @@ def _render_notices(
     return fresh
 
 
-def _attach_form(path: Path, context: dict[str, Any], form_key: bytes) -> str:
-    """The unit's form at ``path`` (built once per cycle), named in the mail; its file name."""
+def _attach_form(
+    path: Path, context: dict[str, Any], keys: FormKeys, recorded: bool
+) -> tuple[str, Issued | None]:
+    """The unit's form at ``path`` (built once per cycle), named in the mail; its file name and
+    what to record as issued."""
     from tasks.forms.layout import form_filename, form_spec_from_context
 
     spec = form_spec_from_context(context)
     filename = form_filename(spec)
     context["reply"]["attachment_name"] = filename
-    _ensure_form(path, spec, form_key)
-    return filename
+    return filename, _ensure_form(path, spec, keys, recorded)

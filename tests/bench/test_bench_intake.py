@@ -27,6 +27,7 @@ from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.demo.bureaus import fill_form
 from tasks.demo.mailcatcher import deliver_to_maildir
+from tasks.forms.keys import form_keys
 from tasks.forms.layout import form_path
 from tasks.forms.read import open_workbook, read_form_metadata
 from tasks.forms.values import read_form
@@ -69,7 +70,7 @@ def filled_forms(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, li
         POLICY,
     )
     prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     with session_scope(settings) as session:
         units = list(load_policy_intake(session, POLICY).units.values())
     forms = []
@@ -91,7 +92,7 @@ def extent(data: bytes, key: bytes) -> tuple[str, int, int]:
 
 def test_parse_rate(filled_forms: tuple[Settings, list[tuple]]) -> None:
     settings, forms = filled_forms
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     extents = [extent(data, key) for _, _, data in forms]
     picks = [i % len(forms) for i in range(PARSES)]
 
@@ -116,7 +117,7 @@ def test_parse_rate(filled_forms: tuple[Settings, list[tuple]]) -> None:
 
 def test_end_to_end_intake(filled_forms: tuple[Settings, list[tuple]], tmp_path: Path) -> None:
     settings, forms = filled_forms
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     extents = [extent(data, key) for _, _, data in forms]
     maildir = tmp_path / "maildir"
     messages = []

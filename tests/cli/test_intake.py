@@ -20,6 +20,7 @@ from config.settings import Settings
 from models.db import get_engine
 from tasks.demo.bureaus import fill_form
 from tasks.demo.mailcatcher import deliver_to_maildir
+from tasks.forms.keys import form_keys
 from tasks.forms.layout import form_path
 from tasks.forms.read import read_form_metadata
 from tasks.reminders.steps import prepare_reminders
@@ -68,7 +69,7 @@ def _form(tmp_path: Path, unit: str) -> bytes:
 
 
 def test_paper_form_is_recorded_and_listed(office: Path) -> None:
-    key = Settings().form_key.get_secret_value().encode()
+    key = form_keys(Settings(var_dir=office / "var")).current
     filled = office / "rsj-2023-02.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
     result = invoke_cli(office, *_submit("县人社局", str(filled), received_at="2023-03-06T10:00"))
@@ -96,7 +97,7 @@ def test_paper_form_is_recorded_and_listed(office: Path) -> None:
 
 
 def test_paper_form_of_another_unit_is_refused(office: Path) -> None:
-    key = Settings().form_key.get_secret_value().encode()
+    key = form_keys(Settings(var_dir=office / "var")).current
     filled = office / "form.xlsx"
     filled.write_bytes(fill_form(_form(office, "rsj"), key))
     result = invoke_cli(office, *_submit("县发改局", str(filled)))
@@ -184,7 +185,7 @@ def test_intake_as_of_dates_receipts_and_rejections(
     receipts and rejections at that moment, not at the wall clock's (a rejection taken in
     before the deadline must not say the deadline has passed)."""
     settings = Settings(var_dir=office / "var")
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     mailbox = office_mailbox(settings, POLICY)
     arrived = at(date(2023, 3, 1), 10, 5)  # Wednesday; February is due Sunday 5 March
     for unit, overrides in (("rsj", {}), ("fgj", None)):

@@ -36,6 +36,7 @@ GROUPS = {
     "review": ("intake", ["accept", "reject"]),
     "cases": ("escalation", ["approve", "reject", "close", "extend"]),
     "outbox": ("outbox", ["retry", "cancel"]),
+    "keys": ("keys", ["rotate"]),
 }
 
 

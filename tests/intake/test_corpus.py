@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from sqlmodel import col, func, select
 
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
+from models.issued_forms import record_form_read_back
+from tasks.forms.layout import FormMetadata
+from tasks.forms.read import read_form_metadata
 from tasks.intake.steps import take_in
 from tasks.mail.sources import MaildirSource
 from tests.helpers import DATA, load_seeds
@@ -87,10 +91,25 @@ def _check_submission(
         _check_substrings(fields["problems"], expected["problems"], f"{where} problems")
 
 
+@pytest.fixture(scope="module")
+def issued() -> list[FormMetadata]:
+    """The blank forms the corpus's replies were made from, as the office issued them."""
+    from tests.data.intake.make_corpus import KEY, issued_blanks
+
+    return [read_form_metadata(data, KEY) for data in issued_blanks()]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_corpus_case(name: str, settings: Settings, tmp_path: Path) -> None:
+def test_corpus_case(
+    name: str, settings: Settings, tmp_path: Path, issued: list[FormMetadata]
+) -> None:
+    from tests.data.intake.make_corpus import KEY
+
     case = CASES[name]
-    settings = load_seeds(_with_overrides(settings, case.get("settings", {})), POLICY)
+    settings = _with_overrides(settings, case.get("settings", {}))
+    settings = load_seeds(settings.model_copy(update={"form_key": SecretStr(KEY.decode())}), POLICY)
+    with session_scope(settings) as session:
+        assert all(record_form_read_back(session, meta) for meta in issued)
     maildir = tmp_path / "maildir"
     source = MaildirSource(maildir)
     shutil.copyfile(CORPUS / name, maildir / "new" / f"1677636000.M0P1Q1.corpus-{name[:2]}")

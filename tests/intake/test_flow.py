@@ -12,6 +12,7 @@ from flows.intake import intake_flow
 from models.db import session_scope
 from models.submission_view import submission_rows
 from tasks.demo.bureaus import fill_form
+from tasks.forms.keys import form_keys
 from tasks.mail.outbox import deliver_outbox
 from tasks.reminders.steps import prepare_reminders
 from tests.helpers import load_seeds
@@ -33,7 +34,7 @@ async def test_intake_flow_records_replies_and_leaves_an_artifact(
     prefect_server: None, settings: Settings
 ) -> None:
     load_seeds(settings, POLICY)
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     office = office_mailbox(settings, POLICY)
     with office_catcher(settings) as (catcher, settings):
         prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")

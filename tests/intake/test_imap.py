@@ -17,6 +17,7 @@ from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake
 from tasks.demo.bureaus import fill_form
+from tasks.forms.keys import form_keys
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 from tasks.mail.imap import ImapSource
 from tasks.mail.outbox import deliver_outbox
@@ -40,7 +41,7 @@ RSJ = "rsj@lingchuan.example.org"
 
 async def test_reply_taken_in_over_imap(imap_mailbox: DovecotServer, settings: Settings) -> None:
     load_seeds(settings, POLICY)
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     office = office_mailbox(settings, POLICY)
     settings = settings.model_copy(
         update={

@@ -13,6 +13,7 @@ from models import tables as t
 from models.db import session_scope
 from tasks.calendar import SHANGHAI
 from tasks.demo.bureaus import fill_form
+from tasks.forms.keys import form_keys
 from tasks.forms.read import read_form_metadata
 from tasks.intake.steps import take_in
 from tasks.mail.outbox import deliver_outbox
@@ -52,7 +53,7 @@ async def _notices(settings: Settings, day: date) -> None:
 
 
 async def test_filled_form_round_trip(loaded: Settings) -> None:
-    key = loaded.form_key.get_secret_value().encode()
+    key = form_keys(loaded).current
     office = office_mailbox(loaded, POLICY)
     with office_catcher(loaded) as (catcher, settings):
         await _notices(settings, date(2023, 2, 23))  # February's report opens
@@ -103,7 +104,7 @@ async def test_filled_form_round_trip(loaded: Settings) -> None:
 
 
 async def test_invalid_then_corrected_makes_two_versions(loaded: Settings) -> None:
-    key = loaded.form_key.get_secret_value().encode()
+    key = form_keys(loaded).current
     office = office_mailbox(loaded, POLICY)
     with office_catcher(loaded) as (catcher, settings):
         await _notices(settings, date(2023, 2, 23))
@@ -146,7 +147,7 @@ async def test_invalid_then_corrected_makes_two_versions(loaded: Settings) -> No
 
 async def test_late_reply_counts_working_days(loaded: Settings) -> None:
     """Due Sunday 5 March 23:59; in on Tuesday the 7th: Monday and Tuesday, 2 working days."""
-    key = loaded.form_key.get_secret_value().encode()
+    key = form_keys(loaded).current
     office = office_mailbox(loaded, POLICY)
     with office_catcher(loaded) as (catcher, settings):
         await _notices(settings, date(2023, 2, 23))
@@ -216,7 +217,7 @@ async def test_word_reply_is_received_unstructured_and_reviewed(loaded: Settings
 
 
 async def test_other_files_beside_a_valid_form_are_noted(loaded: Settings) -> None:
-    key = loaded.form_key.get_secret_value().encode()
+    key = form_keys(loaded).current
     office = office_mailbox(loaded, POLICY)
     with office_catcher(loaded) as (catcher, settings):
         await _notices(settings, date(2023, 2, 23))

@@ -15,6 +15,7 @@ from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
 from tasks.calendar import WorkingCalendar
+from tasks.forms.keys import form_keys
 from tasks.forms.read import read_form_metadata
 from tasks.mail.outbox import deliver_outbox
 from tasks.reminders.steps import prepare_reminders
@@ -84,7 +85,7 @@ async def test_january_20_checklist_mail_by_mail(
     assert name.endswith(".xlsx") and "县人社局" in name
     assert re.search(rb"filename\*(0\*)?=utf-8''%E", rsj[0].raw)  # RFC 2231 on the wire
     data = attachment.get_content()
-    meta = read_form_metadata(data, loaded.form_key.get_secret_value().encode())
+    meta = read_form_metadata(data, form_keys(loaded).current)
     assert (meta.unit_code, meta.policy, meta.period) == ("rsj", "lingchuan-2023", "2023")
     openpyxl.load_workbook(io.BytesIO(data))
     # Every message has its own stable Message-ID.

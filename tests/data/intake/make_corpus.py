@@ -9,10 +9,11 @@ dates), then filed through ``tasks.demo.mailcatcher.deliver_to_maildir`` so that
 ``Received`` date is when intake considers the message received. The forms are the real ones:
 the 陵川 policy is loaded into a throwaway SQLite database and each unit's form is built with
 ``tasks.forms.build.build_form`` from the notice context, as ``prepare_reminders`` builds it, signed
-with the demo form key; filled forms are saved with fixed zip times, so the same policy and the
-same code give the same bytes. ``tests/intake/test_corpus.py`` checks that the committed files
-are exactly what this script writes; ``expected.yaml`` (written by hand) says what intake must
-make of each.
+with the corpus's own key (``KEY``, which ``test_corpus`` installs as the office's key, recording
+the ``ISSUED`` blank forms as issued); filled forms are saved with fixed zip times, so the same
+policy and the same code give the same bytes. ``tests/intake/test_corpus.py`` checks that the
+committed files are exactly what this script writes; ``expected.yaml`` (written by hand) says what
+intake must make of each.
 
 A policy or form-layout change makes the committed files stale: rerun this script, then check
 ``expected.yaml`` (cell addresses) against the new forms.
@@ -41,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import openpyxl
 
-from config.settings import CONFIG_DIR, DEMO_FORM_KEY, CalendarSettings, Settings
+from config.settings import CONFIG_DIR, CalendarSettings, Settings
 from tasks.calendar import SHANGHAI
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +50,16 @@ POLICY = "lingchuan-2023"
 OFFICE = "taskforce-office@lingchuan.example.org"
 RSJ = "rsj@lingchuan.example.org"  # 县人社局
 GXJ = "gxj@lingchuan.example.org"  # 县工信局
-KEY = DEMO_FORM_KEY.encode("utf-8")
+# The corpus's forms were first signed with the demo key the code once shipped; it is public, so
+# here it is only the key of this test corpus (tests/intake/test_corpus.py sets it for the office).
+KEY = b"demo-only-form-signing-key-change-me"
+# (unit, obligation, period) of the blank forms the replies were made from: the office issued
+# these, and only these.
+ISSUED = (
+    ("rsj", "monthly-progress", "2023-02"),
+    ("gxj", "monthly-progress", "2023-02"),
+    ("rsj", "implementation-ledger", "2023"),
+)
 CRLF = b"\r\n"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -856,6 +866,13 @@ def _policy_loaded() -> Iterator[Settings]:
                 now=datetime(2022, 10, 1, tzinfo=UTC),
             )
         yield settings
+
+
+def issued_blanks() -> list[bytes]:
+    """The ``ISSUED`` blank forms, as the office sent them."""
+    with _policy_loaded() as settings:
+        forms = Forms(settings)
+        return [forms.blank(*issued).data for issued in ISSUED]
 
 
 def build_corpus() -> dict[str, bytes]:
