@@ -22,6 +22,7 @@ from flows.cli.common import outside
 from models import tables as t
 from models.db import session_scope
 from tasks.demo.bureaus import fill_form
+from tasks.forms.keys import form_keys
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import take_in
 from tasks.mail.outbox import deliver_outbox
@@ -70,7 +71,7 @@ async def test_attack_nul_in_subject_and_file_name_keeps_the_valid_form(
     """On SQLite and PostgreSQL: the signed form is accepted, nothing stored holds a control."""
     settings = load_seeds(db_settings, POLICY)
     office = office_mailbox(settings, POLICY)
-    key = settings.form_key.get_secret_value().encode()
+    key = form_keys(settings).current
     with office_catcher(settings) as (catcher, settings):
         prepare_reminders(settings, POLICY, at(date(2023, 2, 23)), "monthly")
         await deliver_outbox(settings, POLICY, run_id="t", now=datetime.now(UTC))
