@@ -45,6 +45,7 @@ KINDS = (
     "receipt",
     "rejection",
     "quarantine",
+    "oversize",
     "escalation",
     "bulletin",
     "delivery_failures",
