@@ -66,8 +66,8 @@ def test_attack_a_300_mb_message_is_quarantined_in_bounded_memory(
         with session_scope(settings) as session:
             queued = session.exec(select(t.Notification).order_by(col(t.Notification.id))).all()
         # The office's digest names it; the unit is told, at its registered mailbox.
-        [digest] = [n for n in queued if n.kind == "quarantine"]
-        assert "300.0 MB" in digest.body_text and str(raw) in digest.body_text
+        [alert] = [n for n in queued if n.kind == "quarantine"]
+        assert "300.0 MB" in alert.body_text and str(raw) in alert.body_text
         [told] = [n for n in queued if n.kind == "oversize"]
         assert told.to == [UNIT] and "300.0 MB" in told.body_text and "40.0 MB" in told.body_text
     finally:
