@@ -38,7 +38,14 @@ from tasks.intake.alerts import oversize_notice, queue_quarantine_digest, thrott
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
-from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource, read_head
+from tasks.mail.sources import (
+    HEADER_LIMIT,
+    FetchedMessage,
+    MaildirSource,
+    MailSource,
+    header_block,
+    read_head,
+)
 from tasks.render import render_notice, shared_environment
 
 logger = logging.getLogger(__name__)
@@ -241,7 +248,7 @@ def _paper_message(item: t.InboundItem, data: bytes, intake: PolicyIntake) -> Pa
 
 def _note_headers(item: t.InboundItem, data: bytes) -> None:
     """Sender, subject and Message-ID on the item, from the headers alone (cheap, never fails)."""
-    headers = parse_headers(data)
+    headers = parse_headers(header_block(data[:HEADER_LIMIT]))  # never the whole message
     item.sender, item.subject, item.message_id = (
         headers.sender,
         headers.subject[:500],
@@ -362,8 +369,10 @@ def _record(
     return lines
 
 
-def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
-    """Decide and record one stored item; a bug marks it ``error`` and never loses it."""
+def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dict[str, Any]]:
+    """Decide and record one stored item; a bug marks it ``error`` and never loses it.
+
+    ``data``: its raw bytes when the caller holds them already (not read a second time)."""
     try:
         with session_scope(run.settings) as session:
             item = session.get(t.InboundItem, item_id)
@@ -376,7 +385,7 @@ def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
                 lines = _record(run, session, item, decision)
                 _tell_oversized_sender(run, session, item, decision.sender_unit)
                 return lines
-            decision = _decide(run, session, item, path.read_bytes())
+            decision = _decide(run, session, item, path.read_bytes() if data is None else data)
             return _record(run, session, item, decision)
     except PaperMismatch:
         raise
@@ -446,7 +455,7 @@ def take_in(
         if item_id is None:
             summary.duplicates += 1
             continue
-        summary.lines.extend(process_item(run, item_id))
+        summary.lines.extend(process_item(run, item_id, None if message.spool else message.content))
     # Items a crashed run left undigested are in this one (queue_quarantine_digest).
     queue_digest(run, policy_code)
     return summary

@@ -51,8 +51,9 @@ def _file(maildir: Path, content: bytes, sender: str, when: datetime) -> None:
     deliver_to_maildir(maildir, content, sender, "office", received_at=when)
 
 
-def test_a_receipt_an_hour_later_goes_out_again(settings: Settings, tmp_path: Path) -> None:
+def test_a_receipt_an_hour_later_goes_out_again(db_settings: Settings, tmp_path: Path) -> None:
     """Within the hour a further receipt is recorded, not sent; after it, one goes again."""
+    settings = db_settings
     load_seeds(settings, POLICY)
     office = office_mailbox(settings, POLICY)
     maildir = tmp_path / "maildir"
@@ -77,8 +78,9 @@ def test_a_receipt_an_hour_later_goes_out_again(settings: Settings, tmp_path: Pa
 
 
 def test_items_a_crashed_run_left_go_into_the_next_digest(
-    settings: Settings, tmp_path: Path
+    db_settings: Settings, tmp_path: Path
 ) -> None:
+    settings = db_settings
     load_seeds(settings, POLICY)
     office = office_mailbox(settings, POLICY)
     maildir = tmp_path / "maildir"
@@ -112,8 +114,9 @@ def test_items_a_crashed_run_left_go_into_the_next_digest(
         assert f"user{n}@spam{n % 17}.invalid" in digest.body_text
 
 
-def test_a_digest_is_queued_once_for_the_same_items(settings: Settings, tmp_path: Path) -> None:
+def test_a_digest_is_queued_once_for_the_same_items(db_settings: Settings, tmp_path: Path) -> None:
     """Run twice (a retried task): the items are marked, the second run has nothing to tell."""
+    settings = db_settings
     load_seeds(settings, POLICY)
     office = office_mailbox(settings, POLICY)
     maildir = tmp_path / "maildir"
@@ -127,8 +130,9 @@ def test_a_digest_is_queued_once_for_the_same_items(settings: Settings, tmp_path
 
 
 def test_attack_oversized_mail_tells_a_unit_once_and_a_stranger_never(
-    settings: Settings, tmp_path: Path
+    db_settings: Settings, tmp_path: Path
 ) -> None:
+    settings = db_settings
     settings = settings.model_copy(update={"intake": IntakeSettings(max_message_bytes=10_000)})
     load_seeds(settings, POLICY)
     office = office_mailbox(settings, POLICY)

@@ -11,6 +11,7 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from config.settings import Settings
@@ -73,3 +74,26 @@ def test_attack_a_300_mb_message_is_quarantined_in_bounded_memory(
     finally:
         for path in [*maildir.rglob("big-300mb*"), *settings.raw_dir.rglob("*.eml")]:
             path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("size", "outcome"),
+    [
+        (39 * MB, "rejected"),  # read and parsed: its 28 MB attachment is over 20 MB, refused
+        (26 * MB, "unstructured"),  # its 19.5 MB attachment decoded: a reply with photos
+    ],
+    ids=["39mb", "26mb"],
+)
+def test_attack_a_message_under_the_limit_is_read_in_bounded_memory(
+    settings: Settings, tmp_path: Path, size: int, outcome: str
+) -> None:
+    """Under the limit a message is parsed, with its large bodies kept out of the email
+    package's parser (tasks/mail/lean.py): it took 432 MB over the baseline at 39 MB before."""
+    office, warm = _setup(settings, tmp_path)
+    maildir = tmp_path / "under"
+    write_message(maildir, "under", sender=UNIT, office=office, size=size,
+                  received_at=at(date(2023, 3, 1), 10))  # fmt: skip
+    result = run_probe(settings, POLICY, warm, maildir)
+    [(got, problems)] = result["outcomes"]
+    assert got == outcome, problems
+    assert result["peak"] <= result["baseline"] + 2 * settings.intake.max_message_bytes
