@@ -36,6 +36,7 @@ from tasks.render import render_notice
 
 DIGEST_LISTED = 20  # messages a digest lists one by one; the rest are counted
 THROTTLE = timedelta(hours=1)
+_ID_CHUNK = 5000  # ids per IN (...): SQLite and PostgreSQL limit bound parameters
 THROTTLED_KINDS = ("receipt", "rejection")
 _THROTTLE_STATUSES = ("pending", "sending", "sent")
 
@@ -133,13 +134,19 @@ def queue_quarantine_digest(
     ids = [item.id or 0 for item in items]
     ids_digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:24]
     key = f"{intake.policy.code}/intake/quarantine/{ids[0]}-{ids[-1]}/{ids_digest}"
-    marked = session.execute(
-        update(t.InboundItem)
-        .where(col(t.InboundItem.id).in_(ids), col(t.InboundItem.digest_key) == "")
-        .values(digest_key=key)
-        .execution_options(synchronize_session=False)
-    )
-    if int(marked.rowcount or 0) != len(ids):  # type: ignore[attr-defined]
+    marked = 0
+    for start in range(0, len(ids), _ID_CHUNK):
+        result = session.execute(
+            update(t.InboundItem)
+            .where(
+                col(t.InboundItem.id).in_(ids[start : start + _ID_CHUNK]),
+                col(t.InboundItem.digest_key) == "",
+            )
+            .values(digest_key=key)
+            .execution_options(synchronize_session=False)
+        )
+        marked += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if marked != len(ids):
         # A concurrent run took some of them into its own digest: leave them all to it.
         session.rollback()
         return None

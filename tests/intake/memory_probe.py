@@ -3,7 +3,8 @@
 ``python -m tests.intake.memory_probe POLICY WARM_MAILDIR MAILDIR`` with the settings in the
 environment (``TASKFORCE_VAR_DIR``, ``TASKFORCE_DATABASE_URL`` …): one intake pass over
 WARM_MAILDIR (a small ordinary reply: imports, templates and the policy loaded), then the
-baseline ``ru_maxrss``, then one pass over MAILDIR. Prints one JSON line: baseline and peak in
+baseline peak memory (``ru_maxrss``; ``VmHWM`` on Linux, see ``_max_rss``), then one pass over
+MAILDIR. Prints one JSON line: baseline and peak in
 bytes, the seconds the second pass took and its outcomes.
 
 ``write_message`` writes a large mail into a Maildir in chunks, as a mail server files it,
@@ -89,6 +90,17 @@ def run_probe(settings: Settings, policy: str, warm: Path, maildir: Path) -> dic
 
 
 def _max_rss() -> int:
+    """This process's peak resident memory in bytes.
+
+    Linux's ``ru_maxrss`` starts a child at its parent's peak (exec records the peak of the
+    address space it replaces), so a large pytest process would hide the child's own peak:
+    ``VmHWM``, the peak of this address space alone, is read where there is one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
 
 
