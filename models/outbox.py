@@ -48,6 +48,9 @@ class NewNotification:
     body_html: str
     cc: list[str] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    # "cancelled" records a mail that is not to go (a receipt over the hourly limit), with why.
+    status: str = "pending"
+    note: str = ""
 
 
 def enqueue(session: Session, items: Sequence[NewNotification], *, now: datetime) -> list[str]:
@@ -59,8 +62,8 @@ def enqueue(session: Session, items: Sequence[NewNotification], *, now: datetime
             "idempotency_key": n.idempotency_key, "kind": n.kind, "policy_id": n.policy_id,
             "cycle_id": n.cycle_id, "unit_id": n.unit_id, "to": n.to, "cc": n.cc,
             "subject": n.subject, "body_text": n.body_text, "body_html": n.body_html,
-            "attachments": n.attachments, "status": "pending", "attempts": 0,
-            "server_reply": "", "last_error": "", "created_at": now, "updated_at": now,
+            "attachments": n.attachments, "status": n.status, "attempts": 0,
+            "server_reply": "", "last_error": n.note, "created_at": now, "updated_at": now,
         }
         for n in items
     ]  # fmt: skip

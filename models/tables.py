@@ -211,6 +211,8 @@ class InboundItem(SQLModel, table=True):
     attempts: int = 0
     created_at: datetime = _ts(nullable=False, default_factory=utcnow)
     processed_at: datetime | None = _ts(default=None)
+    # Quarantined: the key of the 【隔离】 digest that told the office ("" until one did).
+    digest_key: str = ""
 
 
 class Submission(SQLModel, table=True):

@@ -46,6 +46,7 @@ KINDS = (
     "receipt",
     "rejection",
     "quarantine",
+    "oversize",
     "escalation",
     "bulletin",
     "delivery_failures",

@@ -227,20 +227,52 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             {"sheet": "", "cell": "", "problem": "附件文件名已被修改，请使用下发的原表格填报"},
         ]
     elif kind == "quarantine":
+        # One intake run's digest: a unit's form altered, a stranger, a mail over the size limit.
         received = at(cycle.reminders[0], 11, 5)
         context["as_of"] = received + timedelta(minutes=1)
+        attachment = context["reply"]["attachment_name"]
+        items = [
+            {
+                "id": 17, "channel": "email", "received_at": at(cycle.reminders[0], 9, 12),
+                "sender": "someone@example.com", "subject": f"Re: {report}", "size": "48.2 KB",
+                "reasons": [f"附件《{attachment}》：表格签名校验失败：元数据被改动",
+                            "发件地址 someone@example.com 不在单位名录中"],
+                "raw_path": "var/raw/3f/3f2a.eml",
+            },
+            {
+                "id": 18, "channel": "email", "received_at": at(cycle.reminders[0], 10, 40),
+                "sender": "zhangsan1987@163.example.com", "subject": "", "size": "2.1 KB",
+                "reasons": ["发件地址 zhangsan1987@163.example.com 不在单位名录中，"
+                            "且邮件未附本办下发的报表"],
+                "raw_path": "var/raw/9c/9c01.eml",
+            },
+            {
+                "id": 19, "channel": "email", "received_at": received,
+                "sender": context["reply"]["mailbox"].replace("office", "unit"),
+                "subject": f"{report}及现场照片",
+                "size": "52.4 MB",
+                "reasons": ["邮件大小 52.4 MB，超过系统接收上限（40.0 MB），未予读取"],
+                "raw_path": "var/raw/d4/d4e7.eml",
+            },
+        ]  # fmt: skip
+        context["digest"] = {
+            "policy": case.policy, "total": 3, "senders": 3,
+            "groups": [{"label": "发件地址不在单位名录中", "count": 2},
+                       {"label": "表格签名校验失败（被改动或非本办下发）", "count": 1},
+                       {"label": "邮件超过大小上限，未予读取", "count": 1}],
+            "items": items, "more": 0, "first_at": items[0]["received_at"],
+            "last_at": received, "raw_dir": "var/raw",
+        }  # fmt: skip
+    elif kind == "oversize":
+        received = at(cycle.reminders[0], 16, 48)
+        context["as_of"] = received + timedelta(minutes=2)
         context["item"] = {
-            "id": 17,
-            "channel": "email",
             "received_at": received,
-            "sender": "someone@example.com",
+            "sender": context["reply"]["mailbox"].replace("office", "unit"),
             "subject": f"Re: {report}",
-            "reasons": [
-                f"附件《{context['reply']['attachment_name']}》：表格签名校验失败：元数据被改动",
-                "发件地址 someone@example.com 不在单位名录中",
-            ],
-            "raw_path": "var/raw/3f/3f2a.eml",
+            "size": "52.4 MB",
         }
+        context["limit"] = "40.0 MB"
     elif kind == "escalation":
         opened = CALENDAR.working_days_before(after_due + timedelta(10), 0)
         context["as_of"] = at(opened, 10)
@@ -472,7 +504,8 @@ def test_branches_the_seeds_do_not_reach(
             {"unit", "policy", "obligation", "cycle", "office", "reply", "as_of", "case"},
         ),
         ("bulletin", {"policy", "obligation", "office", "as_of", "bulletin"}),
-        ("quarantine", {"office", "as_of", "item"}),
+        ("quarantine", {"office", "as_of", "digest"}),
+        ("oversize", {"unit", "office", "as_of", "item", "limit"}),
         ("delivery_failures", {"office", "as_of", "digest"}),
     ],
 )

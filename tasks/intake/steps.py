@@ -3,8 +3,11 @@
 For every message a source yields: store the raw bytes (content-addressed) → claim the item in
 the database (the sha256 is unique, so a concurrent run that read the same message skips it) →
 mark it processed at the source → parse, decide, record versioned submissions and queue the
-receipt, rejection or quarantine notice, all in one transaction. A bug while parsing leaves the
-item in status ``error`` with its reason, the raw bytes safe; ``replay`` runs it again after a fix.
+receipt or rejection, all in one transaction. A message over ``intake.max_message_bytes`` is
+measured before it is read: it is copied into the raw store in chunks and only its header block
+is parsed, to quarantine it. A bug while parsing leaves the item in status ``error`` with its
+reason, the raw bytes safe; ``replay`` runs it again after a fix. At the end of a run the office
+gets one 【隔离】 digest of what was quarantined (``tasks/intake/alerts.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +35,18 @@ from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.keys import FormKeys, form_keys
 from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.forms.read import read_form_metadata
+from tasks.intake.alerts import oversize_notice, queue_quarantine_digest, throttle
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
-from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
+from tasks.mail.sources import (
+    HEADER_LIMIT,
+    FetchedMessage,
+    MaildirSource,
+    MailSource,
+    header_block,
+    read_head,
+)
 from tasks.render import render_notice, shared_environment
 from tasks.text import clean_line, clean_text
 
@@ -63,6 +74,30 @@ def store_raw(root: Path, content: bytes, suffix: str = ".eml") -> tuple[str, st
         partial.write_bytes(content)
         partial.replace(path)
     return digest, relative
+
+
+COPY_CHUNK = 1024 * 1024
+
+
+def store_raw_file(root: Path, source: Path, suffix: str = ".eml") -> tuple[str, str]:
+    """``store_raw`` for a file too large to hold: hashed while copied in chunks."""
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f".incoming.{os.getpid()}.{threading.get_ident()}.tmp"
+    digest = hashlib.sha256()
+    try:
+        with source.open("rb") as src, partial.open("wb") as out:
+            while chunk := src.read(COPY_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        name = digest.hexdigest()
+        relative = f"{name[:2]}/{name}{suffix}"
+        path = root / relative
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return name, relative
 
 
 @dataclass
@@ -174,43 +209,6 @@ def form_spec_name(context: dict[str, Any], form: Path) -> str:
     return form_filename(form_spec_from_context({**context, "measures": []}))
 
 
-def quarantine_notice(run: _Run, intake: PolicyIntake, item: t.InboundItem) -> NewNotification:
-    office = intake.policy.task_force_spec.office
-    context = {
-        "kind": "quarantine",
-        "office": {
-            "name": office.name,
-            "unit": office.unit,
-            "room": office.room,
-            "contacts": [contact.model_dump() for contact in office.contacts],
-            "phone": office.phone,
-            "mailbox": office.mailbox,
-        },
-        "item": {
-            "id": item.id,
-            "channel": item.channel,
-            "received_at": item.received_at.astimezone(SHANGHAI),
-            "sender": item.sender,
-            "subject": item.subject,
-            "reasons": item.reasons,
-            "raw_path": str(run.settings.raw_dir / item.raw_path),
-        },
-        "as_of": run.now.astimezone(SHANGHAI),
-    }
-    mail = render_notice(run.env, context)
-    return NewNotification(
-        idempotency_key=f"{intake.policy.code}/intake/quarantine/{item.raw_sha256[:24]}",
-        kind="quarantine",
-        policy_id=intake.policy.id,
-        cycle_id=None,
-        unit_id=None,
-        to=[office.mailbox],
-        subject=mail.subject,
-        body_text=mail.text,
-        body_html=mail.html,
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Processing one stored item
 
@@ -252,7 +250,7 @@ def _paper_message(item: t.InboundItem, data: bytes, intake: PolicyIntake) -> Pa
 
 def _note_headers(item: t.InboundItem, data: bytes) -> None:
     """Sender, subject and Message-ID on the item, from the headers alone (cheap, never fails)."""
-    headers = parse_headers(data)
+    headers = parse_headers(header_block(data[:HEADER_LIMIT]))  # never the whole message
     item.sender, item.subject, item.message_id = (
         headers.sender,
         headers.subject[:500],
@@ -268,15 +266,6 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
         parsed = _paper_message(item, data, intake)
     else:
         _note_headers(item, data)
-        if len(data) > run.settings.intake.max_message_bytes:
-            # Too big to read safely: the raw copy is kept; a person looks at it.
-            return Decision(
-                "quarantined",
-                reasons=(
-                    f"邮件大小 {size_text(len(data))}，超过系统接收上限"
-                    f"（{size_text(run.settings.intake.max_message_bytes)}），未予读取",
-                ),
-            )
         parsed = parse_message(data, max_attachment_bytes=run.settings.intake.max_attachment_bytes)
 
     def context_for(code: str) -> Any:
@@ -301,6 +290,20 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
     return decision
 
 
+def _oversized(run: _Run, session: Session, item: t.InboundItem, head: bytes) -> Decision:
+    """A message over the size limit, known by its header block alone: quarantined unread."""
+    _note_headers(item, head)
+    intake = run.intake(session, item.policy_code)
+    limit = run.settings.intake.max_message_bytes
+    return Decision(
+        "quarantined",
+        reasons=(
+            f"邮件大小 {size_text(item.size)}，超过系统接收上限（{size_text(limit)}），未予读取",
+        ),
+        sender_unit=intake.context.unit_by_mailbox.get(item.sender, "") if intake else "",
+    )
+
+
 def _check_paper(decision: Decision, item: t.InboundItem) -> Decision:
     """A paper form must be the form of the unit and period the office entered."""
     wanted = (item.details["unit"], item.details["obligation"], item.details["period"])
@@ -322,7 +325,6 @@ class PaperMismatch(TaskforceError):
 def _record(
     run: _Run, session: Session, item: t.InboundItem, decision: Decision
 ) -> list[dict[str, Any]]:
-    intake = run.intake(session, item.policy_code)
     lines: list[dict[str, Any]] = []
     notices: list[NewNotification] = []
     for draft in decision.drafts:
@@ -362,24 +364,30 @@ def _record(
     item.status = decision.status
     item.reasons = list(decision.reasons)
     item.processed_at = run.now
-    if decision.status == "quarantined" and intake is not None:
-        session.flush()
-        notices.append(quarantine_notice(run, intake, item))
+    # A quarantined item waits for the run's digest (alerts.queue_quarantine_digest).
     if decision.status != "processed" and not decision.drafts:
         lines.append(_line(item, decision.status, errors=[{"problem": r} for r in item.reasons]))
-    enqueue(session, notices, now=run.now)
+    enqueue(session, throttle(session, notices, now=run.now), now=run.now)
     return lines
 
 
-def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
-    """Decide and record one stored item; a bug marks it ``error`` and never loses it."""
+def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dict[str, Any]]:
+    """Decide and record one stored item; a bug marks it ``error`` and never loses it.
+
+    ``data``: its raw bytes when the caller holds them already (not read a second time)."""
     try:
         with session_scope(run.settings) as session:
             item = session.get(t.InboundItem, item_id)
             assert item is not None
             item.attempts += 1
-            data = (run.settings.raw_dir / item.raw_path).read_bytes()
-            decision = _decide(run, session, item, data)
+            path = run.settings.raw_dir / item.raw_path
+            if item.channel == "email" and item.size > run.settings.intake.max_message_bytes:
+                # Measured before reading: never read whole, only its header block is parsed.
+                decision = _oversized(run, session, item, read_head(path))
+                lines = _record(run, session, item, decision)
+                _tell_oversized_sender(run, session, item, decision.sender_unit)
+                return lines
+            decision = _decide(run, session, item, path.read_bytes() if data is None else data)
             return _record(run, session, item, decision)
     except PaperMismatch:
         raise
@@ -391,11 +399,35 @@ def process_item(run: _Run, item_id: int) -> list[dict[str, Any]]:
             item.status = "error"
             item.attempts += 1
             if item.channel == "email":
-                _note_headers(item, (run.settings.raw_dir / item.raw_path).read_bytes())
+                _note_headers(item, read_head(run.settings.raw_dir / item.raw_path))
             # The exception may quote what the mail held: cleaned, or PostgreSQL refuses a NUL.
             item.reasons = [clean_line(f"处理出错：{type(exc).__name__}: {exc}")[:1000]]
             item.details = {**item.details, "traceback": clean_text(traceback.format_exc()[-4000:])}
             return [_line(item, "error", errors=[{"problem": item.reasons[0]}])]
+
+
+def _tell_oversized_sender(
+    run: _Run, session: Session, item: t.InboundItem, unit_code: str
+) -> None:
+    """The unit whose registered address sent an oversized message is told, once a month."""
+    intake = run.intake(session, item.policy_code)
+    if intake is None or not unit_code:
+        return  # an unknown address is never written to (no backscatter)
+    notice = oversize_notice(
+        run.env, intake, item, unit_code, limit=run.settings.intake.max_message_bytes, now=run.now
+    )
+    enqueue(session, [notice], now=run.now)
+
+
+def queue_digest(run: _Run, policy_code: str) -> None:
+    """The run's 【隔离】 digest to the office (with what earlier runs left undigested)."""
+    with session_scope(run.settings) as session:
+        intake = run.intake(session, policy_code)
+        if intake is None:
+            return
+        notice = queue_quarantine_digest(session, run.settings, run.env, intake, run.now)
+        if notice is not None:
+            enqueue(session, [notice], now=run.now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,26 +448,34 @@ def take_in(
     with session_scope(settings) as session:
         if run.intake(session, policy_code) is None:
             load_policy_intake(session, policy_code)  # raises the NotFoundError with its hint
-    for message in source.fetch_new(limit):
-        item_id = _claim(settings, policy_code, message, now)
+    for message in source.fetch_new(limit, max_bytes=settings.intake.max_message_bytes):
+        try:
+            item_id = _claim(settings, policy_code, message, now)
+        except FileNotFoundError:  # an oversized Maildir file another run moved meanwhile
+            continue
         # Marked once stored and claimed: the raw copy is safe whatever processing does.
         source.mark_processed(message.source_key)
         if item_id is None:
             summary.duplicates += 1
             continue
-        summary.lines.extend(process_item(run, item_id))
+        summary.lines.extend(process_item(run, item_id, None if message.spool else message.content))
+    # Items a crashed run left undigested are in this one (queue_quarantine_digest).
+    queue_digest(run, policy_code)
     return summary
 
 
 def _claim(
     settings: Settings, policy_code: str, message: FetchedMessage, now: datetime
 ) -> int | None:
-    digest, relative = store_raw(settings.raw_dir, message.content)
+    if message.spool is not None:
+        digest, relative = store_raw_file(settings.raw_dir, message.spool)
+    else:
+        digest, relative = store_raw(settings.raw_dir, message.content)
     with session_scope(settings) as session:
         return claim_item(
             session,
             {
-                "raw_sha256": digest, "raw_path": relative, "size": len(message.content),
+                "raw_sha256": digest, "raw_path": relative, "size": message.size,
                 "channel": "email", "source": message.source, "source_key": message.source_key,
                 "received_at": message.received_at, "sender": "", "subject": "",
                 "message_id": "", "policy_code": policy_code, "status": "stored",
@@ -503,6 +543,7 @@ def submit_paper(
             if item is not None:
                 session.delete(item)
         raise
+    queue_digest(run, policy_code)
     return summary
 
 
@@ -564,7 +605,20 @@ def replay(
                 )
             continue
         summary.lines.extend(process_item(run, item_id))
+    for code in sorted(_policies(settings, ids)):
+        queue_digest(run, code)
     return summary
+
+
+def _policies(settings: Settings, item_ids: list[int]) -> set[str]:
+    if not item_ids:
+        return set()
+    with session_scope(settings) as session:
+        return set(
+            session.exec(
+                select(t.InboundItem.policy_code).where(col(t.InboundItem.id).in_(item_ids))
+            ).all()
+        )
 
 
 def open_source(settings: Settings, policy_code: str, kind: str | None = None) -> MailSource:

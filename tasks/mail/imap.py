@@ -9,7 +9,9 @@ or moved to ``processed_folder`` (``UID MOVE``; created when missing). What coun
   except those flagged ``\\Deleted`` (left by the COPY fallback for servers without MOVE).
 
 Messages are read with ``BODY.PEEK[]``, which does not set ``\\Seen``: a message the intake read
-but did not store stays unread for the people who use the mailbox. ``source_key`` is
+but did not store stays unread for the people who use the mailbox. Sizes (``RFC822.SIZE``) are
+fetched first, in batches: a message over the limit is read in ranges (``BODY.PEEK[]<offset.n>``)
+into a temporary file, never whole into memory. ``source_key`` is
 ``"<UIDVALIDITY>:<UID>"``; a key from another UIDVALIDITY (the folder was recreated) or whose
 message is gone (another run moved it) is logged and ignored, since whether a message was already
 taken in is decided by the database, not by the source.
@@ -22,19 +24,24 @@ import contextlib
 import imaplib
 import logging
 import re
+import shutil
 import ssl
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from config.errors import TaskforceError
 from config.settings import ImapSettings
-from tasks.mail.sources import FetchedMessage
+from tasks.mail.sources import FetchedMessage, read_head
 
 logger = logging.getLogger(__name__)
 
 INTAKE_KEYWORD = "$TaskforceIntake"
+SIZE_BATCH = 500  # UIDs per FETCH of RFC822.SIZE (a command line stays far under 64 KB)
+SPOOL_CHUNK = 8 * 1024 * 1024  # bytes per ranged FETCH of an oversized message
 
 
 class MailboxError(TaskforceError):
@@ -107,6 +114,7 @@ _INTERNALDATE = re.compile(
     rb'INTERNALDATE "\s?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"'
 )
 _UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 
 def parse_internaldate(fetch_line: bytes) -> datetime | None:
@@ -147,6 +155,24 @@ def _is_ascii(value: str) -> bool:
     return all(ord(char) < 0x80 for char in value)
 
 
+def _body(data: list[Any], uid: int) -> tuple[bytes, bytes] | None:
+    """The message bytes (or the range of them) a UID FETCH answered for ``uid``, and the line
+    that announced them; None when the answer has none (the message is gone)."""
+    # imaplib gives (b'7 (UID 12 INTERNALDATE "…" BODY[] {123}', content) then b')';
+    # updates about other messages (another session's flags) may come in the same list.
+    for index, item in enumerate(data):
+        if not isinstance(item, tuple):
+            continue
+        head = item[0]
+        tail = data[index + 1] if index + 1 < len(data) else b""
+        line = head + (tail if isinstance(tail, bytes) else b"")
+        found = _UID.search(line)
+        if found is None or int(found.group(1)) != uid or b"BODY[]" not in head:
+            continue
+        return item[1], line
+    return None
+
+
 class ImapSource:
     """One folder of an IMAP mailbox; connects, logs in and selects the folder when created."""
 
@@ -162,6 +188,7 @@ class ImapSource:
                 f"不能就是收件文件夹 {self.folder}"
             )
         self._processed_created = False
+        self._spool_dir: Path | None = None
         self._connection = self._connect()
         try:
             self._login()
@@ -286,16 +313,51 @@ class ImapSource:
 
     # --- MailSource ---------------------------------------------------------------------
 
-    def fetch_new(self, limit: int | None = None) -> Iterator[FetchedMessage]:
-        """Unprocessed messages in UID (arrival) order, at most ``limit``; one FETCH per message."""
+    def fetch_new(
+        self, limit: int | None = None, *, max_bytes: int | None = None
+    ) -> Iterator[FetchedMessage]:
+        """Unprocessed messages in UID (arrival) order, at most ``limit``; one FETCH per message
+        (sizes first, in batches, when there is a ``max_bytes`` limit)."""
         criteria = ["UNDELETED"] if self.processed_folder else ["UNKEYWORD", INTAKE_KEYWORD]
         self._forget_unsolicited()
         _, data = self._command("查找新邮件", "uid", "SEARCH", *criteria)
-        uids = sorted(int(uid) for uid in _text(data).split())
-        for uid in uids[:limit]:
-            message = self._fetch(uid)
+        uids = sorted(int(uid) for uid in _text(data).split())[:limit]
+        sizes = self._sizes(uids) if max_bytes is not None else {}
+        for uid in uids:
+            if max_bytes is None:
+                message = self._fetch(uid)
+            elif uid not in sizes:
+                logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+                continue
+            elif sizes[uid] > max_bytes:
+                message = self._fetch_spooled(uid)
+            else:
+                message = self._fetch(uid)
             if message is not None:
                 yield message
+
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """UID → RFC822.SIZE for the messages still there."""
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), SIZE_BATCH):
+            batch = ",".join(str(uid) for uid in uids[start : start + SIZE_BATCH])
+            self._forget_unsolicited()
+            try:
+                _, data = self._command("查询邮件大小", "uid", "FETCH", batch, "(UID RFC822.SIZE)")
+            except _Expunged:  # one of them moved away meanwhile: ask one by one
+                data = []
+                for uid in uids[start : start + SIZE_BATCH]:
+                    with contextlib.suppress(_Expunged):
+                        data += self._command(
+                            "查询邮件大小", "uid", "FETCH", str(uid), "(UID RFC822.SIZE)"
+                        )[1]
+            for item in data:
+                line = item[0] if isinstance(item, tuple) else item
+                uid_match = _UID.search(line) if isinstance(line, bytes) else None
+                size_match = _SIZE.search(line) if isinstance(line, bytes) else None
+                if uid_match and size_match:
+                    sizes[int(uid_match.group(1))] = int(size_match.group(1))
+        return sizes
 
     def _fetch(self, uid: int) -> FetchedMessage | None:
         self._forget_unsolicited()
@@ -305,24 +367,48 @@ class ImapSource:
             )
         except _Expunged:
             data = []
-        # imaplib gives (b'7 (UID 12 INTERNALDATE "…" BODY[] {123}', content) then b')';
-        # updates about other messages (another session's flags) may come in the same list.
-        for index, item in enumerate(data):
-            if not isinstance(item, tuple):
-                continue
-            head = item[0]
-            tail = data[index + 1] if index + 1 < len(data) else b""
-            line = head + (tail if isinstance(tail, bytes) else b"")
-            found = _UID.search(line)
-            if found is None or int(found.group(1)) != uid or b"BODY[]" not in head:
-                continue
-            received = parse_internaldate(line)
-            if received is None:
-                logger.warning("%s: no INTERNALDATE for UID %s; using now", self.name, uid)
-                received = datetime.now(UTC)
-            return FetchedMessage(self.name, f"{self.uidvalidity}:{uid}", item[1], received)
-        logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
-        return None
+        found = _body(data, uid)
+        if found is None:
+            logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+            return None
+        content, line = found
+        key = f"{self.uidvalidity}:{uid}"
+        return FetchedMessage(self.name, key, content, self._received(line, uid))
+
+    def _fetch_spooled(self, uid: int) -> FetchedMessage | None:
+        """An oversized message, copied range by range into the spool file; its header block."""
+        if self._spool_dir is None:
+            self._spool_dir = Path(tempfile.mkdtemp(prefix="taskforce-imap-"))
+        spool = self._spool_dir / "message.eml"
+        offset, line = 0, b""
+        with spool.open("wb") as out:
+            while True:
+                self._forget_unsolicited()
+                try:
+                    part = f"(UID INTERNALDATE BODY.PEEK[]<{offset}.{SPOOL_CHUNK}>)"
+                    _, data = self._command("读取邮件", "uid", "FETCH", str(uid), part)
+                except _Expunged:
+                    data = []
+                found = _body(data, uid)
+                if found is None and offset == 0:
+                    logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+                    return None
+                if found is None:
+                    break  # past the end: an empty range
+                out.write(found[0])
+                offset += len(found[0])
+                line = line or found[1]
+                if len(found[0]) < SPOOL_CHUNK:
+                    break
+        key, head = f"{self.uidvalidity}:{uid}", read_head(spool)
+        return FetchedMessage(self.name, key, head, self._received(line, uid), spool, offset)
+
+    def _received(self, line: bytes, uid: int) -> datetime:
+        received = parse_internaldate(line)
+        if received is None:
+            logger.warning("%s: no INTERNALDATE for UID %s; using now", self.name, uid)
+            received = datetime.now(UTC)
+        return received
 
     def mark_processed(self, source_key: str) -> None:
         """Flag the message, or move it to ``processed_folder``; a stale key is only logged."""
@@ -418,6 +504,9 @@ class ImapSource:
 
     def close(self) -> None:
         """Log out (closing the folder does not expunge anything: LOGOUT, not CLOSE)."""
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
         try:
             self._connection.logout()
         except (imaplib.IMAP4.error, OSError) as exc:

@@ -24,6 +24,7 @@ from email.message import Message
 from pathlib import PurePosixPath
 from typing import Any
 
+from tasks.mail.lean import Cuts, lean
 from tasks.text import clean_line, clean_text
 
 # Declared charsets that lie: gb2312 mail often holds GBK characters, and GB18030 covers both.
@@ -128,8 +129,8 @@ def _header(message: Message, name: str) -> str:
     return _decode_words(str(value)).strip()
 
 
-def _decode_payload(part: Message) -> str:
-    payload = part.get_payload(decode=True)
+def _decode_payload(part: Message, payload: Any = None) -> str:
+    payload = part.get_payload(decode=True) if payload is None else payload
     if not isinstance(payload, bytes):
         return ""
     return clean_text(_decoded_payload(part, payload))
@@ -214,9 +215,32 @@ def parse_headers(content: bytes) -> Headers:
     return Headers(_sender(message)[1], _header(message, "Subject"), _header(message, "Message-ID"))
 
 
+def _attachment(
+    part: Message, cuts: Cuts, filename: str, content_type: str, max_bytes: int
+) -> Attachment:
+    """An attachment's bytes; a cut body over ``max_bytes`` is measured, never decoded."""
+    leaf = cuts.leaf(part)
+    size = None if leaf is None else cuts.size(part, leaf)
+    if size is not None and size > max_bytes:
+        return Attachment(filename, content_type, b"", True, size)
+    data = part.get_payload(decode=True) if leaf is None else cuts.decode(part, leaf)
+    data = data if isinstance(data, bytes) else b""
+    if len(data) > max_bytes:
+        return Attachment(filename, content_type, b"", True, len(data))
+    return Attachment(filename, content_type, data, False, len(data))
+
+
+def _text_payload(part: Message, cuts: Cuts) -> bytes | None:
+    """A cut text body's first bytes (enough for MAX_TEXT_CHARS); None for a kept body."""
+    leaf = cuts.leaf(part)
+    return None if leaf is None else cuts.decode(part, leaf, limit=MAX_TEXT_CHARS * 8)
+
+
 def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage:
     """Take a raw RFC 5322 message apart; never raises for malformed input."""
-    message = email.message_from_bytes(content, policy=RAW_HEADERS)
+    # Large bodies are cut out of what the email package parses (tasks/mail/lean.py).
+    seen, cuts = lean(content)
+    message = email.message_from_bytes(seen, policy=RAW_HEADERS)
     name, address = _sender(message)
     problems = []
     if any(
@@ -246,16 +270,13 @@ def parse_message(content: bytes, *, max_attachment_bytes: int) -> ParsedMessage
         if filename or disposition == "attachment" or not content_type.startswith("text/"):
             if content_type == "message/delivery-status":
                 continue
-            data = part.get_payload(decode=True)
-            data = data if isinstance(data, bytes) else b""
-            if len(data) > max_attachment_bytes:
-                attachments.append(Attachment(filename, content_type, b"", True, len(data)))
-            else:
-                attachments.append(Attachment(filename, content_type, data, False, len(data)))
+            attachments.append(
+                _attachment(part, cuts, filename, content_type, max_attachment_bytes)
+            )
         elif content_type == "text/html":
-            markup.append(_decode_payload(part))
+            markup.append(_decode_payload(part, _text_payload(part, cuts)))
         else:
-            plain.append(_decode_payload(part))
+            plain.append(_decode_payload(part, _text_payload(part, cuts)))
     text = "\n".join(plain) if plain else html_to_text("\n".join(markup))
     return ParsedMessage(
         sender=address,

@@ -12,6 +12,7 @@ KIND_LABELS = {
     "receipt": "回执",
     "rejection": "退回通知",
     "quarantine": "隔离通知",
+    "oversize": "邮件过大告知",
     "bulletin": "通报",
     "delivery_failures": "投递失败通知",
 }

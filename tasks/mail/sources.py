@@ -5,6 +5,10 @@ Both give ``FetchedMessage`` items and are told afterwards that an item is safel
 with the Seen flag; an IMAP message is flagged or moved to a folder (``tasks/mail/imap.py``).
 Whether a message was already taken in is decided by the database (the raw bytes' sha256 is
 unique), not by the source, so two intake runs over the same mailbox cannot both take one in.
+
+A message over the size limit (``max_bytes``) is never read whole: the source measures it first
+(``stat``, IMAP ``RFC822.SIZE``), gives only its header block in ``content`` and the whole of it as
+a file (``spool``) that intake copies into the raw store in chunks.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 logger = logging.getLogger(__name__)
+
+HEADER_LIMIT = 64 * 1024  # of an oversized message only this much is read, up to the blank line
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,19 @@ class FetchedMessage:
 
     source: str  # "maildir:/path" or "imap://user@host:port/INBOX": where it was read
     source_key: str  # the Maildir key, or "<uidvalidity>:<uid>"
-    content: bytes
+    content: bytes  # the whole message; only its header block when it is spooled
     # When it reached the office's server (INTERNALDATE, or the catcher's Received line);
     # never the sender's Date header, which the sender controls. Aware, UTC.
     received_at: datetime
+    # A message over the size limit: the file holding all of it (the Maildir's own file, or the
+    # IMAP source's temporary copy, valid until the next message is fetched), and its size.
+    spool: Path | None = None
+    spool_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """The whole message's size in bytes."""
+        return self.spool_size if self.spool is not None else len(self.content)
 
 
 class MailSource(Protocol):
@@ -39,11 +54,34 @@ class MailSource(Protocol):
 
     name: str
 
-    def fetch_new(self, limit: int | None = None) -> Iterator[FetchedMessage]: ...
+    def fetch_new(
+        self, limit: int | None = None, *, max_bytes: int | None = None
+    ) -> Iterator[FetchedMessage]: ...
 
     def mark_processed(self, source_key: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def header_block(head: bytes) -> bytes:
+    """The header block of a message's first bytes: up to and with the blank line that ends it
+    (all of ``head`` when there is none, cut after its last complete line)."""
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := head.find(sep)) >= 0]
+    if ends:
+        return head[: min(ends)]
+    last = head.rfind(b"\n")
+    return head if last < 0 else head[: last + 1]
+
+
+def read_header_block(file: BinaryIO, limit: int = HEADER_LIMIT) -> bytes:
+    """The header block of an open message file, reading at most ``limit`` bytes."""
+    return header_block(file.read(limit))
+
+
+def read_head(path: Path, limit: int = HEADER_LIMIT) -> bytes:
+    """The header block of a message file, reading at most ``limit`` bytes of it."""
+    with path.open("rb") as file:
+        return read_header_block(file, limit)
 
 
 _RECEIVED_DATE = re.compile(rb";\s*([^;]+?)\s*$")
@@ -84,18 +122,26 @@ class MaildirSource:
         for sub in ("new", "cur", "tmp"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
 
-    def fetch_new(self, limit: int | None = None) -> Iterator[FetchedMessage]:
+    def fetch_new(
+        self, limit: int | None = None, *, max_bytes: int | None = None
+    ) -> Iterator[FetchedMessage]:
+        """Messages in ``new/``, oldest first; one over ``max_bytes`` as its header block."""
         new = self.directory / "new"
         names = sorted(n for n in os.listdir(new) if not n.startswith("."))
         for name in names[:limit]:
             path = new / name
             try:
-                content = path.read_bytes()
-                mtime = path.stat().st_mtime
+                stat = path.stat()
+                # Measured before reading: a file over the limit is never read whole.
+                oversized = max_bytes is not None and stat.st_size > max_bytes
+                content = read_head(path) if oversized else path.read_bytes()
             except FileNotFoundError:
                 continue  # another run took it meanwhile
-            received = received_time(content) or datetime.fromtimestamp(mtime, UTC)
-            yield FetchedMessage(self.name, name, content, received)
+            received = received_time(content) or datetime.fromtimestamp(stat.st_mtime, UTC)
+            if oversized:
+                yield FetchedMessage(self.name, name, content, received, path, stat.st_size)
+            else:
+                yield FetchedMessage(self.name, name, content, received)
 
     def mark_processed(self, source_key: str) -> None:
         base = source_key.split(":2,", 1)[0]

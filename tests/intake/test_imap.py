@@ -102,7 +102,7 @@ def test_two_runs_on_one_imap_mailbox(imap_mailbox: DovecotServer, settings: Set
             class Listed:
                 name = source.name
 
-                def fetch_new(self, limit: int | None = None):  # type: ignore[no-untyped-def]
+                def fetch_new(self, limit: int | None = None, *, max_bytes: int | None = None):  # type: ignore[no-untyped-def]
                     return iter(messages)
 
                 mark_processed = staticmethod(source.mark_processed)
