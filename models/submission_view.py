@@ -18,6 +18,7 @@ STATUS_LABELS = {
     "accepted": "已受理",
     "rejected": "退回",
     "unstructured": "已收到·待审核",
+    "unverified": "已收到·发件人未经验证·待审核",
     "quarantined": "隔离",
     "missing": "未报送",
 }

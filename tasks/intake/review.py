@@ -3,6 +3,8 @@
 Either way a new version of the submission is recorded (the unstructured one is kept): accepted
 with the progress the reviewer read, received_at and lateness unchanged (it counted for
 timeliness when it arrived); or rejected with the reason, and the unit gets a rejection mail.
+A reply whose sender was not authenticated (``unverified``) counts only once accepted here, then
+as of when it arrived: accepting it is the office's word that the unit sent it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from tasks.forms.layout import STATUS_CHOICES
 from tasks.forms.values import FormIssue, MeasureReport
 from tasks.intake.decide import Draft
 from tasks.intake.steps import _new_run, submission_notice
+
+REVIEWABLE = ("unstructured", "unverified")  # replies without our form, waiting for the office
 
 
 class ReviewError(NotFoundError):
@@ -74,7 +78,7 @@ def _load(session: Any, submission_id: int) -> tuple[t.Submission, t.Cycle, t.Ob
         raise ReviewError(
             f"报送记录 {submission_id} 已有更新的版本（编号 {newer}），请审核最新版本"
         )
-    if submission.status != "unstructured":
+    if submission.status not in REVIEWABLE:
         raise ReviewError(f"报送记录 {submission_id} 的状态是 {submission.status}，无需审核")
     return row
 

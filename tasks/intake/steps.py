@@ -14,8 +14,10 @@ import logging
 import os
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.forms.read import read_form_metadata
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
+from tasks.mail.authentication import SenderAuthentication, authenticate_sender
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
 from tasks.mail.sources import FetchedMessage, MaildirSource, MailSource
@@ -43,6 +46,7 @@ STATUS_LABELS = {
     "accepted": "已受理",
     "rejected": "退回",
     "unstructured": "已收到（未用报表，待审核）",
+    "unverified": "已收到（发件人未经验证，待审核）",
     "quarantined": "隔离",
 }
 ITEM_LABELS = {"quarantined": "隔离", "ignored": "忽略", "error": "处理出错（待重放）"}
@@ -288,6 +292,7 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
         received_at=item.received_at,
         context_for=context_for,
         max_attachment_bytes=run.settings.intake.max_attachment_bytes,
+        authenticate=_authenticator(run, item, data, parsed),
         cycle_hint=(
             (item.details["obligation"], item.details["period"])
             if item.channel == "paper"
@@ -297,6 +302,18 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
     if item.channel == "paper":
         decision = _check_paper(decision, item)
     return decision
+
+
+def _authenticator(
+    run: _Run, item: t.InboundItem, data: bytes, parsed: ParsedMessage
+) -> Callable[[], SenderAuthentication] | None:
+    """How decide checks a formless reply's sender; None: it counts (paper, or the setting)."""
+    rules = run.settings.intake
+    if item.channel == "paper" or rules.unverified_replies == "count":
+        return None
+    return partial(
+        authenticate_sender, data, parsed.sender, trusted_authserv_id=rules.trusted_authserv_id
+    )
 
 
 def _check_paper(decision: Decision, item: t.InboundItem) -> Decision:

@@ -261,7 +261,8 @@ def test_unit_states(c: Consolidation) -> None:
         "fagai": "on_time",
     }
     assert dict(c.counts) == {
-        "on_time": 4, "late": 1, "missing": 1, "rejected": 1, "needs_review": 1, "obligated": 7,
+        "on_time": 4, "late": 1, "missing": 1, "rejected": 1, "needs_review": 1,
+        "unverified": 0, "obligated": 7,
     }  # fmt: skip
     assert rows["renshe"].needs_review and not rows["nengyuan"].needs_review
     assert rows["yingji"].groups == (G1, G3)
