@@ -178,7 +178,9 @@ class PeriodSummary:
     on_time: int
     late: int
     rejected: int  # the latest version is a rejected one
-    pending_review: int  # replied without the form (e.g. Word): a person must review it
+    # Replied without the form (e.g. Word): a person must review it; one whose sender is not
+    # authenticated (the demo's catcher stamps no Authentication-Results) is not yet counted.
+    pending_review: int
     missing: int
     mails: dict[str, int]  # kind → sent
 
@@ -210,7 +212,7 @@ def period_summaries(
                 on_time=sum(1 for r in accepted if not r["late_working_days"]),
                 late=sum(1 for r in accepted if r["late_working_days"]),
                 rejected=status["rejected"],
-                pending_review=status["unstructured"],
+                pending_review=status["unstructured"] + status["unverified"],
                 missing=status["missing"],
                 mails=dict(mails[period]),
             )
