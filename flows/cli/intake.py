@@ -212,6 +212,9 @@ def submissions(
     out.print(table if rows else "尚无报送记录。")
 
 
+PENDING_LABELS = {"unstructured": "未用报表", "unverified": "发件人未经验证"}
+
+
 @review_app.callback()
 def review(
     ctx: typer.Context,
@@ -221,15 +224,15 @@ def review(
     if ctx.invoked_subcommand is not None:
         return
     rows = _submission_rows([policy] if policy else None, None)
-    pending = [r for r in rows if r.status in ("unstructured", "unverified")]
-    table = Table(
-        "编号", "单位", "报送事项", "报告期", "收到时间", "状态", "附件", title="待审核报送"
-    )
+    pending = [r for r in rows if r.status in PENDING_LABELS]
+    table = Table("编号", "单位", "报送事项", "报告期", "收到时间", title="待审核报送")
+    table.add_column("类别", no_wrap=True)  # 发件人未经验证: the office confirms the sender
+    table.add_column("附件")
     table.add_column("内容摘要", overflow="fold")
     for r in pending:
         table.add_row(
             str(r.submission_id), r.unit, r.obligation_name, r.period,
-            r.received_at_local, r.status_label, r.attachment, r.excerpt,
+            r.received_at_local, PENDING_LABELS[r.status], r.attachment, r.excerpt,
         )  # fmt: skip
     out.print(table if pending else "没有待审核的报送。")
     if pending:

@@ -364,7 +364,10 @@ def _quality(c: Consolidation) -> dict[str, Any] | None:
     if not (implausible or review or unverified or ledger):
         return None
     return {
-        "implausible": implausible, "review": review, "unverified": unverified, "ledger": ledger
+        "implausible": implausible,
+        "review": review,
+        "unverified": unverified,
+        "ledger": ledger,
     }
 
 

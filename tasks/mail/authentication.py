@@ -146,7 +146,8 @@ def _aligned_domain(result: Any, method: str) -> str:
     }
     for name in wanted:
         if found.get(name):
-            return found[name].rpartition("@")[2].strip().lower()
+            value = found[name].rpartition("@")[2].strip().lower()[:255]
+            return "".join(ch for ch in value if ch.isprintable())  # shown to the office
     return ""
 
 

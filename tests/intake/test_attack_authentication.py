@@ -12,6 +12,7 @@ cannot be reached here, is the one thing replaced (by a lookup that answers the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from contextlib import closing
@@ -36,7 +37,7 @@ from tasks.escalation.steps import run_escalation
 from tasks.intake.review import review_submission
 from tasks.intake.steps import open_source, take_in
 from tasks.mail import authentication
-from tests.helpers import load_seeds
+from tests.helpers import invoke_cli, load_seeds
 from tests.intake_helpers import at, office_catcher, office_mailbox
 
 POLICY = "lingchuan-2023"
@@ -288,9 +289,7 @@ async def test_attack_forged_reply_rejected_by_the_office_leaves_the_unit_missin
     assert (row.state, row.unverified) == ("missing", False)
     assert REPORT in run_escalation(trusting, POLICY, as_of=MONDAY).overdue
     with session_scope(trusting) as session:
-        kinds = session.exec(
-            select(t.Notification.kind).order_by(col(t.Notification.id))
-        ).all()
+        kinds = session.exec(select(t.Notification.kind).order_by(col(t.Notification.id))).all()
     assert kinds[:2] == ["receipt", "rejection"]
 
 
@@ -302,3 +301,25 @@ async def test_count_setting_keeps_the_old_rule(db_settings: Settings) -> None:
     line = await _mail_in(counting, _reply())
     assert line["outcome"] == "unstructured"
     _assert_counted(counting)
+
+
+def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_cli(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """What the office sees: `taskforce review` lists the reply as 发件人未经验证; accepting it
+    there makes 县能源局 on time; a later listing has nothing waiting."""
+    load_seeds(settings, POLICY)
+    assert settings.var_dir == tmp_path / "var"  # the CLI below reads the same database
+    asyncio.run(_mail_in(settings, _reply()))
+    listing = invoke_cli(tmp_path, "review", "--policy", POLICY)
+    assert listing.returncode == 0, listing.stderr
+    assert NAME in listing.stdout and "发件人未经验证" in listing.stdout
+    with session_scope(settings) as session:
+        held = session.exec(select(t.Submission)).one()
+    accepted = invoke_cli(
+        tmp_path, "review", "accept", str(held.id), "--note", "已电话核实", "--at",
+        "2023-03-06T09:00",
+    )  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+    _assert_counted(settings)
+    assert "没有待审核" in invoke_cli(tmp_path, "review", "--policy", POLICY).stdout

@@ -59,7 +59,7 @@ def _no_dns(name: bytes, timeout: float = 5) -> bytes | None:
         # the sender (or an earlier hop) and is not read.
         ((f"{TRUSTED}; dkim=fail header.d={DOMAIN}", f"{TRUSTED}; dkim=pass header.d={DOMAIN}"),
          False),
-        ((f"mx.evil.invalid; dkim=fail", f"{TRUSTED}; dkim=pass header.d={DOMAIN}"), True),
+        (("mx.evil.invalid; dkim=fail", f"{TRUSTED}; dkim=pass header.d={DOMAIN}"), True),
         ((f"{TRUSTED}; dkim=", f"{TRUSTED}; dkim=pass header.d={DOMAIN}"), False),  # malformed
         ((), False),
     ],
