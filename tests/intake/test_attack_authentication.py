@@ -323,3 +323,27 @@ def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_c
     assert accepted.returncode == 0, accepted.stderr
     _assert_counted(settings)
     assert "没有待审核" in invoke_cli(tmp_path, "review", "--policy", POLICY).stdout
+
+
+async def test_two_unverified_replies_are_filed_under_two_open_reports(
+    trusting: Settings,
+) -> None:
+    """In January both once-off reports (工作专班建立情况, 任务清单台账) are open: two plain
+    replies of a unit go one to each, as they did before they were held for verification."""
+    office = office_mailbox(trusting, POLICY)
+    with office_catcher(trusting) as (_, caught):
+        for n in (1, 2):
+            raw = _reply(body=f"第{n}份材料。").replace(b"feb-report", f"once-{n}".encode())
+            await aiosmtplib.send(
+                raw, hostname=caught.smtp.host, port=caught.smtp.port,
+                sender=ATTACKER, recipients=[office],
+            )  # fmt: skip
+    _restamp(trusting.maildir_root / office.lower(), at(date(2023, 1, 13), 10))
+    with closing(open_source(trusting, POLICY, "maildir")) as source:
+        summary = take_in(trusting, POLICY, source, now=at(date(2023, 1, 13), 11))
+    lines = summary.lines
+    assert [x["outcome"] for x in lines] == ["unverified", "unverified"]
+    assert sorted(x["obligation_name"] for x in lines) == [
+        "工作专班建立情况",
+        "贯彻落实举措及任务清单台账",
+    ]
