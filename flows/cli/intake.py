@@ -253,7 +253,7 @@ def review_accept(
     reviewer: ReviewerOption = "办公室",
     at: AtOption = None,
 ) -> None:
-    """受理待审核的报送，登记审核人读出的进展。"""
+    """受理待审核的报送，登记审核人读出的进展（发件人未经验证的，不登记进展即仅确认发件人）。"""
     from tasks.intake.review import parse_progress, review_submission
 
     settings = load_settings()
@@ -262,6 +262,12 @@ def review_accept(
         settings, submission_id, accept=True, progress=entries, note=note,
         reviewer=reviewer, now=parse_as_of(at),
     )  # fmt: skip
+    if new.status == "unstructured":  # an unverified reply whose sender the office confirmed
+        out.print(
+            f"已确认发件人：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
+            f"计入报送；内容仍待审核（taskforce review accept {new.id} --progress …）。"
+        )
+        return
     out.print(f"已受理：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
               f"登记进展 {len(entries)} 条。")  # fmt: skip
 

@@ -147,6 +147,7 @@ class DayRecord:
     cases_opened: int = 0
     proposals: int = 0
     approved: int = 0
+    senders_confirmed: int = 0  # plain replies whose sender the office confirmed by phone
     consolidated: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -163,6 +164,8 @@ class DayRecord:
             parts.append(f"提请升级{self.proposals}")
         if self.approved:
             parts.append(f"审批同意{self.approved}")
+        if self.senders_confirmed:
+            parts.append(f"核实发件人{self.senders_confirmed}")
         if self.consolidated:
             parts.append("汇总" + "、".join(self.consolidated))
         return "，".join(parts) or "无事项"

@@ -4,7 +4,9 @@ Either way a new version of the submission is recorded (the unstructured one is 
 with the progress the reviewer read, received_at and lateness unchanged (it counted for
 timeliness when it arrived); or rejected with the reason, and the unit gets a rejection mail.
 A reply whose sender was not authenticated (``unverified``) counts only once accepted here, then
-as of when it arrived: accepting it is the office's word that the unit sent it.
+as of when it arrived: accepting it is the office's word that the unit sent it. Accepted without
+progress it becomes ``unstructured`` (the sender confirmed, the content still to be read, as for
+an authenticated reply); with progress, ``accepted`` at once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from models.intake_store import load_policy_intake, record_draft
 from models.outbox import enqueue
 from tasks.forms.layout import STATUS_CHOICES
 from tasks.forms.values import FormIssue, MeasureReport
-from tasks.intake.decide import Draft
+from tasks.intake.decide import Draft, SubmissionStatus
 from tasks.intake.steps import _new_run, submission_notice
 
 REVIEWABLE = ("unstructured", "unverified")  # replies without our form, waiting for the office
@@ -83,6 +85,12 @@ def _load(session: Any, submission_id: int) -> tuple[t.Submission, t.Cycle, t.Ob
     return row
 
 
+def _outcome(status: str, accept: bool, progress: list[ProgressInput]) -> SubmissionStatus:
+    if not accept:
+        return "rejected"
+    return "unstructured" if status == "unverified" and not progress else "accepted"
+
+
 def review_submission(
     settings: Settings,
     submission_id: int,
@@ -111,7 +119,7 @@ def review_submission(
             unit_code=unit.code,
             obligation=obligation.code,
             period=cycle.period,
-            status="accepted" if accept else "rejected",
+            status=_outcome(submission.status, accept, progress),
             attachment=submission.attachment,
             fields={**submission.fields, "review": review},
             measures=tuple(

@@ -34,7 +34,7 @@ from models.notice_data import load_notice_data
 from tasks.consolidation.bulletin import bulletin_context
 from tasks.consolidation.consolidate import Consolidation, UnitRow, consolidate
 from tasks.escalation.steps import run_escalation
-from tasks.intake.review import review_submission
+from tasks.intake.review import ProgressInput, review_submission
 from tasks.intake.steps import open_source, take_in
 from tasks.mail import authentication
 from tests.helpers import invoke_cli, load_seeds
@@ -264,13 +264,24 @@ async def test_attack_forged_reply_counts_only_once_the_office_accepts_it(
     with session_scope(trusting) as session:
         held = session.exec(select(t.Submission)).one()
     assert held.id is not None and held.status == "unverified"
-    # The office phoned 县能源局, which confirms it sent the reply: accepted, as of its arrival.
-    accepted = review_submission(
+    # The office phoned 县能源局, which confirms it sent the reply: counted as of its arrival,
+    # its content still to be read (as for a reply the office's server had authenticated).
+    confirmed = review_submission(
         trusting, held.id, accept=True, progress=[], note="已电话核实，确系本单位发送",
         reviewer="王杰", now=at(date(2023, 3, 6), 9),
     )  # fmt: skip
+    assert (confirmed.status, confirmed.received_at) == ("unstructured", held.received_at)
+    _assert_counted(trusting)
+    assert _row(_february(trusting)).needs_review
+    # Read and accepted with the progress the reviewer found in it.
+    assert confirmed.id is not None
+    accepted = review_submission(
+        trusting, confirmed.id, accept=True, progress=[ProgressInput("1", "推进中", None)],
+        note="已阅", reviewer="王杰", now=at(date(2023, 3, 6), 9, 30),
+    )  # fmt: skip
     assert (accepted.status, accepted.received_at) == ("accepted", held.received_at)
     _assert_counted(trusting)
+    assert not _row(_february(trusting)).needs_review
 
 
 async def test_attack_forged_reply_rejected_by_the_office_leaves_the_unit_missing(
@@ -307,7 +318,7 @@ def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_c
     settings: Settings, tmp_path: Path
 ) -> None:
     """What the office sees: `taskforce review` lists the reply as 发件人未经验证; accepting it
-    there makes 县能源局 on time; a later listing has nothing waiting."""
+    there (the sender confirmed) makes 县能源局 on time; its content is then listed for review."""
     load_seeds(settings, POLICY)
     assert settings.var_dir == tmp_path / "var"  # the CLI below reads the same database
     asyncio.run(_mail_in(settings, _reply()))
@@ -321,8 +332,11 @@ def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_c
         "2023-03-06T09:00",
     )  # fmt: skip
     assert accepted.returncode == 0, accepted.stderr
+    assert "已确认发件人" in accepted.stdout and "内容仍待审核" in accepted.stdout
     _assert_counted(settings)
-    assert "没有待审核" in invoke_cli(tmp_path, "review", "--policy", POLICY).stdout
+    # Still listed, now for its content: a reply without our form, like any other.
+    listing = invoke_cli(tmp_path, "review", "--policy", POLICY).stdout
+    assert NAME in listing and "未用报表" in listing and "发件人未经验证" not in listing
 
 
 async def test_two_unverified_replies_are_filed_under_two_open_reports(
