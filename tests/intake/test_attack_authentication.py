@@ -335,8 +335,8 @@ def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_c
     assert "已确认发件人" in accepted.stdout and "内容仍待审核" in accepted.stdout
     _assert_counted(settings)
     # Still listed, now for its content: a reply without our form, like any other.
-    listing = invoke_cli(tmp_path, "review", "--policy", POLICY).stdout
-    assert NAME in listing and "未用报表" in listing and "发件人未经验证" not in listing
+    again = invoke_cli(tmp_path, "review", "--policy", POLICY).stdout
+    assert NAME in again and "未用报表" in again and "发件人未经验证" not in again
 
 
 async def test_two_unverified_replies_are_filed_under_two_open_reports(
