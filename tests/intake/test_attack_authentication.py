@@ -160,6 +160,7 @@ async def test_attack_forged_from_without_form_is_not_counted(trusting: Settings
     assert submission.fields["sender_authentication"]["verified"] is False
     assert receipt.to == [UNIT] and "发件人待核实" in receipt.subject
     assert "无法确认其确由贵单位邮箱发出" in receipt.body_text
+    assert "无法确认其确由贵单位邮箱发出" in (receipt.body_html or "")
     assert "暂未计为贵单位已报送" in receipt.body_text
     assert "感谢" not in receipt.body_text and "逾期" not in receipt.body_text
 
