@@ -63,6 +63,7 @@ class SubmissionRow(JsonRow):
     errors: list[dict[str, Any]]  # [{sheet, cell, problem}], as recorded
     to_verify: list[str]  # reported values the bulletin shows as 待核实, with the reason
     excerpt: str
+    sender_check: str = ""  # the sender verdict of a reply without our form, in Chinese
     item_id: int | None
 
 
@@ -235,6 +236,11 @@ def review(
             r.received_at_local, PENDING_LABELS[r.status], r.attachment, r.excerpt,
         )  # fmt: skip
     out.print(table if pending else "没有待审核的报送。")
+    for r in pending:
+        if r.status == "unverified" and r.sender_check:
+            out.print(
+                f"编号 {r.submission_id}（{r.unit}）发件人验证：{r.sender_check}", markup=False
+            )
     if pending:
         out.print(
             "审核：taskforce review accept 编号 --progress 19=推进中 …；"

@@ -326,6 +326,8 @@ def test_attack_forged_reply_waits_in_the_review_list_and_is_accepted_from_the_c
     listing = invoke_cli(tmp_path, "review", "--policy", POLICY)
     assert listing.returncode == 0, listing.stderr
     assert NAME in listing.stdout and "发件人未经验证" in listing.stdout
+    # …and why: no trusted server is configured here, and the mail has no DKIM signature.
+    assert f"编号 1（{NAME}）发件人验证：邮件没有 {DOMAIN} 的 DKIM 签名" in listing.stdout
     with session_scope(settings) as session:
         held = session.exec(select(t.Submission)).one()
     accepted = invoke_cli(
