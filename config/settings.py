@@ -77,6 +77,12 @@ class IntakeSettings(BaseModel):
     raw_dir: Path | None = None
     max_message_bytes: int = Field(default=40_000_000, ge=1)
     max_attachment_bytes: int = Field(default=20_000_000, ge=1)
+    # The authserv-id of the office's own receiving server: only its Authentication-Results
+    # headers are read (RFC 8601 §5). Empty: the reply's DKIM signature is checked against DNS.
+    trusted_authserv_id: str = ""
+    # A reply without our form whose sender is not authenticated: held for the office's review
+    # (not counted as reported until accepted), or counted at once as before.
+    unverified_replies: Literal["review", "count"] = "review"
 
 
 class ReportSettings(BaseModel):

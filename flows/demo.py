@@ -35,6 +35,7 @@ from flows.reminders import reminders_flow
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles
+from models.submission_view import submission_rows
 from tasks.calendar import WorkingCalendar, short_day
 from tasks.cycles import cycles_for_policy
 from tasks.demo.bureaus import mail_replies, plan_bureau_replies
@@ -61,6 +62,7 @@ from tasks.demo.replay import (
 )
 from tasks.escalation.case_view import case_rows
 from tasks.escalation.steps import decide_case
+from tasks.intake.review import review_submission
 from tasks.serving import monthly_cycles
 
 OFFICE_CLERK = "专班办公室（演示）"  # who records the office's decisions in the replay
@@ -145,6 +147,7 @@ async def replay(
             result.reports[year] = rollup.files  # year to date: the last one stands
         if plan.working:
             record.approved = _office_decides(settings, policy_code, plan.day)
+            record.senders_confirmed = _office_confirms_senders(settings, policy_code, plan.day)
         arriving = replies.arriving_by(at(plan.day, INTAKE_AT))
         if arriving:
             await mail_replies(settings, office, arriving)
@@ -219,6 +222,23 @@ def demo_form_key(settings: Settings) -> Settings:
     os.environ["TASKFORCE_FORM_KEY"] = key
     os.environ.pop("TASKFORCE_FORM_PREVIOUS_KEYS", None)
     return settings.model_copy(update={"form_key": SecretStr(key), "form_previous_keys": None})
+
+
+def _office_confirms_senders(settings: Settings, policy_code: str, day: date) -> int:
+    """15:00: the office phones the units whose plain replies wait unverified (the demo's catcher
+    stamps no Authentication-Results) and confirms them (``taskforce review accept`` without
+    progress): they count as of their arrival; their content still waits for review."""
+    with session_scope(settings) as session:
+        waiting = [
+            int(r["submission_id"]) for r in submission_rows(session, policy_code, None)
+            if r["status"] == "unverified"
+        ]  # fmt: skip
+    for submission_id in waiting:
+        review_submission(
+            settings, submission_id, accept=True, progress=[], note="已电话核实，确系该单位发送",
+            reviewer=OFFICE_CLERK, now=at(day, DECISIONS_AT),
+        )  # fmt: skip
+    return len(waiting)
 
 
 def run_demo(

@@ -28,6 +28,7 @@ from models import tables as t
 from models.consolidation_store import LEAD_ROLES, choose_cycle
 from tasks.consolidation.consolidate import (
     COUNTING,
+    LOADED,
     ConsolidationInput,
     GroupFact,
     LedgerFact,
@@ -343,8 +344,8 @@ def _cycle_policy(
 
 
 def _submissions(connection: Connection, cycle_ids: list[int]) -> list[tuple[Any, ...]]:
-    """10. The submissions of the cycles that count or were rejected, fields parsed."""
-    wanted = (*COUNTING, "rejected")
+    """10. The submissions of the cycles that count, were rejected or wait unverified, parsed."""
+    wanted = LOADED
     return [
         (*row[:7], _loads(row[7]))
         for row in _all(connection,

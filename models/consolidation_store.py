@@ -14,6 +14,7 @@ from models import tables as t
 from models.policy_store import get_policy
 from tasks.consolidation.consolidate import (
     COUNTING,
+    LOADED,
     ConsolidationInput,
     GroupFact,
     LedgerFact,
@@ -72,7 +73,7 @@ def _submission_facts(
     submissions = session.exec(
         select(t.Submission)
         .where(t.Submission.cycle_id == cycle_id, col(t.Submission.unit_id).in_(unit_ids))
-        .where(col(t.Submission.status).in_((*COUNTING, "rejected")))
+        .where(col(t.Submission.status).in_(LOADED))
         .order_by(col(t.Submission.unit_id), col(t.Submission.version))
     ).all()
     progress: dict[int, dict[str, tuple[str | None, float | None, dict[str, Any]]]] = defaultdict(

@@ -23,6 +23,10 @@ from models.policy_store import get_policy
 from tasks.intake.decide import CycleInfo, Draft, IntakeContext, UnitInfo, notice_ref
 
 NOTICE_KINDS = ("opening", "reminder", "last_day", "overdue")
+# A cycle with one of these already has the unit's reply: its next reply without our form is
+# filed under the next open cycle. An unverified reply takes its cycle too, though it does not
+# count as reported (the demo's bureau answers two once-off reports in two plain mails).
+REPLIED = (*SUBMITTED_STATUSES, "unverified")
 
 
 def claim_item(session: Session, values: dict[str, Any]) -> int | None:
@@ -120,7 +124,7 @@ def _submitted(
     for cycle_id, unit_id in session.exec(
         select(t.Submission.cycle_id, t.Submission.unit_id)
         .where(col(t.Submission.cycle_id).in_(list(cycle_by_id)))
-        .where(col(t.Submission.status).in_(SUBMITTED_STATUSES))
+        .where(col(t.Submission.status).in_(REPLIED))
     ):
         if unit_id in unit_by_id:
             submitted.add((*cycle_by_id[cycle_id], unit_by_id[unit_id].code))
@@ -248,7 +252,7 @@ def record_draft(
                 fields=report.fields,
             )
         )
-    if draft.status in SUBMITTED_STATUSES:
+    if draft.status in REPLIED:
         intake.submitted.add((draft.obligation, draft.period, draft.unit_code))
     return submission
 

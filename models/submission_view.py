@@ -18,6 +18,7 @@ STATUS_LABELS = {
     "accepted": "已受理",
     "rejected": "退回",
     "unstructured": "已收到·待审核",
+    "unverified": "已收到·发件人未经验证·待审核",
     "quarantined": "隔离",
     "missing": "未报送",
 }
@@ -30,6 +31,12 @@ def _excerpt(fields: dict[str, Any]) -> str:
     ]
     text = " ".join(" ".join(x.split()) for x in texts if x.strip())
     return text[:80] + ("…" if len(text) > 80 else "")
+
+
+def _sender_check(fields: dict[str, Any]) -> str:
+    """Why a reply without our form was (not) taken as its unit's (tasks.mail.authentication)."""
+    verdict = fields.get("sender_authentication")
+    return str(verdict.get("detail", "")) if isinstance(verdict, dict) else ""
 
 
 def values_to_verify(
@@ -116,6 +123,7 @@ def submission_rows(session: Session, policy_code: str, period: str | None) -> l
                     "errors": list(submission.errors) if submission else [],
                     "to_verify": to_verify.get(unit.name, []),
                     "excerpt": _excerpt(submission.fields) if submission else "",
+                    "sender_check": _sender_check(submission.fields) if submission else "",
                     "item_id": submission.inbound_id if submission else None,
                 }
             )

@@ -61,7 +61,8 @@ def consolidate_command(
         f"{c.source.county} {report_name(c)}：应报送 "
         f"{counts['obligated']} 个单位，按时 {counts['on_time']}，逾期 {counts['late']}，"
         f"未报送 {counts['missing']}，退回未改 {counts['rejected']}，"
-        f"待审核 {counts['needs_review']}；按时报送率 {on_time_rate(c)}。"
+        f"待审核 {counts['needs_review']}，发件人待核实 {counts['unverified']}；"
+        f"按时报送率 {on_time_rate(c)}。"
     )
     state = "新版本" if result.new_version else "内容无变化，沿用"
     out.print(f"第 {result.version} 版（{state}）：")

@@ -65,6 +65,7 @@ class SubmissionRow(JsonRow):
     errors: list[dict[str, Any]]  # [{sheet, cell, problem}], as recorded
     to_verify: list[str]  # reported values the bulletin shows as 待核实, with the reason
     excerpt: str
+    sender_check: str = ""  # the sender verdict of a reply without our form, in Chinese
     item_id: int | None
 
 
@@ -214,6 +215,9 @@ def submissions(
     out.print(table if rows else "尚无报送记录。")
 
 
+PENDING_LABELS = {"unstructured": "未用报表", "unverified": "发件人未经验证"}
+
+
 @review_app.callback()
 def review(
     ctx: typer.Context,
@@ -223,15 +227,23 @@ def review(
     if ctx.invoked_subcommand is not None:
         return
     rows = _submission_rows([policy] if policy else None, None)
-    pending = [r for r in rows if r.status == "unstructured"]
-    table = Table("编号", "单位", "报送事项", "报告期", "收到时间", "附件", title="待审核报送")
+    pending = [r for r in rows if r.status in PENDING_LABELS]
+    table = Table("编号", "单位", "报送事项", "报告期", "收到时间", title="待审核报送")
+    table.add_column("类别", no_wrap=True)  # 发件人未经验证: the office confirms the sender
+    table.add_column("附件")
     table.add_column("内容摘要", overflow="fold")
     for r in pending:
         table.add_row(
             str(r.submission_id), r.unit, r.obligation_name, r.period,
-            r.received_at_local, outside(r.attachment), outside(r.excerpt),
+            r.received_at_local, PENDING_LABELS[r.status], outside(r.attachment),
+            outside(r.excerpt),
         )  # fmt: skip
     out.print(table if pending else "没有待审核的报送。")
+    for r in pending:
+        if r.status == "unverified" and r.sender_check:
+            out.print(
+                f"编号 {r.submission_id}（{r.unit}）发件人验证：{r.sender_check}", markup=False
+            )
     if pending:
         out.print(
             "审核：taskforce review accept 编号 --progress 19=推进中 …；"
@@ -250,7 +262,7 @@ def review_accept(
     reviewer: ReviewerOption = "办公室",
     at: AtOption = None,
 ) -> None:
-    """受理待审核的报送，登记审核人读出的进展。"""
+    """受理待审核的报送，登记审核人读出的进展（发件人未经验证的，不登记进展即仅确认发件人）。"""
     from tasks.intake.review import parse_progress, review_submission
 
     settings = load_settings()
@@ -259,6 +271,12 @@ def review_accept(
         settings, submission_id, accept=True, progress=entries, note=note,
         reviewer=reviewer, now=parse_as_of(at),
     )  # fmt: skip
+    if new.status == "unstructured":  # an unverified reply whose sender the office confirmed
+        out.print(
+            f"已确认发件人：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
+            f"计入报送；内容仍待审核（taskforce review accept {new.id} --progress …）。"
+        )
+        return
     out.print(f"已受理：报送记录 {submission_id} → 第 {new.version} 版（编号 {new.id}），"
               f"登记进展 {len(entries)} 条。")  # fmt: skip
 

@@ -83,9 +83,19 @@ def _previous_sentence(c: Consolidation) -> str:
 
 def _review_sentence(c: Consolidation) -> str:
     count = c.counts["needs_review"]
-    if not count:
+    text = f"已报送单位中有{count}个未使用规定表格报送，待办公室审核确认。" if count else ""
+    return text + unverified_sentence(c)
+
+
+def unverified_sentence(c: Consolidation) -> str:
+    """Replies under a unit's name whose sender is not authenticated: not counted, named."""
+    names = [u.name for u in c.units if u.unverified]
+    if not names:
         return ""
-    return f"已报送单位中有{count}个未使用规定表格报送，待办公室审核确认。"
+    return (
+        f"另有{len(names)}个单位（{'、'.join(names)}）名义发来的回复未使用规定表格、"
+        "发件人未经验证，暂不计为已报送，待办公室核实。"
+    )
 
 
 def issuer(c: Consolidation) -> str:
@@ -349,10 +359,16 @@ def _quality(c: Consolidation) -> dict[str, Any] | None:
     """台账报送质量: values to verify, replies waiting for review, the ledger's completeness."""
     implausible = implausible_items(c)
     review = [u.name for u in c.units if u.needs_review]
+    unverified = [u.name for u in c.units if u.unverified]
     ledger = _ledger(c)
-    if not (implausible or review or ledger):
+    if not (implausible or review or unverified or ledger):
         return None
-    return {"implausible": implausible, "review": review, "ledger": ledger}
+    return {
+        "implausible": implausible,
+        "review": review,
+        "unverified": unverified,
+        "ledger": ledger,
+    }
 
 
 def _mentions(items: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

@@ -10,6 +10,9 @@ Rules the office asked for:
   form and waiting for review); its content is that of its latest such report. A unit whose
   only reports were rejected is ``rejected``; one with nothing (or only quarantined mail) is
   ``missing``. Only what had arrived by ``as_of`` counts.
+- a reply without our form whose sender was not authenticated (``unverified``) never counts, nor
+  does the office's rejection of it: the unit is as if it had not sent it, flagged ``unverified``
+  while that reply is its latest and waits for the office (accepted, it counts as it arrived).
 - a measure's status and completion count its 牵头 / 负责 units only; 配合 units are listed but do
   not dilute it. Its status is the least advanced reported by a lead unit. A lead unit that is not
   obliged to report for the cycle (陵川's two companies) is 不需报送: it never counts as 未报 and
@@ -35,6 +38,8 @@ UnitState = Literal["on_time", "late", "missing", "rejected"]
 Light = Literal["green", "yellow", "red", "check", "none"]
 STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")  # least advanced first
 COUNTING = ("accepted", "unstructured")
+UNVERIFIED = "unverified"  # sender not authenticated: kept for review, never counts by itself
+LOADED = (*COUNTING, "rejected", UNVERIFIED)  # what the loaders read of a cycle's submissions
 STATE_LABELS = {
     "on_time": "按时报送",
     "late": "逾期报送",
@@ -66,7 +71,7 @@ class SubmissionFact:
 
     submission_id: int
     version: int
-    status: str  # accepted / rejected / unstructured
+    status: str  # accepted / rejected / unstructured / unverified
     received_at: datetime
     late_working_days: int
     fields: Mapping[str, Any]
@@ -175,6 +180,9 @@ class UnitRow:
     submission_id: int | None
     needs_review: bool  # the content is a reply without our form, not yet reviewed
     groups: tuple[str, ...]  # the group names whose measures the unit leads
+    # Its latest reply came without our form from a sender not authenticated: not counted, it
+    # waits for the office to confirm the unit sent it.
+    unverified: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,8 @@ class LedgerRow:
 class Consolidation:
     source: ConsolidationInput
     units: tuple[UnitRow, ...]
-    counts: Mapping[str, int]  # on_time, late, missing, rejected, needs_review, obligated
+    # on_time, late, missing, rejected, needs_review, unverified, obligated
+    counts: Mapping[str, int]
     measures: tuple[MeasureRow, ...]
     groups: tuple[GroupRow, ...]
     problems: tuple[TextItem, ...]
@@ -324,18 +333,42 @@ def _counting(
     return counting[0], counting[-1]
 
 
+def _answered(unit: UnitFact, as_of: datetime) -> list[SubmissionFact]:
+    """What arrived by as_of, less unverified replies and the office's rejections of them."""
+    held = {s.submission_id for s in unit.submissions if s.status == UNVERIFIED}
+    return [
+        s
+        for s in unit.submissions
+        if s.received_at <= as_of
+        and s.status != UNVERIFIED
+        and not (s.status == "rejected" and _review_of(s) in held)
+    ]
+
+
+def _review_of(s: SubmissionFact) -> Any:
+    review = s.fields.get("review")
+    return review.get("of") if isinstance(review, dict) else None
+
+
+def _waits_unverified(unit: UnitFact, as_of: datetime) -> bool:
+    arrived = [s for s in unit.submissions if s.received_at <= as_of]
+    return bool(arrived) and arrived[-1].status == UNVERIFIED
+
+
 def _unit_row(unit: UnitFact, as_of: datetime, groups: tuple[str, ...]) -> UnitRow:
     first, latest = _counting(unit, as_of)
+    waiting = _waits_unverified(unit, as_of)
     if first is None or latest is None:
-        arrived = [s for s in unit.submissions if s.received_at <= as_of]
+        arrived = _answered(unit, as_of)
         rejected = bool(arrived) and arrived[-1].status == "rejected"
         return UnitRow(unit.code, unit.name, "rejected" if rejected else "missing", 0, None,
                        arrived[-1].version if rejected else None,
-                       arrived[-1].submission_id if rejected else None, False, groups)  # fmt: skip
+                       arrived[-1].submission_id if rejected else None, False, groups,
+                       waiting)  # fmt: skip
     state: UnitState = "late" if first.late_working_days > 0 else "on_time"
     return UnitRow(
         unit.code, unit.name, state, first.late_working_days, first.received_at,
-        latest.version, latest.submission_id, latest.status == "unstructured", groups,
+        latest.version, latest.submission_id, latest.status == "unstructured", groups, waiting,
     )  # fmt: skip
 
 
@@ -601,6 +634,7 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
     latest = {u.code: _counting(u, as_of)[1] for u in data.units}
     counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
+    counts["unverified"] = sum(1 for u in units if u.unverified)
     counts["obligated"] = len(units)
     measures = [_measure_row(m, measure_group[m.number], latest, data) for m in data.measures]
     problems, next_steps = _texts(units, latest, data.groups)

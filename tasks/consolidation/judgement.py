@@ -155,6 +155,12 @@ def quality(c: Consolidation) -> str:
     review = [u.name for u in c.units if u.needs_review]
     if review:
         sentences.append(f"未使用规定表格报送、待办公室审核的{len(review)}个：{named(review)}。")
+    held = [u.name for u in c.units if u.unverified]
+    if held:
+        sentences.append(
+            f"以单位名义发来、发件人未经验证的回复{len(held)}个（{named(held)}），"
+            "暂不计为已报送，待办公室核实。"
+        )
     doubtful = [(m, t) for m in c.measures for t in m.targets if t.implausible]
     if doubtful:
         metrics = named([f"{cite(m.number)}{t.metric}" for m, t in doubtful])

@@ -58,7 +58,7 @@ def _status_records(c: Consolidation) -> list[tuple[Any, ...]]:
                 u.late_working_days if counted else None,
                 received,
                 u.version,
-                "是" if u.needs_review else "",
+                "发件人待核实" if u.unverified else "是" if u.needs_review else "",
             )
         )
     return records

@@ -147,6 +147,7 @@ class DayRecord:
     cases_opened: int = 0
     proposals: int = 0
     approved: int = 0
+    senders_confirmed: int = 0  # plain replies whose sender the office confirmed by phone
     consolidated: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -163,6 +164,8 @@ class DayRecord:
             parts.append(f"提请升级{self.proposals}")
         if self.approved:
             parts.append(f"审批同意{self.approved}")
+        if self.senders_confirmed:
+            parts.append(f"核实发件人{self.senders_confirmed}")
         if self.consolidated:
             parts.append("汇总" + "、".join(self.consolidated))
         return "，".join(parts) or "无事项"
@@ -178,7 +181,9 @@ class PeriodSummary:
     on_time: int
     late: int
     rejected: int  # the latest version is a rejected one
-    pending_review: int  # replied without the form (e.g. Word): a person must review it
+    # Replied without the form (e.g. Word): a person must review it; one whose sender is not
+    # authenticated (the demo's catcher stamps no Authentication-Results) is not yet counted.
+    pending_review: int
     missing: int
     mails: dict[str, int]  # kind → sent
 
@@ -210,7 +215,7 @@ def period_summaries(
                 on_time=sum(1 for r in accepted if not r["late_working_days"]),
                 late=sum(1 for r in accepted if r["late_working_days"]),
                 rejected=status["rejected"],
-                pending_review=status["unstructured"],
+                pending_review=status["unstructured"] + status["unverified"],
                 missing=status["missing"],
                 mails=dict(mails[period]),
             )

@@ -9,6 +9,9 @@ is told.
 
 A valid signature is necessary, not sufficient: the form must also be one the office issued (its
 digest recorded when it was built) and must have arrived after its cycle opened (``_not_issued``).
+A reply without our form names its unit only by the From address, which anyone can write: it
+counts as the unit's report only when the sender's domain is authenticated (``authenticate``,
+tasks.mail.authentication); otherwise it is kept as ``unverified`` until the office reviews it.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from tasks.forms.read import (
     read_form_metadata,
 )
 from tasks.forms.values import FormIssue, MeasureReport, read_form
+from tasks.mail.authentication import SenderAuthentication
 from tasks.mail.inbound import Attachment, ParsedMessage, docx_text, plain_text_file, size_text
 
-SubmissionStatus = Literal["accepted", "rejected", "unstructured", "quarantined"]
+SubmissionStatus = Literal["accepted", "rejected", "unstructured", "unverified", "quarantined"]
 ItemStatus = Literal["processed", "quarantined", "ignored"]
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".et")
@@ -306,11 +310,14 @@ def decide(
     context_for: Callable[[str], IntakeContext | None] | None = None,
     cycle_hint: tuple[str, str] | None = None,
     max_attachment_bytes: int = 20_000_000,
+    authenticate: Callable[[], SenderAuthentication] | None = None,
 ) -> Decision:
     """Classify one message; see the module docstring for whom it trusts.
 
     ``cycle_hint``: the (obligation, period) a reply without our form is filed under, when the
-    office said so (paper); otherwise it is inferred from the message.
+    office said so (paper); otherwise it is inferred from the message. ``authenticate``: the
+    verdict on the sender, asked only for a reply without our form from a unit's mailbox (it may
+    query DNS); None counts such a reply as the unit's (paper, or the ``count`` setting).
     """
     if parsed.system_key:
         return Decision(
@@ -320,7 +327,9 @@ def decide(
         return Decision("ignored", reasons=("自动回复邮件，不作为报送处理",))
     files = _sort_attachments(parsed.attachments, form_key, max_attachment_bytes)
     try:
-        return _decide_sorted(parsed, ctx, files, received_at, context_for, cycle_hint)
+        return _decide_sorted(
+            parsed, ctx, files, received_at, context_for, cycle_hint, authenticate
+        )
     finally:
         for _, _, workbook in files.forms:
             workbook.close()
@@ -333,13 +342,16 @@ def _decide_sorted(
     received_at: datetime,
     context_for: Callable[[str], IntakeContext | None] | None,
     cycle_hint: tuple[str, str] | None,
+    authenticate: Callable[[], SenderAuthentication] | None = None,
 ) -> Decision:
     sender_unit = ctx.unit_by_mailbox.get(parsed.sender, "")
     if files.tampered:
         return Decision("quarantined", reasons=tuple(files.tampered), sender_unit=sender_unit)
     if files.forms:
         return _decide_with_forms(parsed, ctx, files, context_for, sender_unit, received_at)
-    return _decide_without_form(parsed, ctx, files, received_at, cycle_hint, sender_unit)
+    return _decide_without_form(
+        parsed, ctx, files, received_at, cycle_hint, sender_unit, authenticate
+    )
 
 
 def _quarantined_form(
@@ -400,8 +412,10 @@ def _decide_without_form(
     received_at: datetime,
     cycle_hint: tuple[str, str] | None,
     sender_unit: str,
+    authenticate: Callable[[], SenderAuthentication] | None = None,
 ) -> Decision:
-    """A message without our form: a report from a known mailbox, for a cycle we can tell."""
+    """A message without our form: a report from a known mailbox, for a cycle we can tell;
+    ``unverified`` (kept, not counted) when the sender's domain is not authenticated."""
     if not sender_unit:
         return Decision(
             "quarantined",
@@ -440,6 +454,11 @@ def _decide_without_form(
         "attachment_texts": texts,
         "problems": [issue.problem for issue in files.problems],
     }
+    status: SubmissionStatus = "unstructured"
+    if authenticate is not None:
+        verdict = authenticate()
+        fields["sender_authentication"] = verdict.as_fields()
+        status = "unstructured" if verdict.verified else "unverified"
     return Decision(
         "processed",
         (
@@ -448,7 +467,7 @@ def _decide_without_form(
                 sender_unit,
                 cycle[0],
                 cycle[1],
-                "unstructured",
+                status,
                 "、".join(names),
                 fields,
             ),

@@ -10,7 +10,7 @@ from typing import Any
 from tasks.intake.steps import ITEM_LABELS, STATUS_LABELS, IntakeSummary
 from tasks.render import render_report
 
-COUNTED = ("accepted", "rejected", "unstructured", "quarantined", "ignored", "error")
+COUNTED = ("accepted", "rejected", "unstructured", "unverified", "quarantined", "ignored", "error")
 
 
 def outcome_label(outcome: str) -> str:

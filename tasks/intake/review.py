@@ -3,6 +3,10 @@
 Either way a new version of the submission is recorded (the unstructured one is kept): accepted
 with the progress the reviewer read, received_at and lateness unchanged (it counted for
 timeliness when it arrived); or rejected with the reason, and the unit gets a rejection mail.
+A reply whose sender was not authenticated (``unverified``) counts only once accepted here, then
+as of when it arrived: accepting it is the office's word that the unit sent it. Accepted without
+progress it becomes ``unstructured`` (the sender confirmed, the content still to be read, as for
+an authenticated reply); with progress, ``accepted`` at once.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from models.intake_store import load_policy_intake, record_draft
 from models.outbox import enqueue
 from tasks.forms.layout import STATUS_CHOICES
 from tasks.forms.values import FormIssue, MeasureReport
-from tasks.intake.decide import Draft
+from tasks.intake.decide import Draft, SubmissionStatus
 from tasks.intake.steps import _new_run, submission_notice
+
+REVIEWABLE = ("unstructured", "unverified")  # replies without our form, waiting for the office
 
 
 class ReviewError(NotFoundError):
@@ -74,9 +80,15 @@ def _load(session: Any, submission_id: int) -> tuple[t.Submission, t.Cycle, t.Ob
         raise ReviewError(
             f"报送记录 {submission_id} 已有更新的版本（编号 {newer}），请审核最新版本"
         )
-    if submission.status != "unstructured":
+    if submission.status not in REVIEWABLE:
         raise ReviewError(f"报送记录 {submission_id} 的状态是 {submission.status}，无需审核")
     return row
+
+
+def _outcome(status: str, accept: bool, progress: list[ProgressInput]) -> SubmissionStatus:
+    if not accept:
+        return "rejected"
+    return "unstructured" if status == "unverified" and not progress else "accepted"
 
 
 def review_submission(
@@ -107,7 +119,7 @@ def review_submission(
             unit_code=unit.code,
             obligation=obligation.code,
             period=cycle.period,
-            status="accepted" if accept else "rejected",
+            status=_outcome(submission.status, accept, progress),
             attachment=submission.attachment,
             fields={**submission.fields, "review": review},
             measures=tuple(

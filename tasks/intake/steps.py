@@ -17,8 +17,10 @@ import logging
 import os
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from tasks.forms.layout import form_filename, form_path, form_spec_from_context
 from tasks.forms.read import read_form_metadata
 from tasks.intake.alerts import oversize_notice, queue_quarantine_digest, throttle
 from tasks.intake.decide import Decision, Draft, decide, late_working_days
+from tasks.mail.authentication import SenderAuthentication, authenticate_sender
 from tasks.mail.inbound import Attachment, ParsedMessage, parse_headers, parse_message, size_text
 from tasks.mail.notices import notice_context
 from tasks.mail.sources import (
@@ -56,6 +59,7 @@ STATUS_LABELS = {
     "accepted": "已受理",
     "rejected": "退回",
     "unstructured": "已收到（未用报表，待审核）",
+    "unverified": "已收到（发件人未经验证，待审核）",
     "quarantined": "隔离",
 }
 ITEM_LABELS = {"quarantined": "隔离", "ignored": "忽略", "error": "处理出错（待重放）"}
@@ -279,6 +283,7 @@ def _decide(run: _Run, session: Session, item: t.InboundItem, data: bytes) -> De
         received_at=item.received_at,
         context_for=context_for,
         max_attachment_bytes=run.settings.intake.max_attachment_bytes,
+        authenticate=_authenticator(run, item, data, parsed),
         cycle_hint=(
             (item.details["obligation"], item.details["period"])
             if item.channel == "paper"
@@ -301,6 +306,18 @@ def _oversized(run: _Run, session: Session, item: t.InboundItem, head: bytes) ->
             f"邮件大小 {size_text(item.size)}，超过系统接收上限（{size_text(limit)}），未予读取",
         ),
         sender_unit=intake.context.unit_by_mailbox.get(item.sender, "") if intake else "",
+    )
+
+
+def _authenticator(
+    run: _Run, item: t.InboundItem, data: bytes, parsed: ParsedMessage
+) -> Callable[[], SenderAuthentication] | None:
+    """How decide checks a formless reply's sender; None: it counts (paper, or the setting)."""
+    rules = run.settings.intake
+    if item.channel == "paper" or rules.unverified_replies == "count":
+        return None
+    return partial(
+        authenticate_sender, data, parsed.sender, trusted_authserv_id=rules.trusted_authserv_id
     )
 
 

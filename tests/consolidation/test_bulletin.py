@@ -20,6 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tasks.consolidation.bulletin import (
+    bulletin_context,
     bulletin_html,
     bulletin_markdown,
     bulletin_title,
@@ -261,7 +262,8 @@ def test_unit_states(c: Consolidation) -> None:
         "fagai": "on_time",
     }
     assert dict(c.counts) == {
-        "on_time": 4, "late": 1, "missing": 1, "rejected": 1, "needs_review": 1, "obligated": 7,
+        "on_time": 4, "late": 1, "missing": 1, "rejected": 1, "needs_review": 1,
+        "unverified": 0, "obligated": 7,
     }  # fmt: skip
     assert rows["renshe"].needs_review and not rows["nengyuan"].needs_review
     assert rows["yingji"].groups == (G1, G3)
@@ -891,6 +893,60 @@ def test_reviewed_and_rejected_reply_is_rejected() -> None:
     data = month_input(units=(unit,), measures=(), unit_names={"a": "县甲局"}, ledger=None)
     row = consolidate(data).units[0]
     assert (row.state, row.needs_review, row.version) == ("rejected", False, 2)
+
+
+def _one_unit(*submissions: SubmissionFact) -> Consolidation:
+    unit = UnitFact("a", "县甲局", "bureau", submissions)
+    return consolidate(
+        month_input(units=(unit,), measures=(), unit_names={"a": "县甲局"}, ledger=None)
+    )
+
+
+def test_an_unverified_reply_is_not_a_report_and_waits_for_the_office() -> None:
+    """Anyone can write a unit's From address: until the office accepts the reply, the unit has
+    not reported, and the leaders are told a reply under its name waits."""
+    c = _one_unit(sub(1, 1, "unverified", at(date(2023, 3, 3), 10)))
+    row = c.units[0]
+    assert (row.state, row.unverified, row.needs_review, row.received_at) == (
+        "missing", True, False, None
+    )  # fmt: skip
+    assert (c.counts["missing"], c.counts["unverified"], c.counts["needs_review"]) == (1, 1, 0)
+    context = bulletin_context(c)
+    assert "另有1个单位（县甲局）名义发来的回复未使用规定表格、发件人未经验证" in context["review"]
+    assert context["quality"]["unverified"] == ["县甲局"]
+    assert status_table_rows(c)[0]["待审核"] == "发件人待核实"
+
+
+def test_an_unverified_reply_rejected_by_the_office_is_as_if_never_sent() -> None:
+    review = {"by": "office", "at": "2023-03-06", "note": "经核实非本单位发送", "of": 1}
+    c = _one_unit(
+        sub(1, 1, "unverified", at(date(2023, 3, 3), 10)),
+        sub(2, 2, "rejected", at(date(2023, 3, 3), 10), fields={"review": review}),
+    )
+    row = c.units[0]
+    assert (row.state, row.unverified, row.version) == ("missing", False, None)
+    assert "发件人未经验证" not in bulletin_context(c)["review"]
+
+
+def test_an_unverified_reply_after_a_report_neither_counts_nor_undoes_it() -> None:
+    c = _one_unit(
+        sub(1, 1, "accepted", at(date(2023, 3, 3), 10)),
+        sub(2, 2, "unverified", at(date(2023, 3, 4), 10)),
+    )
+    row = c.units[0]
+    assert (row.state, row.version, row.unverified) == ("on_time", 1, True)
+
+
+def test_an_unverified_reply_accepted_by_the_office_counts_from_its_arrival() -> None:
+    review = {"by": "office", "at": "2023-03-06", "note": "已电话核实", "of": 1}
+    c = _one_unit(
+        sub(1, 1, "unverified", at(date(2023, 3, 3), 10)),
+        sub(2, 2, "accepted", at(date(2023, 3, 3), 10), fields={"review": review}),
+    )
+    row = c.units[0]
+    assert (row.state, row.version, row.unverified, row.received_at) == (
+        "on_time", 2, False, at(date(2023, 3, 3), 10)
+    )  # fmt: skip
 
 
 def test_a_target_two_leads_report_takes_the_larger_not_the_sum(c: Consolidation) -> None:

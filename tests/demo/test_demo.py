@@ -161,7 +161,9 @@ def test_demo_replays_a_month_end_to_end(demo_run: DemoRun) -> None:
         "select count(*) from submission s join cycle c on c.id = s.cycle_id "
         "where c.period = '2023-01'"
     ).fetchone()[0]
-    assert versions == 41  # 40 units, one of them twice (invalid, then corrected)
+    # 40 units; one twice (invalid, then corrected), one twice (its Word reply held unverified,
+    # then its sender confirmed by the office)
+    assert versions == 42
     kinds = dict(db.execute("select kind, count(*) from notification group by kind").fetchall())
     assert kinds["opening"] == 41 and kinds["rejection"] == 1 and kinds["bulletin"] == 1
     assert kinds["overdue"] >= 1  # 催报 on the 6th to whoever had not reported

@@ -76,7 +76,7 @@ async def flood(settings: Settings, strangers: int, spoofed: int) -> dict[str, f
         ).all()
     return {
         "quarantined": summary.count("quarantined"),
-        "replies": summary.count("unstructured") + summary.count("accepted"),
+        "replies": sum(summary.count(s) for s in ("unverified", "unstructured", "accepted")),
         "sent": len(sent),
         "quarantine_mails": sum(s.startswith("【隔离】") for s in subjects),
         "receipt_mails": sum(s.startswith("【回执】") for s in subjects),

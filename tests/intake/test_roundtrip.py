@@ -168,7 +168,8 @@ async def test_late_reply_counts_working_days(loaded: Settings) -> None:
     assert submission.received_at == datetime(2023, 3, 7, 10, 15, tzinfo=SHANGHAI)
 
 
-async def test_word_reply_is_received_unstructured_and_reviewed(loaded: Settings) -> None:
+async def test_word_reply_is_held_unverified_and_reviewed(loaded: Settings) -> None:
+    """No mail server vouched for the sender: the Word reply waits for the office's review."""
     import io
 
     import docx
@@ -188,10 +189,11 @@ async def test_word_reply_is_received_unstructured_and_reviewed(loaded: Settings
         await send(settings, reply(notice, sender=RSJ, office=office, attachments=[attachment]))
         source = MaildirSource(settings.maildir_root / office)
         summary = take_in(settings, POLICY, source, now=at(date(2023, 3, 1)))
-        assert [(x["outcome"], x["period"]) for x in summary.lines] == [("unstructured", "2023-02")]
+        assert [(x["outcome"], x["period"]) for x in summary.lines] == [("unverified", "2023-02")]
         await deliver_outbox(settings, POLICY, run_id="t", now=datetime.now(UTC))
         receipt = caught(catcher.directory, RSJ)[-1]
-    assert "人工审核" in receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "无法确认其确由贵单位邮箱发出" in text and "待办公室核实" in text
     with session_scope(loaded) as session:
         first = session.exec(select(t.Submission)).one()
         own = session.exec(
