@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from config.settings import use_settings
 from flows.cli.common import (
     ConsolidateAsOfOption,
     PolicyOption,
@@ -45,7 +46,8 @@ def consolidate_command(
     from tasks.consolidation.bulletin import on_time_rate, report_name
 
     if year is not None:
-        annual = asyncio.run(annual_flow(policy, year, moment, obligation, settings))
+        with use_settings(settings):
+            annual = asyncio.run(annual_flow(policy, year, moment, obligation))
         rollup = annual.rollup
         out.print(
             f"{rollup.county}{year}年度汇总（{len(rollup.periods)} 期，"
@@ -54,7 +56,8 @@ def consolidate_command(
         )
         return
 
-    result = asyncio.run(consolidation_flow(policy, period, moment, obligation, settings))
+    with use_settings(settings):
+        result = asyncio.run(consolidation_flow(policy, period, moment, obligation))
     c = result.consolidation
     counts = c.counts
     out.print(

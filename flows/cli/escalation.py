@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from config.settings import use_settings
 from flows.cli.common import (
     AtOption,
     CaseIds,
@@ -92,9 +93,10 @@ def escalate_command(
     from flows.escalation import escalation_flow
 
     async def run_all() -> list[Any]:
-        return [await escalation_flow(policy, m, settings) for m in moments]
+        return [await escalation_flow(policy, m) for m in moments]
 
-    summaries = asyncio.run(run_all())
+    with use_settings(settings):  # --wait-approval's
+        summaries = asyncio.run(run_all())
     for number, summary in enumerate(summaries, 1):
         out.print(
             f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlmodel import select
 
+from config.settings import use_settings
 from flows.cli.common import (
     AtOption,
     JsonOption,
@@ -128,7 +129,8 @@ def intake(
     prefect_server(settings)
     from flows.intake import intake_flow
 
-    summary = asyncio.run(intake_flow(policy, source, moment, settings))
+    with use_settings(settings):
+        summary = asyncio.run(intake_flow(policy, source, moment))
     _print_intake(summary)
     print_mail(summary.mail)
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from config.settings import use_settings
 from flows.cli.common import (
     PolicyOption,
     RemindAsOfOption,
@@ -46,7 +47,9 @@ def remind(
         # One flow run a day for the one-off and the monthly reports alike (see reminders_flow).
         return [(moment, await reminders_flow(policy, moment)) for moment in moments]
 
-    for moment, counts in asyncio.run(run_all()):
+    with use_settings(settings):
+        results = asyncio.run(run_all())
+    for moment, counts in results:
         out.print(
             f"{moment:%Y-%m-%d %H:%M} 报送提醒：新入发件箱 {counts['queued']}，"
             f"此前已入箱 {counts['already']}，已报送跳过 {counts['skipped']}"

@@ -121,18 +121,16 @@ def test_attack_canary_passwords_appear_nowhere(
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    commands = {
+        "remind": ("--as-of", "2023-01-17T09:00"),
+        "intake": ("--source", "imap", "--as-of", "2023-03-06T18:00"),
+        "consolidate": ("--as-of", spec["as_of"].isoformat()),
+        "escalate": ("--as-of", "2023-03-06T10:00"),
+    }
     up = taskforce(env, "up", "--port", str(free_port()))
     assert up.returncode == 0, up.stderr.decode()
     try:
-        runs = {
-            "remind": taskforce(env, "remind", "--policy", POLICY, "--as-of", "2023-01-17T09:00"),
-            "intake": taskforce(env, "intake", "--policy", POLICY, "--source", "imap",
-                                "--as-of", "2023-03-06T18:00"),  # fmt: skip
-            "consolidate": taskforce(env, "consolidate", "--policy", POLICY,
-                                     "--as-of", spec["as_of"].isoformat()),  # fmt: skip
-            "escalate": taskforce(env, "escalate", "--policy", POLICY,
-                                  "--as-of", "2023-03-06T10:00"),  # fmt: skip
-        }
+        runs = {c: taskforce(env, c, "--policy", POLICY, *args) for c, args in commands.items()}
     finally:
         down = taskforce(env, "down")
     assert down.returncode == 0, down.stderr.decode()
