@@ -290,6 +290,7 @@ PROBLEMS: dict[str, str] = {
     "enum": "应为 {expected} 之一",
     "json_invalid": "应为 JSON",
     "json_type": "应为 JSON",
+    "string_type": "应为文本",
     "string_too_short": "不能为空",
     "path_type": "应为路径",
     "missing": "未设置",

@@ -349,12 +349,11 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
             intake_tick, parameters={"policy_code": "lingchuan-2023"},
             state=Scheduled(scheduled_time=yesterday),
         )  # fmt: skip
-    state = await run_flow_async(
-        intake_tick,
-        flow_run=run,
-        parameters={"policy_code": "lingchuan-2023", "settings": settings},
-        return_type="state",
-    )
+    with use_settings(settings):
+        state = await run_flow_async(
+            intake_tick, flow_run=run, parameters={"policy_code": "lingchuan-2023"},
+            return_type="state",
+        )  # fmt: skip
     assert state.type == StateType.COMPLETED
     outcome = await state.aresult()
     assert outcome.ran == [] and "停机后补跑的过期运行" in str(outcome.skipped)
@@ -376,12 +375,10 @@ async def test_a_deployment_run_takes_as_of_as_text(
             deployment_id, parameters={"as_of": "2023-01-22T09:00"}
         )
     assert run.parameters == {"policy_code": "lingchuan-2023", "as_of": "2023-01-22T09:00"}
-    state = await run_flow_async(
-        reminders_tick,
-        flow_run=run,
-        parameters={**run.parameters, "settings": settings},
-        return_type="state",
-    )
+    with use_settings(settings):
+        state = await run_flow_async(
+            reminders_tick, flow_run=run, parameters=run.parameters, return_type="state"
+        )
     outcome = await state.aresult()
     assert outcome.as_of == at(date(2023, 1, 22), 9) and outcome.as_of.tzinfo is SHANGHAI
     assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
