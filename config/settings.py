@@ -4,6 +4,11 @@ A flow never takes them as a parameter: Prefect stores a flow run's parameters i
 and shows them in its UI, and the settings hold passwords. A flow body reads them with
 :func:`current_settings`: the environment's, or those an in-process caller (the CLI, the demo, a
 test) handed over with :func:`use_settings`.
+
+Tasks may still take them: Prefect 3 keeps a task's arguments in memory (a task run records only
+references to upstream results in ``task_inputs``; it stores arguments only for deferred
+``.delay()`` runs, which this project does not use), and every task here has
+``cache_policy=NONE``, so no key or result is computed from them.
 """
 
 from __future__ import annotations
