@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import SettingsError
@@ -295,11 +296,17 @@ PROBLEMS: dict[str, str] = {
     "enum": "应为 {expected} 之一",
     "json_invalid": "应为 JSON",
     "json_type": "应为 JSON",
+    "model_type": "应为 JSON 对象",
+    "model_attributes_type": "应为 JSON 对象",
     "string_type": "应为文本",
     "string_too_short": "不能为空",
     "path_type": "应为路径",
     "missing": "未设置",
 }
+
+
+def _is_group(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:
@@ -310,12 +317,13 @@ def env_name(loc: tuple[int | str, ...]) -> str:
 
 def settings_problems(exc: ValidationError) -> str:
     """One line for all the settings' errors, e.g. 设置有误：TASKFORCE_SMTP_PORT 应为整数."""
-    problems = [_problem(tuple(e["loc"]), e["type"], e) for e in exc.errors(include_url=False)]
+    problems = [_problem(error) for error in exc.errors(include_url=False)]
     return "设置有误：" + "；".join(dict.fromkeys(problems))
 
 
-def _problem(loc: tuple[int | str, ...], kind: str, error: Any) -> str:
-    ctx = error.get("ctx") or {}
+def _problem(error: ErrorDetails) -> str:
+    loc, kind = tuple(error["loc"]), error["type"]
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
     if kind == "value_error":  # our own validators say which variable, in Chinese
         message = str(ctx.get("error", "")).strip()
         return message if message.startswith("TASKFORCE_") else f"{env_name(loc)}：{message}"
@@ -324,7 +332,10 @@ def _problem(loc: tuple[int | str, ...], kind: str, error: Any) -> str:
     if kind == "literal_error":
         ctx = {**ctx, "expected": str(ctx.get("expected", "")).replace(" or ", "、")}
     problem = template.format(**ctx) if template else "取值无效"
-    secret = any(part in name.lower() for part in SECRET_PARTS)
+    # A whole group (TASKFORCE_SMTP='…') may hold its password: shown by name only.
+    field = Settings.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    whole_group = field is not None and _is_group(field.annotation)
+    secret = whole_group or any(part in name.lower() for part in SECRET_PARTS)
     value = error.get("input")
     if secret or not isinstance(value, str | int | float | bool) or len(str(value)) > 80:
         return f"{name} {problem}"

@@ -47,6 +47,8 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     # A password of the wrong type: named, its value never shown.
     ("password-not-text", {"TASKFORCE_IMAP": f'{{"password": {NUMBER}}}'},
      "设置有误：TASKFORCE_IMAP_PASSWORD 应为文本"),
+    ("smtp-group-a-string", {"TASKFORCE_SMTP": f'"{SECRET}"'},
+     "设置有误：TASKFORCE_SMTP 应为 JSON 对象"),
     ("smtp-group-not-json", {"TASKFORCE_SMTP": f'{{"password": "{SECRET}", '},
      "设置有误：TASKFORCE_SMTP 应为 JSON"),
 ]  # fmt: skip
