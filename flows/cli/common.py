@@ -8,6 +8,7 @@ make it required or optional, each variant is its own alias, named after what it
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
-from config.errors import SettingsError
+from config.errors import SettingsError, TaskforceError
 from config.settings import Settings, read_settings
 
 # Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
@@ -77,6 +78,31 @@ def database_problem(exc: BaseException) -> str | None:
         f"数据库 {url.render_as_string(hide_password=True)} 无法使用：{detail}"
         "（请检查 TASKFORCE_DATABASE_URL 与数据库服务是否运行）"
     )
+
+
+class _NoUserErrorTraceback(logging.Filter):
+    """Drops the traceback of a TaskforceError from a record the terminal shows. Prefect's API
+    handler (on the run loggers, before the root's console handler) has already sent the record,
+    traceback included, to the run's log in the UI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TaskforceError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_user_error_tracebacks() -> None:
+    """A flow that fails on a user's or an outside server's error (the IMAP server down) ends
+    the command with one line, not Prefect's traceback on the terminal; call after importing
+    Prefect, which sets up its console handler then."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _NoUserErrorTraceback) for f in handler.filters
+        ):
+            handler.addFilter(_NoUserErrorTraceback())
 
 
 def prefect_server(settings: Settings) -> None:

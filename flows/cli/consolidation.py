@@ -15,6 +15,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -43,6 +44,8 @@ def consolidate_command(
         get_policy(session, policy)
     prefect_server(settings)
     from flows.consolidation import annual_flow, consolidation_flow
+
+    quiet_user_error_tracebacks()
     from tasks.consolidation.bulletin import on_time_rate, report_name
 
     if year is not None:

@@ -23,6 +23,7 @@ from flows.cli.common import (
     prefect_server,
     print_json,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -91,6 +92,8 @@ def escalate_command(
         get_policy(session, policy)
     prefect_server(settings)
     from flows.escalation import escalation_flow
+
+    quiet_user_error_tracebacks()
 
     async def run_all() -> list[Any]:
         return [await escalation_flow(policy, m) for m in moments]

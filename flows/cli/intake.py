@@ -24,6 +24,7 @@ from flows.cli.common import (
     prefect_server,
     print_json,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models import tables as t
 from models.db import init_db, session_scope
@@ -128,6 +129,8 @@ def intake(
         get_policy(session, policy)  # fail fast, before Prefect starts
     prefect_server(settings)
     from flows.intake import intake_flow
+
+    quiet_user_error_tracebacks()
 
     with use_settings(settings):
         summary = asyncio.run(intake_flow(policy, source, moment))

@@ -14,6 +14,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -40,6 +41,8 @@ def remind(
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     from flows.reminders import reminders_flow  # Prefect: imported only when needed
+
+    quiet_user_error_tracebacks()
 
     gc.freeze()
 
