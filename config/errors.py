@@ -2,6 +2,8 @@
 
     TaskforceError                 anything the project raises on purpose
     ├── ConfigError                a policy, units or holiday file is wrong: names file, path, value
+    ├── SettingsError              a TASKFORCE_ variable is wrong, the database or data directory
+    │                              unusable: names the variable, never a secret's value
     ├── CalendarError              a date the calendar cannot answer for (year not covered)
     ├── NotFoundError              an unknown policy, unit, obligation or period asked for by a user
     ├── RenderError                a mail template failed on a notice context: names template, line
@@ -38,6 +40,10 @@ class ConfigError(TaskforceError):
         where = f"{self.file}: {path}" if path else self.file
         shown = "" if value is None else f"（值：{value!r}）"
         super().__init__(f"{where}: {message}{shown}")
+
+
+class SettingsError(TaskforceError):
+    """A setting from the environment is invalid, or what it points at cannot be used."""
 
 
 class CalendarError(TaskforceError):

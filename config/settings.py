@@ -1,12 +1,39 @@
-"""Settings: one pydantic-settings object, env prefix ``TASKFORCE_``, passed explicitly."""
+"""Settings: one pydantic-settings object, env prefix ``TASKFORCE_``, passed explicitly.
+
+A flow never takes them as a parameter: Prefect stores a flow run's parameters in its database
+and shows them in its UI, and the settings hold passwords. A flow body reads them with
+:func:`current_settings`: the environment's, or those an in-process caller (the CLI, the demo, a
+test) handed over with :func:`use_settings`.
+
+Tasks may still take them: Prefect 3 keeps a task's arguments in memory (a task run records only
+references to upstream results in ``task_inputs``; it stores arguments only for deferred
+``.delay()`` runs, which this project does not use), and every task here has
+``cache_policy=NONE``, so no key or result is computed from them.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_serializer, model_validator
+import pydantic_settings
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.errors import SettingsError
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -43,7 +70,10 @@ class SmtpSettings(BaseModel):
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpSettings:
         if self.ssl and self.starttls:
-            raise ValueError("TASKFORCE_SMTP_SSL and TASKFORCE_SMTP_STARTTLS exclude each other")
+            raise ValueError(
+                "TASKFORCE_SMTP_SSL 与 TASKFORCE_SMTP_STARTTLS 不能同时为 true"
+                "（端口465用 SSL，端口587用 STARTTLS）"
+            )
         return self
 
 
@@ -155,24 +185,24 @@ class Settings(BaseSettings):
         key = "" if self.form_key is None else self.form_key.get_secret_value().strip()
         if self.production and self.form_key is not None and len(key) < MIN_FORM_KEY_CHARS:
             raise ValueError(
-                f"TASKFORCE_FORM_KEY must have at least {MIN_FORM_KEY_CHARS} characters in "
-                "production (or leave it unset to use the generated key file)"
+                f"正式运行时 TASKFORCE_FORM_KEY 至少应有 {MIN_FORM_KEY_CHARS} 个字符"
+                "（或不设置，使用系统生成的密钥文件）"
             )
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, url: str) -> str:
+        """A URL SQLAlchemy cannot read is refused here, without echoing it (its password)."""
+        if url:
+            _check_database_url(url)
+        return url
+
     @field_serializer("database_url", when_used="json")
     def _database_url_without_password(self, url: str) -> str:
-        """Prefect stores a flow's parameters, this object among them, as JSON and shows them in
-        its UI: the URL's password stays out of them, as the SecretStr values do."""
-        if not url:
-            return url
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except ArgumentError:
-            return "**********"
+        """A JSON dump of the settings (a diagnostic, a log) keeps the URL's password out, as
+        the SecretStr values are kept out."""
+        return masked_url(url) if url else url
 
     @property
     def maildir_root(self) -> Path:
@@ -187,3 +217,137 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'taskforce.db'}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database URL for messages: its password as ***."""
+        return masked_url(self.effective_database_url)
+
+
+def masked_url(url: str) -> str:
+    """A database URL with its password replaced by ***, for anything a person reads."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "（无法解析的数据库地址）"
+
+
+def _check_database_url(url: str) -> None:
+    """Raise ValueError (a Chinese message, not the URL) unless SQLAlchemy can use the URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "应如 postgresql+psycopg://用户名:密码@主机:5432/库名 或 sqlite:///路径"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(f"不是有效的数据库地址（{example}）") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise ValueError(
+            f"数据库类型 {parsed.drivername} 不受支持或其驱动未安装（{example}）"
+        ) from None
+
+
+# --- handing settings to a flow run ------------------------------------------------------------
+
+_handed_over: ContextVar[Settings | None] = ContextVar("taskforce_settings", default=None)
+
+
+@contextmanager
+def use_settings(settings: Settings) -> Iterator[Settings]:
+    """Flows run inside this block (in this thread, or in tasks and threads started from it,
+    which copy the context) read these settings instead of the environment's."""
+    token = _handed_over.set(settings)
+    try:
+        yield settings
+    finally:
+        _handed_over.reset(token)
+
+
+def current_settings() -> Settings:
+    """The settings a flow run works with: those handed over, else read from the environment."""
+    return _handed_over.get() or read_settings()
+
+
+def read_settings() -> Settings:
+    """The settings from the environment; an invalid one is a :class:`SettingsError` naming the
+    variables and their problems, never a value of a secret."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(settings_problems(exc)) from None
+    except pydantic_settings.SettingsError as exc:
+        # A group given whole (TASKFORCE_SMTP='{…}') that is not JSON; the cause holds the value.
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = env_name((field.group(1),)) if field else "TASKFORCE_ 设置"
+        raise SettingsError(f"设置有误：{name} 应为 JSON") from None
+
+
+# --- what a ValidationError says, for a person ------------------------------------------------
+
+# Fields whose value is never shown in a message (a URL may hold a password).
+SECRET_PARTS = ("password", "key", "secret", "token", "url")
+
+# pydantic error type → the problem in Chinese; {…} are filled from the error's ctx.
+PROBLEMS: dict[str, str] = {
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "greater_than_equal": "应不小于{ge}",
+    "greater_than": "应大于{gt}",
+    "less_than_equal": "应不大于{le}",
+    "less_than": "应小于{lt}",
+    "literal_error": "应为 {expected} 之一",
+    "enum": "应为 {expected} 之一",
+    "json_invalid": "应为 JSON",
+    "json_type": "应为 JSON",
+    "model_type": "应为 JSON 对象",
+    "model_attributes_type": "应为 JSON 对象",
+    "string_type": "应为文本",
+    "string_too_short": "不能为空",
+    "path_type": "应为路径",
+    "missing": "未设置",
+}
+
+
+def _is_group(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of an error location: ('smtp', 'port') → TASKFORCE_SMTP_PORT."""
+    parts = [str(part).upper() for part in loc if isinstance(part, str)]
+    return "_".join(["TASKFORCE", *parts]) if parts else "TASKFORCE_ 设置"
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line for all the settings' errors, e.g. 设置有误：TASKFORCE_SMTP_PORT 应为整数."""
+    problems = [_problem(error) for error in exc.errors(include_url=False)]
+    return "设置有误：" + "；".join(dict.fromkeys(problems))
+
+
+def _problem(error: ErrorDetails) -> str:
+    loc, kind = tuple(error["loc"]), error["type"]
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    if kind == "value_error":  # our own validators say which variable, in Chinese
+        message = str(ctx.get("error", "")).strip()
+        return message if message.startswith("TASKFORCE_") else f"{env_name(loc)}：{message}"
+    name = env_name(loc)
+    template = PROBLEMS.get(kind)
+    if kind == "literal_error":
+        ctx = {**ctx, "expected": str(ctx.get("expected", "")).replace(" or ", "、")}
+    problem = template.format(**ctx) if template else "取值无效"
+    # A whole group (TASKFORCE_SMTP='…') may hold its password: shown by name only.
+    field = Settings.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    whole_group = field is not None and _is_group(field.annotation)
+    secret = whole_group or any(part in name.lower() for part in SECRET_PARTS)
+    value = error.get("input")
+    if secret or not isinstance(value, str | int | float | bool) or len(str(value)) > 80:
+        return f"{name} {problem}"
+    return f"{name} {problem}（当前为 {value!r}）"

@@ -14,7 +14,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
-from config.settings import Settings
+from config.settings import Settings, current_settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
 from tasks.consolidation.bulletin import report_name
@@ -74,10 +74,9 @@ async def consolidation_flow(
     period: str | None = None,
     as_of: datetime | None = None,
     obligation: str | None = None,
-    settings: Settings | None = None,
 ) -> ConsolidationResult:
     """Consolidate a policy's month (default: the cycle due most recently), publish, mail."""
-    settings = settings or Settings()
+    settings = current_settings()  # never a parameter: Prefect stores and shows those
     moment = local_moment(as_of)
     result = consolidate_month(policy_code, period, obligation, moment, settings)
     await publish(result)
@@ -107,9 +106,6 @@ async def annual_flow(
     year: str,
     as_of: datetime | None = None,
     obligation: str | None = None,
-    settings: Settings | None = None,
 ) -> AnnualResult:
     """Per unit for a year: on-time rate, months missing or late, targets reached, cases."""
-    return await annual_task(
-        policy_code, year, obligation, local_moment(as_of), settings or Settings()
-    )
+    return await annual_task(policy_code, year, obligation, local_moment(as_of), current_settings())

@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from config.errors import NotFoundError, TaskforceError
 from config.loading import load_policy_file
-from config.settings import Settings
+from config.settings import Settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
 from flows.intake import intake_flow
@@ -107,7 +107,7 @@ def load_demo_policy(settings: Settings, policy_file: Path, loaded_at: datetime)
             ).first()
         ):
             raise TaskforceError(
-                f"数据库 {settings.effective_database_url} 中已有 {code} 的发件记录；"
+                f"数据库 {settings.shown_database_url} 中已有 {code} 的发件记录；"
                 "演示须从空库开始，请先删除该数据库（make demo 会自动清理 var/ 下的演示数据）"
             )
         calendar = WorkingCalendar.from_settings(settings)
@@ -137,13 +137,12 @@ async def replay(
             await _office_day_opens(settings, policy_code, plan, record, replies, result)
         for cycle in plan.consolidate:
             made = await consolidation_flow(
-                policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT), cycle.obligation,
-                settings,
-            )  # fmt: skip
+                policy_code, cycle.period, at(plan.day, CONSOLIDATION_AT), cycle.obligation
+            )
             result.reports[cycle.period] = made.files
             record.consolidated.append(cycle.period)
         for year in plan.rollups:
-            rollup = await annual_flow(policy_code, year, at(plan.day, ANNUAL_AT), None, settings)
+            rollup = await annual_flow(policy_code, year, at(plan.day, ANNUAL_AT), None)
             result.reports[year] = rollup.files  # year to date: the last one stands
         if plan.working:
             record.approved = _office_decides(settings, policy_code, plan.day)
@@ -154,7 +153,7 @@ async def replay(
         # Also for the office's own copies (督办单, alerts): served, the intake tick takes them
         # in the same day, and a replay of the day afterwards would otherwise find them new.
         if arriving or has_new_mail(settings.maildir_root / office):
-            taken = await intake_flow(policy_code, None, at(plan.day, INTAKE_AT), settings)
+            taken = await intake_flow(policy_code, None, at(plan.day, INTAKE_AT))
             record.replies = len(arriving)
             record.accepted = taken.count("accepted")
             record.rejected = taken.count("rejected")
@@ -184,8 +183,8 @@ async def _office_day_opens(
     """
     moment = at(plan.day, REMINDERS_AT)
     if plan.notices:
-        await reminders_flow(policy_code, moment, settings)
-    escalated = await escalation_flow(policy_code, moment, settings)
+        await reminders_flow(policy_code, moment)
+    escalated = await escalation_flow(policy_code, moment)
     record.cases_opened = len(escalated.opened)
     record.proposals = len(escalated.proposed)
     with session_scope(settings) as session:
@@ -273,7 +272,10 @@ def run_demo(
                     progress.console.print(f"{short_day(plan.day)}  {line}")
                 progress.update(bar, advance=1, description=f"回放 {code} {short_day(plan.day)}")
 
-            result = asyncio.run(replay(demo, code, first, last, on_day))
+            # The flows read the demo's settings (its catcher's port) from the context: never
+            # a flow parameter, which Prefect would store and show.
+            with use_settings(demo):
+                result = asyncio.run(replay(demo, code, first, last, on_day))
     print_summary(console, settings, result, last, mails_caught=catcher.count)
     return result
 
@@ -316,4 +318,4 @@ def print_summary(
             console.print(f"  {path}")
     console.print(f"  邮件：{settings.mailcatcher.directory}/（每封一个 .eml 文件）")
     console.print(f"  办公室收件箱：{settings.maildir_root}/")
-    console.print(f"  数据库：{settings.effective_database_url}")
+    console.print(f"  数据库：{settings.shown_database_url}")

@@ -13,7 +13,7 @@ from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
-from config.settings import Settings
+from config.settings import Settings, current_settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
 from tasks.escalation.approval import approval_description, approval_model, decisions_from
@@ -50,16 +50,14 @@ def record_decisions(
 
 @flow(name="office-approval")
 async def office_approval(
-    policy_name: str,
-    awaiting: list[dict[str, Any]],
-    as_of: datetime,
-    settings: Settings,
+    policy_name: str, awaiting: list[dict[str, Any]], as_of: datetime
 ) -> list[str]:
     """Pause until the office answers the form in the Prefect UI (or the wait runs out).
 
     The answer's moment is the run's ``as_of`` plus the time the pause took, so a replayed
     day records its decision on that day, and a live run at the real time.
     """
+    settings = current_settings()  # never a parameter: Prefect stores and shows those
     form = approval_model(awaiting, RunInput)
     started = time.monotonic()
     answer = await apause_flow_run(
@@ -84,23 +82,21 @@ async def publish(summary: EscalationSummary) -> str:
 
 
 @flow(name="escalation", log_prints=False)
-async def escalation_flow(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> EscalationSummary:
+async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> EscalationSummary:
     """Run the escalation ladder for a day, send what it queued, leave the lists as artifact.
 
     With ``approval_wait_seconds`` set, proposals for 约谈 or county supervision wait in an
     ``office-approval`` sub-run, paused for the office's answer; left unanswered, that sub-run
     fails on its timeout, this run completes, and the proposals stay waiting.
     """
-    settings = settings or Settings()
+    settings = current_settings()  # never a parameter: Prefect stores and shows those
     summary = escalate(policy_code, local_moment(as_of), settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
         state = await office_approval(
-            summary.policy_name, summary.awaiting, summary.as_of, settings, return_state=True
+            summary.policy_name, summary.awaiting, summary.as_of, return_state=True
         )
         if state.is_completed():
             summary.decisions = await state.aresult()

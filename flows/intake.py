@@ -9,7 +9,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
-from config.settings import Settings
+from config.settings import Settings, current_settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
 from tasks.intake.report import intake_markdown
@@ -45,10 +45,7 @@ async def publish_intake_report(title: str, policy_code: str, summary: IntakeSum
 
 @flow(name="intake", log_prints=False)
 async def intake_flow(
-    policy_code: str,
-    source: str | None = None,
-    as_of: datetime | None = None,
-    settings: Settings | None = None,
+    policy_code: str, source: str | None = None, as_of: datetime | None = None
 ) -> IntakeSummary:
     """One intake pass over a policy's office mailbox, then receipts and rejections go out.
 
@@ -57,7 +54,7 @@ async def intake_flow(
     ``summary.mail`` says what became of the mail sent (receipts, rejections, anything queued).
     """
     moment = local_moment(as_of)
-    settings = settings or Settings()
+    settings = current_settings()  # never a parameter: Prefect stores and shows those
     summary = take_in_mail(policy_code, source, moment, settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)

@@ -11,7 +11,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.logging import get_run_logger
 
-from config.settings import Settings
+from config.settings import Settings, current_settings
 from flows.delivery import deliver
 from tasks.calendar import local_moment
 from tasks.mail.failures import mail_lines, stop_line
@@ -51,9 +51,7 @@ async def publish_report(
 
 
 @flow(name="reminders", log_prints=False)
-async def reminders_flow(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> dict[str, Any]:
+async def reminders_flow(policy_code: str, as_of: datetime | None = None) -> dict[str, Any]:
     """Send today's opening notices and reminders for all of a policy's reports.
 
     One flow run for the one-off and the monthly reports: two flows would plan the same day's
@@ -62,7 +60,7 @@ async def reminders_flow(
     conflict on the server answered with 503).
     """
     moment = local_moment(as_of)
-    settings = settings or Settings()
+    settings = current_settings()  # never a parameter: Prefect stores and shows those
     title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
     prepared = prepare_notices(policy_code, moment, None, settings)
     delivered = await deliver(policy_code, settings)

@@ -20,7 +20,7 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron, Interval, Schedule
 from prefect.types.entrypoint import EntrypointType
 
-from config.settings import Settings
+from config.settings import Settings, current_settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
 from flows.intake import intake_flow
@@ -74,25 +74,20 @@ def begin(
 
 
 @flow(name="tick-reminders", log_prints=False)
-async def reminders_tick(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> TickOutcome:
+async def reminders_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Working days 09:00: the day's opening notices and reminders, one-off and monthly."""
-    settings = settings or Settings()
-    outcome = begin("reminders", policy_code, as_of, settings, working_days=True)
+    outcome = begin("reminders", policy_code, as_of, current_settings(), working_days=True)
     if outcome.skipped:
         return outcome
-    await reminders_flow(policy_code, outcome.as_of, settings)
+    await reminders_flow(policy_code, outcome.as_of)
     outcome.ran.append("reminders")
     return outcome
 
 
 @flow(name="tick-escalation", log_prints=False)
-async def escalation_tick(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> TickOutcome:
+async def escalation_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Working days 09:00: the escalation ladder, pausing for the office's approval."""
-    settings = settings or Settings()
+    settings = current_settings()
     outcome = begin("escalation", policy_code, as_of, settings, working_days=True)
     if outcome.skipped:
         return outcome
@@ -100,20 +95,19 @@ async def escalation_tick(
     wait = settings.escalation.model_copy(
         update={"approval_wait_seconds": settings.serve.approval_wait_seconds}
     )
-    served = settings.model_copy(update={"escalation": wait})
-    await escalation_flow(policy_code, outcome.as_of, served)
+    with use_settings(settings.model_copy(update={"escalation": wait})):
+        await escalation_flow(policy_code, outcome.as_of)
     outcome.ran.append("escalation")
     return outcome
 
 
 @flow(name="tick-intake", log_prints=False)
-async def intake_tick(policy_code: str, settings: Settings | None = None) -> TickOutcome:
+async def intake_tick(policy_code: str) -> TickOutcome:
     """Every 10 minutes, every day: replies arrive at weekends too and get their receipt."""
-    settings = settings or Settings()
-    outcome = begin("intake", policy_code, None, settings, working_days=False)
+    outcome = begin("intake", policy_code, None, current_settings(), working_days=False)
     if outcome.skipped:
         return outcome
-    await intake_flow(policy_code, None, settings=settings)  # live: the wall clock
+    await intake_flow(policy_code, None)  # live: the wall clock
     outcome.ran.append("intake")
     return outcome
 
@@ -128,11 +122,9 @@ def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[Due
 
 
 @flow(name="tick-consolidation", log_prints=False)
-async def consolidation_tick(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> TickOutcome:
+async def consolidation_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Daily 09:30: consolidate the cycles whose deadline passed on the last working day."""
-    settings = settings or Settings()
+    settings = current_settings()
     outcome = begin("consolidation", policy_code, as_of, settings, working_days=False)
     if outcome.skipped:
         return outcome
@@ -143,19 +135,15 @@ async def consolidation_tick(
         get_run_logger().info("%s：%s", policy_code, outcome.skipped)
         return outcome
     for cycle in cycles:
-        await consolidation_flow(
-            policy_code, cycle.period, outcome.as_of, cycle.obligation, settings
-        )
+        await consolidation_flow(policy_code, cycle.period, outcome.as_of, cycle.obligation)
         outcome.ran.append(f"monthly-consolidation {cycle.obligation} {cycle.period}")
     return outcome
 
 
 @flow(name="tick-annual", log_prints=False)
-async def annual_tick(
-    policy_code: str, as_of: datetime | None = None, settings: Settings | None = None
-) -> TickOutcome:
+async def annual_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Daily 10:00: on a consolidation day, the roll-up of that year so far (final in January)."""
-    settings = settings or Settings()
+    settings = current_settings()
     outcome = begin("annual", policy_code, as_of, settings, working_days=False)
     if outcome.skipped:
         return outcome
@@ -167,7 +155,7 @@ async def annual_tick(
         get_run_logger().info("%s：%s", policy_code, outcome.skipped)
         return outcome
     for year in years:
-        await annual_flow(policy_code, year, outcome.as_of, None, settings)
+        await annual_flow(policy_code, year, outcome.as_of, None)
         outcome.ran.append(f"annual-rollup {year}")
     return outcome
 

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from config.errors import TaskforceError
 from flows.cli import consolidation, escalation, intake, keys, ops, outbox, policy, reminders
+from flows.cli.common import database_problem
 
 app = typer.Typer(
     help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
@@ -59,5 +60,17 @@ def main() -> None:
     try:
         app()  # standalone: click handles usage errors (exit 2) and raises SystemExit
     except TaskforceError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]错误：[/red]{exc}", soft_wrap=True)
-        raise SystemExit(2) from None
+        _fail(str(exc))
+    except Exception as exc:
+        problem = database_problem(exc)  # the database is down or refuses us: not a bug
+        if problem is None:
+            raise
+        _fail(problem)
+
+
+def _fail(message: str) -> None:
+    # markup=False: a message may quote a file name or a server's reply with [brackets].
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print("错误：", style="red", end="")
+    console.print(message, markup=False)
+    raise SystemExit(2) from None

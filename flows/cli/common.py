@@ -8,8 +8,11 @@ make it required or optional, each variant is its own alias, named after what it
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.text import Text
 
-from config.settings import Settings
+from config.errors import SettingsError, TaskforceError
+from config.settings import Settings, read_settings
 from tasks.text import clean_line
 
 # Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
@@ -31,8 +35,82 @@ def outside(value: object) -> Text:
 
 
 def load_settings() -> Settings:
-    """The settings from the environment and .env, read afresh (each command reads them once)."""
-    return Settings()
+    """The settings from the environment, read afresh (each command reads them once).
+
+    A wrong value, or a data directory that cannot be written, is a :class:`SettingsError`: one
+    line naming the variable, exit code 2, before anything is written or Prefect starts.
+    """
+    settings = read_settings()
+    check_data_dir(settings.var_dir)
+    return settings
+
+
+def check_data_dir(path: Path) -> None:
+    """Refuse a data directory that cannot be created or written; create nothing.
+
+    The nearest part of the path that exists must be a directory this process may write into
+    (access(2) also says no for a read-only file system).
+    """
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = f"其中 {existing} 不是目录" if existing != path.absolute() else "不是目录"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = "无法写入（没有写权限，或位于只读文件系统）"
+    else:
+        return
+    raise SettingsError(f"设置有误：TASKFORCE_VAR_DIR（数据目录 {path}）{problem}")
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """The one line for a database that cannot be used (server down, login refused, file not
+    openable), or None when ``exc`` is something else.
+
+    A DB-API OperationalError is by definition about the database's operation, not the
+    program: a user's to fix. The URL is shown without its password, and the driver's first
+    line (libpq's, sqlite3's) has any occurrence of the password cut out too.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(read_settings().effective_database_url)
+    lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+    detail = lines[0].strip()
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    return (
+        f"数据库 {url.render_as_string(hide_password=True)} 无法使用：{detail}"
+        "（请检查 TASKFORCE_DATABASE_URL 与数据库服务是否运行）"
+    )
+
+
+class _NoUserErrorTraceback(logging.Filter):
+    """Drops the traceback of a TaskforceError from a record the terminal shows. Prefect's API
+    handler (on the run loggers, before the root's console handler) has already sent the record,
+    traceback included, to the run's log in the UI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TaskforceError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_user_error_tracebacks() -> None:
+    """A flow that fails on a user's or an outside server's error (the IMAP server down) ends
+    the command with one line, not Prefect's traceback on the terminal; call after importing
+    Prefect, which sets up its console handler then."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _NoUserErrorTraceback) for f in handler.filters
+        ):
+            handler.addFilter(_NoUserErrorTraceback())
 
 
 def prefect_server(settings: Settings) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from config.settings import use_settings
 from flows.cli.common import (
     ConsolidateAsOfOption,
     PolicyOption,
@@ -14,6 +15,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -42,10 +44,13 @@ def consolidate_command(
         get_policy(session, policy)
     prefect_server(settings)
     from flows.consolidation import annual_flow, consolidation_flow
+
+    quiet_user_error_tracebacks()
     from tasks.consolidation.bulletin import on_time_rate, report_name
 
     if year is not None:
-        annual = asyncio.run(annual_flow(policy, year, moment, obligation, settings))
+        with use_settings(settings):
+            annual = asyncio.run(annual_flow(policy, year, moment, obligation))
         rollup = annual.rollup
         out.print(
             f"{rollup.county}{year}年度汇总（{len(rollup.periods)} 期，"
@@ -54,7 +59,8 @@ def consolidate_command(
         )
         return
 
-    result = asyncio.run(consolidation_flow(policy, period, moment, obligation, settings))
+    with use_settings(settings):
+        result = asyncio.run(consolidation_flow(policy, period, moment, obligation))
     c = result.consolidation
     counts = c.counts
     out.print(

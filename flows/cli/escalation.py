@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from config.settings import use_settings
 from flows.cli.common import (
     AtOption,
     CaseIds,
@@ -22,6 +23,7 @@ from flows.cli.common import (
     prefect_server,
     print_json,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -91,10 +93,13 @@ def escalate_command(
     prefect_server(settings)
     from flows.escalation import escalation_flow
 
-    async def run_all() -> list[Any]:
-        return [await escalation_flow(policy, m, settings) for m in moments]
+    quiet_user_error_tracebacks()
 
-    summaries = asyncio.run(run_all())
+    async def run_all() -> list[Any]:
+        return [await escalation_flow(policy, m) for m in moments]
+
+    with use_settings(settings):  # --wait-approval's
+        summaries = asyncio.run(run_all())
     for number, summary in enumerate(summaries, 1):
         out.print(
             f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"

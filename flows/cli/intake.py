@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import select
 
+from config.settings import use_settings
 from flows.cli.common import (
     AtOption,
     JsonOption,
@@ -25,6 +26,7 @@ from flows.cli.common import (
     prefect_server,
     print_json,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models import tables as t
 from models.db import init_db, session_scope
@@ -131,7 +133,10 @@ def intake(
     prefect_server(settings)
     from flows.intake import intake_flow
 
-    summary = asyncio.run(intake_flow(policy, source, moment, settings))
+    quiet_user_error_tracebacks()
+
+    with use_settings(settings):
+        summary = asyncio.run(intake_flow(policy, source, moment))
     _print_intake(summary)
     print_mail(summary.mail)
 

@@ -59,7 +59,7 @@ def db_init() -> None:
     """建立数据库表（已存在的表不变）。"""
     settings = load_settings()
     init_db(settings)
-    out.print(f"数据库已就绪：{settings.effective_database_url}")
+    out.print(f"数据库已就绪：{settings.shown_database_url}", markup=False)
     for line in form_lines(settings):
         out.print(line, markup=False)
 

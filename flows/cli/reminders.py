@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from config.settings import use_settings
 from flows.cli.common import (
     PolicyOption,
     RemindAsOfOption,
@@ -13,6 +14,7 @@ from flows.cli.common import (
     out,
     prefect_server,
     print_mail,
+    quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -40,13 +42,17 @@ def remind(
     gc.set_threshold(50_000, 20, 20)
     from flows.reminders import reminders_flow  # Prefect: imported only when needed
 
+    quiet_user_error_tracebacks()
+
     gc.freeze()
 
     async def run_all() -> list[tuple[datetime, dict[str, Any]]]:
         # One flow run a day for the one-off and the monthly reports alike (see reminders_flow).
         return [(moment, await reminders_flow(policy, moment)) for moment in moments]
 
-    for moment, counts in asyncio.run(run_all()):
+    with use_settings(settings):
+        results = asyncio.run(run_all())
+    for moment, counts in results:
         out.print(
             f"{moment:%Y-%m-%d %H:%M} 报送提醒：新入发件箱 {counts['queued']}，"
             f"此前已入箱 {counts['already']}，已报送跳过 {counts['skipped']}"

@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlmodel import select
 
-from config.settings import Settings
+from config.settings import Settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from models import tables as t
 from models.db import session_scope
@@ -89,9 +89,10 @@ async def test_flows_leave_artifacts(
     load_seeds(settings, "lingchuan-2023")
     spec = load_month(settings, "lingchuan-2023-02")
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
-    result = await consolidation_flow("lingchuan-2023", None, spec["as_of"], settings=settings)
+    with use_settings(settings):
+        result = await consolidation_flow("lingchuan-2023", None, spec["as_of"])
+        annual = await annual_flow("lingchuan-2023", "2023", spec["as_of"])
     assert result.consolidation.source.period == "2023-02"
-    annual = await annual_flow("lingchuan-2023", "2023", spec["as_of"], settings=settings)
     [row] = [r for r in annual.rollup.rows if r.code == "rsj"]
     # January's report was never sent in this fixture: missing; February's came late.
     assert (row.months, row.missing, row.late, row.late_months) == (2, 1, 1, ("2023年2月",))

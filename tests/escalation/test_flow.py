@@ -27,7 +27,7 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import aresume_flow_run
 
-from config.settings import EscalationSettings, Settings
+from config.settings import EscalationSettings, Settings, use_settings
 from flows.escalation import escalation_flow
 from models.db import session_scope
 from tasks.calendar import SHANGHAI
@@ -91,7 +91,8 @@ async def test_the_flow_pauses_until_the_office_decides(
     started = datetime.now(SHANGHAI)
     # 20 March: 县交通局 (repeat offender) waits for 约谈, 县发改局's red case is proposed for
     # county supervision; the flow pauses on both.
-    running = asyncio.create_task(escalation_flow(POLICY, at(date(2023, 3, 20), 10), settings))
+    with use_settings(settings):  # the task copies the context as it is created
+        running = asyncio.create_task(escalation_flow(POLICY, at(date(2023, 3, 20), 10)))
     run_id, schema = await paused_approval_run(started)
     fields = schema["properties"]
     choices = {k: v for k, v in fields.items() if k.startswith("case_")}
@@ -140,7 +141,8 @@ async def test_an_unanswered_approval_times_out_and_the_proposals_wait(
     prefect_server: None, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     settings = february(settings, smtp_server, wait=2)
-    summary = await escalation_flow(POLICY, at(date(2023, 3, 20), 10), settings)
+    with use_settings(settings):
+        summary = await escalation_flow(POLICY, at(date(2023, 3, 20), 10))
     assert summary.decisions == []
     assert {("县交通局", "interview"), ("县发改局", "supervision")} <= {
         (a["unit"], a["step"]) for a in summary.awaiting

@@ -1,9 +1,10 @@
 """What Prefect makes of the flows' parameters, without a server: ``as_of`` given as text (a
-deployment run's ``--param``) becomes a datetime, and what it stores of a Settings keeps the
-secrets out."""
+deployment run's ``--param``) becomes a datetime, and no flow takes the settings (Prefect stores
+a run's parameters and shows them in its UI; the settings hold the passwords)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -13,9 +14,10 @@ from pydantic import SecretStr
 
 from config.settings import Settings
 from flows.consolidation import annual_flow, consolidation_flow
-from flows.escalation import escalation_flow
+from flows.escalation import escalation_flow, office_approval
+from flows.intake import intake_flow
 from flows.reminders import reminders_flow
-from flows.serve import annual_tick, consolidation_tick, escalation_tick, reminders_tick
+from flows.serve import TICKS, annual_tick, consolidation_tick, escalation_tick, reminders_tick
 from tasks.calendar import SHANGHAI, local_moment, parse_as_of
 from tests.helpers import at
 
@@ -61,9 +63,25 @@ def test_as_of_defaults_to_none(flow: Flow[Any, Any], extra: dict[str, Any]) -> 
     assert flow.validate_parameters({"policy_code": "p", **extra})["as_of"] is None
 
 
-def test_stored_parameters_hold_no_secret() -> None:
-    """Prefect stores a flow run's parameters as ``jsonable_encoder`` makes them and shows them
-    in the UI; ``settings`` is one of them wherever a flow gets it from its caller."""
+# What a user or a deployment gives a run: Prefect stores these and shows them in its UI.
+PLAIN = {"policy_code", "as_of", "source", "period", "obligation", "year"}
+ALL_FLOWS = [reminders_flow, escalation_flow, consolidation_flow, annual_flow, intake_flow,
+             *TICKS.values()]  # fmt: skip
+
+
+@pytest.mark.parametrize("flow", ALL_FLOWS, ids=lambda f: f.name)
+def test_attack_no_flow_takes_the_settings_as_a_parameter(flow: Flow[Any, Any]) -> None:
+    """The settings hold the passwords: a flow reads them in its run (current_settings)."""
+    assert set(flow.parameters.properties) <= PLAIN
+
+
+def test_attack_the_approval_sub_run_takes_the_cases_and_no_settings() -> None:
+    assert set(office_approval.parameters.properties) == {"policy_name", "awaiting", "as_of"}
+
+
+def test_a_json_dump_of_the_settings_holds_no_secret() -> None:
+    """Defence in depth: whatever serialises the settings (a log, a diagnostic) shows no
+    password, the database URL's included."""
     settings = Settings(
         database_url="postgresql+psycopg://office:db-secret@db.example/taskforce",
         form_key=SecretStr("form-secret"),
@@ -74,14 +92,11 @@ def test_stored_parameters_hold_no_secret() -> None:
             "imap": settings.imap.model_copy(update={"password": SecretStr("imap-secret")}),
         }
     )
-    stored = escalation_flow.serialize_parameters(
-        {"policy_code": "p", "as_of": at(date(2023, 4, 11)), "settings": settings}
-    )
-    text = str(stored)
-    assert not any(s in text for s in ("db-secret", "form-secret", "smtp-secret", "imap-secret"))
-    assert stored["settings"]["database_url"] == (
+    dumped = settings.model_dump_json()
+    assert not any(s in dumped for s in ("db-secret", "form-secret", "smtp-secret", "imap-secret"))
+    assert json.loads(dumped)["database_url"] == (
         "postgresql+psycopg://office:***@db.example/taskforce"
     )
-    assert stored["as_of"] == "2023-04-11T09:00:00+08:00"
-    # Only the stored copy is masked: the object the flow works with keeps its URL.
+    assert settings.shown_database_url == "postgresql+psycopg://office:***@db.example/taskforce"
+    # Only what is shown is masked: the object the flows work with keeps its URL.
     assert "db-secret" in settings.effective_database_url

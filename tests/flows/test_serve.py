@@ -28,7 +28,7 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.settings import PREFECT_API_URL
 
-from config.settings import ServeSettings, Settings
+from config.settings import ServeSettings, Settings, use_settings
 from flows.serve import (
     TICKS,
     annual_tick,
@@ -274,13 +274,15 @@ async def test_the_daily_ticks_do_nothing_on_a_rest_day(
 ) -> None:
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
     # Sunday 22 January 2023, in the Spring Festival holiday.
-    reminders = await reminders_tick("lingchuan-2023", at(date(2023, 1, 22), 9), settings)
-    escalation = await escalation_tick("lingchuan-2023", at(date(2023, 1, 22), 9), settings)
+    with use_settings(settings):
+        reminders = await reminders_tick("lingchuan-2023", at(date(2023, 1, 22), 9))
+        escalation = await escalation_tick("lingchuan-2023", at(date(2023, 1, 22), 9))
     for outcome in (reminders, escalation):
         assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
     assert smtp_server.messages == []
     # 28 January, the 调休 Saturday: January's monthly report opens and the forms go out.
-    worked = await reminders_tick("lingchuan-2023", at(date(2023, 1, 28), 9), settings)
+    with use_settings(settings):
+        worked = await reminders_tick("lingchuan-2023", at(date(2023, 1, 28), 9))
     assert worked.skipped is None and worked.ran == ["reminders"]
     assert len(smtp_server.messages) > 30
 
@@ -289,13 +291,14 @@ async def test_consolidation_and_annual_ticks_run_on_the_day_after_the_deadline(
     prefect_server: None, settings: Settings, smtp_server: SmtpServer
 ) -> None:
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
-    sunday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 5), 9, 30), settings)
+    with use_settings(settings):
+        sunday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 5), 9, 30))
+        monday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 6), 9, 30))
+        annual = await annual_tick("lingchuan-2023", at(date(2023, 2, 6), 10))
     assert sunday.ran == [] and "不汇总" in str(sunday.skipped)
-    monday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 6), 9, 30), settings)
     assert monday.ran == ["monthly-consolidation monthly-progress 2023-01"]
     bulletin = settings.var_dir / "reports" / "lingchuan-2023" / "2023-01"
     assert any(bulletin.rglob("*通报.html"))
-    annual = await annual_tick("lingchuan-2023", at(date(2023, 2, 6), 10), settings)
     assert annual.ran == ["annual-rollup 2023"]
     assert len(smtp_server.messages) >= 1  # the bulletin to the leaders
 
@@ -319,7 +322,8 @@ async def test_the_served_escalation_pauses_for_the_office(
     )
     assert settings.escalation.approval_wait_seconds == 0
     started = datetime.now(UTC)
-    outcome = await escalation_tick("lingchuan-2023", at(date(2023, 3, 20), 10), settings)
+    with use_settings(settings):
+        outcome = await escalation_tick("lingchuan-2023", at(date(2023, 3, 20), 10))
     assert outcome.ran == ["escalation"]
     async with get_client() as client:
         runs = await client.read_flow_runs(
@@ -345,12 +349,11 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
             intake_tick, parameters={"policy_code": "lingchuan-2023"},
             state=Scheduled(scheduled_time=yesterday),
         )  # fmt: skip
-    state = await run_flow_async(
-        intake_tick,
-        flow_run=run,
-        parameters={"policy_code": "lingchuan-2023", "settings": settings},
-        return_type="state",
-    )
+    with use_settings(settings):
+        state = await run_flow_async(
+            intake_tick, flow_run=run, parameters={"policy_code": "lingchuan-2023"},
+            return_type="state",
+        )  # fmt: skip
     assert state.type == StateType.COMPLETED
     outcome = await state.aresult()
     assert outcome.ran == [] and "停机后补跑的过期运行" in str(outcome.skipped)
@@ -372,12 +375,10 @@ async def test_a_deployment_run_takes_as_of_as_text(
             deployment_id, parameters={"as_of": "2023-01-22T09:00"}
         )
     assert run.parameters == {"policy_code": "lingchuan-2023", "as_of": "2023-01-22T09:00"}
-    state = await run_flow_async(
-        reminders_tick,
-        flow_run=run,
-        parameters={**run.parameters, "settings": settings},
-        return_type="state",
-    )
+    with use_settings(settings):
+        state = await run_flow_async(
+            reminders_tick, flow_run=run, parameters=run.parameters, return_type="state"
+        )
     outcome = await state.aresult()
     assert outcome.as_of == at(date(2023, 1, 22), 9) and outcome.as_of.tzinfo is SHANGHAI
     assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from config.settings import Settings
+from config.settings import Settings, use_settings
 from flows.intake import intake_flow
 from models.db import session_scope
 from models.submission_view import submission_rows
@@ -46,8 +46,9 @@ async def test_intake_flow_records_replies_and_leaves_an_artifact(
             await send(settings, reply(notice, sender=sender, office=office,
                                        attachments=[(name, filled, XLSX)]))  # fmt: skip
         await send(settings, reply(None, sender="stranger@example.com", office=office))
-        summary = await intake_flow(POLICY, "maildir", settings=settings)
-        again = await intake_flow(POLICY, "maildir", settings=settings)
+        with use_settings(settings):
+            summary = await intake_flow(POLICY, "maildir")
+            again = await intake_flow(POLICY, "maildir")
         receipts = [m for m in caught(catcher.directory, "lingchuan.example.org")
                     if str(m["Subject"]).startswith("【回执】")]  # fmt: skip
         alerts = caught(catcher.directory, office)

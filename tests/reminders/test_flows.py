@@ -11,7 +11,7 @@ from email.header import decode_header, make_header
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from config.settings import Settings
+from config.settings import Settings, use_settings
 from flows.reminders import reminders_flow
 from tests.helpers import at, load_seeds
 from tests.smtp_server import SmtpServer
@@ -25,7 +25,8 @@ async def test_flows_send_and_leave_an_artifact(
     load_seeds(settings, "lingchuan-2023")
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
 
-    result = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9), settings=settings)
+    with use_settings(settings):
+        result = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9))
     assert result["queued"] == result["sent"] == len(smtp_server.messages) > 60
     # No monthly cycle is open on 17 January: every mail is one of the two checklist reports.
     subjects = {
@@ -33,7 +34,8 @@ async def test_flows_send_and_leave_an_artifact(
     }
     assert subjects and all("进展情况报告" not in subject for subject in subjects), subjects
     assert all("专班建立情况" in s or "任务清单台账" in s for s in subjects), subjects
-    again = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9), settings=settings)
+    with use_settings(settings):
+        again = await reminders_flow("lingchuan-2023", at(date(2023, 1, 17), 9))
     assert again["queued"] == again["sent"] == 0 and again["already"] == result["sent"]
 
     async with get_client() as client:
