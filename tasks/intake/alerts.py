@@ -32,6 +32,7 @@ from models.intake_store import PolicyIntake
 from models.outbox import NewNotification
 from tasks.calendar import SHANGHAI
 from tasks.mail.inbound import size_text
+from tasks.mail.notices import office_context
 from tasks.render import render_notice
 
 DIGEST_LISTED = 20  # messages a digest lists one by one; the rest are counted
@@ -61,18 +62,6 @@ def reason_group(reason: str) -> str:
     return re.sub(r"\S+@\S+", "某地址", first)[:60] or "其他原因"
 
 
-def office_context(intake: PolicyIntake) -> dict[str, Any]:
-    office = intake.policy.task_force_spec.office
-    return {
-        "name": office.name,
-        "unit": office.unit,
-        "room": office.room,
-        "contacts": [contact.model_dump() for contact in office.contacts],
-        "phone": office.phone,
-        "mailbox": office.mailbox,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # The quarantine digest
 
@@ -97,7 +86,7 @@ def digest_context(
     ]
     return {
         "kind": "quarantine",
-        "office": office_context(intake),
+        "office": office_context(intake.policy),
         "as_of": now.astimezone(SHANGHAI),
         "digest": {
             "policy": intake.policy.code,
@@ -183,7 +172,7 @@ def oversize_notice(
     context = {
         "kind": "oversize",
         "unit": {"name": unit.name, "code": unit.code},
-        "office": office_context(intake),
+        "office": office_context(intake.policy),
         "as_of": now.astimezone(SHANGHAI),
         "item": {
             "received_at": received,

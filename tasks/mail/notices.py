@@ -48,6 +48,19 @@ def policy_context(policy: t.Policy) -> dict[str, Any]:
     }
 
 
+def office_context(policy: t.Policy) -> dict[str, Any]:
+    """The task force office as every mail's signature and contact lines name it."""
+    office = policy.task_force_spec.office
+    return {
+        "name": office.name,
+        "unit": office.unit,
+        "room": office.room,
+        "contacts": [contact.model_dump() for contact in office.contacts],
+        "phone": office.phone,
+        "mailbox": office.mailbox,
+    }
+
+
 def notice_context(
     *,
     kind: str,
@@ -89,14 +102,7 @@ def notice_context(
             "working_days_left": days_left,
         },
         "measures": measures,
-        "office": {
-            "name": office.name,
-            "unit": office.unit,
-            "room": office.room,
-            "contacts": [contact.model_dump() for contact in office.contacts],
-            "phone": office.phone,
-            "mailbox": office.mailbox,
-        },
+        "office": office_context(policy),
         "reply": {"mailbox": office.mailbox, "attachment_name": attachment_name},
         "as_of": as_of.astimezone(SHANGHAI),
     }
