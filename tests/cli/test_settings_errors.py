@@ -121,7 +121,8 @@ def test_db_init_shows_the_url_without_its_password(tmp_path: Path) -> None:
                         env={"TASKFORCE_DATABASE_URL": url.render_as_string(False)})  # fmt: skip
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"数据库已就绪：{url.render_as_string(hide_password=True)}"
+    first = result.stdout.splitlines()[0]  # then the form key's line
+    assert first == f"数据库已就绪：{url.render_as_string(hide_password=True)}"
     assert "***" in result.stdout
     assert_clean(result.stdout, result.stderr)
 

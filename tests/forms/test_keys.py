@@ -114,7 +114,7 @@ def test_an_unwritable_data_directory_is_one_clear_error(tmp_path: Path) -> None
 
 
 def test_production_refuses_a_short_hand_set_key() -> None:
-    with pytest.raises(ValidationError, match="at least 32"):
+    with pytest.raises(ValidationError, match="TASKFORCE_FORM_KEY 至少应有 32 个字符"):
         Settings(production=True, form_key=SecretStr("secret"))
     assert Settings(production=True).form_key is None
     assert Settings(form_key=SecretStr("secret")).form_key is not None  # tests, development

@@ -837,6 +837,49 @@ def _raw_utf8(forms: Forms) -> tuple[bytes, str]:
     ), GXJ
 
 
+@case("29-controls-in-subject-and-filename.eml")
+def _controls(forms: Forms) -> tuple[bytes, str]:
+    # A NUL and an ESC sequence inside an encoded subject and an RFC 2231 file name: PostgreSQL
+    # refused them, and the valid form they came with was lost (issue 17 §6).
+    form = forms.filled("rsj")
+    hostile = form.filename.removesuffix(".xlsx") + "\x00\x1b[2J.xlsx"
+    quoted = urllib.parse.quote(hostile.encode("utf-8"), safe="").encode()
+    return message(
+        29,
+        sender=named("县人社局", RSJ),
+        subject_header=b"=?utf-8?b?"
+        + base64.b64encode("Re: 2月报告\x00\x1b]8;;http://evil.example.com\x07".encode())
+        + b"?=",
+        parts=[
+            text_part("附件为我局2月份报告。\x00"),
+            file_part(
+                form.data,
+                XLSX,
+                raw_name=b"filename*=utf-8''" + quoted,
+                name_param=b"name*=utf-8''" + quoted,
+            ),
+        ],
+    ), RSJ
+
+
+@case("30-link-syntax-filename.eml")
+def _link_name(forms: Forms) -> tuple[bytes, str]:
+    # A stranger's file named in markdown link and HTML syntax: stored as it is, shown as text.
+    return message(
+        30,
+        sender=b"someone <someone@evil.example.com>",
+        subject_header=subject("请查看"),
+        parts=[
+            text_part("见附件。"),
+            file_part(
+                b"PK\x03\x04",
+                XLSX,
+                filename="[点此查看原件](http://evil.example.com)<img src=x>.xlsx",
+            ),
+        ],
+    ), "someone@evil.example.com"
+
+
 # ---------------------------------------------------------------------------------------------
 # Building and writing
 
