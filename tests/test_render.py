@@ -260,6 +260,7 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             "groups": [{"label": "发件地址不在单位名录中", "count": 2},
                        {"label": "表格签名校验失败（被改动或非本办下发）", "count": 1},
                        {"label": "邮件超过大小上限，未予读取", "count": 1}],
+            "overlap": True,  # the first mail is both unsigned-correctly and a stranger's
             "items": items, "more": 0, "first_at": items[0]["received_at"],
             "last_at": received, "raw_dir": "var/raw",
         }  # fmt: skip

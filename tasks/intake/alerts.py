@@ -70,7 +70,12 @@ def digest_context(
     settings: Settings, intake: PolicyIntake, items: list[t.InboundItem], now: datetime
 ) -> dict[str, Any]:
     """What the 【隔离】 digest says about ``items`` (in the order they were taken in)."""
-    groups = Counter(reason_group(r) for item in items for r in (item.reasons or ["（未记原因）"]))
+    # Each mail once per kind of reason: a forged form from a stranger counts under both.
+    groups = Counter(
+        group
+        for item in items
+        for group in dict.fromkeys(reason_group(r) for r in (item.reasons or ["（未记原因）"]))
+    )
     listed = [
         {
             "id": item.id,
@@ -93,6 +98,7 @@ def digest_context(
             "total": len(items),
             "senders": len({item.sender for item in items}),
             "groups": [{"label": label, "count": n} for label, n in groups.most_common()],
+            "overlap": sum(groups.values()) > len(items),
             "items": listed,
             "more": len(items) - len(listed),
             "first_at": min(item.received_at for item in items).astimezone(SHANGHAI),
