@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,21 +47,30 @@ def load_settings() -> Settings:
 
 
 def check_data_dir(path: Path) -> None:
-    """Refuse a data directory that cannot be created or written; create nothing.
+    """Refuse a data directory that cannot be created or written; leave nothing behind.
 
-    The nearest part of the path that exists must be a directory this process may write into
-    (access(2) also says no for a read-only file system).
+    The nearest part of the path that exists must be a directory this process can make an
+    entry in: access(2) first, then a real try (root passes access(2) everywhere, /proc and
+    other special file systems refuse it all the same).
     """
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         problem = f"其中 {existing} 不是目录" if existing != path.absolute() else "不是目录"
-    elif not os.access(existing, os.W_OK | os.X_OK):
+    elif not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
         problem = "无法写入（没有写权限，或位于只读文件系统）"
     else:
         return
     raise SettingsError(f"设置有误：TASKFORCE_VAR_DIR（数据目录 {path}）{problem}")
+
+
+def _can_create_in(directory: Path) -> bool:
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".taskforce-probe-", dir=directory))
+    except OSError:
+        return False
+    return True
 
 
 def database_problem(exc: BaseException) -> str | None:

@@ -143,17 +143,18 @@ def test_an_unusable_data_directory_is_named(tmp_path: Path) -> None:
 
 
 def test_a_data_directory_without_write_permission_is_named(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root may write into any directory: the permission cannot be refused")
+    """A directory without write permission; for root, who may write anywhere that permissions
+    govern, /proc, which refuses a new entry to everyone."""
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
+    var = Path("/proc/taskforce-var") if os.geteuid() == 0 else locked / "v"
     try:
-        result = invoke_cli(tmp_path, "db", "init", env={"TASKFORCE_VAR_DIR": str(locked / "v")})
+        result = invoke_cli(tmp_path, "db", "init", env={"TASKFORCE_VAR_DIR": str(var)})
     finally:
         locked.chmod(0o755)
 
     assert result.returncode == 2, result.stderr
     assert single_error_line(result.stderr) == (
-        f"错误：设置有误：TASKFORCE_VAR_DIR（数据目录 {locked / 'v'}）"
+        f"错误：设置有误：TASKFORCE_VAR_DIR（数据目录 {var}）"
         "无法写入（没有写权限，或位于只读文件系统）"
     )
