@@ -7,6 +7,7 @@ Test modules import from here (or from the server modules ``tests/smtp_server.py
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import subprocess
@@ -292,3 +293,21 @@ def markdown_cells(row: str) -> list[str]:
     import re
 
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+
+
+def dkim_key_pair() -> tuple[bytes, bytes]:
+    """A fresh DKIM key: (private key PEM, the TXT record a unit publishes at
+    <selector>._domainkey.<its domain>)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

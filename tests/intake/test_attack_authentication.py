@@ -22,8 +22,6 @@ from pathlib import Path
 import aiosmtplib
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import col, select
 
 from config.settings import Settings
@@ -37,7 +35,7 @@ from tasks.escalation.steps import run_escalation
 from tasks.intake.review import ProgressInput, review_submission
 from tasks.intake.steps import open_source, take_in
 from tasks.mail import authentication
-from tests.helpers import invoke_cli, load_seeds
+from tests.helpers import dkim_key_pair, invoke_cli, load_seeds
 from tests.intake_helpers import at, office_catcher, office_mailbox
 
 POLICY = "lingchuan-2023"
@@ -196,16 +194,7 @@ async def test_attack_authentication_results_not_from_the_trusted_server_is_igno
 @pytest.fixture(scope="module")
 def unit_key() -> tuple[bytes, bytes]:
     """县能源局's DKIM key: (private PEM, the TXT record at sel._domainkey.<its domain>)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    return dkim_key_pair()
 
 
 @pytest.fixture

@@ -6,16 +6,14 @@ the one thing given, as a lookup that answers the test's own public key.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tasks.mail.authentication import SenderAuthentication, authenticate_sender
+from tests.helpers import dkim_key_pair
 
 UNIT = "nyj@lingchuan.example.org"
 DOMAIN = "lingchuan.example.org"
@@ -99,16 +97,7 @@ def test_two_from_headers_are_not_verified() -> None:
 @pytest.fixture(scope="module")
 def key() -> tuple[bytes, bytes]:
     """(private key PEM, the TXT record a unit would publish at sel._domainkey.<domain>)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    return dkim_key_pair()
 
 
 def _signed(pem: bytes, domain: str = DOMAIN, body: bytes = BODY) -> bytes:
