@@ -32,6 +32,7 @@ from models.intake_store import PolicyIntake
 from models.outbox import NewNotification
 from tasks.calendar import SHANGHAI
 from tasks.mail.inbound import size_text
+from tasks.mail.labels import KIND_LABELS
 from tasks.mail.notices import office_context
 from tasks.render import render_notice
 
@@ -231,7 +232,7 @@ def throttle(
         if earlier is None:
             out.append(notice)
             continue
-        label = "回执" if notice.kind == "receipt" else "退回通知"
+        label = KIND_LABELS[notice.kind]
         note = (
             f"一小时内已向该单位发出同一报告期的{label}（发件箱编号 {earlier[0]}，"
             f"{earlier[1].astimezone(SHANGHAI):%Y-%m-%d %H:%M}），本封未发送，仅作记录；"
