@@ -38,12 +38,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The IMAP tests need Dovecot and the browser test Chromium: installed by the repo's scripts
-# (root and apt), else they skip with the reason shown (CI sets TASKFORCE_REQUIRE_IMAP=1 and
-# TASKFORCE_REQUIRE_BROWSER=1, and then they fail instead).
+# The IMAP tests need Dovecot, the browser test Chromium, the round-trip and print tests
+# LibreOffice: installed by the repo's scripts (root and apt), else they skip with the reason
+# shown (CI sets TASKFORCE_REQUIRE_IMAP/_BROWSER/_LIBREOFFICE=1, and then they fail instead).
 test: lint
 	@.ci/dovecot.sh || echo "Dovecot could not be installed: the IMAP tests will be skipped"
 	@.ci/chromium.sh || echo "Chromium could not be installed: the browser test will be skipped"
+	@.ci/libreoffice.sh || echo "LibreOffice could not be installed: the spreadsheet round-trip and print tests will be skipped"
 	$(BIN)/pytest
 
 # Benchmarks live apart from the tests and print figures beside a baseline.

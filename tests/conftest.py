@@ -22,6 +22,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "TASKFORCE_TEST_POSTGRES_URL",
             "TASKFORCE_REQUIRE_IMAP",
             "TASKFORCE_REQUIRE_BROWSER",
+            "TASKFORCE_REQUIRE_LIBREOFFICE",
         ):
             monkeypatch.delenv(name)
 

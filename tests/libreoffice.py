@@ -1,0 +1,73 @@
+"""A real spreadsheet program in the tests: Debian's LibreOffice Calc 7.4, headless, installed by
+.ci/libreoffice.sh (make test runs it). Without it the tests that need it skip with the reason;
+CI sets TASKFORCE_REQUIRE_LIBREOFFICE=1 and they fail instead.
+
+``convert`` is what a person's "Save as" / "Export as PDF" does; ``pdf_pages`` reads a PDF back a
+page at a time (pdftotext, poppler-utils) and ``first_page_png`` keeps a picture of page 1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+# One LibreOffice user profile per test process: two soffice processes on one profile refuse to
+# start, and a fresh profile costs ~3 s on first start.
+_PROFILE = Path(tempfile.gettempdir()) / f"taskforce-lo-profile-{os.getpid()}"
+_LOCK = threading.Lock()
+
+
+def soffice() -> str:
+    """The soffice binary, or skip (fail under TASKFORCE_REQUIRE_LIBREOFFICE=1) with the reason."""
+    path = shutil.which("soffice")
+    if path is None or shutil.which("pdftotext") is None:
+        if os.environ.get("TASKFORCE_REQUIRE_LIBREOFFICE") == "1":
+            pytest.fail(
+                "LibreOffice is required (TASKFORCE_REQUIRE_LIBREOFFICE=1): run .ci/libreoffice.sh"
+            )
+        pytest.skip("LibreOffice not installed: .ci/libreoffice.sh installs it (make test runs it)")
+    return path
+
+
+def profile_url() -> str:
+    """The -env:UserInstallation URL of this process's LibreOffice profile."""
+    return _PROFILE.as_uri()
+
+
+def convert(source: Path, to: str, outdir: Path) -> Path:
+    """``soffice --convert-to`` one file; ``to`` is e.g. "pdf", "xlsx", "ods", "xls:MS Excel 97"."""
+    binary = soffice()
+    outdir.mkdir(parents=True, exist_ok=True)
+    args = [binary, f"-env:UserInstallation={profile_url()}", "--headless", "--norestore",
+            "--nolockcheck", "--convert-to", to, "--outdir", str(outdir), str(source)]  # fmt: skip
+    with _LOCK:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)
+    produced = outdir / f"{source.stem}.{to.split(':')[0]}"
+    if done.returncode != 0 or not produced.exists():
+        output = done.stdout + done.stderr
+        raise AssertionError(f"soffice --convert-to {to} {source.name} failed: {output}")
+    return produced
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    """The text of each page of a PDF, in layout order."""
+    soffice()
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout  # fmt: skip
+    pages = text.split("\f")
+    return pages[:-1] if pages and not pages[-1].strip() else pages
+
+
+def first_page_png(pdf: Path, png: Path, dpi: int = 80) -> Path:
+    """Page 1 of a PDF as a PNG (pdftoppm), for a person to look at."""
+    png.parent.mkdir(parents=True, exist_ok=True)
+    args = ["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
+            str(pdf), str(png.with_suffix(""))]  # fmt: skip
+    subprocess.run(args, capture_output=True, timeout=60, check=True)
+    return png
