@@ -88,19 +88,28 @@ def _description(
         if obligation.frequency == "monthly"
         else obligation.name  # a one-off's label is its due day, said on the next line
     )
+    # Where and how, as the notice mail says it (wording.office_place): the configured
+    # submit_to text can quote the document's own mailbox, which is not the one that receives.
+    place = office.name
+    if office.room:
+        place += f"（{office.unit}{office.room.replace(' ', '')}）"
+    content = sorted(obligation.content, key=lambda item: item.get("kind") == "per_measure")
     lines += [
         f"报送事项：{report}",
         f"截止时间：{format_day(due.date())}{due:%H:%M}（北京时间）",
-        "报送内容：" + "；".join(str(item["label"]) for item in obligation.content),
-        f"报送至：{obligation.submit_to}，电子邮箱 {office.mailbox}",
-        "报送方式：填写开始通知邮件所附报表，直接回复该邮件或发送至上述邮箱。",
+        "报送内容："
+        + "；".join(
+            f"{item['label']}{'' if item.get('required', True) else '（选填）'}" for item in content
+        ),
+        f"报送至：{place}",
+        f"报送方式：填写开始通知邮件所附报表，直接回复该邮件或发送至 {office.mailbox}",
     ]
     if obligation.paper_copy:
-        lines.append("另需报送加盖公章的纸质件。")
+        lines.append(f"纸质件：报送材料须加盖单位公章，盖章纸质件请报送{place}")
     reminders = "、".join(f"{m.month}月{m.day}日" for m in alarm_moments(cycle))
     if reminders:
         lines.append(f"日历提醒：{reminders}上午9:00")
-    lines.append(f"依据：{policy.doc_number}：{obligation.source_text}")
+    lines.append(f"依据：《{policy.title}》（{policy.doc_number}）")
     if not cycle.official:
         lines.append("注意：该日期按周末推算，非官方节假日安排。")
     return "\n".join(lines)

@@ -108,9 +108,8 @@ def test_lingchuan_february_reads_as_the_issue_asks(
     description = str(event["description"])
     assert "报送事项：2023年2月进展情况报告" in description
     assert "截止时间：2023年3月5日（星期日）23:59（北京时间）" in description
-    assert (
-        "报送至：县工作专班办公室，电子邮箱 taskforce-office@lingchuan.example.org" in description
-    )
+    assert "报送至：县工作专班办公室\n" in description
+    assert "直接回复该邮件或发送至 taskforce-office@lingchuan.example.org\n" in description
     assert "工作落实情况；存在的问题困难" in description
     # 3 and 0 working days before Sunday 5 March: Wednesday 1 and Friday 3 March, at 09:00.
     assert "日历提醒：3月1日、3月3日上午9:00" in description
