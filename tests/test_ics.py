@@ -265,3 +265,27 @@ async def test_each_one_off_opening_carries_only_its_own_deadline(
         types = [p.get_content_type() for p in message.iter_attachments()]
         assert "text/calendar" not in types and len(types) == 1
         assert "报送日历" not in message.get_body(("plain",)).get_content()
+
+
+async def test_next_months_calendar_updates_the_same_events(
+    loaded: Settings, smtp_server: SmtpServer
+) -> None:
+    """A unit that imported February's file and then March's has each deadline once: March's
+    events carry February's UIDs for the same cycles, with a later DTSTAMP, so a calendar
+    updates them in place."""
+    files = []
+    for period in ("2023-02", "2023-03"):
+        cycle = cycle_of(loaded, "lingchuan-2023", "monthly-progress", period)
+        since = len(smtp_server.messages)
+        prepare_reminders(loaded, "lingchuan-2023", at(cycle.opens), "monthly")
+        await deliver_outbox(loaded, "lingchuan-2023", run_id=period, now=at(cycle.opens))
+        (message,) = mails_to(smtp_server, "rsj@lingchuan.example.org", since=since)
+        calendar = Calendar.from_ical(calendar_part(message).get_content())
+        assert calendar["x-wr-calname"] == "陵川县报送日历（县人社局：月度进展情况报告）"
+        files.append({str(e["uid"]): e for e in calendar.walk("VEVENT")})
+    february, march = files
+    assert set(february) - set(march) == {"lingchuan-2023.monthly-progress.2023-02.rsj@taskforce"}
+    assert set(march) < set(february)
+    for uid, event in march.items():
+        assert event.decoded("dtstart") == february[uid].decoded("dtstart")
+        assert event.decoded("dtstamp") > february[uid].decoded("dtstamp")
