@@ -196,6 +196,7 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
     context["kind"] = kind
     if kind == "opening":
         context["as_of"] = at(cycle.opens, 9)
+        context["reply"]["calendar_name"] = "报送日历.ics"  # as tasks.reminders.steps attaches
     elif kind == "reminder":
         day = cycle.reminders[0]
         context["as_of"] = at(day, 9)
@@ -395,6 +396,7 @@ def test_opening_says_what_the_issue_asks(
         for item in context["obligation"]["content"]:
             assert item["label"] in body
         assert context["reply"]["attachment_name"] in body
+        assert "另附《报送日历.ics》" in body and "可导入手机或电脑日历" in body
         assert context["reply"]["mailbox"] in body
     assert "\n" not in mail.subject and mail.subject == mail.subject.strip()
 

@@ -18,7 +18,7 @@ from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.mail.smtp import message_id_for
 
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-_SUBTYPES = {".html": "html", ".md": "markdown", ".pdf": "pdf"}
+_SUBTYPES = {".html": "html", ".md": "markdown", ".pdf": "pdf", ".ics": "calendar"}
 
 
 def working_days_left(calendar: WorkingCalendar, day: date, due: date) -> int:
@@ -133,9 +133,11 @@ def build_email(row: t.Notification, *, sender: str, reply_to: str = "") -> Mess
             )
             part: Message
             try:
-                if path.suffix in (".html", ".md"):
+                if path.suffix in (".html", ".md", ".ics"):
                     text = path.read_text(encoding="utf-8")
                     part = MIMEText(text, _SUBTYPES[path.suffix], "utf-8")
+                    if path.suffix == ".ics":  # RFC 6047: the file's METHOD, on the part
+                        part.set_param("method", "PUBLISH")
                 else:
                     part = MIMEApplication(path.read_bytes(), subtype)
             except FileNotFoundError:

@@ -288,6 +288,11 @@ def _render_notices(
                 unit_id=unit.id, key_id=issued.key_id, issued_at=issued.issued_at,
             )  # fmt: skip
             recorded.add((cycle.id, unit.id))
+        attachments = [{"path": str(path), "filename": filename}]
+        if notice.kind == "opening":
+            calendar_file = _attach_calendar(settings, data, obligation, cycle, unit, as_of)
+            attachments.append(calendar_file)
+            context["reply"]["calendar_name"] = calendar_file["filename"]
         mail = render_notice(env, context)
         fresh.append(
             NewNotification(
@@ -300,10 +305,34 @@ def _render_notices(
                 subject=mail.subject,
                 body_text=mail.text,
                 body_html=mail.html,
-                attachments=[{"path": str(path), "filename": filename}],
+                attachments=attachments,
             )
         )
     return fresh
+
+
+def _attach_calendar(
+    settings: Settings,
+    data: NoticeData,
+    obligation: t.Obligation,
+    cycle: t.Cycle,
+    unit: t.Unit,
+    as_of: datetime,
+) -> dict[str, str]:
+    """The unit's calendar of this obligation, written for the opening notice to attach.
+
+    Stamped with the notice's moment: the next month's file is newer, so a calendar that
+    already has the events updates them on re-import.
+    """
+    from tasks.ics import ICS_FILENAME, calendar_path, unit_calendar
+
+    path = calendar_path(settings, data.policy.code, obligation.code, cycle.period, unit.code)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data_ics = unit_calendar(data.policy, obligation, cycle, data.cycles, unit, as_of)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    temporary.write_bytes(data_ics)
+    os.replace(temporary, path)  # a concurrent run never attaches a half-written file
+    return {"path": str(path), "filename": ICS_FILENAME}
 
 
 def _attach_form(

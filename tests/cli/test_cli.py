@@ -49,7 +49,7 @@ def test_calendar_table_and_ics(loaded: Path) -> None:
     assert len(events) == 14
     first = events[0]
     assert str(first["uid"]).startswith("lingchuan-2023.")
-    assert first.decoded("dtstart").isoformat() == "2023-01-20"
+    assert first.decoded("dtstart").isoformat() == "2023-01-20T23:59:00+08:00"  # tests/test_ics.py
     assert len(first.walk("VALARM")) == 2
     again = loaded / "out" / "again.ics"
     invoke_cli(
