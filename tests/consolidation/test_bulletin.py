@@ -658,7 +658,8 @@ def test_workbook_filename(c: Consolidation) -> None:
 
 def test_workbook_content(c: Consolidation) -> None:
     wb = load_workbook(io.BytesIO(summary_workbook(c)))
-    assert wb.sheetnames == ["报送情况", "措施进展", "问题困难", "下一步措施", "台账质量"]
+    assert wb.sheetnames == ["报送情况", "措施进展", "问题困难", "下一步措施", "台账质量",
+                             "措施责任单位"]  # fmt: skip
     status = wb["报送情况"]
     assert [cell.value for cell in status[1]] == [
         "单位", "所属专班/推进组", "报送状态", "逾期工作日", "收到时间", "版本", "待审核",
@@ -667,33 +668,53 @@ def test_workbook_content(c: Consolidation) -> None:
     assert status["A1"].font.bold
     assert status.print_title_rows == "$1:$1"
     assert status.page_setup.orientation == "landscape"
+    assert status.page_setup.paperSize == 9  # A4
+    assert status.print_options.horizontalCentered
+    # The group's name without 专项推进组: the header says what the column holds.
     assert [cell.value for cell in status[2]] == [
-        "县能源局", G1, "按时报送", 0, datetime(2023, 3, 3, 10, 0), 2, None,
+        "县能源局", "能源安全保供", "按时报送", 0, datetime(2023, 3, 3, 10, 0), 2, None,
     ]  # fmt: skip
+    assert status["B3"].value == "能源安全保供、服务业提振回升"
     assert status["C3"].value == "逾期报送" and status["D3"].value == 2
     assert status["A5"].value == RENSHE and status["G5"].value == "是"
     assert status["C7"].value == "未报送" and status["E7"].value is None
     assert status.column_dimensions["B"].width > status.column_dimensions["G"].width
     assert status.row_dimensions[2].height is None  # one line: left to Excel
-    assert status.row_dimensions[3].height == 32  # two groups wrap to two lines
 
     measures = wb["措施进展"]
     header = [cell.value for cell in measures[1]]
-    assert header[:7] == ["措施编号", "措施", "所属专班/推进组", "牵头/负责单位",
-                          "牵头单位报送情况", "进展状态", "量化目标"]  # fmt: skip
+    assert header == [
+        "编号", "措施", "所属专班/\n推进组", "牵头/责任单位", "进展状态", "量化目标（计量单位）",
+        "目标值", "完成时限", "完成值", "完成率", "序时进度", "落后\n百分点", "灯",
+    ]  # fmt: skip
+    assert measures.page_setup.orientation == "landscape"
+    assert measures.page_setup.paperSize == 9
+    assert (measures.page_setup.fitToWidth, measures.page_setup.fitToHeight) == (1, 0)
+    assert measures.sheet_properties.pageSetUpPr.fitToPage
+    assert measures.print_title_rows == "$1:$1" and measures.freeze_panes == "A2"
+    assert measures.oddFooter.center.text == "第 &P 页，共 &N 页"
     assert measures.max_row == 1 + 6  # one row per target, one for the measure without
     red = {header[i]: cell.value for i, cell in enumerate(measures[4])}
-    assert red["措施编号"] == "3"
-    assert red["量化目标"] == "技术改造项目完成投资"
+    assert red["编号"] == "3"
+    assert red["量化目标（计量单位）"] == "技术改造项目完成投资\n（亿元）"
     assert red["目标值"] == 10 and red["完成值"] == 3
     assert red["完成时限"] == datetime(2023, 3, 31)
-    assert red["落后百分点"] == 35.6 and red["灯"] == "红灯"
+    assert red["落后\n百分点"] == 35.6 and red["灯"] == "红灯"
     assert red["完成率"] == pytest.approx(0.3)
-    assert measures["O4"].fill.fgColor.rgb == "00F4B6B6"
+    assert measures["M4"].fill.fgColor.rgb == "00F4B6B6"
     coal = {header[i]: cell.value for i, cell in enumerate(measures[2])}
-    assert coal["牵头单位报送情况"] == "县能源局：推进中；县应急局：推进中"
-    assert coal["配合单位"] == "县工信局"
-    assert "县工信局：配合做好电煤运输保障。" in str(coal["进展说明"])
+    assert coal["牵头/责任单位"] == "县能源局、\n县应急局"  # broken after 、, not mid-name
+    assert coal["所属专班/\n推进组"] == "能源安全保供"
+    # Per-unit reports, 配合单位 and notes: on 措施责任单位, one row per measure and unit.
+    units = wb["措施责任单位"]
+    assert [cell.value for cell in units[1]] == [
+        "措施编号", "措施", "单位", "分工", "报送情况", "进展说明",
+    ]  # fmt: skip
+    by_unit = {(row[0], row[2]): row[3:] for row in units.iter_rows(min_row=2, values_only=True)}
+    assert by_unit["1", "县能源局"] == ("牵头/负责", "推进中", "司家河煤矿产能核增材料已上报。")
+    assert by_unit["1", "县应急局"][:2] == ("牵头/负责", "推进中")
+    assert by_unit["1", "县工信局"] == ("配合", None, "配合做好电煤运输保障。")
+    assert by_unit["3", "县统计局"][0] == "配合"
 
     problems = wb["问题困难"]
     header = ["序号", "所属专班/推进组", "单位", "存在的问题困难"]

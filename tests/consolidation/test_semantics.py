@@ -390,11 +390,16 @@ def test_the_workbook_marks_values_to_verify(quarter: list[Consolidation]) -> No
     sheet = wb["措施进展"]
     header = [cell.value for cell in sheet[1]]
     rows = [{header[i]: cell for i, cell in enumerate(row)} for row in sheet.iter_rows(min_row=2)]
-    bonds = next(r for r in rows if r["量化目标"].value == "全年申请专项债券额度")
+    bonds = next(
+        r for r in rows if str(r["量化目标（计量单位）"].value).startswith("全年申请专项债券额度")
+    )
     assert (bonds["完成值"].value, bonds["灯"].value) == (100, "待核实")
     assert bonds["灯"].fill.fgColor.rgb.endswith("E1D5F0")
-    leads = next(r for r in rows if r["措施编号"].value == "1")["牵头单位报送情况"].value
-    assert "崇安能源公司：不需报送" in leads and "未报" not in leads
+    units = wb["措施责任单位"]
+    reports = {
+        row[2]: row[4] for row in units.iter_rows(min_row=2, values_only=True) if row[0] == "1"
+    }
+    assert reports["崇安能源公司"] == "不需报送" and "未报" not in reports.values()
 
 
 @pytest.mark.parametrize(
