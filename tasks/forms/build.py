@@ -142,16 +142,17 @@ def _lines(text: str, width: float) -> int:
 # broken into lines here, each short enough that no program wraps it again.
 _NO_LINE_START = "、；：，。！？）》」』”’%…"
 _NO_LINE_END = "（《「『“‘"
-# A short bracketed phrase （2023年12月31日前） moves to the next line whole.
+# A short bracketed or quoted phrase (（2023年12月31日前）, “目标”) moves to the next line whole.
 _TOKEN = re.compile(
-    rf"(?:（[^（）\n]{{1,18}}）|[{_NO_LINE_END}]*(?:[A-Za-z0-9.@_\-+/%]+|\s+|.))[{_NO_LINE_START}]*"
+    r"(?:（[^（）\n]{1,18}）|“[^“”\n]{1,8}”"
+    rf"|[{_NO_LINE_END}]*(?:[A-Za-z0-9.@_\-+/%]+|\s+|.))[{_NO_LINE_START}]*"
 )
 
 
 def wrap_cjk(text: str, width: float) -> str:
     """``text`` with line breaks where a column of ``width`` would wrap it, none right before a
     closing mark (、；：，。）…) or after an opening one, and none inside a number or an address."""
-    usable = width - 2.0  # what Excel fits; LibreOffice fits more, so neither wraps again
+    usable = width - 2.0  # what Excel fits at 100 %; LibreOffice fits more: neither wraps again
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
@@ -177,6 +178,16 @@ def _number(value: float) -> str:
     return f"{value:f}".rstrip("0").rstrip(".")
 
 
+def _target_pieces(target: Mapping[str, Any]) -> tuple[str, str, str]:
+    due = as_date(target["due"])
+    bound = "不高于" if target.get("direction") == "at_most" else ""
+    return (
+        f"{target['metric']}：",
+        f"{bound}{_number(target['value'])}{target['unit']}",
+        f"（{due.year}年{due.month}月{due.day}日前）",
+    )
+
+
 def target_text(target: Mapping[str, Any]) -> str:
     """煤矿智能化矿井建设：2座（2023年12月31日前）: the target as the notice mail words it.
 
@@ -184,12 +195,20 @@ def target_text(target: Mapping[str, Any]) -> str:
     the policy's own wording (全年) or an importer's note to the office (（原文未写时限，…）), and
     neither belongs in a bureau-facing cell that must say what the mail said.
     """
-    due = as_date(target["due"])
-    bound = "不高于" if target.get("direction") == "at_most" else ""
-    return (
-        f"{target['metric']}：{bound}{_number(target['value'])}{target['unit']}"
-        f"（{due.year}年{due.month}月{due.day}日前）"
-    )
+    return "".join(_target_pieces(target))
+
+
+def target_lines(target: Mapping[str, Any], width: float) -> str:
+    """``target_text`` broken for a column of ``width``: the amount (47亿元) and the due day each
+    kept whole, on the metric's line when they fit."""
+    metric, *rest = _target_pieces(target)
+    lines = wrap_cjk(metric, width).split("\n")
+    for piece in rest:
+        if display_width(lines[-1] + piece) <= width - 2.0:
+            lines[-1] += piece
+        else:
+            lines.extend(wrap_cjk(piece, width).split("\n"))
+    return "\n".join(lines)
 
 
 @dataclass
@@ -451,8 +470,7 @@ def _write_progress(w: _SheetWriter, spec: FormSpec, fld: Mapping[str, Any]) -> 
             row = first + index
             w.put(row, 4, None, "填写居中")
             status.add(f"D{row}")
-            text = "（无量化目标）" if target is None else target_text(target)
-            text = wrap_cjk(text, w.widths[4])
+            text = "（无量化目标）" if target is None else target_lines(target, w.widths[4])
             w.put(row, 5, text, "预填")
             if target is None:
                 w.put(row, 6, "—", "预填居中")
@@ -508,8 +526,10 @@ def _write_ledger(
         for i, f in enumerate(fields):
             value = None
             if _is_goal_field(f) and measure["targets"]:
-                value = "\n".join(target_text(t) for t in measure["targets"])
-                lines.append(_lines(value, w.widths[3 + i]))
+                # broken here, not by the spreadsheet program: LibreOffice would start a line
+                # with ）; intake reads the cell back as the unit left it, line breaks and all
+                value = "\n".join(target_lines(t, w.widths[3 + i]) for t in measure["targets"])
+                lines.append(value.count("\n") + 1)
             w.put(row, 4 + i, value, "填写")
         w.ws.row_dimensions[row].height = max(lines) * _LINE_POINTS + 8
         rows.append(TableRow(row, str(measure["number"]), None))

@@ -176,13 +176,21 @@ def test_ledger_prefills_expected_goal_with_quantified_targets() -> None:
     ws = form_sheet(open_form(built("lc-ledger")))
     rows = {r.measure: r.row for r in meta.layout.table.rows}
     goal = str(ws[f"{columns['expected-goal']}{rows['20']}"].value)
-    assert goal.splitlines() == [
+    targets = [
         # as the notice mail gives them: the due day only, never the importer's notes
         "112个建设项目年度投资计划完成额：47亿元（2023年12月31日前）",
         "新建项目前期手续集中办理：65个（2023年12月31日前）",
         "政府投资决策程序履行：80个（2023年12月31日前）",
         "新建项目开工率：40%（2023年3月31日前）",
     ]
+    # one target after another, each starting a line; long ones broken where the column wraps,
+    # never before ：or （…） (LibreOffice would start a line with ）)
+    assert goal.replace("\n", "") == "".join(targets)
+    lines = goal.splitlines()
+    metrics = [t.split("：")[0] for t in targets]
+    assert [m for m in metrics if any(line.startswith(m) for line in lines)] == metrics
+    assert lines[1] == "47亿元（2023年12月31日前）"
+    assert all(line[0] not in "、；：，。）" for line in lines)
     assert ws[f"{columns['expected-goal']}{rows['19']}"].value is None  # 19 has no target
     assert ws[f"{columns['task-item']}{rows['20']}"].value is None
     # the 贯彻落实举措 text area comes first, as the obligation lists it
