@@ -76,7 +76,7 @@ _LOCKED = Protection(locked=True)
 _UNLOCKED = Protection(locked=False)
 _BODY = "宋体"
 _HEAD = "黑体"
-_LINE_POINTS = 14.0  # one wrapped line of 10.5-pt 宋体
+_LINE_POINTS = 15.5  # one wrapped line of 10.5-pt 宋体 (Noto CJK, its stand-in, runs 1.45 em)
 _SPACER_POINTS = 10.0
 _CHINESE_ORDINALS = "一二三四五六七八九十"
 _BORDERLESS = frozenset({"表头标题", "表头说明"})
