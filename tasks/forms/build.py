@@ -13,6 +13,14 @@ with HMAC-SHA256. Three layouts follow from the content fields, never from an ob
 
 Text and table fields become labelled fill-in areas, in the order the obligation lists them.
 
+Printing (bureaus print the form to stamp it): A4, portrait for the roster, landscape for the
+tables, at one fixed zoom that fits the columns across the page in the widest case (LibreOffice
+without Calibri); every row has an explicit height, so ``page_breaks`` places manual row breaks
+that keep a section heading with the first row of its box, the table's header row with its first
+measure and a measure's target rows together; the table's header row repeats on later pages; the
+footer 第 N 页，共 M 页 sits in a bottom margin tall enough for it. Pre-filled text is broken into
+lines by ``wrap_cjk``, never before 、；：，。）, since LibreOffice breaks there.
+
 Sheet protection (no password) only keeps a unit from overwriting pre-filled cells by accident;
 anyone can lift it. What intake trusts is the HMAC over the metadata, checked by
 ``read_form_metadata`` (``tasks/forms/read.py``). Building is deterministic: the same spec and key
