@@ -373,6 +373,9 @@ def test_print_setup_a4_one_page_wide_footer_clear(case_id: str) -> None:
     # LibreOffice makes a column character 7 pt wide when Calibri is missing (the widest case)
     assert sum(widths) * 7 * int(ws.page_setup.scale or 100) / 100 <= paper * 72
     assert int(ws.page_setup.scale or 100) >= 80  # still readable
+    # the page breaks are computed from the row heights: every row has one of its own
+    assert all(ws.row_dimensions[r].height for r in range(1, ws.max_row + 1))
+    assert ws.row_breaks.brk or kind == "roster"  # the tables run over pages
     margins = ws.page_margins
     assert margins.bottom - margins.footer >= 0.4  # a 9-pt footer line with room to spare
     footer = ws.oddFooter
