@@ -13,6 +13,14 @@ with HMAC-SHA256. Three layouts follow from the content fields, never from an ob
 
 Text and table fields become labelled fill-in areas, in the order the obligation lists them.
 
+Printing (bureaus print the form to stamp it): A4, portrait for the roster, landscape for the
+tables, at one fixed zoom that fits the columns across the page in the widest case (LibreOffice
+without Calibri); every row has an explicit height, so ``page_breaks`` places manual row breaks
+that keep a section heading with the first row of its box, the table's header row with its first
+measure and a measure's target rows together; the table's header row repeats on later pages; the
+footer 第 N 页，共 M 页 sits in a bottom margin tall enough for it. Pre-filled text is broken into
+lines by ``wrap_cjk``, never before 、；：，。）, since LibreOffice breaks there.
+
 Sheet protection (no password) only keeps a unit from overwriting pre-filled cells by accident;
 anyone can lift it. What intake trusts is the HMAC over the metadata, checked by
 ``read_form_metadata`` (``tasks/forms/read.py``). Building is deterministic: the same spec and key
@@ -24,7 +32,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +43,7 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Pr
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -74,7 +84,8 @@ _LOCKED = Protection(locked=True)
 _UNLOCKED = Protection(locked=False)
 _BODY = "宋体"
 _HEAD = "黑体"
-_LINE_POINTS = 14.0  # one wrapped line of 10.5-pt 宋体
+_LINE_POINTS = 15.5  # one wrapped line of 10.5-pt 宋体 (Noto CJK, its stand-in, runs 1.45 em)
+_SPACER_POINTS = 10.0
 _CHINESE_ORDINALS = "一二三四五六七八九十"
 _BORDERLESS = frozenset({"表头标题", "表头说明"})
 
@@ -130,9 +141,42 @@ def _named_styles() -> dict[str, NamedStyle]:
 
 def _lines(text: str, width: float) -> int:
     """How many lines a wrapped text takes in a column of the given width."""
-    # CJK glyphs in 宋体 or its fallbacks run wider than two "0"s: leave a margin, not a gap.
-    usable = max(width * 0.85 - 1.0, 4.0)
+    usable = _usable(width)
     return sum(max(1, math.ceil(display_width(p) / usable)) for p in text.split("\n"))
+
+
+# CJK line-breaking rules (禁则): LibreOffice 7.4 breaks a cell's text before ，or ） when the
+# document has no Chinese language set, and Excel's rules vary by locale. Text we pre-fill is
+# broken into lines here, each short enough that no program wraps it again.
+_NO_LINE_START = "、；：，。！？）》」』”’%…"
+_NO_LINE_END = "（《「『“‘"
+# A short bracketed or quoted phrase (（2023年12月31日前）, “目标”) moves to the next line whole.
+_TOKEN = re.compile(
+    r"(?:（[^（）\n]{1,18}）|“[^“”\n]{1,8}”"
+    rf"|[{_NO_LINE_END}]*(?:[A-Za-z0-9.@_\-+/%]+|\s+|.))[{_NO_LINE_START}]*"
+)
+
+
+def wrap_cjk(text: str, width: float) -> str:
+    """``text`` with line breaks where a column of ``width`` would wrap it, none right before a
+    closing mark (、；：，。）…) or after an opening one, and none inside a number or an address."""
+    usable = width - 2.0  # what Excel fits at 100 %; LibreOffice fits more: neither wraps again
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for token in _TOKEN.findall(paragraph):
+            if line.strip() and display_width(line + token) > usable:
+                lines.append(line.rstrip())
+                line = token.lstrip()
+            else:
+                line += token
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _usable(width: float) -> float:
+    # CJK glyphs in 宋体 or its fallbacks run wider than two "0"s: leave a margin, not a gap.
+    return max(width * 0.85 - 1.0, 4.0)
 
 
 def _number(value: float) -> str:
@@ -142,16 +186,37 @@ def _number(value: float) -> str:
     return f"{value:f}".rstrip("0").rstrip(".")
 
 
-def target_text(target: Mapping[str, Any]) -> str:
-    """全县煤炭全年产量：160万吨（全年，2023年12月31日前）."""
+def _target_pieces(target: Mapping[str, Any]) -> tuple[str, str, str]:
     due = as_date(target["due"])
-    phrase = str(target.get("due_phrase", "")).strip().strip("（）()")
-    when = f"{phrase}，" if phrase else ""
     bound = "不高于" if target.get("direction") == "at_most" else ""
     return (
-        f"{target['metric']}：{bound}{_number(target['value'])}{target['unit']}"
-        f"（{when}{due.year}年{due.month}月{due.day}日前）"
+        f"{target['metric']}：",
+        f"{bound}{_number(target['value'])}{target['unit']}",
+        f"（{due.year}年{due.month}月{due.day}日前）",
     )
+
+
+def target_text(target: Mapping[str, Any]) -> str:
+    """煤矿智能化矿井建设：2座（2023年12月31日前）: the target as the notice mail words it.
+
+    The mail (templates/mail/_wording.txt, ``target``) gives only the due day; ``due_phrase`` is
+    the policy's own wording (全年) or an importer's note to the office (（原文未写时限，…）), and
+    neither belongs in a bureau-facing cell that must say what the mail said.
+    """
+    return "".join(_target_pieces(target))
+
+
+def target_lines(target: Mapping[str, Any], width: float) -> str:
+    """``target_text`` broken for a column of ``width``: the amount (47亿元) and the due day each
+    kept whole, on the metric's line when they fit."""
+    metric, *rest = _target_pieces(target)
+    lines = wrap_cjk(metric, width).split("\n")
+    for piece in rest:
+        if display_width(lines[-1] + piece) <= width - 2.0:
+            lines[-1] += piece
+        else:
+            lines.extend(wrap_cjk(piece, width).split("\n"))
+    return "\n".join(lines)
 
 
 @dataclass
@@ -164,6 +229,10 @@ class _SheetWriter:
     cells: list[InputCell] = field(default_factory=list)
     validations: dict[str, DataValidation] = field(default_factory=dict)
     ordinal: int = 0
+    header_row: int | None = None
+    # Rows that must print on the same page as the row below them (a heading and the start of its
+    # box, a measure's merged target rows, the signature line and the table above it).
+    keep_with_next: set[int] = field(default_factory=set)
 
     @property
     def last_column(self) -> int:
@@ -196,10 +265,14 @@ class _SheetWriter:
     def line(self, value: str, style: str, height: float | None = None) -> int:
         """A full-width row; returns its row number."""
         row = self.row
+        total = sum(self.widths)
+        lines = _lines(value, total)
+        if style == "表头说明":
+            value = wrap_cjk(value, total)
+            lines = value.count("\n") + 1
         self.put(row, 1, value, style)
         self.merge(row, 1, self.last_column)
-        total = sum(self.widths)
-        self.ws.row_dimensions[row].height = height or (_lines(value, total) * _LINE_POINTS + 6)
+        self.ws.row_dimensions[row].height = height or (lines * _LINE_POINTS + 6)
         self.row += 1
         return row
 
@@ -207,7 +280,19 @@ class _SheetWriter:
         self.ordinal += 1
         ordinal = _CHINESE_ORDINALS[self.ordinal - 1] if self.ordinal <= 10 else str(self.ordinal)
         suffix = "（必填）" if required else "（选填）"
-        self.line(f"{ordinal}、{label}{suffix}", "栏目标题", height=22)
+        row = self.line(f"{ordinal}、{label}{suffix}", "栏目标题", height=22)
+        self.keep_with_next.add(row)
+
+    def spacer(self, *, keep_with_previous: bool = True) -> None:
+        """A thin blank row; it stays with what is above it, so no page starts with a gap."""
+        self.ws.row_dimensions[self.row].height = _SPACER_POINTS
+        if keep_with_previous and self.row > 1:
+            self.keep_with_next.add(self.row - 1)
+        self.row += 1
+
+    def heights(self) -> list[float]:
+        """Every row's height in points, top to bottom (each row is given one explicitly)."""
+        return [float(self.ws.row_dimensions[r].height or 0) for r in range(1, self.row)]
 
     def text_area(self, key: str, label: str, required: bool, height: float) -> None:
         row = self.row
@@ -265,8 +350,8 @@ _PROGRESS_COLUMNS: tuple[tuple[str, str, float], ...] = (
     ("note", "情况说明", 30),
 )
 _PROGRESS_TYPES: dict[str, CellType] = {"status": "choice", "value": "number"}
-_TABLE_WIDTH = sum(width for _, _, width in _PROGRESS_COLUMNS)  # fits A4 landscape at ~85 %
-_ROSTER_WIDTHS = [24.0, 96.0]
+_LEDGER_WIDTH = 129.0  # as wide as the progress table: both print at 85 % on A4 landscape
+_ROSTER_WIDTHS = [20.0, 54.0]  # A4 portrait at 100 %: a one-page form to sign and stamp
 # Rows of the roster's known fields: (part, label, type, required-if-the-field-is, height).
 _ROSTER_PARTS: dict[str, tuple[tuple[str, str, CellType, bool, float], ...]] = {
     "established": (
@@ -276,21 +361,33 @@ _ROSTER_PARTS: dict[str, tuple[tuple[str, str, CellType, bool, float], ...]] = {
     "members": (
         ("leader", "组长（姓名、职务）", "text", True, 36),
         ("deputies", "副组长（姓名、职务）", "text", False, 48),
-        ("members", "成员（姓名、单位及职务，每人一行）", "text", False, 150),
+        ("members", "成员（姓名、单位及职务，每人一行）", "text", False, 250),
         ("contact", "联系人（姓名、职务）", "text", True, 24),
         ("phone", "联系电话", "text", True, 24),
     ),
 }
 
 
-def _table_widths(kind: LayoutKind, per_measure: int) -> list[float]:
+def _table_widths(kind: LayoutKind, fields: Sequence[Mapping[str, Any]]) -> list[float]:
     if kind == "progress":
         return [width for _, _, width in _PROGRESS_COLUMNS]
     if kind == "ledger":
-        fixed = [8.0, 26.0, 6.0]
-        rest = max(12.0, (_TABLE_WIDTH - sum(fixed)) / per_measure)
-        return fixed + [rest] * per_measure
+        return [8.0, 26.0, 6.0, *_ledger_widths(fields)]
     return list(_ROSTER_WIDTHS)
+
+
+def _ledger_widths(fields: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The goal column pre-filled with targets gets room for one target a line (a tall row would
+    leave the rest of a page empty); a deadline needs only a date; the others share the rest."""
+    room = _LEDGER_WIDTH - 40.0
+    fixed = {
+        i: 40.0 if _is_goal_field(f) else 12.0
+        for i, f in enumerate(fields)
+        if _is_goal_field(f) or any(w in str(f["label"]) for w in ("时限", "日期", "时间"))
+    }
+    free = len(fields) - len(fixed)
+    share = max(12.0, (room - sum(fixed.values())) / free) if free else 0.0
+    return [fixed.get(i, share) for i in range(len(fields))]
 
 
 def _sheet_name(spec: FormSpec, kind: LayoutKind) -> str:
@@ -320,7 +417,7 @@ def _write_header(w: _SheetWriter, spec: FormSpec, kind: LayoutKind) -> None:
         f"不要另建表格），作为邮件附件回复至 {spec.office_mailbox}。",
         "表头说明",
     )
-    w.row += 1
+    w.spacer()
 
 
 def _header_row(w: _SheetWriter, labels: Sequence[str]) -> int:
@@ -330,7 +427,9 @@ def _header_row(w: _SheetWriter, labels: Sequence[str]) -> int:
     w.ws.row_dimensions[row].height = (
         max(_lines(label, w.widths[i]) for i, label in enumerate(labels)) * _LINE_POINTS + 8
     )
-    w.ws.print_title_rows = f"{row}:{row}"
+    w.ws.print_title_rows = f"{row}:{row}"  # on every page the table runs on to
+    w.header_row = row
+    w.keep_with_next.add(row)  # a header row never ends a page
     w.row += 1
     return row
 
@@ -379,7 +478,7 @@ def _write_progress(w: _SheetWriter, spec: FormSpec, fld: Mapping[str, Any]) -> 
             row = first + index
             w.put(row, 4, None, "填写居中")
             status.add(f"D{row}")
-            text = "（无量化目标）" if target is None else target_text(target)
+            text = "（无量化目标）" if target is None else target_lines(target, w.widths[4])
             w.put(row, 5, text, "预填")
             if target is None:
                 w.put(row, 6, "—", "预填居中")
@@ -387,9 +486,10 @@ def _write_progress(w: _SheetWriter, spec: FormSpec, fld: Mapping[str, Any]) -> 
                 w.put(row, 6, None, "填写数字")
                 number.add(f"F{row}")
             w.put(row, 7, None, "填写")
-            lines = max(title_lines, _lines(text, w.widths[4]), 2)
+            lines = max(title_lines, text.count("\n") + 1, 2)
             w.ws.row_dimensions[row].height = math.ceil(lines) * _LINE_POINTS + 8
             rows.append(TableRow(row, str(measure["number"]), None if target is None else index))
+        w.keep_with_next.update(range(first, first + len(targets) - 1))  # merged cells
         w.row = first + len(targets)
     if not spec.measures:
         w.line("（本单位在本政策中没有具名承担的措施，本栏无需填写。）", "预填")
@@ -434,8 +534,10 @@ def _write_ledger(
         for i, f in enumerate(fields):
             value = None
             if _is_goal_field(f) and measure["targets"]:
-                value = "\n".join(target_text(t) for t in measure["targets"])
-                lines.append(_lines(value, w.widths[3 + i]))
+                # broken here, not by the spreadsheet program: LibreOffice would start a line
+                # with ）; intake reads the cell back as the unit left it, line breaks and all
+                value = "\n".join(target_lines(t, w.widths[3 + i]) for t in measure["targets"])
+                lines.append(value.count("\n") + 1)
             w.put(row, 4 + i, value, "填写")
         w.ws.row_dimensions[row].height = max(lines) * _LINE_POINTS + 8
         rows.append(TableRow(row, str(measure["number"]), None))
@@ -471,8 +573,9 @@ def _write_roster_field(w: _SheetWriter, fld: Mapping[str, Any]) -> None:
 
 
 def _write_footer(w: _SheetWriter) -> None:
-    """填报人、联系电话、单位负责人: who to call about the report."""
-    w.row += 1
+    """填报人、联系电话、单位负责人: who to call about the report, on the page of the last row."""
+    w.spacer()
+    w.keep_with_next.add(w.row - 1)
     row = w.row
     for first, last, part, label in (
         (1, 1, "filled_by", "填报人"),
@@ -488,18 +591,93 @@ def _write_footer(w: _SheetWriter) -> None:
     w.row += 1
 
 
-def _setup_print(ws: Worksheet) -> None:
-    ws.page_setup.orientation = "landscape"
+# A4 in points, and the margins in inches. The bottom margin leaves room for the page-number
+# footer below the body: LibreOffice gives the footer (bottom - footer) = 0.45", Excel prints it
+# 0.45" from the edge, clear of the body; at 0.6"/0.5" LibreOffice cut the line in half.
+_A4_POINTS = (595.3, 841.9)
+_MARGINS = {"left": 0.5, "right": 0.5, "top": 0.6, "bottom": 0.9, "header": 0.3, "footer": 0.45}
+PAGE_FOOTER = "第 &P 页，共 &N 页"
+
+
+def column_points(widths: Sequence[float]) -> float:
+    """The printed width at 100 % of columns given in Excel's character units, in the widest of
+    the programs that print the forms: LibreOffice without Calibri (DejaVu Sans stands in) makes
+    a character 7 pt; Excel with Calibri 5.25 pt plus 3.75 pt a column. One fixed zoom from the
+    wider measure prints the same rows on each page everywhere (the narrower one centred)."""
+    return sum(widths) * 7.0
+
+
+def print_scale(widths: Sequence[float], landscape: bool) -> int:
+    """The zoom that fits the columns to the paper's width: 100 when they fit, never above."""
+    paper = _A4_POINTS[1] if landscape else _A4_POINTS[0]
+    usable = paper - (_MARGINS["left"] + _MARGINS["right"]) * 72
+    return min(100, math.floor(usable / column_points(widths) * 100))
+
+
+def body_points(landscape: bool, scale: int) -> float:
+    """How many points of row height one page holds at the given zoom, with a little slack for
+    the spreadsheet program's rounding (row heights are kept in whole pixels or twips)."""
+    paper = _A4_POINTS[0] if landscape else _A4_POINTS[1]
+    body = paper - (_MARGINS["top"] + _MARGINS["bottom"]) * 72
+    return body * 100 / scale * 0.97
+
+
+def page_breaks(
+    heights: Sequence[float],
+    keep_with_next: Collection[int],
+    page: float,
+    repeat: tuple[int, int] | None = None,
+) -> list[int]:
+    """The rows after which a page must end (1-based), filling each page in turn.
+
+    ``heights[i]`` is row i+1's height; a row in ``keep_with_next`` goes on the page of the row
+    below it, so a run of such rows moves as one block; ``repeat`` is the (first, last) rows
+    printed again atop every later page. A block taller than a page starts a page and is left to
+    the spreadsheet program to split.
+    """
+    blocks: list[tuple[int, int]] = []
+    first = 1
+    for row in range(1, len(heights) + 1):
+        if row not in keep_with_next or row == len(heights):
+            blocks.append((first, row))
+            first = row + 1
+    repeated = 0.0 if repeat is None else sum(heights[repeat[0] - 1 : repeat[1]])
+    breaks: list[int] = []
+    used = 0.0
+    for first, last in blocks:
+        height = sum(heights[first - 1 : last])
+        if used > 0 and used + height > page:
+            breaks.append(first - 1)
+            used = repeated if repeat is not None and first > repeat[1] else 0.0
+        used += height
+    return breaks
+
+
+def _setup_print(ws: Worksheet, w: _SheetWriter, kind: LayoutKind) -> None:
+    """A4, the form's columns across one page, and manual page breaks so that no heading or
+    header row ends a page and no measure is split.
+
+    A fixed zoom rather than "fit to 1 page wide": Excel ignores manual page breaks under
+    fit-to-page, and at the zoom fit-to-width would pick they fall where the layout put them.
+    """
+    landscape = kind != "roster"
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0  # as many pages tall as needed
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    scale = print_scale(w.widths, landscape)
+    ws.page_setup.scale = scale
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=False)
     ws.print_options.horizontalCentered = True
-    ws.page_margins.left = ws.page_margins.right = 0.5
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    for side, inches in _MARGINS.items():
+        setattr(ws.page_margins, side, inches)
+    ws.print_area = f"A1:{get_column_letter(w.last_column)}{w.row - 1}"
+    repeat = None if w.header_row is None else (w.header_row, w.header_row)
+    page = body_points(landscape, scale)
+    for row in page_breaks(w.heights(), w.keep_with_next, page, repeat):
+        ws.row_breaks.append(Break(id=row))
     footer = ws.oddFooter
     if footer is not None:
-        footer.center.text = "第 &P 页，共 &N 页"
+        footer.center.text = PAGE_FOOTER
+        footer.center.size = 9
 
 
 def _protect(ws: Worksheet) -> None:
@@ -512,7 +690,7 @@ def _protect(ws: Worksheet) -> None:
 def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLayout:
     content = list(spec.content)
     per_measure = [f for f in content if f["kind"] == "per_measure"]
-    w = _SheetWriter(ws, _table_widths(kind, len(per_measure)))
+    w = _SheetWriter(ws, _table_widths(kind, per_measure))
     for index, width in enumerate(w.widths, start=1):
         ws.column_dimensions[get_column_letter(index)].width = width
     _write_header(w, spec, kind)
@@ -525,7 +703,7 @@ def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLa
                     if kind == "ledger"
                     else _write_progress(w, spec, fld)
                 )
-                w.row += 1
+                w.spacer()
         elif kind == "roster":
             _write_roster_field(w, fld)
         else:
@@ -534,7 +712,7 @@ def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLa
             w.text_area(str(fld["key"]), str(fld["label"]), bool(fld["required"]), height)
     if kind != "roster":
         _write_footer(w)
-    _setup_print(ws)
+    _setup_print(ws, w, kind)
     _protect(ws)
     return FormLayout(kind, ws.title, tuple(w.cells), table)
 

@@ -79,6 +79,8 @@ def check_archive(data: bytes, max_unpacked: int) -> None:
         raise FormReadError("文件不是 Excel（.xlsx）工作簿，无法读取")
     if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > max_unpacked:
         raise FormReadError("文件解压后过大，不像是下发的报表，已拒收")
+    if any(i.flag_bits & 0x1 for i in infos):  # zipfile would raise RuntimeError on reading
+        raise FormReadError("文件已损坏或设置了密码，Excel 工作簿内容无法读取")
 
 
 def _cell_text(value: Any) -> str:

@@ -17,6 +17,7 @@ from functools import cache
 import openpyxl
 import pytest
 from openpyxl.cell.cell import MergedCell
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from config.errors import FormError, FormReadError, FormSignatureError, TaskforceError
@@ -152,7 +153,8 @@ def test_table_rows_are_the_units_own_measures(case_id: str) -> None:
                     if r.target is None
                     else target_text(per_row[r.measure]["targets"][r.target])
                 )
-                assert ws.cell(r.row, 5).value == expected
+                # broken into lines by the form itself (wrap_cjk), so no line starts with ）
+                assert str(ws.cell(r.row, 5).value).replace("\n", "") == expected
         else:
             assert len(rows) == 1
 
@@ -174,12 +176,21 @@ def test_ledger_prefills_expected_goal_with_quantified_targets() -> None:
     ws = form_sheet(open_form(built("lc-ledger")))
     rows = {r.measure: r.row for r in meta.layout.table.rows}
     goal = str(ws[f"{columns['expected-goal']}{rows['20']}"].value)
-    assert goal.splitlines() == [
-        "112个建设项目年度投资计划完成额：47亿元（年度，2023年12月31日前）",
-        "新建项目前期手续集中办理：65个（原文未写时限，按政策期末，2023年12月31日前）",
-        "政府投资决策程序履行：80个（原文未写时限，按政策期末，2023年12月31日前）",
-        "新建项目开工率：40%（明年一季度，2023年3月31日前）",
+    targets = [
+        # as the notice mail gives them: the due day only, never the importer's notes
+        "112个建设项目年度投资计划完成额：47亿元（2023年12月31日前）",
+        "新建项目前期手续集中办理：65个（2023年12月31日前）",
+        "政府投资决策程序履行：80个（2023年12月31日前）",
+        "新建项目开工率：40%（2023年3月31日前）",
     ]
+    # one target after another, each starting a line; long ones broken where the column wraps,
+    # never before ：or （…） (LibreOffice would start a line with ）)
+    assert goal.replace("\n", "") == "".join(targets)
+    lines = goal.splitlines()
+    metrics = [t.split("：")[0] for t in targets]
+    assert [m for m in metrics if any(line.startswith(m) for line in lines)] == metrics
+    assert lines[1] == "47亿元（2023年12月31日前）"
+    assert all(line[0] not in "、；：，。）" for line in lines)
     assert ws[f"{columns['expected-goal']}{rows['19']}"].value is None  # 19 has no target
     assert ws[f"{columns['task-item']}{rows['20']}"].value is None
     # the 贯彻落实举措 text area comes first, as the obligation lists it
@@ -347,15 +358,36 @@ def test_meta_sheet_is_very_hidden_and_protected(case_id: str) -> None:
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_prints_on_a4_landscape(case_id: str) -> None:
+def test_print_setup_a4_one_page_wide_footer_clear(case_id: str) -> None:
+    """What tests/forms/test_print.py checks in LibreOffice's PDF, as settings Excel reads too."""
     ws = form_sheet(open_form(built(case_id)))
-    assert ws.page_setup.orientation == "landscape"
+    kind = next(c[7] for c in CASES if c[0] == case_id)
+    # the roster is a one-page form to sign and stamp: portrait; the tables need the width
+    assert ws.page_setup.orientation == ("portrait" if kind == "roster" else "landscape")
     assert str(ws.page_setup.paperSize) == str(ws.PAPERSIZE_A4)
-    assert ws.page_setup.fitToWidth == 1
+    # a fixed zoom, not fit-to-page: Excel ignores manual page breaks under fit-to-page
     assert ws.sheet_properties.pageSetUpPr is not None
-    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert not ws.sheet_properties.pageSetUpPr.fitToPage
     widths = [ws.column_dimensions[c].width for c in "ABCDEFG" if c in ws.column_dimensions]
-    assert sum(widths) <= 140  # about 85 % scale on A4 landscape: still readable
+    paper = (11.69 if kind != "roster" else 8.27) - 1.0  # inches less the side margins
+    # LibreOffice makes a column character 7 pt wide when Calibri is missing (the widest case)
+    assert sum(widths) * 7 * int(ws.page_setup.scale or 100) / 100 <= paper * 72
+    assert int(ws.page_setup.scale or 100) >= 80  # still readable
+    # the page breaks are computed from the row heights: every row has one of its own
+    assert all(ws.row_dimensions[r].height for r in range(1, ws.max_row + 1))
+    assert ws.row_breaks.brk or kind == "roster"  # the tables run over pages
+    margins = ws.page_margins
+    assert margins.bottom - margins.footer >= 0.4  # a 9-pt footer line with room to spare
+    footer = ws.oddFooter
+    assert footer is not None and footer.center.text == "第 &P 页，共 &N 页"
+    assert ws.print_area is not None and f"$A$1:${get_column_letter(len(widths))}$" in str(
+        ws.print_area
+    )
+    if kind != "roster":
+        meta = read_form_metadata(built(case_id), FORM_KEY)
+        assert meta.layout.table is not None
+        header = meta.layout.table.header_row
+        assert ws.print_title_rows == f"${header}:${header}"
 
 
 # ---------------------------------------------------------------------------------------------

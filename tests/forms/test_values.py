@@ -220,9 +220,10 @@ def test_ledger_reads_per_measure_columns_and_keeps_the_prefilled_goals() -> Non
         None,
         {
             "task-item": "煤炭增产",
-            "expected-goal": "全县煤炭全年产量：160万吨（全年，2023年12月31日前）\n"
-            "煤矿智能化矿井建设：2座（原文未写时限，按政策期末，2023年12月31日前）\n"
-            "智能化采掘工作面建设：4处（原文未写时限，按政策期末，2023年12月31日前）",
+            # pre-filled as the notice mail words the targets, broken into the column's lines
+            "expected-goal": "全县煤炭全年产量：160万吨\n（2023年12月31日前）\n"
+            "煤矿智能化矿井建设：2座\n（2023年12月31日前）\n"
+            "智能化采掘工作面建设：4处\n（2023年12月31日前）",
             "deadline": "2023-06-30",  # Excel turned the typed date into a date
             "progress": "已部署",
         },
