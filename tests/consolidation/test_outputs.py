@@ -42,7 +42,8 @@ def test_bulletin_and_workbook_of_a_month(settings: Settings, name: str) -> None
     assert result.version == 1 and result.new_version
     reports = settings.var_dir / "reports"
     assert result.directory == reports / spec["policy"] / str(spec["period"]) / "v1"
-    html, markdown, workbook = result.files
+    html, markdown, workbook, pdf = result.files
+    assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF-")
     _golden(name, html)
     _golden(name, markdown)
     wb = openpyxl.load_workbook(io.BytesIO(workbook.read_bytes()))
