@@ -221,6 +221,6 @@ def charts(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) -> list[dict
     """Both figures of a month's bulletin; 图2 only when the policy has groups to compare."""
     figures = [months_chart(month_rates(c, earlier))]
     groups = group_figures(c)
-    if groups:
+    if any(g.name != OTHER_GROUP for g in groups):  # 其他 alone compares with nothing
         figures.append(groups_chart(groups))
     return figures
