@@ -1,18 +1,17 @@
 """The bulletin as the office prints it and the leaders look at it: the PDF of 陵川's February
 (A4, 第 N 页 共 M 页 on every page, no table row cut by a page break, header rows repeated),
-the SVG chart's bars against the figures the fixture's submissions give, and no PDF at all, with
-the reason in the leaders' mail, where no Chinese font is installed.
+the SVG chart's bars against the figures the fixture's submissions give, and no PDF at all where no
+Chinese font is installed, with the reason in the leaders' mail, the command's output and the
+run's artifact.
 
 Page 1 and 2 of the PDF are kept under ./var/screenshots/ for a person to look at.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
@@ -23,15 +22,20 @@ from typing import Any
 
 import pytest
 import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.settings import PREFECT_API_URL
 
 from config.settings import CalendarSettings, Settings, SmtpSettings
 from tasks.consolidation.bulletin import bulletin_context
 from tasks.consolidation.consolidate import LIGHT_LABELS, OTHER_GROUP
-from tasks.consolidation.pdf import NO_CJK_FONT, cjk_fonts
+from tasks.consolidation.pdf import FONT_REMEDY, NO_CJK_FONT, cjk_fonts
 from tasks.consolidation.steps import ConsolidationResult, run_consolidation
 from tests.consolidation_fixture import FIXTURES, load_month
-from tests.helpers import ROOT, free_port, load_seeds
+from tests.helpers import ROOT, free_port, load_seeds, run_cli
 from tests.libreoffice import first_page_png, page_png, pdf_pages, pdf_raw_pages
+from tests.smtp_server import SmtpServer
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
 MONTH = "lingchuan-2023-02"
@@ -214,51 +218,50 @@ def test_the_chart_draws_the_months_and_groups_the_submissions_give(made: Made) 
 # Without a Chinese font
 
 
-_NO_FONT_RUN = """
-import json, sys
-from pathlib import Path
-from config.settings import CalendarSettings, Settings, SmtpSettings
-from models import tables as t
-from models.db import session_scope
-from sqlmodel import select
-from tasks.consolidation.steps import run_consolidation
-from tests.consolidation_fixture import load_month
-from tests.helpers import load_seeds
-
-var = Path(sys.argv[1])
-settings = Settings(var_dir=var, database_url=f"sqlite:///{var / 'taskforce.db'}",
-                    calendar=CalendarSettings(holidays_dir=var / "no-holidays"))
-load_seeds(settings, "lingchuan-2023")
-spec = load_month(settings, "lingchuan-2023-02")
-result = run_consolidation(settings, "lingchuan-2023", period="2023-02", obligation=None,
-                           as_of=spec["as_of"], now=spec["as_of"])
-with session_scope(settings) as session:
-    mail = session.exec(select(t.Notification).where(t.Notification.kind == "bulletin")).one()
-    print(json.dumps({"missing": result.pdf_missing, "remedy": result.pdf_remedy,
-                      "files": [f.name for f in result.files], "text": mail.body_text,
-                      "attachments": [a["filename"] for a in mail.attachments]}))
-"""
-
-
-def test_without_a_chinese_font_no_pdf_and_the_leaders_are_told(tmp_path: Path) -> None:
-    """fontconfig shown only an empty font directory, as on a fresh machine without fonts."""
+def test_without_a_chinese_font_no_pdf_and_the_leaders_and_the_office_are_told(
+    tmp_path: Path, prefect_server: None, smtp_server: SmtpServer
+) -> None:
+    """``taskforce consolidate`` where fontconfig knows only an empty font directory, as on a
+    fresh machine without fonts: the leaders' mail (over SMTP) says why there is no PDF and
+    carries the HTML bulletin; the command's output and the run's artifact tell the office."""
+    settings = Settings(var_dir=tmp_path / "var")
+    load_seeds(settings, "lingchuan-2023")
+    spec = load_month(settings, MONTH)
     fonts = tmp_path / "fonts"
     fonts.mkdir()
     conf = tmp_path / "fonts.conf"
     conf.write_text(f'<?xml version="1.0"?>\n<fontconfig><dir>{fonts}</dir>'
                     f"<cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>\n")  # fmt: skip
-    env = {**os.environ, "FONTCONFIG_FILE": str(conf), "PYTHONPATH": str(ROOT)}
-    env = {k: v for k, v in env.items() if not k.startswith("TASKFORCE_")}
-    done = subprocess.run([sys.executable, "-c", _NO_FONT_RUN, str(tmp_path / "var")], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    env = {
+        "FONTCONFIG_FILE": str(conf),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),  # the session's server
+        "TASKFORCE_SMTP_HOST": smtp_server.host,
+        "TASKFORCE_SMTP_PORT": str(smtp_server.port),
+    }
+
+    done = run_cli(tmp_path, "consolidate", "--policy", "lingchuan-2023",
+                   "--as-of", spec["as_of"].isoformat(), env=env)  # fmt: skip
+
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["missing"] == NO_CJK_FONT and "fonts-noto-cjk" in out["remedy"]
-    assert not any(name.endswith(".pdf") for name in out["files"])
-    # The leaders get the HTML bulletin (a browser prints it) and a sentence on why.
-    assert out["attachments"] == [
-        "2023年2月进展情况通报.html",
-        "2023年2月进展情况报告报送情况汇总表.xlsx",
-    ]
-    assert "通报PDF版本未能生成（本机未安装中文字体），现附网页版通报" in out["text"]
-    assert "供打印" not in out["text"]
+    assert f"通报PDF未生成：{NO_CJK_FONT}。{FONT_REMEDY}" in done.stdout, done.stdout
+    reports = settings.var_dir / "reports" / "lingchuan-2023" / "2023-02" / "v1"
+    assert sorted(p.suffix for p in reports.iterdir()) == [".html", ".md", ".xlsx"]
+    [mail] = smtp_server.messages
+    names = [a.get_filename() for a in mail.message.iter_attachments()]
+    assert names == ["2023年2月进展情况通报.html", "2023年2月进展情况报告报送情况汇总表.xlsx"]
+    body = mail.message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert (
+        "通报PDF版本未能生成（本机未安装中文字体），现附网页版通报，可用浏览器打开后打印。" in text
+    )
+    assert "供打印" not in text
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["consolidation-lingchuan-2023-bulletin"])
+            ),
+            limit=1,
+            sort=ArtifactSort.UPDATED_DESC,
+        )
+    assert str(artifact.data).startswith(f"> **通报PDF未生成**：{NO_CJK_FONT}。")
