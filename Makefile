@@ -25,11 +25,13 @@ install: $(STAMP)
 # day by day in one process: notices and forms out, the bureaus' simulated replies in (on time,
 # late, invalid then corrected, in Word, never), receipts and rejections, 催报 and 督办 cases with
 # the office approving proposals, consolidation and bulletins for January-March; it ends with a
-# summary table and the paths of the bulletins, workbooks and mails (under ./var).
+# summary table and the paths of the bulletins (HTML and PDF), workbooks and mails (under ./var).
+# The PDF needs a Chinese font: .ci/fonts.sh installs one (apt, root) or says why it cannot.
 # `make demo ARGS=--ui` also starts a Prefect server with its UI (taskforce up) that the runs and
 # artifacts are recorded in, leaves it running and prints its URL (taskforce down stops it).
 ARGS ?=
 demo: install
+	@.ci/fonts.sh || echo "No Chinese font could be installed: the bulletins go out without their PDF (the leaders' mail says why)"
 	rm -rf var/mail var/maildir var/raw var/forms var/reports var/taskforce.db*
 	$(BIN)/taskforce demo $(ARGS)
 

@@ -42,11 +42,14 @@ def consolidate_month(
     result = run_consolidation(
         settings, policy_code, period=period, obligation=obligation, as_of=as_of, now=as_of
     )
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info(
         "%s %s: version %d%s in %s",
         policy_code, result.consolidation.source.period, result.version,
         " (new)" if result.new_version else " (unchanged)", result.directory,
     )  # fmt: skip
+    if result.pdf_missing:
+        logger.warning("通报PDF未生成：%s。%s", result.pdf_missing, result.pdf_remedy)
     return result
 
 
@@ -59,8 +62,12 @@ async def publish(result: ConsolidationResult) -> None:
     await acreate_table_artifact(
         table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
     )
+    # The office learns here, not from a leader, that the mail went without the PDF.
+    missing = ""
+    if result.pdf_missing:
+        missing = f"> **通报PDF未生成**：{result.pdf_missing}。{result.pdf_remedy}\n\n"
     await acreate_markdown_artifact(
-        markdown=result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
+        markdown=missing + result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
     )
     await acreate_progress_artifact(
         progress=round(100 * c.submitted_share, 1), key=f"{key}-submitted",

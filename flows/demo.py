@@ -314,7 +314,7 @@ def print_summary(
     console.print(f"收信服务器共收到邮件 {mails_caught} 封（含各单位回复）。")
     console.print("产出文件：")
     for _, files in sorted(result.reports.items()):
-        for path in sorted(p for p in files if p.suffix in (".html", ".xlsx")):
+        for path in sorted(p for p in files if p.suffix in (".html", ".pdf", ".xlsx")):
             console.print(f"  {path}")
     console.print(f"  邮件：{settings.mailcatcher.directory}/（每封一个 .eml 文件）")
     console.print(f"  办公室收件箱：{settings.maildir_root}/")

@@ -129,3 +129,22 @@ def pdf_words(pdf: Path) -> list[PdfPage]:
         )
         pages.append(PdfPage(width, height, words))
     return pages
+
+
+def pdf_raw_pages(pdf: Path) -> list[str]:
+    """The text of each page in the order it was drawn (pdftotext -raw): a table's cells come one
+    after another, row by row, so a row's text can be looked for whole on a page."""
+    soffice()
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout  # fmt: skip
+    pages = text.split("\f")
+    return pages[:-1] if pages and not pages[-1].strip() else pages
+
+
+def page_png(pdf: Path, png: Path, page: int, dpi: int = 80) -> Path:
+    """One page of a PDF as a PNG (pdftoppm), for a person to look at."""
+    png.parent.mkdir(parents=True, exist_ok=True)
+    args = ["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile",
+            str(pdf), str(png.with_suffix(""))]  # fmt: skip
+    subprocess.run(args, capture_output=True, timeout=60, check=True)
+    return png

@@ -26,6 +26,7 @@ from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import Settings
 from tasks.calendar import WorkingCalendar
+from tasks.consolidation.pdf import NO_CJK_FONT
 from tasks.cycles import CycleSpec, cycles_for_policy, report_title
 from tasks.escalation.rules import clocks_13710
 from tasks.mail import notices
@@ -313,6 +314,13 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
             ],
         )  # fmt: skip
     elif kind == "bulletin":
+        # 陵川's with the PDF to print; 新绛's made where no Chinese font was installed: the
+        # HTML bulletin instead, and why (tasks/consolidation/pdf.py).
+        title = report.removesuffix("报告")
+        bulletin, pdf_missing = f"{title}通报.pdf", ""
+        if not case.policy.startswith("lingchuan"):
+            bulletin = f"{title}通报.html"
+            pdf_missing = NO_CJK_FONT
         recipients = bundle.recipients(case.obligation)
         late, missing = recipients[-5:-3], recipients[-3:]
         on_time = len(recipients) - len(late) - len(missing)
@@ -325,7 +333,9 @@ def notice_context(bundle: PolicyBundle, case: Case, kind: str) -> dict[str, Any
                 f"未报送{len(missing)}个（{'、'.join(missing)}）。",
                 "未报送单位已于截止次日催报，逾期情况已记录在案。",
             ],
-            "attachments": [f"{report}报送情况汇总表.xlsx", f"{report}汇总.docx"],
+            "attachments": [bulletin, f"{report}报送情况汇总表.xlsx"],
+            "print_copy": bulletin if case.policy.startswith("lingchuan") else "",
+            "pdf_missing": pdf_missing,
         }
     return context
 

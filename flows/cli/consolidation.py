@@ -74,6 +74,12 @@ def consolidate_command(
     out.print(f"第 {result.version} 版（{state}）：")
     for path in result.files:
         out.print(f"  {path}")
+    if result.pdf_missing:
+        out.print(
+            f"通报PDF未生成：{result.pdf_missing}。{result.pdf_remedy}",
+            markup=False,
+            style="yellow",
+        )
     if not result.leaders:
         out.print("[yellow]政策配置中没有专班领导邮箱，通报未发送。[/yellow]")
     print_mail(result.mail)

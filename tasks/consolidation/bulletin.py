@@ -30,6 +30,7 @@ from tasks.consolidation.consolidate import (
     Consolidation,
     MeasureFact,
     MeasureRow,
+    PreviousCycle,
     TargetRow,
     TextItem,
 )
@@ -378,8 +379,11 @@ def _mentions(items: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def bulletin_context(c: Consolidation) -> dict[str, Any]:
-    """Everything the bulletin templates print, worded once for both formats."""
+def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) -> dict[str, Any]:
+    """Everything the bulletin templates print, worded once for both formats; ``earlier``: the
+    months before this one (oldest first) for the chart, else only last month."""
+    from tasks.consolidation.chart import charts  # it formats with percent() from this module
+
     s = c.source
     return {
         "title": bulletin_title(c),
@@ -407,6 +411,7 @@ def bulletin_context(c: Consolidation) -> dict[str, Any]:
         "office": s.office_name,
         "as_of": s.as_of,
         "last_section": _last_section(c),
+        "charts": charts(c, earlier),
     }
 
 
@@ -440,10 +445,12 @@ def bulletin_markdown(c: Consolidation, env: Environment | None = None) -> str:
     return template.render(bulletin_context(c))
 
 
-def bulletin_html(c: Consolidation, env: Environment | None = None) -> str:
-    """The 月度通报 as one printable HTML page (A4)."""
+def bulletin_html(
+    c: Consolidation, env: Environment | None = None, earlier: Sequence[PreviousCycle] = ()
+) -> str:
+    """The 月度通报 as one printable HTML page (A4), with its charts (the PDF is made from it)."""
     template = _environment(env).get_template("reports/bulletin.html")
-    return template.render(bulletin_context(c))
+    return template.render(bulletin_context(c, earlier))
 
 
 # ---------------------------------------------------------------------------------------------

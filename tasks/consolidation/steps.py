@@ -1,9 +1,10 @@
 """The steps of a consolidation run, as plain functions the Prefect wrappers and the CLI call.
 
-Consolidate a cycle as of a moment → render the bulletin (HTML, Markdown) and the workbook →
-record them as a version of the period's report (the same content is the same version; a change,
-such as a late report, makes a new one and keeps the old files) → queue the leaders' mail with
-both attached (one mail per version, through the outbox).
+Consolidate a cycle as of a moment → render the bulletin (HTML with its charts, Markdown) and the
+workbook → record them as a version of the period's report (the same content is the same version;
+a change, such as a late report, makes a new one and keeps the old files) → lay the HTML out as an
+A4 PDF when this machine can print Chinese → queue the leaders' mail with the PDF and the workbook
+attached (one mail per version, through the outbox; without a PDF, the HTML and the reason why).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from config.errors import NotFoundError
 from config.settings import Settings
@@ -41,7 +42,14 @@ from tasks.consolidation.bulletin import (
     summary_lines,
     workbook_filename,
 )
-from tasks.consolidation.consolidate import Consolidation, consolidate
+from tasks.consolidation.consolidate import (
+    Consolidation,
+    ConsolidationInput,
+    PreviousCycle,
+    as_previous,
+    consolidate,
+)
+from tasks.consolidation.pdf import bulletin_pdf
 from tasks.consolidation.workbook import summary_workbook
 from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS
 from tasks.escalation.plan import commended
@@ -56,10 +64,12 @@ class ConsolidationResult:
     version: int
     new_version: bool
     directory: Path
-    files: tuple[Path, ...]  # bulletin.html, bulletin.md, the workbook
+    files: tuple[Path, ...]  # bulletin.html, bulletin.md, the workbook, the PDF when made
     markdown: str
     leaders: tuple[str, ...]  # who the bulletin mail goes to ("" when nobody is configured)
     mail: tuple[str, ...] = ()  # the run's mail outcome (tasks.mail.failures), set by the flow
+    pdf_missing: str = ""  # why there is no PDF (no Chinese font, ...); "" when there is one
+    pdf_remedy: str = ""  # what the office can do about it
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -69,8 +79,8 @@ def _write(path: Path, data: bytes) -> None:
     partial.replace(path)
 
 
-def bulletin_filename(c: Consolidation) -> str:
-    return f"{report_name(c).removesuffix('报告')}通报.html"
+def bulletin_filename(c: Consolidation, suffix: str = ".html") -> str:
+    return f"{report_name(c).removesuffix('报告')}通报{suffix}"
 
 
 def leaders_of(policy: t.Policy) -> list[str]:
@@ -112,8 +122,9 @@ def run_consolidation(
             plausible_factor=settings.reports.plausible_factor,
         )
         c = with_escalation_lists(session, settings, consolidate(data), as_of)
+        earlier = earlier_months(session, settings, data)
         markdown = bulletin_markdown(c, env)
-        html = bulletin_html(c, env)
+        html = bulletin_html(c, env, earlier)
         workbook = summary_workbook(c)
         digest = hashlib.sha256()
         for part in (markdown.encode(), html.encode(), workbook):
@@ -135,19 +146,67 @@ def run_consolidation(
         directory = Path(report.directory)
         names = (bulletin_filename(c), "bulletin.md", workbook_filename(c))
         files = tuple(directory / name for name in names)
-        if created or not all(f.exists() for f in files):
+        pdf_path = directory / bulletin_filename(c, ".pdf")
+        pdf_missing = pdf_remedy = ""
+        if created or not all(f.exists() for f in (*files, pdf_path)):
             for path, content in zip(
                 files, (html.encode(), markdown.encode(), workbook), strict=True
             ):
                 _write(path, content)
-            report.files = [str(f) for f in files]
+            # Made from the HTML just written, so it is part of the same version's content.
+            pdf = bulletin_pdf(html)
+            if pdf.data is not None:
+                _write(pdf_path, pdf.data)
+            else:
+                pdf_missing, pdf_remedy = pdf.missing, pdf.remedy
+            report.files = [str(f) for f in (*files, pdf_path) if f.exists()]
+        if pdf_path.exists():
+            files += (pdf_path,)
         leaders = leaders_of(policy)
         if leaders:
-            enqueue(session, [_leaders_mail(env, c, policy, report, files, leaders)], now=now)
+            mail = _leaders_mail(env, c, policy, report, files, leaders, pdf_missing)
+            enqueue(session, [mail], now=now)
         assert report.id is not None
         return ConsolidationResult(
-            c, report.id, report.version, created, directory, files, markdown, tuple(leaders)
-        )
+            c, report.id, report.version, created, directory, files, markdown, tuple(leaders),
+            pdf_missing=pdf_missing, pdf_remedy=pdf_remedy,
+        )  # fmt: skip
+
+
+def earlier_months(
+    session: Any, settings: Settings, data: ConsolidationInput, *, months: int = 11
+) -> tuple[PreviousCycle, ...]:
+    """The cycles of the same obligation due before this one (the last ``months``, oldest first),
+    each consolidated as of the same moment as this one: the chart's 各月按时报送率. Last month is
+    the one ``data`` already holds; the others cost a load each, a year's at most."""
+    current = session.exec(
+        select(t.Cycle)
+        .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
+        .join(t.Policy, col(t.Policy.id) == t.Obligation.policy_id)
+        .where(t.Policy.code == data.policy_code, t.Obligation.code == data.obligation_code)
+        .where(t.Cycle.period == data.period)
+    ).one()
+    cycles = session.exec(
+        select(t.Cycle)
+        .where(t.Cycle.obligation_id == current.obligation_id, col(t.Cycle.retired_at).is_(None))
+        .where(col(t.Cycle.due_at) < current.due_at)
+        .order_by(col(t.Cycle.due_at).desc())
+        .limit(months)
+    ).all()
+    out = []
+    for cycle in reversed(cycles):
+        previous = data.previous
+        if previous is not None and previous.period_label == cycle.period_label:
+            out.append(previous)
+            continue
+        earlier = load_consolidation_input(
+            session, data.policy_code, period=cycle.period, obligation=data.obligation_code,
+            as_of=data.as_of, yellow_points=settings.reports.yellow_points,
+            red_points=settings.reports.red_points,
+            plausible_factor=settings.reports.plausible_factor, with_previous=False,
+        )  # fmt: skip
+        out.append(as_previous(consolidate(earlier)))
+    return tuple(out)
 
 
 def with_escalation_lists(
@@ -194,9 +253,14 @@ def _leaders_mail(
     report: t.Report,
     files: tuple[Path, ...],
     leaders: list[str],
+    pdf_missing: str = "",
 ) -> NewNotification:
+    """The PDF to print and the workbook; without a PDF, the HTML bulletin (a browser prints it)
+    and the reason. Not both bulletins: two copies of one text make a reader ask which counts,
+    and many mail gateways strip or quarantine .html attachments."""
     office = policy.task_force_spec.office
-    attached = [files[0], files[2]]  # the printable bulletin and the workbook
+    pdf = [f for f in files if f.suffix == ".pdf"]
+    attached = [*(pdf or [files[0]]), files[2]]
     context = {
         "kind": "bulletin",
         "policy": policy_context(policy),
@@ -207,6 +271,8 @@ def _leaders_mail(
             "period_label": c.source.period_label,
             "summary_lines": summary_lines(c),
             "attachments": [f.name for f in attached],
+            "print_copy": pdf[0].name if pdf else "",
+            "pdf_missing": pdf_missing,
         },
     }
     mail = render_notice(env, context)

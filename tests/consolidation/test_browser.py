@@ -90,3 +90,5 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
     page = browse(html.as_uri(), SCREENSHOTS / "bulletin.png")
     assert "应报送单位41个" in page and "按时报送率87.8%" in page
     assert "县能源局" in page and "县交通局" in page
+    # The charts are inline SVG the browser draws as it is (no script to run).
+    assert page.count("<svg ") == 2 and "图2 各组按时报送率与措施灯色" in page

@@ -27,12 +27,22 @@ from tasks.consolidation.bulletin import (
     summary_lines,
     workbook_filename,
 )
+from tasks.consolidation.chart import (
+    GroupFigures,
+    Rate,
+    _short,
+    group_figures,
+    groups_chart,
+    month_rates,
+)
 from tasks.consolidation.consolidate import (
+    OTHER_GROUP,
     Consolidation,
     ConsolidationInput,
     GroupFact,
     LedgerFact,
     MeasureFact,
+    PreviousCycle,
     SubmissionFact,
     TargetFact,
     UnitFact,
@@ -527,7 +537,9 @@ def test_md_cell_escapes_markup() -> None:
 def test_html_page(html: str) -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert "<title>陵川县工作专班 2023年2月进展情况通报</title>" in html
-    assert "@page { size: A4 portrait;" in html
+    assert "size: A4 portrait;" in html
+    # Page numbers in the printed footer (WeasyPrint's PDF; Chromium's print honours them too).
+    assert 'content: "第 " counter(page) " 页 共 " counter(pages) " 页";' in html
     fonts = '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "Source Han Sans SC", SimSun'
     assert f"font-family: {fonts}, sans-serif;" in html
     assert "thead { display: table-header-group; }" in html
@@ -605,7 +617,9 @@ def test_summary_lines_fit_the_bulletin_mail(c: Consolidation) -> None:
         "bulletin": {
             "period_label": c.source.period_label,
             "summary_lines": summary_lines(c),
-            "attachments": [workbook_filename(c)],
+            "attachments": ["2023年2月进展情况通报.pdf", workbook_filename(c)],
+            "print_copy": "2023年2月进展情况通报.pdf",
+            "pdf_missing": "",
         },
     }
     mail = render_notice(make_environment(), context)
@@ -614,6 +628,7 @@ def test_summary_lines_fit_the_bulletin_mail(c: Consolidation) -> None:
     # The 综合研判 names units: a hostile name is escaped in the HTML part
     assert "县&lt;b&gt;人社&lt;/b&gt;局" in mail.html and "<b>人社" not in mail.html
     assert "2023年2月进展情况报告报送情况汇总表.xlsx" in mail.text
+    assert "1. 2023年2月进展情况通报.pdf（供打印）" in mail.text
 
 
 def test_status_table_rows(c: Consolidation) -> None:
@@ -973,3 +988,77 @@ def test_an_unverified_reply_accepted_by_the_office_counts_from_its_arrival() ->
 def test_a_target_two_leads_report_takes_the_larger_not_the_sum(c: Consolidation) -> None:
     assert c.measures[0].targets[0].reached == 30.0
     assert c.measures[0].targets[0].done_share == pytest.approx(30 / 160)
+
+
+# ---------------------------------------------------------------------------------------------
+# The charts (tasks/consolidation/chart.py); the PDF's are checked against the seed month in
+# tests/consolidation/test_pdf.py
+
+
+def _previous(label: str, on_time: int, obligated: int, **states: str) -> PreviousCycle:
+    return PreviousCycle(label, at(date(2023, 1, 5), 23, 59), obligated, on_time, states, {})
+
+
+@pytest.mark.parametrize(
+    ("label", "year", "short"),
+    [("2023年2月", "2023", "2月"), ("2022年12月", "2023", "2022年12月"), ("2023年", "2023", "")],
+)
+def test_month_labels_drop_the_bulletins_own_year(label: str, year: str, short: str) -> None:
+    assert _short(label, year) == short
+
+
+@pytest.mark.parametrize(
+    ("on_time", "units", "text"),
+    [(4, 7, "57.1%"), (2, 3, "66.7%"), (1, 8, "12.5%"), (0, 5, "0.0%"), (3, 3, "100.0%"),
+     (0, 0, "—")],
+)  # fmt: skip
+def test_rate_text(on_time: int, units: int, text: str) -> None:
+    assert Rate("", on_time, units).text == text
+
+
+def test_month_rates_oldest_first_this_month_last(c: Consolidation) -> None:
+    earlier = [_previous("2022年12月", 5, 7), _previous("2023年1月", 6, 7)]
+    assert [(r.label, r.on_time, r.units) for r in month_rates(c, earlier)] == [
+        ("2022年12月", 5, 7), ("1月", 6, 7), ("2月", 4, 7),
+    ]  # fmt: skip
+    # Without a history: last month, when the consolidation holds it, else this month alone.
+    assert [r.label for r in month_rates(c)] == ["2月"]
+    with_last = replace(c, source=replace(c.source, previous=_previous("2023年1月", 6, 7)))
+    assert [r.text for r in month_rates(with_last)] == ["85.7%", "57.1%"]
+
+
+def test_group_figures_count_every_unit_and_measure(c: Consolidation) -> None:
+    last = {u.code: "on_time" for u in c.units} | {"nengyuan": "late"}
+    c = replace(c, source=replace(c.source, previous=_previous("2023年1月", 6, 7, **last)))
+    figures = {g.name: g for g in group_figures(c)}
+    assert list(figures) == [g.name for g in c.groups if g.units or g.measures] + [OTHER_GROUP]
+    assert sum(n for g in figures.values() for _, n in g.lights) == len(c.measures)
+    for g in c.groups:
+        if g.name in figures:
+            f = figures[g.name]
+            assert (f.now.on_time, f.now.units) == (g.on_time, g.units)
+            members = [u.code for u in c.units if g.name in u.groups]
+            assert f.before is not None
+            assert f.before.on_time == sum(last[code] == "on_time" for code in members)
+            assert dict(f.lights)["red"] == g.red and dict(f.lights)["yellow"] == g.yellow
+
+
+def test_a_segment_too_narrow_for_its_count_is_counted_after_the_bar() -> None:
+    lights = (("red", 1), ("yellow", 0), ("green", 2), ("check", 0), ("none", 57))
+    group = GroupFigures("某专班", Rate("本月", 1, 2), None, lights)
+    figure = groups_chart([group])
+    texts = [t["text"] for t in figure["texts"]]
+    assert "共60项（红灯1）" in texts  # 1 of 60 is narrower than its number
+    assert "2" in texts and "57" in texts and "50.0%" in texts
+
+
+def test_the_html_bulletin_draws_its_charts_without_script(html: str) -> None:
+    assert html.count("<svg ") == 2 and "<script" not in html
+    assert "图1 各月按时报送率" in html and "图2 各组按时报送率与措施灯色" in html
+    # Pattern ids are unique in the page (two figures, one document).
+    ids = re.findall(r'<pattern id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)) == 8
+    assert 'fill="url(#groups-red)"' in html
+    # A policy without groups (everything under 其他): 图1 only.
+    alone = consolidate(month_input(groups=()))
+    assert bulletin_html(alone).count("<svg ") == 1

@@ -18,12 +18,14 @@ from config.settings import Settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from models import tables as t
 from models.db import session_scope
+from tasks.consolidation.pdf import cjk_fonts
 from tasks.consolidation.steps import run_consolidation
 from tests.consolidation_fixture import load_month
 from tests.helpers import DATA, check_golden, load_seeds
 from tests.smtp_server import SmtpServer
 
 GOLDEN = DATA / "golden" / "reports"
+PRINTS_CHINESE = cjk_fonts() > 0
 MONTHS = {"lingchuan-2023-02": "lingchuan-2023", "xinjiang-2022-11": "xinjiang-2022"}
 
 
@@ -42,7 +44,11 @@ def test_bulletin_and_workbook_of_a_month(settings: Settings, name: str) -> None
     assert result.version == 1 and result.new_version
     reports = settings.var_dir / "reports"
     assert result.directory == reports / spec["policy"] / str(spec["period"]) / "v1"
-    html, markdown, workbook = result.files
+    html, markdown, workbook, *pdf = result.files
+    # The PDF wherever a Chinese font is installed (make test's .ci/chromium.sh installs one);
+    # without, none (tests/consolidation/test_pdf.py has that case).
+    assert [p.suffix for p in pdf] == ([".pdf"] if PRINTS_CHINESE else [])
+    assert all(p.read_bytes().startswith(b"%PDF-") for p in pdf)
     _golden(name, html)
     _golden(name, markdown)
     wb = openpyxl.load_workbook(io.BytesIO(workbook.read_bytes()))
@@ -76,11 +82,13 @@ def test_late_reports_make_a_new_version_and_keep_the_old(settings: Settings) ->
                            "taskforce-deputy1@lingchuan.example.org",
                            "taskforce-deputy2@lingchuan.example.org"]  # fmt: skip
     assert mails[0].cc == ["taskforce-office@lingchuan.example.org"]
+    # The PDF to print and the workbook; the HTML bulletin stays in the report's directory.
     assert [a["filename"] for a in mails[0].attachments] == [
-        first.files[0].name,
+        first.files[-1 if PRINTS_CHINESE else 0].name,
         first.files[2].name,
     ]
     assert "按时报送" in mails[0].body_text
+    assert ("（供打印）" in mails[0].body_text) == PRINTS_CHINESE
 
 
 async def test_flows_leave_artifacts(
@@ -109,13 +117,22 @@ async def test_flows_leave_artifacts(
     assert "县能源局" in str(by_key["consolidation-lingchuan-2023-bulletin"].data)
     matrix = json.loads(str(by_key["consolidation-lingchuan-2023-matrix"].data))
     assert len(matrix) == 41 and {"县人社局", "县能源局"} <= {row["单位"] for row in matrix}
-    # The leaders got the bulletin, with the printable bulletin and the workbook attached.
+    # The leaders got the bulletin, with the PDF to print and the workbook attached (without a
+    # Chinese font: the HTML bulletin and why, as tests/consolidation/test_pdf.py checks).
     [mail] = smtp_server.messages
     assert "taskforce-leader@lingchuan.example.org" in mail.rcpt_tos
-    assert [p.get_filename() for p in mail.message.iter_attachments()] == [
-        result.files[0].name,
-        result.files[2].name,
-    ]
+    bulletin, workbook = mail.message.iter_attachments()
+    assert workbook.get_filename() == result.files[2].name
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    if PRINTS_CHINESE:
+        assert bulletin.get_filename() == result.files[3].name == "2023年2月进展情况通报.pdf"
+        assert bulletin.get_content_type() == "application/pdf"
+        assert bulletin.get_content() == result.files[3].read_bytes()
+        assert "1. 2023年2月进展情况通报.pdf（供打印）" in text.get_content()
+    else:
+        assert bulletin.get_filename() == result.files[0].name
+        assert "通报PDF版本未能生成" in text.get_content()
     assert by_key["consolidation-lingchuan-2023-submitted"].data == pytest.approx(
         round(100 * result.consolidation.submitted_share, 1)
     )
