@@ -400,12 +400,24 @@ def test_meta_sheet_after_calc_signature_still_guards_it(office_calc: Calc, tmp_
     assert moved == meta and read_form(saved["moved"], moved).valid
 
 
-def test_renamed_meta_is_recorded_with_the_reason_as_a_deleted_one(
+def test_meta_changed_in_calc_through_intake(
     office: Settings, office_calc: Calc, tmp_path: Path
 ) -> None:
-    """By ``taskforce submit``: held for review (not our form), with the reason on record."""
-    received, _ = issue_form(office, MONTHLY, tmp_path)
+    """Edited by mail: quarantined, never recorded as the unit's report. Renamed or deleted,
+    through ``taskforce submit``: held for review (not our form), the same reason on record."""
+    received, notice = issue_form(office, MONTHLY, tmp_path)
     edits, _ = typing_plan(received.read_bytes(), _keys(office))
+    edited = tmp_path / "edited" / received.name
+    change = [["show"], ["set", "unit_name", "县发改局"]]
+    office_calc.edit(received, [(edited, XLSX_FILTER)], edits, meta=change)
+    [line] = by_mail(office, MONTHLY, notice, [(edited, XLSX)])
+    assert line["outcome"] == "quarantined" and "签名校验失败" in line["errors"][0]["problem"]
+    with session_scope(office) as session:
+        assert (
+            session.exec(select(t.Submission).where(t.Submission.status != "quarantined")).all()
+            == []
+        )
+
     reasons = []
     for name, change in (("renamed", ["rename", "元数据"]), ("deleted", ["delete"])):
         out = tmp_path / name / received.name
