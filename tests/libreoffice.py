@@ -9,12 +9,15 @@ page at a time (pdftotext, poppler-utils) and ``first_page_png`` keeps a picture
 from __future__ import annotations
 
 import html as html_lib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,3 +151,85 @@ def page_png(pdf: Path, png: Path, page: int, dpi: int = 80) -> Path:
             str(pdf), str(png.with_suffix(""))]  # fmt: skip
     subprocess.run(args, capture_output=True, timeout=60, check=True)
     return png
+
+
+# ---------------------------------------------------------------------------------------------
+# Calc driven as a person edits a workbook (tests/lo_driver.py, over UNO)
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-uno; the venv's python has no ``uno``
+XLSX_FILTER = "Calc MS Excel 2007 XML"
+XLS_FILTER = "MS Excel 97"
+ODS_FILTER = "calc8"
+_DRIVER = Path(__file__).with_name("lo_driver.py")
+
+
+class Calc:
+    """One headless soffice, with its own profile (not ``convert``'s), that opens a workbook,
+    makes the edits a person would and saves it in the formats asked for; ``close`` ends it."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = soffice()
+        probe = subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, check=False
+        )
+        if probe.returncode != 0:
+            if os.environ.get("TASKFORCE_REQUIRE_LIBREOFFICE") == "1":
+                pytest.fail(f"{SYSTEM_PYTHON} cannot import uno: run .ci/libreoffice.sh")
+            pytest.skip(f"{SYSTEM_PYTHON} cannot import uno (python3-uno): .ci/libreoffice.sh")
+        workdir.mkdir(parents=True, exist_ok=True)
+        profile = (workdir / "lo-driver-profile").as_uri()
+        pipe = f"taskforce-calc-{os.getpid()}-{id(self)}"
+        self._process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(_DRIVER), binary, profile, pipe],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+        )  # fmt: skip
+        self._answer("starting soffice")
+
+    def _answer(self, what: str) -> None:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise AssertionError(f"LibreOffice driver ended while {what}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise AssertionError(f"LibreOffice driver, {what}: {answer['error']}")
+
+    def edit(
+        self,
+        source: Path,
+        save: Sequence[tuple[Path, str]],
+        edits: Sequence[tuple[str, str, str, str]] = (),
+        meta: Sequence[Sequence[str | int]] = (),
+    ) -> None:
+        """Open ``source``, apply ``edits`` (sheet, cell, "type"|"pick"|"clear", text) and ``meta``
+        changes (see tests/lo_driver.py), and save to each (path, filter name) of ``save``."""
+        request = {
+            "source": str(source),
+            "edits": [list(edit) for edit in edits],
+            "meta": [list(change) for change in meta],
+            "save": [[str(path), name] for path, name in save],
+        }
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(request, ensure_ascii=False) + "\n")
+        self._process.stdin.flush()
+        self._answer(f"editing {source.name}")
+
+    def close(self) -> None:
+        """End soffice and the driver."""
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+@contextmanager
+def calc(workdir: Path) -> Iterator[Calc]:
+    """A ``Calc`` for the block (a test module's fixture: one soffice start for its tests)."""
+    driver = Calc(workdir)
+    try:
+        yield driver
+    finally:
+        driver.close()

@@ -59,12 +59,25 @@ UNREADABLE = (
     RecursionError,
 )
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted .xlsx and old .xls files
+# An .xls file's directory names its "Workbook" stream (UTF-16); an encrypted .xlsx has none.
+_XLS_STREAM = "Workbook".encode("utf-16-le")
+_OLE_DIRECTORY_SCAN = 1_000_000
+XLS_ADVICE = (
+    "文件是旧版 Excel 97-2003（.xls）格式，系统无法读取：请另存为 .xlsx 格式（Excel 工作簿）后"
+    "重新报送，表格内容不必改动"
+)
+ODS_ADVICE = (
+    "文件是 OpenDocument 表格（.ods）格式，系统无法读取：请另存为 .xlsx 格式（Excel 工作簿）后"
+    "重新报送，表格内容不必改动"
+)
 
 
 def check_archive(data: bytes, max_unpacked: int) -> None:
     """Refuse what is not a workbook, or unpacks too large, before openpyxl parses it."""
     if not data:
         raise FormReadError("文件为空，无法读取")
+    if data.startswith(_OLE_MAGIC) and _XLS_STREAM in data[:_OLE_DIRECTORY_SCAN]:
+        raise FormReadError(XLS_ADVICE)
     if data.startswith(_OLE_MAGIC):
         raise FormReadError(
             "文件设置了打开密码，或是旧版 .xls 格式：请取消密码并另存为 .xlsx 格式后重新报送"
@@ -75,6 +88,8 @@ def check_archive(data: bytes, max_unpacked: int) -> None:
     except UNREADABLE:
         raise FormReadError("文件已损坏或不是 Excel（.xlsx）文件，无法读取") from None
     names = {info.filename for info in infos}
+    if "mimetype" in names and "content.xml" in names:  # LibreOffice's own format, renamed
+        raise FormReadError(ODS_ADVICE)
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
         raise FormReadError("文件不是 Excel（.xlsx）工作簿，无法读取")
     if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > max_unpacked:

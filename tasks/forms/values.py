@@ -27,6 +27,10 @@ Judgement calls, so that intake behaves the same for every unit:
 - A value that fails its check is stored as ``None``; the issue carries what the unit wrote.
 - Cells are read with ``data_only``: a formula counts as the value Excel last computed for it,
   and as empty when the file was saved by a program that computes nothing.
+- A cell showing a formula error (#NAME?, #N/A, #VALUE!, #DIV/0!, #REF!, #NUM!, #NULL!, …) is an
+  issue, whether the file holds the cached error or (opened without ``data_only``) the formula:
+  typing ``=资金缺口较大`` in Calc or Excel makes a formula whose value is #NAME?, and that is
+  neither the unit's text nor a filled required field.
 """
 
 from __future__ import annotations
@@ -73,6 +77,24 @@ _DATE_TEXT = (
 _PERCENT_TARGET = re.compile(r"\d\s*[%％]\s*（")  # "新建项目开工率：40%（明年一季度，…）"
 _QUOTED_FORMAT = re.compile(r'"[^"]*"|\\.')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# What Excel and LibreOffice store for a formula that failed (LibreOffice maps its Err:5xx codes
+# to these when saving .xlsx).
+FORMULA_ERRORS = frozenset(
+    ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!")
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FormulaCell:
+    """A cell whose value is a formula's error, or a formula whose value was not kept."""
+
+    shown: str  # "#NAME?", or the formula "=资金缺口较大" when no computed value was stored
+
+    def __str__(self) -> str:
+        return self.shown
 
 
 @dataclass(frozen=True)
@@ -143,9 +165,13 @@ def _read_grid(wb: Workbook, sheet: str, max_row: int, max_col: int) -> _Grid | 
     rows = ws.iter_rows(min_row=1, max_row=max_row, min_col=1, max_col=max_col)
     for row_index, row in enumerate(rows, start=1):
         for column_index, cell in enumerate(row, start=1):
-            value = cell.value
+            value: Any = cell.value
             if value is None:
                 continue
+            if isinstance(value, str) and (
+                value.strip() in FORMULA_ERRORS or (cell.data_type == "f" and value.startswith("="))
+            ):
+                value = FormulaCell(value.strip())
             values[row_index, column_index] = value
             if isinstance(value, int | float) and _is_percent_format(cell.number_format):
                 percent.add((row_index, column_index))
@@ -293,6 +319,9 @@ class _Checker:
         """
         row, column = coordinate_to_tuple(cell)
         raw = self.grid.get(row, column)
+        if isinstance(raw, FormulaCell):
+            self.issue(cell, f"{where}{label}{_formula_problem(raw, type)}")
+            return None
         text = _text(raw)
         if not text:
             if required:
@@ -316,6 +345,21 @@ class _Checker:
             self.issue(cell, f"{where}{label}“{shown}”{bad}")
             return None
         return text
+
+
+_FORMULA_ADVICE: dict[CellType, str] = {
+    "text": "请去掉开头的等号，直接填写文字",
+    "number": "请直接填写数字，不要使用公式",
+    "date": "请直接填写日期（如2023-01-18），不要使用公式",
+    "choice": "请从下拉列表中选择",
+}
+
+
+def _formula_problem(raw: FormulaCell, type: CellType) -> str:
+    """What the unit sees in the cell, and what to do instead."""
+    if raw.shown.startswith("="):
+        return f"是公式“{_shown(raw.shown)}”，不是填写的内容：{_FORMULA_ADVICE[type]}"
+    return f"显示 {raw.shown}（公式错误）：{_FORMULA_ADVICE[type]}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from tasks.forms.keys import FormKeys
 from tasks.forms.layout import FormMetadata
 from tasks.forms.read import (
     MAX_UNPACKED_BYTES,
+    ODS_ADVICE,
     check_archive,
     open_workbook,
     read_form_metadata,
@@ -42,8 +43,12 @@ SubmissionStatus = Literal["accepted", "rejected", "unstructured", "unverified",
 ItemStatus = Literal["processed", "quarantined", "ignored"]
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".et")
+# OpenDocument spreadsheets (LibreOffice's own format) are refused like .xls: saved as .xlsx, the
+# same form reads. Told apart by suffix and by content type: the paper path has no content type.
+OPENDOCUMENT_SUFFIXES = (".ods", ".fods", ".ots")
+OPENDOCUMENT_TYPE = "opendocument.spreadsheet"
+ODS_PROBLEM = ODS_ADVICE.replace("文件是", "是", 1)  # after 附件《…》
 MACRO_SUFFIXES = (".xlsm", ".xltm", ".xlam", ".xlsb", ".docm", ".dotm")
-DOCUMENT_SUFFIXES = (".docx", ".doc", ".wps", ".pdf", ".txt", ".ofd", ".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,8 @@ class _Sorted:
     forms: list[tuple[Attachment, FormMetadata, Workbook]]  # opened once, closed by decide
     tampered: list[str]  # reasons
     documents: list[Attachment]
-    problems: list[FormIssue]  # whole-file problems: corrupt, macro, too large
+    problems: list[FormIssue]  # whole-file problems: corrupt, macro, too large, .ods
+    notes: dict[int, str]  # id(document) → why a workbook among documents is not our form
 
 
 def _whole_file(attachment: Attachment, problem: str) -> FormIssue:
@@ -171,7 +177,7 @@ def _whole_file(attachment: Attachment, problem: str) -> FormIssue:
 def _sort_attachments(
     attachments: tuple[Attachment, ...], key: bytes | FormKeys, max_attachment_bytes: int
 ) -> _Sorted:
-    result = _Sorted([], [], [], [])
+    result = _Sorted([], [], [], [], {})
     for attachment in attachments:
         suffix = attachment.suffix
         if attachment.too_large:
@@ -188,6 +194,8 @@ def _sort_attachments(
                     attachment, "是含宏的文件，为安全起见不予接收：请另存为 .xlsx 格式后重新报送"
                 )
             )
+        elif suffix in OPENDOCUMENT_SUFFIXES or OPENDOCUMENT_TYPE in attachment.content_type:
+            result.problems.append(_whole_file(attachment, ODS_PROBLEM))
         elif suffix in SPREADSHEET_SUFFIXES or "spreadsheet" in attachment.content_type:
             workbook = _open_checked(attachment.data)
             try:
@@ -196,8 +204,9 @@ def _sort_attachments(
                     workbook = open_workbook(attachment.data)
                 result.forms.append((attachment, meta, workbook))
                 workbook = None
-            except FormNotOursError:
+            except FormNotOursError as exc:
                 result.documents.append(attachment)  # the unit's own table: a person reads it
+                result.notes[id(attachment)] = f"附件《{attachment.filename}》未作为报表读取：{exc}"
             except FormSignatureError as exc:
                 result.tampered.append(f"附件《{attachment.filename}》：{exc}")
             except FormReadError as exc:
@@ -205,9 +214,9 @@ def _sort_attachments(
             finally:
                 if workbook is not None:
                     workbook.close()
-        elif suffix in DOCUMENT_SUFFIXES or attachment.content_type.startswith(
-            ("application/", "image/", "text/")
-        ):
+        else:
+            # Whatever else came (a scan as .tif, a video, a file handed in without a known
+            # suffix): kept for a person to look at, never dropped without a trace.
             result.documents.append(attachment)
     return result
 
@@ -398,7 +407,9 @@ def _decide_with_forms(
             drafts.append(outcome)
     if reasons:
         return Decision("quarantined", tuple(quarantined), tuple(reasons), sender_unit)
-    others = [f"附件《{a.filename}》未作为报表读取" for a in files.documents]
+    others = [
+        files.notes.get(id(a)) or f"附件《{a.filename}》未作为报表读取" for a in files.documents
+    ]
     others += [issue.problem for issue in files.problems]
     if others:  # kept with the report, so a person sees what else came with it
         drafts = [replace(d, fields={**d.fields, "other_attachments": others}) for d in drafts]
@@ -453,6 +464,7 @@ def _decide_without_form(
         "attachments": names,
         "attachment_texts": texts,
         "problems": [issue.problem for issue in files.problems],
+        "notes": list(files.notes.values()),  # a workbook not read as our form, and why
     }
     status: SubmissionStatus = "unstructured"
     if authenticate is not None:

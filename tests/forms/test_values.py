@@ -388,7 +388,7 @@ def test_number_cells_accept(given: Any, expected: float) -> None:
         ("1" * 400, f"“{'1' * 40}…”数值过大"),
         (True, "“TRUE”不是数字"),
         (datetime(2023, 2, 1), "“2023-02-01”不是数字"),
-        ("#N/A", "“#N/A”不是数字"),
+        ("#N/A", "显示 #N/A（公式错误）：请直接填写数字，不要使用公式"),
     ],
 )
 def test_number_cells_refuse(given: Any, problem: str) -> None:
