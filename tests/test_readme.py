@@ -174,6 +174,10 @@ def check_taskforce_line(line: str, root: Any) -> str | None:
     return None
 
 
+def _files(directory: Path) -> set[Path]:
+    return set(directory.rglob("*")) if directory.exists() else set()
+
+
 def taskforce_lines(markdown: str) -> list[tuple[int, str]]:
     """Every ``taskforce …`` line of the shell blocks and every inline ``taskforce …`` span."""
     found = [
@@ -206,8 +210,10 @@ def test_the_readme_runnable_commands_run(db_settings: Settings, tmp_path: Path)
     sqlite = db_settings.database_url.startswith("sqlite")
     environment = shell_environment(tmp_path, None if sqlite else db_settings.database_url)
     found = runnable_commands(README.read_text(encoding="utf-8"))
+    before = _files(ROOT / "var")
     problems = run_commands(found, environment)
     assert not problems, "\n\n".join(problems)
+    assert _files(ROOT / "var") == before, "a runnable command wrote into the checkout's var/"
     # Each runnable command is quick: none ran a flow on Prefect's temporary server (7-14 s).
     assert not (tmp_path / "var" / "run" / "temporary-server-noted").exists()
 
