@@ -12,8 +12,17 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
 .PHONY: install demo test lint bench clean
 
+# A .venv without pip is what `python3 -m venv` leaves when Debian's python3-venv is missing:
+# built again (--clear) once the package is there. PYTHON must be 3.11-3.13 (requires-python).
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+	  $(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null \
+	    || { echo "$(PYTHON) is not Python 3.11-3.13 ($$($(PYTHON) --version 2>&1 | head -n 1)):" \
+	      "name one, e.g. make $(MAKECMDGOALS) PYTHON=python3.12" >&2; exit 1; }; \
+	  echo "$(PYTHON) -m venv --clear $(VENV)"; \
+	  $(PYTHON) -m venv --clear $(VENV) || { echo "Could not build $(VENV) with $(PYTHON):" \
+	    "on Debian and Ubuntu, run 'sudo apt-get install python3-venv', then make again" >&2; exit 1; }; \
+	fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
 	touch $(STAMP)
 
@@ -34,6 +43,7 @@ demo: install
 	@.ci/fonts.sh || echo "No Chinese font could be installed: the bulletins go out without their PDF (the leaders' mail says why)"
 	rm -rf var/mail var/maildir var/raw var/forms var/reports var/taskforce.db*
 	$(BIN)/taskforce demo $(ARGS)
+	@echo "Next (README, Walkthrough): source $(VENV)/bin/activate, then taskforce --help"
 
 lint: install
 	$(BIN)/ruff check .
