@@ -29,7 +29,11 @@ from models.db import init_db, session_scope
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI, parse_as_of
 
-cases_app = typer.Typer(help="督办事项：列表、审批、销号、延期", invoke_without_command=True)
+cases_app = typer.Typer(
+    help="督办事项：不带子命令时列出督办事项；"
+    "approve 同意升级、reject 不同意、close 销号、extend 延期",
+    invoke_without_command=True,
+)
 
 ApproverOption = Annotated[str, typer.Option("--by", help="审批人")]
 OpinionOption = Annotated[str, typer.Option("--note", help="意见")]

@@ -27,11 +27,14 @@ from tasks.calendar import SHANGHAI
 from tasks.mail.labels import STATUS_LABELS, kind_label, status_label
 
 outbox_app = typer.Typer(
-    help="发件箱：查看邮件投递情况，重新排队发送失败的邮件，撤回不应发出的邮件",
+    help="发件箱：不带子命令时列出邮件投递情况（须 --policy）；retry 重新排队发送失败的邮件，"
+    "cancel 撤回不应发出的邮件",
     invoke_without_command=True,
 )
 
-MailIds = Annotated[list[int], typer.Argument(help="邮件编号（可多个，见 taskforce outbox）")]
+MailIds = Annotated[
+    list[int], typer.Argument(help="邮件编号（可多个，见 taskforce outbox）", metavar="邮件编号")
+]
 ByOption = Annotated[str, typer.Option("--by", help="经办人")]
 NEXT_RUN = "该政策下次运行任一流程（remind、intake、consolidate、escalate）时发出"
 
@@ -142,7 +145,8 @@ def outbox(
         list[str] | None,
         typer.Option(
             "--status",
-            help="只列该状态的（可重复）：pending、sending、failed、sent、cancelled",
+            help="只列该状态的（可重复）：pending 待发送、sending 发送中、failed 发送失败、"
+            "sent 已发送、cancelled 已撤回",
         ),
     ] = None,
     period: Annotated[
@@ -189,7 +193,8 @@ def outbox(
 def outbox_retry(
     policy: PolicyOption,
     ids: Annotated[
-        list[int] | None, typer.Argument(help="邮件编号（可多个）；或用 --failed")
+        list[int] | None,
+        typer.Argument(help="邮件编号（可多个）；或用 --failed", metavar="邮件编号"),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="该政策全部发送失败的邮件")] = False,
     by: ByOption = "办公室",

@@ -20,8 +20,11 @@ from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
 from tasks.cycles import cycles_for_policy
 from tasks.ics import cycles_to_ics
 
-db_app = typer.Typer(help="数据库", no_args_is_help=True)
-policy_app = typer.Typer(help="政策配置", no_args_is_help=True)
+db_app = typer.Typer(help="数据库：init 建立数据库表", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="政策配置：load 载入、list 列出、show 查看、import 从通知原文生成草稿",
+    no_args_is_help=True,
+)
 
 ROLE_LABELS = {"lead": "牵头", "support": "配合", "responsible": "负责"}
 
@@ -66,7 +69,9 @@ def db_init() -> None:
 
 @policy_app.command("load")
 def policy_load(
-    files: Annotated[list[Path], typer.Argument(help="政策配置文件（YAML），可多个")],
+    files: Annotated[
+        list[Path], typer.Argument(help="政策配置文件（YAML），可多个", metavar="配置文件")
+    ],
 ) -> None:
     """校验并载入政策配置；重复载入不产生变化，配置中删去的措施标记为停用。"""
     settings = load_settings()
@@ -121,7 +126,7 @@ def policy_list() -> None:
 
 @policy_app.command("show")
 def policy_show(
-    code: Annotated[str, typer.Argument(help="政策代码，如 lingchuan-2023")],
+    code: Annotated[str, typer.Argument(help="政策代码，如 lingchuan-2023", metavar="政策代码")],
     as_json: JsonOption = False,
 ) -> None:
     """显示政策的措施、责任单位、目标和报送事项。"""
@@ -173,7 +178,7 @@ def policy_show(
 
 @policy_app.command("import")
 def policy_import(
-    document: Annotated[Path, typer.Argument(help="通知原文（.txt 或 .docx）")],
+    document: Annotated[Path, typer.Argument(help="通知原文（.txt 或 .docx）", metavar="通知原文")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="草稿输出路径，如 config/policies/NAME.yaml")
     ],
@@ -182,7 +187,7 @@ def policy_import(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")] = False,
 ) -> None:
-    """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入 review。"""
+    """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入草稿的 review 部分（待核对事项）。"""
     from config.errors import ConfigError  # only this command raises it directly
     from tasks.policy_import.importer import import_file
 
