@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from rich.columns import Columns
 from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
@@ -104,6 +105,7 @@ def install() -> None:
     rich_utils.highlighter = _Highlighter()
     rich_utils.rich_format_error = _format_error  # type: ignore[assignment]  # same call, self→error
     rich_utils._make_rich_text = _folding(rich_utils._make_rich_text)
+    rich_utils._get_parameter_help = _folding(rich_utils._get_parameter_help)
     click_core.Context.formatter_class = _Formatter
     decorators.help_option = _help_option
     # Replacing methods on typer's classes is the point here: they have no hook for it.
@@ -134,14 +136,15 @@ class _Formatter(formatting.HelpFormatter):
 
 
 def _folding(make_text: Callable[..., Any]) -> Callable[..., Any]:
-    """Help texts fold onto the next line instead of ending in "…": Chinese has no spaces to
-    wrap at, so rich would cut a sentence as one long word."""
+    """Help texts (and an option's [默认：…]) fold onto the next line instead of ending in "…":
+    Chinese has no spaces to wrap at, so rich would cut a sentence as one long word."""
 
     def make(**kwargs: Any) -> Any:
-        text = make_text(**kwargs)
-        if isinstance(text, Text):
-            text.overflow = "fold"
-        return text
+        made = make_text(**kwargs)
+        for text in made.renderables if isinstance(made, Columns) else [made]:
+            if isinstance(text, Text):
+                text.overflow = "fold"
+        return made
 
     return make
 
