@@ -25,6 +25,7 @@ from flows.cli.common import (
     print_mail,
     quiet_user_error_tracebacks,
 )
+from flows.cli.tables import whole
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI, parse_as_of
@@ -160,7 +161,7 @@ def cases(
             f"[{style}]{r.state_label}[/{style}]" if style else r.state_label,
             clocks, r.reason,
         )  # fmt: skip
-    out.print(table if rows else "没有督办事项。")
+    out.print(whole(table) if rows else "没有督办事项。")
 
 
 def _case_action(

@@ -28,6 +28,7 @@ from flows.cli.common import (
     print_mail,
     quiet_user_error_tracebacks,
 )
+from flows.cli.tables import whole
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -109,7 +110,7 @@ def _print_intake(summary: Any) -> None:
             late, outside(problems),
         )  # fmt: skip
     if summary.lines:
-        out.print(table)
+        out.print(whole(table))
     out.print(
         f"{summary.source}：处理 {len(summary.lines)} 项，"
         f"此前已收取而跳过 {summary.duplicates} 封。"
@@ -226,7 +227,7 @@ def submissions(
             str(r.version or ""), r.channel_label, r.received_at_local or "",
             late, str(r.submission_id or ""), outside("；".join(problems)),
         )  # fmt: skip
-    out.print(table if rows else "尚无报送记录。")
+    out.print(whole(table) if rows else "尚无报送记录。")
 
 
 PENDING_LABELS = {"unstructured": "未用报表", "unverified": "发件人未经验证"}
@@ -252,7 +253,7 @@ def review(
             r.received_at_local, PENDING_LABELS[r.status], outside(r.attachment),
             outside(r.excerpt),
         )  # fmt: skip
-    out.print(table if pending else "没有待审核的报送。")
+    out.print(whole(table) if pending else "没有待审核的报送。")
     for r in pending:
         if r.status == "unverified" and r.sender_check:
             out.print(

@@ -20,6 +20,7 @@ from flows.cli.common import (
     outside,
     print_json,
 )
+from flows.cli.tables import whole
 from models.db import init_db, session_scope
 from models.outbox_admin import StatusChange, cancel, outbox_records, requeue
 from models.policy_store import get_policy
@@ -127,7 +128,7 @@ def _print_table(rows: list[OutboxRow], title: str) -> None:
             str(r.id), r.kind_label, outside(r.unit or "、".join(r.to)), r.period_label, status,
             str(r.attempts), r.updated_at[:16].replace("T", " "), outside(note), r.key,
         )  # fmt: skip
-    out.print(table)
+    out.print(whole(table))
 
 
 def _change_line(change: StatusChange) -> str:

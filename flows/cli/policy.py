@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from config.loading import load_policy_file
 from flows.cli.common import JsonOption, JsonRow, PolicyOption, load_settings, out, print_json
 from flows.cli.keys import form_lines
+from flows.cli.tables import whole
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
@@ -121,7 +122,7 @@ def policy_list() -> None:
             p.issued.isoformat(),
             f"{p.active_start}～{p.active_end}",
         )
-    out.print(table if rows else "数据库中尚无政策；请运行 taskforce policy load。")
+    out.print(whole(table) if rows else "数据库中尚无政策；请运行 taskforce policy load。")
 
 
 @policy_app.command("show")
@@ -144,21 +145,22 @@ def policy_show(
     measures = Table(title="措施", show_lines=True)
     measures.add_column("编号", no_wrap=True)
     measures.add_column("措施", overflow="fold", ratio=2)
-    # Chinese has no spaces to wrap at: fold instead of cutting the unit list short.
-    measures.add_column("责任单位（角色）", overflow="fold", ratio=3)
+    # One unit a line: Chinese has no spaces to wrap a list at, and a name split over two
+    # lines (县投资促进中|心) reads as two units.
+    measures.add_column("责任单位（角色）", ratio=3)
     measures.add_column("量化目标", overflow="fold", ratio=2)
     for m in doc["measures"]:
         # A collective (各乡镇人民政府) is shown once, as the notice names it.
         named = dict.fromkeys(
             f"{u['via'] or u['name']}（{ROLE_LABELS[u['role']]}）" for u in m["units"]
         )
-        units = "、".join(named)
+        units = "\n".join(named)
         targets = "\n".join(
             f"{g['metric']}：{g['value']:g}{g['unit']}，{g['due_phrase']} {g['due']}"
             for g in m["targets"]
         )
         measures.add_row(m["number"], m["title"], units, targets)
-    out.print(measures)
+    out.print(whole(measures))
     obligations = Table("代码", "报送事项", "频次", "报送单位数", title="报送事项")
     obligations.add_column("内容", overflow="fold")
     for o in doc["obligations"]:
@@ -169,11 +171,11 @@ def policy_show(
             str(len(o["recipients"])),
             "、".join(o["content"]),
         )
-    out.print(obligations)
+    out.print(whole(obligations))
     groups = Table("代码", "名称", "牵头单位", "覆盖章节", title="专班 / 专项推进组")
     for g in doc["groups"]:
         groups.add_row(g["code"], g["name"], "、".join(g["lead_units"]), "、".join(g["sections"]))
-    out.print(groups)
+    out.print(whole(groups))
 
 
 @policy_app.command("import")
@@ -263,4 +265,4 @@ def _print_calendar(
             due += " [yellow]非官方日历[/yellow]"
         reminders = "、".join(short_day(date.fromisoformat(d)) for d in cycle.reminders)
         table.add_row(obligation.name, cycle.period_label, short_day(cycle.opens), due, reminders)
-    out.print(table if rows else f"{title}：没有周期。")
+    out.print(whole(table) if rows else f"{title}：没有周期。")
