@@ -41,6 +41,11 @@ TYPE_LABELS = {
     "datetime": "时间",
 }
 
+# A line break (or the space typer makes of one) between two Chinese characters or punctuation.
+CJK_LINE_BREAK = re.compile(
+    r"(?<=[\u3000-\u9fff\uff00-\uffef])[ \n](?=[\u3000-\u9fff\uff00-\uffef])"
+)
+
 # Usage errors click and typer raise with a literal English message: pattern → Chinese.
 USAGE_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (
@@ -137,9 +142,15 @@ class _Formatter(formatting.HelpFormatter):
 
 def _folding(make_text: Callable[..., Any]) -> Callable[..., Any]:
     """Help texts (and an option's [默认：…]) fold onto the next line instead of ending in "…":
-    Chinese has no spaces to wrap at, so rich would cut a sentence as one long word."""
+    Chinese has no spaces to wrap at, so rich would cut a sentence as one long word.
+
+    A docstring's line break inside a Chinese sentence is no break to the reader: typer keeps it
+    (or makes it a space), so it is dropped between two Chinese characters.
+    """
 
     def make(**kwargs: Any) -> Any:
+        if "text" in kwargs:  # _make_rich_text(text=…): a help text of ours
+            kwargs["text"] = CJK_LINE_BREAK.sub("", kwargs["text"])
         made = make_text(**kwargs)
         for text in made.renderables if isinstance(made, Columns) else [made]:
             if isinstance(text, Text):

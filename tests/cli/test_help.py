@@ -157,3 +157,11 @@ def test_the_installed_command_speaks_chinese(tmp_path: Path) -> None:
     wrong = run_cli(tmp_path, "outbox", "cancel", "--policy", "p")
     assert wrong.returncode == 2
     assert "缺少参数 邮件编号" in wrong.stderr and english_left(wrong.stderr) == [], wrong.stderr
+
+
+def test_a_docstring_line_break_does_not_split_a_chinese_sentence(tmp_path: Path) -> None:
+    """The source wraps long docstrings; the reader's terminal wraps the help on its own."""
+    consolidate = invoke_cli(tmp_path, "consolidate", "--help").stdout
+    lines = [line.strip() for line in consolidate.splitlines()]
+    assert "逾期和未报月份" in "".join(lines)  # broken by the 80-column terminal only, if at all
+    assert not any(line.endswith("逾期和") for line in lines), consolidate
