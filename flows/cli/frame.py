@@ -95,8 +95,15 @@ VALUE_PROBLEMS = {
 }
 
 
+_installed = False
+
+
 def install() -> None:
-    """Put the Chinese frame in place (idempotent: the replacements are plain assignments)."""
+    """Put the Chinese frame in place, once (a second call would wrap the wrappers)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     rich_utils.ARGUMENTS_PANEL_TITLE = "参数"
     rich_utils.OPTIONS_PANEL_TITLE = "选项"
     rich_utils.COMMANDS_PANEL_TITLE = "命令"
