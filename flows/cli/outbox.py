@@ -118,7 +118,7 @@ def _print_table(rows: list[OutboxRow], title: str) -> None:
         "编号", "类别", "单位 / 收件人", "报告期", "状态", "次数", "更新时间", title=title
     )
     table.add_column("最近回复 / 占用", overflow="fold", ratio=2)
-    table.add_column("标识", overflow="fold", ratio=1)
+    table.add_column("标识")  # an id to grep for: whole, on one line, when piped
     for r in rows:
         status = r.status_label
         if r.status == "failed":
