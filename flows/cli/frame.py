@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from rich import _wrap as rich_wrap
 from rich.columns import Columns
 from rich.markup import escape
 from rich.panel import Panel
@@ -45,6 +46,13 @@ TYPE_LABELS = {
 CJK_LINE_BREAK = re.compile(
     r"(?<=[\u3000-\u9fff\uff00-\uffef])[ \n](?=[\u3000-\u9fff\uff00-\uffef])"
 )
+
+# Where a help line may break: between any two Chinese characters, never inside a Latin word
+# (--policy, Prefect), never before closing punctuation nor after opening punctuation.
+_CJK = "\u3000-\u9fff\uff00-\uffef"
+_OPENING = "（“‘《〈【「"
+_CLOSING = "，。、；：？！）”’》〉】」"
+CJK_WORD = re.compile(rf"\s*[{_OPENING}]*(?:[^\s{_CJK}]+|[{_CJK}])[{_CLOSING}]*\s*")
 
 # Usage errors click and typer raise with a literal English message: pattern → Chinese.
 USAGE_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
@@ -116,6 +124,7 @@ def install() -> None:
     rich_utils.RICH_HELP = "查看说明：[blue]{command_path} {help_option}[/]"
     rich_utils.highlighter = _Highlighter()
     rich_utils.rich_format_error = _format_error  # type: ignore[assignment]  # same call, self→error
+    rich_utils.rich_format_help = _breaking_between_characters(rich_utils.rich_format_help)
     rich_utils._make_rich_text = _folding(rich_utils._make_rich_text)
     rich_utils._get_parameter_help = _folding(rich_utils._get_parameter_help)
     click_core.Context.formatter_class = _Formatter
@@ -145,6 +154,21 @@ class _Formatter(formatting.HelpFormatter):
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
         args = args.replace("[OPTIONS]", "[选项]").replace("COMMAND [ARGS]...", "命令 [参数]...")
         super().write_usage(prog, args, "用法：" if prefix is None else prefix)
+
+
+def _breaking_between_characters(format_help: Callable[..., None]) -> Callable[..., None]:
+    """Rich wraps lines at spaces only, so Chinese with an option name in it broke at the option
+    (须|--policy）) or cut a word it had to fold (Prefec|t). While a help text is printed, rich
+    may break between Chinese characters too (the rest of the process keeps rich's rule)."""
+
+    def format(**kwargs: Any) -> None:
+        english, rich_wrap.re_word = rich_wrap.re_word, CJK_WORD
+        try:
+            format_help(**kwargs)
+        finally:
+            rich_wrap.re_word = english
+
+    return format
 
 
 def _folding(make_text: Callable[..., Any]) -> Callable[..., Any]:
@@ -263,7 +287,8 @@ def error_message(error: _click.ClickException) -> str:
     if isinstance(error, exceptions.BadParameter):
         problem = _value_problem(error) or _usage_message(error.message)
         hint = _hint(error.param_hint) or (_param_name(error.param) if error.param else "")
-        return f"{hint}：{problem}" if hint else problem
+        # Our own messages often name the option already (请用 --policy 指明政策代码).
+        return f"{hint}：{problem}" if hint and hint not in problem else problem
     return _usage_message(error.message)
 
 

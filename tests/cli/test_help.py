@@ -165,3 +165,13 @@ def test_a_docstring_line_break_does_not_split_a_chinese_sentence(tmp_path: Path
     lines = [line.strip() for line in consolidate.splitlines()]
     assert "逾期和未报月份" in "".join(lines)  # broken by the 80-column terminal only, if at all
     assert not any(line.endswith("逾期和") for line in lines), consolidate
+
+
+def test_help_lines_break_between_chinese_characters_not_inside_words(tmp_path: Path) -> None:
+    """Rich wraps at spaces only: Chinese around an option name broke at the option, leaving
+    （须 at a line's end, and a Latin word it had to fold was cut in two (Prefec|t)."""
+    shown = invoke_cli(tmp_path, "--help").stdout  # 80 columns, as piped
+    lines = [line.strip(" │") for line in shown.splitlines()]
+    assert any(line.endswith("（须 --policy），") for line in lines), shown
+    assert "Prefect" in shown and not any(line.endswith("Prefec") for line in lines), shown
+    assert not any(line.startswith(("，", "。", "）", "；")) for line in lines), shown
