@@ -16,14 +16,27 @@ import typer
 from rich.console import Console
 
 from config.errors import TaskforceError
-from flows.cli import consolidation, escalation, intake, keys, ops, outbox, policy, reminders
+from flows.cli import (
+    consolidation,
+    escalation,
+    frame,
+    intake,
+    keys,
+    ops,
+    outbox,
+    policy,
+    reminders,
+)
 from flows.cli.common import database_problem
+
+frame.install()  # typer's own words (Usage, Options, its error messages) in Chinese
 
 app = typer.Typer(
     help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 # `taskforce --help` lists the commands, then the groups, each in the order registered here.

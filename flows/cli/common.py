@@ -191,7 +191,7 @@ ConsolidateAsOfOption = Annotated[
 CasesAsOfOption = Annotated[str | None, typer.Option("--as-of", help="按该日判断是否超时")]
 
 # 督办 case decisions
-CaseIds = Annotated[list[int], typer.Argument(help="督办事项编号（可多个）")]
+CaseIds = Annotated[list[int], typer.Argument(help="督办事项编号（可多个）", metavar="督办编号")]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="记录的办理时刻（默认现在；补录或回放时使用）")
 ]

@@ -35,8 +35,10 @@ def consolidate_command(
         str | None, typer.Option("--year", help="改为生成该年度的年度汇总，如 2023")
     ] = None,
 ) -> None:
-    """汇总一期报送：生成月度通报（HTML、Markdown）和汇总表（XLSX），发送给专班领导；
-    加 --year 则生成年度汇总（各单位按时报送率、逾期和未报月份、目标完成、督办情况）。"""
+    """汇总一期报送，生成月度通报和汇总表，发送给专班领导；加 --year 则生成年度汇总。
+
+    月度通报有 HTML、Markdown 两种格式，汇总表为 XLSX；年度汇总列出各单位按时报送率、逾期和
+    未报月份、目标完成、督办情况。"""
     settings = load_settings()
     moment = parse_as_of(as_of)  # a bad --as-of is a user error before Prefect starts
     init_db(settings)

@@ -25,11 +25,16 @@ from flows.cli.common import (
     print_mail,
     quiet_user_error_tracebacks,
 )
+from flows.cli.tables import whole
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI, parse_as_of
 
-cases_app = typer.Typer(help="督办事项：列表、审批、销号、延期", invoke_without_command=True)
+cases_app = typer.Typer(
+    help="督办事项：不带子命令时列出督办事项；"
+    "approve 同意升级、reject 不同意、close 销号、extend 延期",
+    invoke_without_command=True,
+)
 
 ApproverOption = Annotated[str, typer.Option("--by", help="审批人")]
 OpinionOption = Annotated[str, typer.Option("--note", help="意见")]
@@ -156,7 +161,7 @@ def cases(
             f"[{style}]{r.state_label}[/{style}]" if style else r.state_label,
             clocks, r.reason,
         )  # fmt: skip
-    out.print(table if rows else "没有督办事项。")
+    out.print(whole(table) if rows else "没有督办事项。")
 
 
 def _case_action(

@@ -28,13 +28,21 @@ from flows.cli.common import (
     print_mail,
     quiet_user_error_tracebacks,
 )
+from flows.cli.tables import whole
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
 from tasks.calendar import parse_as_of
 
-intake_app = typer.Typer(help="收取报送：邮箱收取、重放、纸质件登记", invoke_without_command=True)
-review_app = typer.Typer(help="审核未使用报表的报送", invoke_without_command=True)
+intake_app = typer.Typer(
+    help="收取报送：不带子命令时收取一次办公室邮箱（须 --policy），登记并发送回执或退回通知；"
+    "replay 按存档原件重新处理",
+    invoke_without_command=True,
+)
+review_app = typer.Typer(
+    help="审核未使用报表的报送：不带子命令时列出待审核的；accept 受理，reject 退回",
+    invoke_without_command=True,
+)
 
 ReviewerOption = Annotated[str, typer.Option("--by", help="审核人")]
 # The run's moment: what receipts and rejections are dated and judged by (a replayed day's).
@@ -102,7 +110,7 @@ def _print_intake(summary: Any) -> None:
             late, outside(problems),
         )  # fmt: skip
     if summary.lines:
-        out.print(table)
+        out.print(whole(table))
     out.print(
         f"{summary.source}：处理 {len(summary.lines)} 项，"
         f"此前已收取而跳过 {summary.duplicates} 封。"
@@ -143,7 +151,9 @@ def intake(
 
 @intake_app.command("replay")
 def intake_replay(
-    items: Annotated[list[int] | None, typer.Argument(help="原件编号；不填则重放出错的")] = None,
+    items: Annotated[
+        list[int] | None, typer.Argument(help="原件编号；不填则重放出错的", metavar="原件编号")
+    ] = None,
     policy: ReplayPolicyOption = None,
     as_of: IntakeAsOfOption = None,
 ) -> None:
@@ -158,7 +168,7 @@ def intake_replay(
 
 
 def submit(
-    file: Annotated[Path, typer.Argument(help="报送文件：填好的报表，或扫描件等")],
+    file: Annotated[Path, typer.Argument(help="报送文件：填好的报表，或扫描件等", metavar="文件")],
     unit: Annotated[str, typer.Option("--unit", help="报送单位（名称或代码）")],
     policy: PolicyOption,
     period: Annotated[str, typer.Option("--period", help="报告期，如 2023-02")],
@@ -217,7 +227,7 @@ def submissions(
             str(r.version or ""), r.channel_label, r.received_at_local or "",
             late, str(r.submission_id or ""), outside("；".join(problems)),
         )  # fmt: skip
-    out.print(table if rows else "尚无报送记录。")
+    out.print(whole(table) if rows else "尚无报送记录。")
 
 
 PENDING_LABELS = {"unstructured": "未用报表", "unverified": "发件人未经验证"}
@@ -243,7 +253,7 @@ def review(
             r.received_at_local, PENDING_LABELS[r.status], outside(r.attachment),
             outside(r.excerpt),
         )  # fmt: skip
-    out.print(table if pending else "没有待审核的报送。")
+    out.print(whole(table) if pending else "没有待审核的报送。")
     for r in pending:
         if r.status == "unverified" and r.sender_check:
             out.print(
@@ -258,7 +268,7 @@ def review(
 
 @review_app.command("accept")
 def review_accept(
-    submission_id: Annotated[int, typer.Argument(help="报送记录编号")],
+    submission_id: Annotated[int, typer.Argument(help="报送记录编号", metavar="报送编号")],
     progress: Annotated[
         list[str] | None,
         typer.Option("--progress", help="措施进展：措施编号=状态[:完成值]，可重复"),
@@ -288,7 +298,7 @@ def review_accept(
 
 @review_app.command("reject")
 def review_reject(
-    submission_id: Annotated[int, typer.Argument(help="报送记录编号")],
+    submission_id: Annotated[int, typer.Argument(help="报送记录编号", metavar="报送编号")],
     reason: Annotated[str, typer.Option("--reason", help="退回原因（将通知报送单位）")] = "",
     reviewer: ReviewerOption = "办公室",
     at: AtOption = None,

@@ -10,7 +10,7 @@ from flows.cli.common import load_settings, out
 # tasks.forms is imported inside the commands: `taskforce --help` and the other configuration
 # commands start without it (tests/cli/test_layout.py).
 
-keys_app = typer.Typer(help="表格签名密钥", no_args_is_help=True)
+keys_app = typer.Typer(help="表格签名密钥：rotate 更换密钥", no_args_is_help=True)
 
 
 @keys_app.command("rotate")

@@ -20,6 +20,7 @@ from flows.cli.common import (
     out,
     prefect_server,
 )
+from flows.cli.tables import whole
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy
@@ -94,7 +95,7 @@ def serve_command(
         table.add_row(
             f"{TICKS[spec.kind].name}/{spec.name}", spec.schedule.label(), spec.description
         )
-    out.print(table)
+    out.print(whole(table))
     limit = settings.serve.max_lateness_minutes
     out.print(f"停机后补跑的运行，推迟超过 {limit} 分钟的跳过（收取报送超过 10 分钟即跳过）。")
     # Stopping pauses the deployments and restarting resumes them (serve_policies says why).

@@ -20,6 +20,7 @@ from flows.cli.common import (
     outside,
     print_json,
 )
+from flows.cli.tables import whole
 from models.db import init_db, session_scope
 from models.outbox_admin import StatusChange, cancel, outbox_records, requeue
 from models.policy_store import get_policy
@@ -27,11 +28,14 @@ from tasks.calendar import SHANGHAI
 from tasks.mail.labels import STATUS_LABELS, kind_label, status_label
 
 outbox_app = typer.Typer(
-    help="发件箱：查看邮件投递情况，重新排队发送失败的邮件，撤回不应发出的邮件",
+    help="发件箱：不带子命令时列出邮件投递情况（须 --policy）；retry 重新排队发送失败的邮件，"
+    "cancel 撤回不应发出的邮件",
     invoke_without_command=True,
 )
 
-MailIds = Annotated[list[int], typer.Argument(help="邮件编号（可多个，见 taskforce outbox）")]
+MailIds = Annotated[
+    list[int], typer.Argument(help="邮件编号（可多个，见 taskforce outbox）", metavar="邮件编号")
+]
 ByOption = Annotated[str, typer.Option("--by", help="经办人")]
 NEXT_RUN = "该政策下次运行任一流程（remind、intake、consolidate、escalate）时发出"
 
@@ -114,7 +118,7 @@ def _print_table(rows: list[OutboxRow], title: str) -> None:
         "编号", "类别", "单位 / 收件人", "报告期", "状态", "次数", "更新时间", title=title
     )
     table.add_column("最近回复 / 占用", overflow="fold", ratio=2)
-    table.add_column("标识", overflow="fold", ratio=1)
+    table.add_column("标识")  # an id to grep for: whole, on one line, when piped
     for r in rows:
         status = r.status_label
         if r.status == "failed":
@@ -124,7 +128,7 @@ def _print_table(rows: list[OutboxRow], title: str) -> None:
             str(r.id), r.kind_label, outside(r.unit or "、".join(r.to)), r.period_label, status,
             str(r.attempts), r.updated_at[:16].replace("T", " "), outside(note), r.key,
         )  # fmt: skip
-    out.print(table)
+    out.print(whole(table))
 
 
 def _change_line(change: StatusChange) -> str:
@@ -142,7 +146,8 @@ def outbox(
         list[str] | None,
         typer.Option(
             "--status",
-            help="只列该状态的（可重复）：pending、sending、failed、sent、cancelled",
+            help="只列该状态的（可重复）：pending 待发送、sending 发送中、failed 发送失败、"
+            "sent 已发送、cancelled 已撤回",
         ),
     ] = None,
     period: Annotated[
@@ -189,7 +194,8 @@ def outbox(
 def outbox_retry(
     policy: PolicyOption,
     ids: Annotated[
-        list[int] | None, typer.Argument(help="邮件编号（可多个）；或用 --failed")
+        list[int] | None,
+        typer.Argument(help="邮件编号（可多个）；或用 --failed", metavar="邮件编号"),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="该政策全部发送失败的邮件")] = False,
     by: ByOption = "办公室",

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from config.loading import load_policy_file
 from flows.cli.common import JsonOption, JsonRow, PolicyOption, load_settings, out, print_json
 from flows.cli.keys import form_lines
+from flows.cli.tables import whole
 from models import tables as t
 from models.db import init_db, session_scope
 from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
@@ -20,8 +21,11 @@ from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
 from tasks.cycles import cycles_for_policy
 from tasks.ics import cycles_to_ics
 
-db_app = typer.Typer(help="数据库", no_args_is_help=True)
-policy_app = typer.Typer(help="政策配置", no_args_is_help=True)
+db_app = typer.Typer(help="数据库：init 建立数据库表", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="政策配置：load 载入、list 列出、show 查看、import 从通知原文生成草稿",
+    no_args_is_help=True,
+)
 
 ROLE_LABELS = {"lead": "牵头", "support": "配合", "responsible": "负责"}
 
@@ -66,7 +70,9 @@ def db_init() -> None:
 
 @policy_app.command("load")
 def policy_load(
-    files: Annotated[list[Path], typer.Argument(help="政策配置文件（YAML），可多个")],
+    files: Annotated[
+        list[Path], typer.Argument(help="政策配置文件（YAML），可多个", metavar="配置文件")
+    ],
 ) -> None:
     """校验并载入政策配置；重复载入不产生变化，配置中删去的措施标记为停用。"""
     settings = load_settings()
@@ -116,12 +122,12 @@ def policy_list() -> None:
             p.issued.isoformat(),
             f"{p.active_start}～{p.active_end}",
         )
-    out.print(table if rows else "数据库中尚无政策；请运行 taskforce policy load。")
+    out.print(whole(table) if rows else "数据库中尚无政策；请运行 taskforce policy load。")
 
 
 @policy_app.command("show")
 def policy_show(
-    code: Annotated[str, typer.Argument(help="政策代码，如 lingchuan-2023")],
+    code: Annotated[str, typer.Argument(help="政策代码，如 lingchuan-2023", metavar="政策代码")],
     as_json: JsonOption = False,
 ) -> None:
     """显示政策的措施、责任单位、目标和报送事项。"""
@@ -139,21 +145,22 @@ def policy_show(
     measures = Table(title="措施", show_lines=True)
     measures.add_column("编号", no_wrap=True)
     measures.add_column("措施", overflow="fold", ratio=2)
-    # Chinese has no spaces to wrap at: fold instead of cutting the unit list short.
-    measures.add_column("责任单位（角色）", overflow="fold", ratio=3)
+    # One unit a line: Chinese has no spaces to wrap a list at, and a name split over two
+    # lines (县投资促进中|心) reads as two units.
+    measures.add_column("责任单位（角色）", ratio=3)
     measures.add_column("量化目标", overflow="fold", ratio=2)
     for m in doc["measures"]:
         # A collective (各乡镇人民政府) is shown once, as the notice names it.
         named = dict.fromkeys(
             f"{u['via'] or u['name']}（{ROLE_LABELS[u['role']]}）" for u in m["units"]
         )
-        units = "、".join(named)
+        units = "\n".join(named)
         targets = "\n".join(
             f"{g['metric']}：{g['value']:g}{g['unit']}，{g['due_phrase']} {g['due']}"
             for g in m["targets"]
         )
         measures.add_row(m["number"], m["title"], units, targets)
-    out.print(measures)
+    out.print(whole(measures))
     obligations = Table("代码", "报送事项", "频次", "报送单位数", title="报送事项")
     obligations.add_column("内容", overflow="fold")
     for o in doc["obligations"]:
@@ -164,16 +171,16 @@ def policy_show(
             str(len(o["recipients"])),
             "、".join(o["content"]),
         )
-    out.print(obligations)
+    out.print(whole(obligations))
     groups = Table("代码", "名称", "牵头单位", "覆盖章节", title="专班 / 专项推进组")
     for g in doc["groups"]:
         groups.add_row(g["code"], g["name"], "、".join(g["lead_units"]), "、".join(g["sections"]))
-    out.print(groups)
+    out.print(whole(groups))
 
 
 @policy_app.command("import")
 def policy_import(
-    document: Annotated[Path, typer.Argument(help="通知原文（.txt 或 .docx）")],
+    document: Annotated[Path, typer.Argument(help="通知原文（.txt 或 .docx）", metavar="通知原文")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="草稿输出路径，如 config/policies/NAME.yaml")
     ],
@@ -182,7 +189,7 @@ def policy_import(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="覆盖已存在的输出文件")] = False,
 ) -> None:
-    """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入 review。"""
+    """从通知原文生成政策配置草稿，供办公室审核；存疑事项列入草稿的 review 部分（待核对事项）。"""
     from config.errors import ConfigError  # only this command raises it directly
     from tasks.policy_import.importer import import_file
 
@@ -258,4 +265,4 @@ def _print_calendar(
             due += " [yellow]非官方日历[/yellow]"
         reminders = "、".join(short_day(date.fromisoformat(d)) for d in cycle.reminders)
         table.add_row(obligation.name, cycle.period_label, short_day(cycle.opens), due, reminders)
-    out.print(table if rows else f"{title}：没有周期。")
+    out.print(whole(table) if rows else f"{title}：没有周期。")
