@@ -93,6 +93,7 @@ async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> Es
     summary = escalate(policy_code, local_moment(as_of), settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
+    summary.mail_pending = delivered.count("pending")
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
         state = await office_approval(

@@ -58,6 +58,7 @@ async def intake_flow(
     summary = take_in_mail(policy_code, source, moment, settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
+    summary.mail_pending = delivered.count("pending")
     title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
     await publish_intake_report(title, policy_code, summary)
     return summary

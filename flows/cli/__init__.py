@@ -12,12 +12,14 @@ here, in the order ``taskforce --help`` lists them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 
 from config.errors import TaskforceError
 from flows.cli import consolidation, escalation, intake, keys, ops, outbox, policy, reminders
-from flows.cli.common import database_problem
+from flows.cli.common import database_problem, prefect_environment
 
 app = typer.Typer(
     help="县级工作专班报送期限管理：政策载入、报送日历、提醒与汇总。",
@@ -42,6 +44,18 @@ for name, command in (
     ("simulate-replies", ops.simulate_replies),
 ):
     app.command(name)(command)
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="在终端显示 Prefect 的运行日志（英文原文）"),
+    ] = False,
+) -> None:
+    # Before any command imports Prefect, which reads its settings and logging once.
+    prefect_environment(verbose=verbose)
+
 
 for name, group in (
     ("db", policy.db_app),
