@@ -44,9 +44,9 @@ def consolidate_month(
     )
     logger = get_run_logger()
     logger.info(
-        "%s %s: version %d%s in %s",
+        "%s %s：第 %d 版（%s），存于 %s",
         policy_code, result.consolidation.source.period, result.version,
-        " (new)" if result.new_version else " (unchanged)", result.directory,
+        "新版本" if result.new_version else "内容无变化，沿用", result.directory,
     )  # fmt: skip
     if result.pdf_missing:
         logger.warning("通报PDF未生成：%s。%s", result.pdf_missing, result.pdf_remedy)

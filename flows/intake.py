@@ -28,7 +28,7 @@ def take_in_mail(
     finally:
         source.close()
     get_run_logger().info(
-        "%s: %d items from %s, %d already taken in",
+        "%s：收取 %d 项（来源 %s），此前已收取 %d 封",
         policy_code, len(summary.lines), summary.source, summary.duplicates,
     )  # fmt: skip
     return summary

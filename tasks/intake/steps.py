@@ -410,7 +410,7 @@ def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dic
     except PaperMismatch:
         raise
     except Exception as exc:
-        logger.exception("intake item %s failed", item_id)
+        logger.exception("收取项 %s 处理出错", item_id)
         with session_scope(run.settings) as session:
             item = session.get(t.InboundItem, item_id)
             assert item is not None
