@@ -100,7 +100,11 @@ def escalate_command(
     async def run_all() -> list[Any]:
         return [await escalation_flow(policy, m) for m in moments]
 
-    with use_settings(settings), progress(f"{policy} 督办：催报、立督办单并发送"):
+    label = f"{policy} 督办：催报、立督办单并发送"
+    if wait := settings.escalation.approval_wait_seconds:
+        # Prefect's "Pausing flow…" goes to the log file: say here what the command waits for.
+        label += f"；如有升级建议，最长等待 {wait} 秒，请在 Prefect 界面审批"
+    with use_settings(settings), progress(label):
         summaries = asyncio.run(run_all())  # settings: --wait-approval's
     for number, summary in enumerate(summaries, 1):
         out.print(
