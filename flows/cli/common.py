@@ -64,11 +64,12 @@ def prefect_environment(*, verbose: bool) -> None:
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
-    if verbose:
+    if verbose and os.environ["PREFECT_LOGGING_SETTINGS_PATH"] == str(LOGGING_CONFIG):
+        # Only ours has the file handler; a config of the user's own decides for itself.
         os.environ["PREFECT_LOGGING_ROOT_HANDLERS"] = "console,file"
 
 
-def verbose() -> bool:
+def showing_prefect_lines() -> bool:
     """Whether --verbose asked for Prefect's log lines on the console."""
     return "console" in os.environ.get("PREFECT_LOGGING_ROOT_HANDLERS", "")
 
@@ -81,7 +82,7 @@ def progress(label: str) -> Iterator[None]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, highlight=False)
-    if not console.is_terminal or verbose():
+    if not console.is_terminal or showing_prefect_lines():
         yield
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
@@ -96,7 +97,7 @@ def end_with_mail(lines: Sequence[str], pending: int) -> None:
     if pending:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"{pending} 封邮件仍待发送，命令以退出码 {MAIL_PENDING_EXIT} 结束"
-            "（邮件恢复发送后再次运行本命令即可发出）。",
+            "（问题解决后再次运行本命令即可发出）。",
             style="yellow",
         )
         raise typer.Exit(MAIL_PENDING_EXIT)

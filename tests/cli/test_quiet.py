@@ -63,7 +63,7 @@ def test_a_flow_command_prints_only_its_chinese_summary(tmp_path: Path) -> None:
     for english in (*PREFECT_LINES, "telemetry", "Traceback", "tasks.mail"):
         assert english not in console, console
     assert result.stderr.splitlines()[-1].endswith(
-        "命令以退出码 3 结束（邮件恢复发送后再次运行本命令即可发出）。"
+        "命令以退出码 3 结束（问题解决后再次运行本命令即可发出）。"
     )
     # Prefect's data is under the data directory; the user's home is untouched.
     assert not (tmp_path / "home" / ".prefect").exists()
@@ -131,3 +131,16 @@ def test_what_the_user_set_wins(
     assert os.environ["PREFECT_HOME"] == str(tmp_path / "their-prefect")
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
     assert os.environ["PREFECT_LOGGING_ROOT_HANDLERS"] == "console,file"
+
+
+def test_a_logging_config_of_the_users_own_is_left_alone(
+    no_prefect_environment: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    theirs = tmp_path / "logging.yml"
+    monkeypatch.setenv("PREFECT_LOGGING_SETTINGS_PATH", str(theirs))
+
+    prefect_environment(verbose=True)
+
+    assert os.environ["PREFECT_LOGGING_SETTINGS_PATH"] == str(theirs)
+    # Their config has no "file" handler to name: --verbose changes nothing in it.
+    assert "PREFECT_LOGGING_ROOT_HANDLERS" not in os.environ
