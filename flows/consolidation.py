@@ -44,9 +44,9 @@ def consolidate_month(
     )
     logger = get_run_logger()
     logger.info(
-        "%s %s: version %d%s in %s",
+        "%s %s：第 %d 版（%s），存于 %s",
         policy_code, result.consolidation.source.period, result.version,
-        " (new)" if result.new_version else " (unchanged)", result.directory,
+        "新版本" if result.new_version else "内容无变化，沿用", result.directory,
     )  # fmt: skip
     if result.pdf_missing:
         logger.warning("通报PDF未生成：%s。%s", result.pdf_missing, result.pdf_remedy)
@@ -55,19 +55,21 @@ def consolidate_month(
 
 @task(name="publish-consolidation", cache_policy=NONE)
 async def publish(result: ConsolidationResult) -> None:
-    """The office reads these on the flow run: the matrix, the bulletin, the share submitted."""
+    """The office reads these on the flow run: the matrix, the bulletin, the share submitted;
+    the bulletin's artifact opens with the run's mail outcome, as the command ends with it."""
     c = result.consolidation
     key = f"consolidation-{c.source.policy_code}"  # artifact keys allow only [a-z0-9-]
     title = f"{c.source.county} {report_name(c)}"
     await acreate_table_artifact(
         table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
     )
-    # The office learns here, not from a leader, that the mail went without the PDF.
-    missing = ""
+    # The mail line (counts and fixed reasons: no outside text), then, so that the office learns
+    # here and not from a leader, that the mail went without the PDF.
+    notes = f"> {result.mail[-1]}\n\n" if result.mail else ""
     if result.pdf_missing:
-        missing = f"> **通报PDF未生成**：{result.pdf_missing}。{result.pdf_remedy}\n\n"
+        notes += f"> **通报PDF未生成**：{result.pdf_missing}。{result.pdf_remedy}\n\n"
     await acreate_markdown_artifact(
-        markdown=missing + result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
+        markdown=notes + result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
     )
     await acreate_progress_artifact(
         progress=round(100 * c.submitted_share, 1), key=f"{key}-submitted",
@@ -86,10 +88,16 @@ async def consolidation_flow(
     settings = current_settings()  # never a parameter: Prefect stores and shows those
     moment = local_moment(as_of)
     result = consolidate_month(policy_code, period, obligation, moment, settings)
-    await publish(result)
     delivered = await deliver(policy_code, settings)
-    # The bulletin's mail may not have gone (SMTP down): the command says so, not only a log.
-    return replace(result, mail=tuple(mail_lines(delivered, settings.smtp)))
+    # The bulletin's mail may not have gone (SMTP down): the command, its exit status and the
+    # artifacts say so, not only a log.
+    result = replace(
+        result,
+        mail=tuple(mail_lines(delivered, settings.smtp)),
+        mail_pending=delivered.count("pending"),
+    )
+    await publish(result)
+    return result
 
 
 @task(name="annual-rollup", cache_policy=NONE)

@@ -48,7 +48,7 @@ async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
     """Send the policy's pending outbox rows in one batch; the office's digest of failures."""
     summary = await deliver_steps(policy_code, settings)
     lines = mail_lines(summary, settings.smtp)
-    get_run_logger().info("%s: %s", policy_code, "\n".join(lines))
+    get_run_logger().info("%s：%s", policy_code, "\n".join(lines))
     if summary.outcomes:  # most runs send nothing: no artifact to say so
         await acreate_markdown_artifact(
             key=f"delivery-{policy_code}",

@@ -32,7 +32,7 @@ def escalate(policy_code: str, as_of: datetime, settings: Settings) -> Escalatio
     """Plan and apply the day's escalation (keyed: a replay changes nothing)."""
     summary = run_escalation(settings, policy_code, as_of=as_of)
     get_run_logger().info(
-        "%s: %d overdue notices, %d cases opened, %d resolved, %d proposed",
+        "%s：催报 %d，新立督办 %d，办结待销号 %d，提请升级 %d",
         policy_code, len(summary.overdue), len(summary.opened), len(summary.resolved),
         len(summary.proposed),
     )  # fmt: skip
@@ -93,6 +93,7 @@ async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> Es
     summary = escalate(policy_code, local_moment(as_of), settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
+    summary.mail_pending = delivered.count("pending")
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
         state = await office_approval(
@@ -101,7 +102,7 @@ async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> Es
         if state.is_completed():
             summary.decisions = await state.aresult()
         else:
-            get_run_logger().warning("无人在等待时限内审批：%d项仍待审批", len(summary.awaiting))
+            get_run_logger().warning("等待时限内无人审批：%d 项仍待审批", len(summary.awaiting))
         refresh_lists(settings, summary)
         await publish(summary)
     return summary

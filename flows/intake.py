@@ -28,7 +28,7 @@ def take_in_mail(
     finally:
         source.close()
     get_run_logger().info(
-        "%s: %d items from %s, %d already taken in",
+        "%s：收取 %d 项（来源 %s），此前已收取 %d 封",
         policy_code, len(summary.lines), summary.source, summary.duplicates,
     )  # fmt: skip
     return summary
@@ -58,6 +58,7 @@ async def intake_flow(
     summary = take_in_mail(policy_code, source, moment, settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
+    summary.mail_pending = delivered.count("pending")
     title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
     await publish_intake_report(title, policy_code, summary)
     return summary

@@ -28,7 +28,7 @@ def prepare_notices(
     """Plan, render and enqueue today's notices of one policy."""
     summary = prepare_reminders(settings, policy_code, as_of, frequency)
     get_run_logger().info(
-        "%s: %d queued, %d already queued, %d skipped",
+        "%s：新入箱 %d，此前已入箱 %d，跳过 %d",
         policy_code, len(summary.queued), len(summary.already), len(summary.skipped),
     )  # fmt: skip
     return summary

@@ -85,7 +85,7 @@ class WorkingCalendar:
                     f"{year}年的法定节假日安排尚无数据：chinesecalendar 未覆盖，"
                     f"也没有 config/holidays/{year}.yaml；请按国务院办公厅通知补充该文件"
                 ) from None
-            logger.warning("no holiday data for %s: weekend-only fallback, unofficial", year)
+            logger.warning("%s 年没有节假日数据：仅按周末计算非工作日（非官方）", year)
             return frozenset(d for d in days if d.weekday() < 5), False
 
     def is_working_day(self, day: date) -> bool:

@@ -243,5 +243,5 @@ def render_notice(env: Environment, context: Mapping[str, Any]) -> RenderedMail:
     full = {**context, "subject": subject}
     text = _render(env, f"mail/{kind}.txt", full)
     html = _render(env, f"mail/{kind}.html", full)
-    logger.debug("rendered %s notice: %s", kind, subject)
+    logger.debug("已生成 %s 邮件：%s", kind, subject)
     return RenderedMail(subject=subject, text=text, html=html)

@@ -12,6 +12,8 @@ here, in the order ``taskforce --help`` lists them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 
@@ -27,7 +29,7 @@ from flows.cli import (
     policy,
     reminders,
 )
-from flows.cli.common import database_problem
+from flows.cli.common import database_problem, prefect_environment
 
 frame.install()  # typer's own words (Usage, Options, its error messages) in Chinese
 
@@ -55,6 +57,18 @@ for name, command in (
     ("simulate-replies", ops.simulate_replies),
 ):
     app.command(name)(command)
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="在终端显示 Prefect 的运行日志（英文原文）"),
+    ] = False,
+) -> None:
+    # Before any command imports Prefect, which reads its settings and logging once.
+    prefect_environment(verbose=verbose)
+
 
 for name, group in (
     ("db", policy.db_app),

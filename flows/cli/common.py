@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,11 +23,84 @@ from rich.console import Console
 from rich.text import Text
 
 from config.errors import SettingsError, TaskforceError
-from config.settings import Settings, read_settings
+from config.settings import CONFIG_DIR, Settings, read_settings
 from tasks.text import clean_line
 
 # Rich falls back to 80 columns when piped; Chinese tables need more to stay readable.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+# A flow command's exit status when mail it had to send is still pending after its retries (the
+# server down, a wrong setting): the summary says so, and a cron wrapper notices.
+MAIL_PENDING_EXIT = 3
+
+# Prefect's logging for the commands (config/logging.yml): its lines go to a file under the data
+# directory and to the run's log in the UI, not to the console; --verbose adds the console.
+LOGGING_CONFIG = CONFIG_DIR / "logging.yml"
+
+
+def log_file(settings: Settings) -> Path:
+    """Where Prefect's log lines (and the project's own) of the commands go, rotated."""
+    return (settings.var_dir / "logs" / "taskforce.log").absolute()
+
+
+def prefect_environment(*, verbose: bool) -> None:
+    """Set Prefect's home, analytics and logging for this process and the servers it starts.
+
+    Called before Prefect is imported (its settings and logging are read once, at import).
+    Whatever the user set in the environment wins: PREFECT_HOME, the analytics switches, a
+    logging config of their own. A bad TASKFORCE_ setting is left to the command to report.
+    """
+    try:
+        settings = read_settings()
+    except SettingsError:
+        return
+    home = (settings.var_dir / "prefect").absolute()
+    defaults = {
+        "PREFECT_HOME": str(home),  # not ~/.prefect: the data directory holds everything
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no "Failed to send telemetry" offline
+        "DO_NOT_TRACK": "1",  # the client's own analytics
+        "PREFECT_LOGGING_SETTINGS_PATH": str(LOGGING_CONFIG),
+        "PREFECT_LOGGING_HANDLERS_FILE_FILENAME": str(log_file(settings)),
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    if verbose and os.environ["PREFECT_LOGGING_SETTINGS_PATH"] == str(LOGGING_CONFIG):
+        # Only ours has the file handler; a config of the user's own decides for itself.
+        os.environ["PREFECT_LOGGING_ROOT_HANDLERS"] = "console,file"
+
+
+def showing_prefect_lines() -> bool:
+    """Whether --verbose asked for Prefect's log lines on the console."""
+    return "console" in os.environ.get("PREFECT_LOGGING_ROOT_HANDLERS", "")
+
+
+@contextmanager
+def progress(label: str) -> Iterator[None]:
+    """A spinner with the elapsed time on the terminal while a flow runs (Prefect's temporary
+    server alone takes 7–14 s); nothing when piped, or with --verbose, whose log lines would
+    tear through it."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal or showing_prefect_lines():
+        yield
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        bar.add_task(label, total=None)
+        yield
+
+
+def end_with_mail(lines: Sequence[str], pending: int) -> None:
+    """Print a flow command's mail lines; exit with MAIL_PENDING_EXIT when mail still waits."""
+    print_mail(lines)
+    if pending:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"{pending} 封邮件仍待发送，命令以退出码 {MAIL_PENDING_EXIT} 结束"
+            "（问题解决后再次运行本命令即可发出）。",
+            style="yellow",
+        )
+        raise typer.Exit(MAIL_PENDING_EXIT)
 
 
 def outside(value: object) -> Text:
@@ -128,6 +202,7 @@ def prefect_server(settings: Settings) -> None:
     (about 10 s to start, per command) is used."""
     from flows.cli.services import run_dir, use_running_server
 
+    log_file(settings).parent.mkdir(parents=True, exist_ok=True)
     if use_running_server(settings):
         return
     marker = run_dir(settings) / "temporary-server-noted"

@@ -11,10 +11,11 @@ from config.settings import use_settings
 from flows.cli.common import (
     ConsolidateAsOfOption,
     PolicyOption,
+    end_with_mail,
     load_settings,
     out,
     prefect_server,
-    print_mail,
+    progress,
     quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
@@ -51,7 +52,7 @@ def consolidate_command(
     from tasks.consolidation.bulletin import on_time_rate, report_name
 
     if year is not None:
-        with use_settings(settings):
+        with use_settings(settings), progress(f"{policy} {year}年度汇总"):
             annual = asyncio.run(annual_flow(policy, year, moment, obligation))
         rollup = annual.rollup
         out.print(
@@ -61,7 +62,7 @@ def consolidate_command(
         )
         return
 
-    with use_settings(settings):
+    with use_settings(settings), progress(f"{policy} 汇总：生成通报与汇总表并发送"):
         result = asyncio.run(consolidation_flow(policy, period, moment, obligation))
     c = result.consolidation
     counts = c.counts
@@ -84,4 +85,4 @@ def consolidate_command(
         )
     if not result.leaders:
         out.print("[yellow]政策配置中没有专班领导邮箱，通报未发送。[/yellow]")
-    print_mail(result.mail)
+    end_with_mail(result.mail, result.mail_pending)

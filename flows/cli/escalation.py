@@ -18,11 +18,13 @@ from flows.cli.common import (
     JsonRow,
     OptionalPolicyOption,
     PolicyOption,
+    end_with_mail,
     load_settings,
     out,
     prefect_server,
     print_json,
     print_mail,
+    progress,
     quiet_user_error_tracebacks,
 )
 from flows.cli.tables import whole
@@ -103,8 +105,12 @@ def escalate_command(
     async def run_all() -> list[Any]:
         return [await escalation_flow(policy, m) for m in moments]
 
-    with use_settings(settings):  # --wait-approval's
-        summaries = asyncio.run(run_all())
+    label = f"{policy} 督办：催报、立督办单并发送"
+    if wait := settings.escalation.approval_wait_seconds:
+        # Prefect's "Pausing flow…" goes to the log file: say here what the command waits for.
+        label += f"；如有升级建议，最长等待 {wait} 秒，请在 Prefect 界面审批"
+    with use_settings(settings), progress(label):
+        summaries = asyncio.run(run_all())  # settings: --wait-approval's
     for number, summary in enumerate(summaries, 1):
         out.print(
             f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}：催报 {len(summary.overdue)}，"
@@ -119,7 +125,12 @@ def escalate_command(
             out.print(
                 "待审批：taskforce cases --open 查看，taskforce cases approve|reject 编号 审批。"
             )
-        print_mail(summary.mail)  # each run's block ends with what became of its mail
+        # Each run's block ends with what became of its mail; the last run's pending mail is
+        # what still waits, and sets the exit status.
+        if number < len(summaries):
+            print_mail(summary.mail)
+        else:
+            end_with_mail(summary.mail, summary.mail_pending)
 
 
 @cases_app.callback()

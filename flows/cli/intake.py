@@ -20,12 +20,13 @@ from flows.cli.common import (
     OptionalPolicyOption,
     PolicyOption,
     ReplayPolicyOption,
+    end_with_mail,
     load_settings,
     out,
     outside,
     prefect_server,
     print_json,
-    print_mail,
+    progress,
     quiet_user_error_tracebacks,
 )
 from flows.cli.tables import whole
@@ -143,10 +144,10 @@ def intake(
 
     quiet_user_error_tracebacks()
 
-    with use_settings(settings):
+    with use_settings(settings), progress(f"{policy} 收取报送：读取邮箱并发送回执"):
         summary = asyncio.run(intake_flow(policy, source, moment))
     _print_intake(summary)
-    print_mail(summary.mail)
+    end_with_mail(summary.mail, summary.mail_pending)
 
 
 @intake_app.command("replay")

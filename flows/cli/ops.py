@@ -17,6 +17,7 @@ from flows.cli.common import (
     PolicyOption,
     ServePoliciesOption,
     load_settings,
+    log_file,
     out,
     prefect_server,
 )
@@ -103,6 +104,7 @@ def serve_command(
         "停止服务（Ctrl-C 或 kill）时以上部署自动暂停，不再排队运行；"
         "重新执行 taskforce serve 即全部恢复（在界面中手动暂停的部署也会恢复）。"
     )
+    out.print(f"运行日志写入 {log_file(settings)}（加 taskforce --verbose 则同时显示在终端）。")
     if api_url:
         out.print(f"部署登记到 {api_url}，可在 Prefect 界面查看运行和审批。")
     else:

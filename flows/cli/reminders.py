@@ -10,10 +10,12 @@ from config.settings import use_settings
 from flows.cli.common import (
     PolicyOption,
     RemindAsOfOption,
+    end_with_mail,
     load_settings,
     out,
     prefect_server,
     print_mail,
+    progress,
     quiet_user_error_tracebacks,
 )
 from models.db import init_db, session_scope
@@ -50,11 +52,14 @@ def remind(
         # One flow run a day for the one-off and the monthly reports alike (see reminders_flow).
         return [(moment, await reminders_flow(policy, moment)) for moment in moments]
 
-    with use_settings(settings):
+    with use_settings(settings), progress(f"{policy} 报送提醒：生成并发送通知"):
         results = asyncio.run(run_all())
-    for moment, counts in results:
+    for number, (moment, counts) in enumerate(results, 1):
         out.print(
             f"{moment:%Y-%m-%d %H:%M} 报送提醒：新入发件箱 {counts['queued']}，"
             f"此前已入箱 {counts['already']}，已报送跳过 {counts['skipped']}"
         )
-        print_mail(counts["mail"])
+        if number < len(results):
+            print_mail(counts["mail"])
+        else:  # what the last run left pending is what still waits: the exit status says it
+            end_with_mail(counts["mail"], counts["pending"])

@@ -106,6 +106,17 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> int:
     return process.pid
 
 
+def _ours() -> tuple[str, ...]:
+    """The logging variables the long-lived server does not inherit: it logs to its own file
+    (prefect-server.log, its stdout) with Prefect's default config, not into the commands' log
+    file (flows.cli.common.prefect_environment). A logging config of the user's own is kept."""
+    from flows.cli.common import LOGGING_CONFIG
+
+    if os.environ.get("PREFECT_LOGGING_SETTINGS_PATH") != str(LOGGING_CONFIG):
+        return ()
+    return ("PREFECT_LOGGING_SETTINGS_PATH", "PREFECT_LOGGING_ROOT_HANDLERS")
+
+
 def start(settings: Settings, port: int) -> Services:
     """Start the Prefect server (its own database under var/prefect-server) and the catcher."""
     running = read_state(settings)
@@ -118,7 +129,7 @@ def start(settings: Settings, port: int) -> Services:
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
         **SERVER_SETTINGS,  # the caller's environment may override them
-        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        **{k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", *_ours())},
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # The UI asks the server where its API is; without these it says port 4200.

@@ -95,14 +95,14 @@ def bulletin_pdf(html: str) -> Pdf:
     try:
         from weasyprint import HTML  # loads Pango through cffi: fails without it
     except OSError as exc:
-        logger.warning("WeasyPrint cannot load Pango: %s", exc)
+        logger.warning("WeasyPrint 无法加载 Pango：%s", exc)
         return Pdf(None, NO_PANGO, PANGO_REMEDY)
     # WeasyPrint warns of every CSS property meant for browsers only (print-color-adjust, ...).
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     try:
         data = HTML(string=html).write_pdf()
     except Exception as exc:  # a layout bug must not hold back the bulletin and its mail
-        logger.exception("WeasyPrint failed on the bulletin")
+        logger.exception("WeasyPrint 生成通报PDF出错")
         remedy = f"请将运行日志中的错误（{type(exc).__name__}）反馈给维护人员"
         return Pdf(None, "PDF排版出错", remedy)
     assert data is not None  # no target given: the bytes come back

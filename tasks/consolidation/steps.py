@@ -68,6 +68,7 @@ class ConsolidationResult:
     markdown: str
     leaders: tuple[str, ...]  # who the bulletin mail goes to ("" when nobody is configured)
     mail: tuple[str, ...] = ()  # the run's mail outcome (tasks.mail.failures), set by the flow
+    mail_pending: int = 0  # mails still pending after the run's delivery, set by the flow
     pdf_missing: str = ""  # why there is no PDF (no Chinese font, ...); "" when there is one
     pdf_remedy: str = ""  # what the office can do about it
 

@@ -160,7 +160,7 @@ def office_maildirs(policies_dir: Path, maildir_root: Path) -> dict[str, Path]:
         try:
             mailbox = str(read_yaml(file)["task_force"]["office"]["mailbox"]).strip().lower()
         except Exception as exc:  # a broken policy file is the loader's to report
-            logger.warning("no office mailbox read from %s: %s", file, exc)
+            logger.warning("未能从 %s 读出办公室邮箱：%s", file, exc)
             continue
         if mailbox:
             found[mailbox] = maildir_root / mailbox
@@ -194,7 +194,7 @@ def _headers(content: bytes) -> tuple[str, str]:
         return str(parsed.get("Message-ID", "")).strip(), str(parsed.get("Subject", ""))
     except Exception as exc:  # the email package can trip over a malformed header
         # Storing the message matters more than naming it well.
-        logger.warning("unreadable headers in a received message: %r", exc)
+        logger.warning("收到的邮件信头无法解读：%r", exc)
         return "", ""
 
 
@@ -239,7 +239,7 @@ class _StoringHandler:
                         peer=peer,
                     )
         except OSError as exc:
-            logger.error("could not store a message from %s: %s", envelope.mail_from, exc)
+            logger.error("来自 %s 的邮件无法保存：%s", envelope.mail_from, exc)
             # 4xx: the sender keeps the message and tries again, nothing is lost.
             return "451 4.3.0 Could not store the message, try again later"
         self.count += 1
@@ -248,7 +248,7 @@ class _StoringHandler:
                 self.on_message(caught)
             except Exception:
                 # The message is stored: a failing printer must not make the sender resend it.
-                logger.exception("mail catcher callback failed for %s", caught.path)
+                logger.exception("邮件接收器处理 %s 的回调出错", caught.path)
         return f"250 OK stored as {caught.path.name}"
 
 
@@ -326,7 +326,7 @@ class MailCatcher:
             sock.close()
             raise
         self._controller = controller
-        logger.info("mail catcher on %s:%d, storing into %s", self.host, self.port, self.directory)
+        logger.info("邮件接收器监听 %s:%d，邮件存入 %s", self.host, self.port, self.directory)
 
     def stop(self) -> None:
         """Stop serving; open connections are cut, stored files stay."""

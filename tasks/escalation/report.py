@@ -29,6 +29,7 @@ def escalation_context(summary: EscalationSummary) -> dict[str, Any]:
         "interview": summary.interview,
         "commendations": summary.commendations,
         "mail": summary.mail,
+        "mail_line": summary.mail[-1] if summary.mail else "",
     }
 
 

@@ -62,6 +62,7 @@ class EscalationSummary:
     policy_name: str = ""  # the notice's title, for the office's approval form
     decisions: list[str] = field(default_factory=list)  # answers given while the run waited
     mail: list[str] = field(default_factory=list)  # the run's mail outcome (tasks.mail.failures)
+    mail_pending: int = 0  # mails still pending after the run's delivery
 
 
 @dataclass

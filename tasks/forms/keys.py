@@ -100,7 +100,7 @@ def ensure_key_file(settings: Settings) -> tuple[bytes, bool]:
             "（请检查数据目录 TASKFORCE_VAR_DIR 是否可写，或设置 TASKFORCE_FORM_KEY）"
         ) from None
     if created:
-        logger.info("form signing key %s created in %s", key_id(_read_key(path)), path)
+        logger.info("已生成报表签名密钥 %s，存于 %s", key_id(_read_key(path)), path)
     return _read_key(path), created
 
 

@@ -175,7 +175,7 @@ def read_form_metadata(
     )
     if signer is None:
         logger.info(
-            "form signature mismatch (claims %s/%s/%s/%s)",
+            "报表签名不符（表内声称 %s/%s/%s/%s）",
             fields["policy"],
             fields["obligation"],
             fields["period"],

@@ -53,6 +53,7 @@ def intake_context(title: str, summary: IntakeSummary) -> dict[str, Any]:
         "lines": lines,
         "problems": problems,
         "mail": summary.mail,
+        "mail_line": summary.mail[-1] if summary.mail else "",
     }
 
 

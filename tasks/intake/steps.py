@@ -113,6 +113,7 @@ class IntakeSummary:
     lines: list[dict[str, Any]] = field(default_factory=list)  # one per submission or item
     duplicates: int = 0  # messages another run (or an earlier one) had already taken in
     mail: list[str] = field(default_factory=list)  # the run's mail outcome (tasks.mail.failures)
+    mail_pending: int = 0  # mails still pending after the run's delivery
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line["outcome"] == outcome)
@@ -409,7 +410,7 @@ def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dic
     except PaperMismatch:
         raise
     except Exception as exc:
-        logger.exception("intake item %s failed", item_id)
+        logger.exception("收取项 %s 处理出错", item_id)
         with session_scope(run.settings) as session:
             item = session.get(t.InboundItem, item_id)
             assert item is not None

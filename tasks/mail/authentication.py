@@ -119,7 +119,7 @@ def _from_authentication_results(
     try:
         header = authres.AuthenticationResultsHeader.parse_value(topmost)
     except authres.AuthResError as exc:
-        logger.info("unreadable Authentication-Results from %s: %s", trusted, exc)
+        logger.info("%s 的 Authentication-Results 无法解读：%s", trusted, exc)
         return SenderAuthentication(
             False,
             "authentication-results",

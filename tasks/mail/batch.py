@@ -40,7 +40,9 @@ class BuiltBatch:
 def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -> BuiltBatch:
     """Build each row's message; hold or fail, with the reason, the rows that cannot be built."""
     if problem := sender_problem(sender):
-        logger.error("smtp.sender %s: %d mail(s) left pending", problem, len(rows))
+        logger.error(
+            "发件地址设置（TASKFORCE_SMTP_SENDER）%s：%d 封邮件仍待发送", problem, len(rows)
+        )
         error = f"not sent: smtp.sender {sender!r}: {problem}"
         held = [
             DeliveryOutcome(r.idempotency_key, "pending", 0, error=error, stop="sender")
@@ -54,11 +56,11 @@ def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -
         try:
             message = build_email(row, sender=sender, reply_to=reply_to)
         except DeliveryError as exc:  # an attachment file missing or unreadable (names the path)
-            logger.error("%s: held, attachment: %s", key, exc)
+            logger.error("%s：附件有误，暂不发送：%s", key, exc)
             unbuilt.append(DeliveryOutcome(key, "pending", 0, error=str(exc), stop="attachment"))
             continue
         except Exception as exc:
-            logger.exception("%s: cannot be built", key)
+            logger.exception("%s：邮件无法生成", key)
             error = f"邮件无法生成：{type(exc).__name__}: {exc}"
             unbuilt.append(DeliveryOutcome(key, "failed", 0, error=error))
             continue

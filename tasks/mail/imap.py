@@ -273,8 +273,8 @@ class ImapSource:
         permanent = _text(self._connection.response("PERMANENTFLAGS")[1])
         if not self.processed_folder and permanent and "\\*" not in permanent:
             logger.warning(
-                "%s: the server may not keep the keyword %s (PERMANENTFLAGS %s); "
-                "set processed_folder to move processed messages instead",
+                "%s：服务器可能不保存标记 %s（PERMANENTFLAGS %s）；"
+                "请设置 processed_folder，把已处理的邮件移入该文件夹",
                 self.name,
                 INTAKE_KEYWORD,
                 permanent,
@@ -327,7 +327,7 @@ class ImapSource:
             if max_bytes is None:
                 message = self._fetch(uid)
             elif uid not in sizes:
-                logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+                logger.info("%s：UID %s 已不在（可能已被另一次运行移走）", self.name, uid)
                 continue
             elif sizes[uid] > max_bytes:
                 message = self._fetch_spooled(uid)
@@ -369,7 +369,7 @@ class ImapSource:
             data = []
         found = _body(data, uid)
         if found is None:
-            logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+            logger.info("%s：UID %s 已不在（可能已被另一次运行移走）", self.name, uid)
             return None
         content, line = found
         key = f"{self.uidvalidity}:{uid}"
@@ -391,7 +391,7 @@ class ImapSource:
                     data = []
                 found = _body(data, uid)
                 if found is None and offset == 0:
-                    logger.info("%s: UID %s is gone (moved by another run?)", self.name, uid)
+                    logger.info("%s：UID %s 已不在（可能已被另一次运行移走）", self.name, uid)
                     return None
                 if found is None:
                     break  # past the end: an empty range
@@ -406,7 +406,7 @@ class ImapSource:
     def _received(self, line: bytes, uid: int) -> datetime:
         received = parse_internaldate(line)
         if received is None:
-            logger.warning("%s: no INTERNALDATE for UID %s; using now", self.name, uid)
+            logger.warning("%s：UID %s 没有 INTERNALDATE，按当前时间记录", self.name, uid)
             received = datetime.now(UTC)
         return received
 
@@ -421,7 +421,7 @@ class ImapSource:
             ) from None
         if validity != self.uidvalidity:
             logger.warning(
-                "%s: key %s is from UIDVALIDITY %s, the folder now has %s; ignored",
+                "%s：键 %s 属于 UIDVALIDITY %s，文件夹现为 %s，已忽略",
                 self.name,
                 source_key,
                 validity,
@@ -434,7 +434,7 @@ class ImapSource:
         except _Expunged:
             done = False
         if not done:
-            logger.info("%s: UID %s already gone (another run?); nothing to mark", self.name, uid)
+            logger.info("%s：UID %s 已不在（可能已被另一次运行处理），无需标记", self.name, uid)
 
     def _flag(self, uid: int) -> bool:
         """Flag one message processed; false when it was no longer there."""
@@ -489,11 +489,11 @@ class ImapSource:
             raise self._lost("创建已处理文件夹", exc) from exc
         reply = _text(data)
         if typ == "OK":
-            logger.info("%s: created folder %s", self.name, self.processed_folder)
+            logger.info("%s：已新建文件夹 %s", self.name, self.processed_folder)
             try:  # so that mail clients show it; not needed for the intake
                 self._connection.subscribe(target)
             except (imaplib.IMAP4.error, OSError):
-                logger.debug("%s: could not subscribe to %s", self.name, self.processed_folder)
+                logger.debug("%s：无法订阅文件夹 %s", self.name, self.processed_folder)
         elif "ALREADYEXISTS" not in reply.upper() and "ALREADY EXISTS" not in reply.upper():
             raise MailboxError(
                 f"收件邮箱 {self.settings.username}（{self.address}）无法创建已处理文件夹 "
@@ -510,7 +510,7 @@ class ImapSource:
         try:
             self._connection.logout()
         except (imaplib.IMAP4.error, OSError) as exc:
-            logger.debug("%s: logout failed: %s", self.name, exc)
+            logger.debug("%s：退出登录失败：%s", self.name, exc)
             self._abandon()
 
     def _abandon(self) -> None:

@@ -174,7 +174,7 @@ class _Recorder:
                 await asyncio.shield(self.inflight)
             except OperationalError as exc:  # busy: the connections wait, we try again
                 self.buffer[:0] = outcomes
-                logger.warning("recording %d outcome(s) failed, again: %s", len(outcomes), exc)
+                logger.warning("记录 %d 封邮件的发送结果失败，稍后重试：%s", len(outcomes), exc)
                 await asyncio.sleep(RETRY_WRITE)
                 self.wake.set()
                 continue
@@ -239,7 +239,7 @@ async def deliver_outbox(
         dead = dead_holders(claim_holders(session))
         released = release_expired_claims(session, now=now, dead_holders=dead)
         if released:
-            logger.warning("released %d claim(s) of a delivery that stopped", released)
+            logger.warning("已释放中断的发送留下的 %d 封邮件，重新待发送", released)
         session.commit()
         lease_until = now + timedelta(seconds=settings.smtp.lease_seconds)
         rows = claim_pending(
@@ -285,7 +285,8 @@ async def deliver_outbox(
     recorder.finish(outcomes)
     for outcome in sent:
         if outcome.status != "sent":
-            logger.warning("%s: %s %s", outcome.key, outcome.status, outcome.error)
+            state = "发送失败" if outcome.status == "failed" else "待发送"
+            logger.warning("%s：%s：%s", outcome.key, state, outcome.error)
         elif outcome.refused:
-            logger.warning("%s: %s", outcome.key, refusal_note(outcome.refused))
+            logger.warning("%s：%s", outcome.key, refusal_note(outcome.refused))
     return DeliverySummary(outcomes, subjects, to)

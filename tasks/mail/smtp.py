@@ -202,7 +202,7 @@ async def _close(client: aiosmtplib.SMTP) -> None:
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        logger.debug("QUIT to SMTP server failed (%s); closing the socket", exc)
+        logger.debug("向邮件服务器发送 QUIT 失败（%s），直接关闭连接", exc)
     finally:
         client.close()
 
@@ -269,20 +269,21 @@ class _Batch:
         self.outcomes[index] = outcome
         self.left -= 1
         if status == "sent":
-            logger.debug("%s: sent to %s: %s", mail.key, ", ".join(mail.recipients), reply)
+            logger.debug("%s：已发送至 %s：%s", mail.key, ", ".join(mail.recipients), reply)
         elif outcome.attempts == 0:  # never tried after a stop: one line in stop() says it all
-            logger.debug("%s: pending, not tried", mail.key)
+            logger.debug("%s：待发送，本次未尝试", mail.key)
         else:
             logger.warning(
-                "%s: %s after %d attempt(s): %s", mail.key, status, outcome.attempts, error
-            )
+                "%s：尝试 %d 次后%s：%s",
+                mail.key, outcome.attempts, "发送失败" if status == "failed" else "仍待发送", error,
+            )  # fmt: skip
         if self.on_settled is not None:
             try:
                 self.on_settled(outcome)
             except Exception:
                 # A bookkeeping bug must not cut the batch in the middle of sending: the outcome
                 # is still returned at the end, and the caller records what it has not yet.
-                logger.exception("%s: on_settled failed", mail.key)
+                logger.exception("%s：记录发送结果的回调出错", mail.key)
         if self.left == 0:
             for _ in range(self.workers):
                 self.queue.put_nowait(_STOP)
@@ -293,18 +294,20 @@ class _Batch:
             return
         self.stopped = error
         self.cause = cause
-        logger.error(
-            "SMTP server %s:%d unusable (%s), %d mail(s) left pending: %s",
-            self.smtp.host,
-            self.smtp.port,
-            cause,
-            self.left,
-            error,
-        )
         for index, handle in list(self.retries.items()):
             handle.cancel()
             del self.retries[index]
             self.settle_stopped(index)
+        from tasks.mail.failures import STOP_REASONS  # (failures imports this module)
+
+        # After the waiting retries are settled: the pending ones, plus those no worker has
+        # taken yet (settled as they are taken). Counted before, the mail that caused the stop
+        # (already settled) was missing: "0 mail(s) left pending" while one was.
+        pending = self.left + sum(1 for o in self.outcomes if o and o.status == "pending")
+        logger.error(
+            "邮件服务器 %s:%d 无法使用（%s），%d 封邮件仍待发送：%s",
+            self.smtp.host, self.smtp.port, STOP_REASONS[cause], pending, error,
+        )  # fmt: skip
 
     def settle_stopped(self, index: int) -> None:
         """A mail the stop left unsent: pending, with the stop's cause and reply."""
@@ -320,7 +323,7 @@ class _Batch:
     def retry_later(self, index: int, error: DeliveryError) -> None:
         delay = _backoff(self.smtp, self.attempts[index])
         logger.info(
-            "%s: attempt %d failed (%s), again in %.2f s",
+            "%s：第 %d 次发送失败（%s），%.2f 秒后重试",
             self.mails[index].key,
             self.attempts[index],
             error,
@@ -392,7 +395,7 @@ class _Batch:
                 self.settle(index, "pending", error=str(error), reply=error.reply)
                 return "settled"
             logger.info(
-                "connecting to %s:%d failed (%s), again in %.2f s",
+                "连接邮件服务器 %s:%d 失败（%s），%.2f 秒后重试",
                 self.smtp.host,
                 self.smtp.port,
                 error,
@@ -440,7 +443,7 @@ def _classify_logged(exc: BaseException, *, key: str, connecting: bool = False) 
     if not _expected(exc):
         # Not a delivery problem but a bug (a header that cannot be serialised …): keep its
         # traceback in the log; the mail fails, the rest of the batch goes on.
-        logger.error("%s: unexpected error while sending", key, exc_info=exc)
+        logger.error("%s：发送时出现意外错误", key, exc_info=exc)
     return classify_error(exc, connecting=connecting)
 
 
@@ -463,7 +466,9 @@ async def send_batch(
         return []
     if problem := sender_problem(smtp.sender):
         # Nothing can go without a sender: no connection, every mail waits for the setting.
-        logger.error("smtp.sender %s: %d mail(s) left pending", problem, len(mails))
+        logger.error(
+            "发件地址设置（TASKFORCE_SMTP_SENDER）%s：%d 封邮件仍待发送", problem, len(mails)
+        )
         error = f"not sent: smtp.sender {smtp.sender!r}: {problem}"
         held = [DeliveryOutcome(m.key, "pending", 0, error=error, stop="sender") for m in mails]
         if on_settled is not None:
@@ -475,7 +480,7 @@ async def send_batch(
     outcomes = await batch.run()
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("sent", "failed", "pending")}
     logger.info(
-        "%d mail(s) to %s:%d in %.2f s, %d worker(s): %d sent, %d failed, %d pending",
+        "%d 封邮件经 %s:%d 发送，用时 %.2f 秒，%d 个连接：已发送 %d，失败 %d，待发送 %d",
         len(mails),
         smtp.host,
         smtp.port,

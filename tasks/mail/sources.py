@@ -148,7 +148,7 @@ class MaildirSource:
         try:
             os.rename(self.directory / "new" / source_key, self.directory / "cur" / f"{base}:2,S")
         except FileNotFoundError:
-            logger.debug("maildir message %s already moved by another run", source_key)
+            logger.debug("maildir 邮件 %s 已被另一次运行移走", source_key)
 
     def close(self) -> None:
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.mail.failures import outcome_line
 from tasks.mail.outbox import DeliverySummary, refusal_note
 from tasks.reminders.steps import PrepareSummary
 from tasks.render import render_report
@@ -44,6 +45,7 @@ def reminder_context(
     return {
         "title": title,
         "stop": stop,
+        "mail_line": outcome_line(delivered),
         "sent": delivered.count("sent"),
         "partly_refused": delivered.partly_refused(),
         "failed": delivered.count("failed"),

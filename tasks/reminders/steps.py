@@ -120,7 +120,7 @@ def _ensure_form(path: Path, spec: FormSpec, keys: FormKeys, recorded: bool) -> 
             meta = read_form_metadata(path.read_bytes(), keys)
             return Issued(meta.digest, meta.key_id, meta.issued_at)
         except FormError:
-            logger.warning("form %s is not signed with a key of this install: rebuilt", path)
+            logger.warning("报表 %s 不是用本机密钥签名的：已重新生成", path)
     from tasks.forms.build import build_signed_form
 
     data, digest = build_signed_form(spec, keys.current)

@@ -1,5 +1,7 @@
 """Every flow command ends with what became of its mail (issue 18 §3): 已发送 N，失败 N（原因），
-待发送 N（原因）, with a line that says why sending stopped when it did.
+待发送 N（原因）, with a line that says why sending stopped when it did. Mail still pending after
+the run's retries makes the command exit 3, and the run's artifact opens with the same line
+(issue 20 §4).
 
 The commands run in this process on the session's Prefect server (``invoke_cli``), against a real
 aiosmtpd server, or a port nobody listens on for a mail server that is down.
@@ -7,6 +9,7 @@ aiosmtpd server, or a port nobody listens on for a mail server that is down.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +37,21 @@ def mail_to(server: SmtpServer) -> dict[str, str]:
     return {"TASKFORCE_SMTP_HOST": server.host, "TASKFORCE_SMTP_PORT": str(server.port)}
 
 
+def artifact(key: str) -> str:
+    """The markdown of the latest artifact with this key on the session's Prefect server."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> str:
+        async with get_client() as client:
+            [latest] = await client.read_latest_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+        return str(latest.data)
+
+    return asyncio.run(read())
+
+
 def statuses(settings: Settings) -> list[str]:
     with session_scope(settings) as session:
         return list(session.exec(select(t.Notification.status)).all())
@@ -48,7 +66,9 @@ def test_remind_with_an_empty_sender_holds_the_mail_and_sends_it_once_fixed(
     held = invoke_cli(tmp_path, "remind", "--policy", POLICY, *moment,
                       env={**mail_to(smtp_server), "TASKFORCE_SMTP_SENDER": ""})  # fmt: skip
 
-    assert held.returncode == 0, held.stderr
+    # Exit 3: mail it had to send still waits, so a cron wrapper notices (issue 20 §4).
+    assert held.returncode == 3, held.stderr
+    assert f"{len(statuses(settings))} 封邮件仍待发送，命令以退出码 3 结束" in held.stderr
     queued = len(statuses(settings))
     assert queued > 60  # the two checklist reports to every unit
     lines = held.stdout.splitlines()
@@ -60,11 +80,14 @@ def test_remind_with_an_empty_sender_holds_the_mail_and_sends_it_once_fixed(
     assert lines[-1] == f"邮件：已发送 0，失败 0，待发送 {queued}（发件地址设置有误）"
     # Before: every mail of the day failed for good. Now they wait, untouched.
     assert set(statuses(settings)) == {"pending"} and smtp_server.messages == []
+    assert artifact(f"reminders-{POLICY}").startswith(f"> {lines[-1]}\n\n# ")
 
     fixed = invoke_cli(tmp_path, "remind", "--policy", POLICY, *moment, env=mail_to(smtp_server))
 
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.splitlines()[-1] == f"邮件：已发送 {queued}，失败 0，待发送 0"
+    assert "退出码" not in fixed.stderr
+    assert artifact(f"reminders-{POLICY}").startswith(f"> {fixed.stdout.splitlines()[-1]}\n")
     assert set(statuses(settings)) == {"sent"} and len(smtp_server.messages) == queued
 
 
@@ -78,8 +101,11 @@ def test_consolidate_with_the_mail_server_down_says_the_bulletin_waits(
     result = invoke_cli(tmp_path, "consolidate", "--policy", POLICY,
                         "--as-of", spec["as_of"].isoformat(), env=down)  # fmt: skip
 
-    # Exit 0: the bulletin is made and stored; the mail waits for the server, and says so.
-    assert result.returncode == 0, result.stderr
+    # The bulletin is made and stored; the mail waits for the server, and says so, in the
+    # summary and by exit status 3 (before issue 20 the command exited 0: a cron wrapper saw
+    # nothing wrong).
+    assert result.returncode == 3, result.stderr
+    assert "1 封邮件仍待发送，命令以退出码 3 结束" in result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == "邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）"
     assert any(
@@ -89,6 +115,10 @@ def test_consolidate_with_the_mail_server_down_says_the_bulletin_waits(
     assert any(line.startswith("邮件服务器 127.0.0.1:") and "1 封邮件仍待发送" in line
                for line in lines)  # fmt: skip
     assert statuses(settings) == ["pending"]
+    # The bulletin's artifact in the UI opens with the same line; so does the delivery's.
+    top = "> 邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）\n\n"
+    assert artifact(f"consolidation-{POLICY}-bulletin").startswith(top)
+    assert artifact(f"delivery-{POLICY}").startswith(top)
 
 
 def test_escalate_and_intake_end_with_the_mail_line(
@@ -118,7 +148,38 @@ def test_escalate_and_intake_end_with_the_mail_line(
     [digest] = [m for m in smtp_server.messages if "投递失败" in str(m.message["Subject"])]
     assert digest.rcpt_tos == office and "4封邮件未能送达" in str(digest.message["Subject"])
 
+    # Failed for good is not pending: nothing waits, exit 0; the artifact opens with the line.
+    assert "退出码" not in escalated.stderr
+    assert artifact(f"escalation-{POLICY}").startswith(f"> {lines[-1]}\n\n# ")
+
     intake = invoke_cli(tmp_path, "intake", "--policy", POLICY, "--source", "maildir",
                         "--as-of", "2023-03-06T18:00", env=mail_to(smtp_server))  # fmt: skip
     assert intake.returncode == 0, intake.stderr
     assert intake.stdout.splitlines()[-1] == "邮件：已发送 0，失败 0，待发送 0"
+    assert artifact(f"intake-{POLICY}").startswith("> 邮件：已发送 0，失败 0，待发送 0\n\n# ")
+
+
+def test_escalate_and_intake_exit_3_while_the_mail_server_is_down(
+    tmp_path: Path, prefect_server: None
+) -> None:
+    settings = seeded(tmp_path)
+    load_month(settings, "lingchuan-2023-02")
+    down = {"TASKFORCE_SMTP_PORT": str(free_port()), "TASKFORCE_SMTP_BACKOFF_SECONDS": "0.01"}
+
+    escalated = invoke_cli(tmp_path, "escalate", "--policy", POLICY,
+                           "--as-of", "2023-03-06T10:00", env=down)  # fmt: skip
+
+    assert escalated.returncode == 3, escalated.stderr
+    waiting = statuses(settings).count("pending")
+    assert waiting > 0 and escalated.stdout.splitlines()[-1] == (
+        f"邮件：已发送 0，失败 0，待发送 {waiting}（邮件服务器无法连接）"
+    )
+    assert f"{waiting} 封邮件仍待发送，命令以退出码 3 结束" in escalated.stderr
+    # Intake sends nothing new, but the 催报 and 督办单 still wait: the exit status says so.
+    intake = invoke_cli(tmp_path, "intake", "--policy", POLICY, "--source", "maildir",
+                        "--as-of", "2023-03-06T18:00", env=down)  # fmt: skip
+    assert intake.returncode == 3, intake.stderr
+    last = intake.stdout.splitlines()[-1]
+    assert last.startswith("邮件：已发送 0，失败 0，待发送 ")
+    assert last.endswith("（邮件服务器无法连接）")
+    assert "封邮件仍待发送，命令以退出码 3 结束" in intake.stderr

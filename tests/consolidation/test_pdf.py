@@ -264,4 +264,7 @@ def test_without_a_chinese_font_no_pdf_and_the_leaders_and_the_office_are_told(
             limit=1,
             sort=ArtifactSort.UPDATED_DESC,
         )
-    assert str(artifact.data).startswith(f"> **通报PDF未生成**：{NO_CJK_FONT}。")
+    # Under the run's mail line, which every run's artifact opens with (issue 20 §4).
+    assert str(artifact.data).startswith(
+        f"> 邮件：已发送 1，失败 0，待发送 0\n\n> **通报PDF未生成**：{NO_CJK_FONT}。"
+    )

@@ -62,3 +62,18 @@ def test_the_run_ends_with_its_mail() -> None:
         "1 封邮件仍待发送。\n"
         "- 邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）\n"
     )
+
+
+def test_the_mail_line_is_on_top_and_under_its_heading() -> None:
+    """The office sees first what became of the run's mail, as the command's last line says."""
+    summary = IntakeSummary(policy="p", source="IMAP")
+    summary.mail = [
+        "邮件服务器 127.0.0.1:2525 无法连接（[Errno 111]），1 封邮件仍待发送，下次运行时重发。",
+        "邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）",
+    ]
+    markdown = intake_markdown("陵川 收取报送", summary)
+    assert markdown.startswith(
+        "> 邮件：已发送 0，失败 0，待发送 1（邮件服务器无法连接）\n\n# 陵川 收取报送\n"
+    )
+    _, _, section = markdown.partition("## 邮件发送\n\n")
+    assert section.splitlines()[-1] == f"- {summary.mail[-1]}" and "\\[Errno 111\\]" in section

@@ -266,7 +266,7 @@ def test_two_runs_moving_interleaved(
             second.mark_processed(item.source_key)
     assert imap_mailbox.count("INBOX") == 0
     assert imap_mailbox.count("已处理") == 3  # each moved once, none lost
-    assert "already gone" in caplog.text
+    assert "已不在（可能已被另一次运行处理），无需标记" in caplog.text
 
 
 @pytest.mark.parametrize("processed", ["", "已处理"], ids=["flag", "move"])
@@ -282,9 +282,9 @@ def test_marking_a_message_that_is_gone_is_only_logged(
         else:
             imap_mailbox.clear()  # a user deleted and expunged it meanwhile
             assert list(source.fetch_new()) == []
-        assert f"UID {uid} already gone" not in caplog.text
+        assert f"UID {uid} 已不在（可能已被另一次运行处理），无需标记" not in caplog.text
         source.mark_processed(item.source_key)
-    assert f"UID {uid} already gone" in caplog.text
+    assert f"UID {uid} 已不在（可能已被另一次运行处理），无需标记" in caplog.text
     assert imap_mailbox.count("INBOX") == 0
     if processed:
         assert imap_mailbox.count(processed) == 1

@@ -17,7 +17,8 @@ NOW = datetime(2023, 1, 17, 9, 0, tzinfo=SHANGHAI)
 def test_a_day_with_nothing_to_send_says_so() -> None:
     empty = DeliverySummary(outcomes=[], subjects={}, recipients={})
     markdown = reminder_markdown("陵川 报送提醒", PrepareSummary(as_of=NOW), empty)
-    assert markdown.startswith("# 陵川 报送提醒\n")
+    # The run's mail line on top, as the command ends with it (issue 20 §4), then the title.
+    assert markdown.startswith("> 邮件：已发送 0，失败 0，待发送 0\n\n# 陵川 报送提醒\n")
     assert "发送成功 0 封，失败 0 封，待发送 0 封。" in markdown
     assert "今日无需发送通知。" in markdown and "##" not in markdown
 
@@ -63,4 +64,5 @@ def test_a_stopped_batch_says_why_under_the_counts() -> None:
     markdown = reminder_markdown("t", PrepareSummary(as_of=NOW), held, stop)
     _, _, rest = markdown.partition("待发送 1 封。\n\n")
     shown = stop.replace("_", "\\_")  # markdown-escaped, as md_cell shows it
+    assert markdown.startswith("> 邮件：已发送 0，失败 0，待发送 1（发件地址设置有误）\n\n# t\n")
     assert rest.startswith(f"**{shown}**\n") and "| 待发送 | rsj\\@x.org |" in rest
