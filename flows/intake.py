@@ -11,10 +11,12 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings, current_settings
 from flows.delivery import deliver
+from flows.run_names import named, policy_short
 from tasks.calendar import local_moment
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 from tasks.mail.failures import mail_lines
+from tasks.run_names import artifact_title
 
 
 @task(name="take-in", cache_policy=NONE)
@@ -43,7 +45,7 @@ async def publish_intake_report(title: str, policy_code: str, summary: IntakeSum
     return markdown
 
 
-@flow(name="intake", log_prints=False)
+@flow(name="intake", flow_run_name=named("收取报送", time=True), log_prints=False)
 async def intake_flow(
     policy_code: str, source: str | None = None, as_of: datetime | None = None
 ) -> IntakeSummary:
@@ -58,6 +60,6 @@ async def intake_flow(
     summary = take_in_mail(policy_code, source, moment, settings)
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
-    title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
+    title = artifact_title(f"{policy_short(policy_code)} 收取报送", moment, figures=False)
     await publish_intake_report(title, policy_code, summary)
     return summary

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -275,6 +276,7 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
                 "status": status_text(m),
                 "support": "、".join(m.support_units) or "—",
                 "light": m.light,
+                "light_label": LIGHT_LABELS[m.light],
                 "targets": targets,
             }
         )
@@ -439,10 +441,20 @@ def _environment(env: Environment | None) -> Environment:
     return env
 
 
-def bulletin_markdown(c: Consolidation, env: Environment | None = None) -> str:
-    """The 月度通报 as GitHub-flavoured Markdown (the file and the Prefect artifact)."""
+def bulletin_markdown(
+    c: Consolidation,
+    env: Environment | None = None,
+    *,
+    workbook: Path | None = None,
+    pdf: Path | None = None,
+) -> str:
+    """The 月度通报 as GitHub-flavoured Markdown: the file, or with ``workbook`` the Prefect
+    artifact, its tables narrowed to what fits the UI's page and the files' paths for the rest."""
     template = _environment(env).get_template("reports/bulletin.md")
-    return template.render(bulletin_context(c))
+    files = None
+    if workbook is not None:
+        files = {"workbook": str(workbook), "pdf": str(pdf) if pdf else ""}
+    return template.render(bulletin_context(c), files=files)
 
 
 def bulletin_html(
