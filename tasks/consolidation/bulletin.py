@@ -191,6 +191,14 @@ def _leads_text(m: MeasureRow) -> str:
     return "、".join(name if st == shown else f"{name}（{st}）" for name, st in m.reports)
 
 
+def _first_lead(m: MeasureRow) -> str:
+    """县能源局等3个单位: the Prefect UI never wraps a table cell, so its table names one."""
+    if not m.lead_units:
+        return "—"
+    more = f"等{len(m.lead_units)}个单位" if len(m.lead_units) > 1 else ""
+    return m.lead_units[0] + more
+
+
 def _status_counts(pairs: Iterable[tuple[str, int]]) -> str:
     parts = [f"{status}{count}项" for status, count in pairs if count]
     return "、".join(parts) or "—"
@@ -273,6 +281,7 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
                 "title": m.title,
                 "group": m.group,
                 "leads": _leads_text(m),
+                "first_lead": _first_lead(m),
                 "status": status_text(m),
                 "support": "、".join(m.support_units) or "—",
                 "light": m.light,
@@ -403,6 +412,12 @@ def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) ->
             f"序时进度为目标期限已过时间占比（至{_day(s.covers_end)}）；量化目标完成进度"
             f"落后序时进度{num(s.yellow_points)}个百分点及以上为黄灯，"
             f"{num(s.red_points)}个百分点及以上为红灯。"
+        ),
+        # The artifact's table names one lead unit per measure, with no status in brackets.
+        "short_light_note": (
+            "注：进展状态取各牵头/负责单位所报最滞后者；灯取各量化目标中最滞后者，完成进度落后"
+            f"序时进度{num(s.yellow_points)}个百分点及以上为黄灯，{num(s.red_points)}个百分点"
+            "及以上为红灯。"
         ),
         "problems": _by_group(c, c.problems),
         "next_steps": _by_group(c, c.next_steps),
