@@ -30,7 +30,7 @@ from tasks.mail.failures import mail_lines
 from tasks.run_names import artifact_title
 
 
-@task(name="consolidate-month", cache_policy=NONE)
+@task(name="consolidate-month", task_run_name="汇总并生成通报", cache_policy=NONE)
 def consolidate_month(
     policy_code: str,
     period: str | None,
@@ -55,7 +55,7 @@ def consolidate_month(
     return result
 
 
-@task(name="publish-consolidation", cache_policy=NONE)
+@task(name="publish-consolidation", task_run_name="发布汇总表和通报", cache_policy=NONE)
 async def publish(result: ConsolidationResult) -> None:
     """The office reads these on the flow run: the matrix, the bulletin, the share submitted."""
     c = result.consolidation
@@ -96,7 +96,7 @@ async def consolidation_flow(
     return replace(result, mail=tuple(mail_lines(delivered, settings.smtp)))
 
 
-@task(name="annual-rollup", cache_policy=NONE)
+@task(name="annual-rollup", task_run_name="生成年度汇总", cache_policy=NONE)
 async def annual_task(
     policy_code: str, year: str, obligation: str | None, as_of: datetime, settings: Settings
 ) -> AnnualResult:

@@ -43,7 +43,7 @@ async def deliver_steps(policy_code: str, settings: Settings) -> DeliverySummary
 
 
 # A side effect, never cached.
-@task(name="deliver-outbox", cache_policy=NONE)
+@task(name="deliver-outbox", task_run_name="发送邮件", cache_policy=NONE)
 async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
     """Send the policy's pending outbox rows in one batch; the office's digest of failures."""
     summary = await deliver_steps(policy_code, settings)

@@ -29,7 +29,7 @@ from tasks.mail.failures import mail_lines
 from tasks.run_names import artifact_title
 
 
-@task(name="escalate", cache_policy=NONE)
+@task(name="escalate", task_run_name="催报和督办", cache_policy=NONE)
 def escalate(policy_code: str, as_of: datetime, settings: Settings) -> EscalationSummary:
     """Plan and apply the day's escalation (keyed: a replay changes nothing)."""
     summary = run_escalation(settings, policy_code, as_of=as_of)
@@ -41,7 +41,7 @@ def escalate(policy_code: str, as_of: datetime, settings: Settings) -> Escalatio
     return summary
 
 
-@task(name="record-decisions", cache_policy=NONE)
+@task(name="record-decisions", task_run_name="登记审批结果", cache_policy=NONE)
 def record_decisions(
     settings: Settings, answer: Any, awaiting: list[dict[str, Any]], at: datetime
 ) -> list[str]:
@@ -74,7 +74,7 @@ async def office_approval(
     return record_decisions(settings, answer, awaiting, at)
 
 
-@task(name="publish-escalation", cache_policy=NONE)
+@task(name="publish-escalation", task_run_name="发布督办情况", cache_policy=NONE)
 async def publish(summary: EscalationSummary) -> str:
     markdown = escalation_markdown(summary)
     await acreate_markdown_artifact(

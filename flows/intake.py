@@ -19,7 +19,7 @@ from tasks.mail.failures import mail_lines
 from tasks.run_names import artifact_title
 
 
-@task(name="take-in", cache_policy=NONE)
+@task(name="take-in", task_run_name="收取并登记报送", cache_policy=NONE)
 def take_in_mail(
     policy_code: str, source_kind: str | None, as_of: datetime, settings: Settings
 ) -> IntakeSummary:
@@ -36,7 +36,7 @@ def take_in_mail(
     return summary
 
 
-@task(name="publish-intake-report", cache_policy=NONE)
+@task(name="publish-intake-report", task_run_name="发布收取情况", cache_policy=NONE)
 async def publish_intake_report(title: str, policy_code: str, summary: IntakeSummary) -> str:
     markdown = intake_markdown(title, summary)
     await acreate_markdown_artifact(

@@ -23,7 +23,7 @@ from tasks.run_names import artifact_title
 
 
 # Side effects, never cached.
-@task(name="prepare-notices", cache_policy=NONE)
+@task(name="prepare-notices", task_run_name="生成当日通知", cache_policy=NONE)
 def prepare_notices(
     policy_code: str, as_of: datetime, frequency: str | None, settings: Settings
 ) -> PrepareSummary:
@@ -36,7 +36,7 @@ def prepare_notices(
     return summary
 
 
-@task(name="publish-report", cache_policy=NONE)
+@task(name="publish-report", task_run_name="发布提醒情况", cache_policy=NONE)
 async def publish_report(
     title: str,
     policy_code: str,

@@ -113,7 +113,7 @@ async def intake_tick(policy_code: str) -> TickOutcome:
     return outcome
 
 
-@task(name="cycles-to-consolidate", cache_policy=NONE)
+@task(name="cycles-to-consolidate", task_run_name="查找应汇总的报告期", cache_policy=NONE)
 def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[DueCycle]:
     """The monthly cycles whose first working day after the deadline is today."""
     with session_scope(settings) as session:

@@ -108,6 +108,13 @@ async def test_runs_and_artifacts_say_what_and_when(
                 flow_run_id=ArtifactFilterFlowRunId(any_=list(ids.values()))
             )
         )
+        tasks = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[ids["consolidation"]]))
+        )
+    # The steps in the run's graph say what they did, not a key with a hash suffix.
+    assert sorted(t.name for t in tasks) == sorted(
+        ["汇总并生成通报", "发布汇总表和通报", "发送邮件"]
+    )
     names = {run.id: run.name for run in runs}
     assert {kind: names[run_id] for kind, run_id in ids.items()} == {
         "reminders": f"{short} 报送提醒 {day}",
