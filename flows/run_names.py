@@ -59,8 +59,8 @@ def _period(parameters: dict[str, Any], moment: datetime) -> str:
             )  # fmt: skip
     except (NotFoundError, SQLAlchemyError):
         return str(parameters.get("period") or "")
-    if parameters.get("obligation"):  # not the usual monthly report: say which one
-        return f"{cycle.period_label}{obligation.name}"
+    if obligation.frequency != "monthly":  # a one-off report consolidated: say which
+        return obligation.name
     return cycle.period_label
 
 

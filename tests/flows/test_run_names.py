@@ -94,7 +94,10 @@ async def test_runs_and_artifacts_say_what_and_when(
         states["reminders"] = await reminders_flow(code, in_utc, return_state=True)
         states["intake"] = await intake_flow(code, "maildir", in_utc, return_state=True)
         states["escalation"] = await escalation_flow(code, in_utc, return_state=True)
-        states["consolidation"] = await consolidation_flow(code, None, in_utc, return_state=True)
+        # The obligation named, as the demo and the served tick do: still the month's name.
+        states["consolidation"] = await consolidation_flow(
+            code, None, in_utc, spec["obligation"], return_state=True
+        )
         states["annual"] = await annual_flow(code, year, in_utc, return_state=True)
         states["tick"] = await reminders_tick(code, in_utc, return_state=True)
     assert all(s.is_completed() for s in states.values()), states
@@ -129,6 +132,9 @@ async def test_runs_and_artifacts_say_what_and_when(
     assert titles[f"reminders-{code}"] == f"{short} 报送提醒（{stamp}）"
     assert titles[f"intake-{code}"] == f"{short} 收取报送（{stamp}）"
     assert titles[f"escalation-{code}"] == f"{short} 督办（{stamp}）"
+    # Mail goes out at the wall clock's time, whatever day the run works on.
+    sent = titles[f"delivery-{code}"] or ""
+    assert sent.startswith(f"{short} 邮件发送情况（{datetime.now(SHANGHAI):%Y}年"), sent
     for key in ("matrix", "bulletin", "submitted"):
         title = titles[f"consolidation-{code}-{key}"] or ""
         assert title.startswith(f"{county} {period}") and title.endswith(f"（统计截至{stamp}）")
