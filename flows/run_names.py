@@ -27,7 +27,10 @@ def _moment(parameters: dict[str, Any]) -> datetime:
     """The run's ``as_of`` (a deployment's may still be text), else its scheduled start."""
     value = parameters.get("as_of")
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:  # the run refuses it with its own message; its name must not fail
+            value = None
     if isinstance(value, datetime):
         return local_moment(value).astimezone(SHANGHAI)
     scheduled = flow_run.scheduled_start_time

@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 
+from config.errors import NotFoundError
 from config.settings import Settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
@@ -140,3 +141,20 @@ async def test_runs_and_artifacts_say_what_and_when(
         assert title.startswith(f"{county} {period}") and title.endswith(f"（统计截至{stamp}）")
     annual = titles[f"annual-{code}"] or ""
     assert annual.startswith(f"{county}{year}年度") and annual.endswith(f"（统计截至{stamp}）")
+
+
+async def test_a_run_for_a_policy_not_loaded_is_named_by_its_code(
+    prefect_server: None, settings: Settings
+) -> None:
+    """The run fails with its own message (load the policy first), not in its name."""
+    load_seeds(settings, "lingchuan-2023")
+    with use_settings(settings):
+        state = await reminders_flow(
+            "no-such-policy", datetime(2023, 4, 10, 9, tzinfo=SHANGHAI), return_state=True
+        )
+    assert state.is_failed()
+    with pytest.raises(NotFoundError, match="尚未载入"):
+        await state.aresult()
+    async with get_client() as client:
+        run = await client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == "no-such-policy 报送提醒 2023-04-10"
