@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings, current_settings
 from flows.delivery import deliver
+from flows.run_names import named
 from tasks.calendar import local_moment
 from tasks.consolidation.bulletin import report_name
 from tasks.consolidation.steps import (
@@ -26,9 +27,10 @@ from tasks.consolidation.steps import (
 )
 from tasks.consolidation.workbook import status_table_rows
 from tasks.mail.failures import mail_lines
+from tasks.run_names import artifact_title
 
 
-@task(name="consolidate-month", cache_policy=NONE)
+@task(name="consolidate-month", task_run_name="汇总并生成通报", cache_policy=NONE)
 def consolidate_month(
     policy_code: str,
     period: str | None,
@@ -53,7 +55,7 @@ def consolidate_month(
     return result
 
 
-@task(name="publish-consolidation", cache_policy=NONE)
+@task(name="publish-consolidation", task_run_name="发布汇总表和通报", cache_policy=NONE)
 async def publish(result: ConsolidationResult) -> None:
     """The office reads these on the flow run: the matrix, the bulletin, the share submitted;
     the bulletin's artifact opens with the run's mail outcome, as the command ends with it."""
@@ -61,23 +63,25 @@ async def publish(result: ConsolidationResult) -> None:
     key = f"consolidation-{c.source.policy_code}"  # artifact keys allow only [a-z0-9-]
     title = f"{c.source.county} {report_name(c)}"
     await acreate_table_artifact(
-        table=status_table_rows(c), key=f"{key}-matrix", description=f"{title} 报送情况"
-    )
+        table=status_table_rows(c), key=f"{key}-matrix",
+        description=artifact_title(f"{title} 报送情况", c.source.as_of),
+    )  # fmt: skip
     # The mail line (counts and fixed reasons: no outside text), then, so that the office learns
     # here and not from a leader, that the mail went without the PDF.
     notes = f"> {result.mail[-1]}\n\n" if result.mail else ""
     if result.pdf_missing:
         notes += f"> **通报PDF未生成**：{result.pdf_missing}。{result.pdf_remedy}\n\n"
     await acreate_markdown_artifact(
-        markdown=notes + result.markdown, key=f"{key}-bulletin", description=f"{title} 通报"
-    )
+        markdown=notes + result.markdown, key=f"{key}-bulletin",
+        description=artifact_title(f"{title} 通报", c.source.as_of),
+    )  # fmt: skip
     await acreate_progress_artifact(
         progress=round(100 * c.submitted_share, 1), key=f"{key}-submitted",
-        description=f"{title} 已报送单位占比（%）",
+        description=artifact_title(f"{title} 已报送单位占比（%）", c.source.as_of),
     )  # fmt: skip
 
 
-@flow(name="monthly-consolidation", log_prints=False)
+@flow(name="monthly-consolidation", flow_run_name=named("月度汇总", monthly=True), log_prints=False)
 async def consolidation_flow(
     policy_code: str,
     period: str | None = None,
@@ -100,7 +104,7 @@ async def consolidation_flow(
     return result
 
 
-@task(name="annual-rollup", cache_policy=NONE)
+@task(name="annual-rollup", task_run_name="生成年度汇总", cache_policy=NONE)
 async def annual_task(
     policy_code: str, year: str, obligation: str | None, as_of: datetime, settings: Settings
 ) -> AnnualResult:
@@ -110,12 +114,14 @@ async def annual_task(
     rollup = result.rollup
     await acreate_markdown_artifact(
         markdown=result.markdown, key=f"annual-{policy_code}",
-        description=f"{rollup.county}{year}年度{rollup.obligation_name}报送情况汇总",
+        description=artifact_title(
+            f"{rollup.county}{year}年度{rollup.obligation_name}报送情况汇总", rollup.as_of
+        ),
     )  # fmt: skip
     return result
 
 
-@flow(name="annual-rollup", log_prints=False)
+@flow(name="annual-rollup", flow_run_name=named("年度汇总"), log_prints=False)
 async def annual_flow(
     policy_code: str,
     year: str,

@@ -13,11 +13,14 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from config.settings import Settings
+from flows.run_names import policy_short
+from tasks.calendar import SHANGHAI
 from tasks.mail.digest import hold_for_sender, queue_failure_digest
 from tasks.mail.failures import mail_lines
 from tasks.mail.outbox import DeliverySummary, deliver_outbox
 from tasks.mail.smtp import sender_problem
 from tasks.render import render_report
+from tasks.run_names import artifact_title
 
 
 def _run_id() -> str:
@@ -43,7 +46,7 @@ async def deliver_steps(policy_code: str, settings: Settings) -> DeliverySummary
 
 
 # A side effect, never cached.
-@task(name="deliver-outbox", cache_policy=NONE)
+@task(name="deliver-outbox", task_run_name="发送邮件", cache_policy=NONE)
 async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
     """Send the policy's pending outbox rows in one batch; the office's digest of failures."""
     summary = await deliver_steps(policy_code, settings)
@@ -53,6 +56,9 @@ async def deliver(policy_code: str, settings: Settings) -> DeliverySummary:
         await acreate_markdown_artifact(
             key=f"delivery-{policy_code}",
             markdown=render_report("delivery.md", policy=policy_code, lines=lines),
-            description=f"{policy_code} 邮件发送情况",
+            # Sent at the wall clock's time, also when the run replays a past day.
+            description=artifact_title(
+                f"{policy_short(policy_code)} 邮件发送情况", datetime.now(SHANGHAI), figures=False
+            ),
         )
     return summary

@@ -15,6 +15,7 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings, current_settings
 from flows.delivery import deliver
+from flows.run_names import named, policy_short
 from tasks.calendar import local_moment
 from tasks.escalation.approval import approval_description, approval_model, decisions_from
 from tasks.escalation.report import escalation_markdown
@@ -25,9 +26,10 @@ from tasks.escalation.steps import (
     run_escalation,
 )
 from tasks.mail.failures import mail_lines
+from tasks.run_names import artifact_title
 
 
-@task(name="escalate", cache_policy=NONE)
+@task(name="escalate", task_run_name="催报和督办", cache_policy=NONE)
 def escalate(policy_code: str, as_of: datetime, settings: Settings) -> EscalationSummary:
     """Plan and apply the day's escalation (keyed: a replay changes nothing)."""
     summary = run_escalation(settings, policy_code, as_of=as_of)
@@ -39,7 +41,7 @@ def escalate(policy_code: str, as_of: datetime, settings: Settings) -> Escalatio
     return summary
 
 
-@task(name="record-decisions", cache_policy=NONE)
+@task(name="record-decisions", task_run_name="登记审批结果", cache_policy=NONE)
 def record_decisions(
     settings: Settings, answer: Any, awaiting: list[dict[str, Any]], at: datetime
 ) -> list[str]:
@@ -48,14 +50,15 @@ def record_decisions(
     )
 
 
-@flow(name="office-approval")
+@flow(name="office-approval", flow_run_name=named("审批"))
 async def office_approval(
-    policy_name: str, awaiting: list[dict[str, Any]], as_of: datetime
+    policy_code: str, policy_name: str, awaiting: list[dict[str, Any]], as_of: datetime
 ) -> list[str]:
     """Pause until the office answers the form in the Prefect UI (or the wait runs out).
 
     The answer's moment is the run's ``as_of`` plus the time the pause took, so a replayed
-    day records its decision on that day, and a live run at the real time.
+    day records its decision on that day, and a live run at the real time. ``policy_code`` only
+    names the run in the UI (陵川2023 审批 2023-04-10).
     """
     settings = current_settings()  # never a parameter: Prefect stores and shows those
     form = approval_model(awaiting, RunInput)
@@ -71,17 +74,19 @@ async def office_approval(
     return record_decisions(settings, answer, awaiting, at)
 
 
-@task(name="publish-escalation", cache_policy=NONE)
+@task(name="publish-escalation", task_run_name="发布督办情况", cache_policy=NONE)
 async def publish(summary: EscalationSummary) -> str:
     markdown = escalation_markdown(summary)
     await acreate_markdown_artifact(
         key=f"escalation-{summary.policy}", markdown=markdown,
-        description=f"{summary.policy} 督办 {summary.as_of:%Y-%m-%d}",
+        description=artifact_title(
+            f"{policy_short(summary.policy)} 督办", summary.as_of, figures=False
+        ),
     )  # fmt: skip
     return markdown
 
 
-@flow(name="escalation", log_prints=False)
+@flow(name="escalation", flow_run_name=named("督办"), log_prints=False)
 async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> EscalationSummary:
     """Run the escalation ladder for a day, send what it queued, leave the lists as artifact.
 
@@ -97,7 +102,11 @@ async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> Es
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
         state = await office_approval(
-            summary.policy_name, summary.awaiting, summary.as_of, return_state=True
+            summary.policy,
+            summary.policy_name,
+            summary.awaiting,
+            summary.as_of,
+            return_state=True,
         )
         if state.is_completed():
             summary.decisions = await state.aresult()

@@ -11,13 +11,15 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings, current_settings
 from flows.delivery import deliver
+from flows.run_names import named, policy_short
 from tasks.calendar import local_moment
 from tasks.intake.report import intake_markdown
 from tasks.intake.steps import IntakeSummary, open_source, take_in
 from tasks.mail.failures import mail_lines
+from tasks.run_names import artifact_title
 
 
-@task(name="take-in", cache_policy=NONE)
+@task(name="take-in", task_run_name="收取并登记报送", cache_policy=NONE)
 def take_in_mail(
     policy_code: str, source_kind: str | None, as_of: datetime, settings: Settings
 ) -> IntakeSummary:
@@ -34,7 +36,7 @@ def take_in_mail(
     return summary
 
 
-@task(name="publish-intake-report", cache_policy=NONE)
+@task(name="publish-intake-report", task_run_name="发布收取情况", cache_policy=NONE)
 async def publish_intake_report(title: str, policy_code: str, summary: IntakeSummary) -> str:
     markdown = intake_markdown(title, summary)
     await acreate_markdown_artifact(
@@ -43,7 +45,7 @@ async def publish_intake_report(title: str, policy_code: str, summary: IntakeSum
     return markdown
 
 
-@flow(name="intake", log_prints=False)
+@flow(name="intake", flow_run_name=named("收取报送", time=True), log_prints=False)
 async def intake_flow(
     policy_code: str, source: str | None = None, as_of: datetime | None = None
 ) -> IntakeSummary:
@@ -59,6 +61,6 @@ async def intake_flow(
     delivered = await deliver(policy_code, settings)
     summary.mail = mail_lines(delivered, settings.smtp)
     summary.mail_pending = delivered.count("pending")
-    title = f"{policy_code} 收取报送 {moment:%Y-%m-%d %H:%M}"
+    title = artifact_title(f"{policy_short(policy_code)} 收取报送", moment, figures=False)
     await publish_intake_report(title, policy_code, summary)
     return summary

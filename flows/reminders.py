@@ -13,15 +13,17 @@ from prefect.logging import get_run_logger
 
 from config.settings import Settings, current_settings
 from flows.delivery import deliver
+from flows.run_names import named, policy_short
 from tasks.calendar import local_moment
 from tasks.mail.failures import mail_lines, stop_line
 from tasks.mail.outbox import DeliverySummary
 from tasks.reminders.report import reminder_markdown
 from tasks.reminders.steps import PrepareSummary, prepare_reminders
+from tasks.run_names import artifact_title
 
 
 # Side effects, never cached.
-@task(name="prepare-notices", cache_policy=NONE)
+@task(name="prepare-notices", task_run_name="生成当日通知", cache_policy=NONE)
 def prepare_notices(
     policy_code: str, as_of: datetime, frequency: str | None, settings: Settings
 ) -> PrepareSummary:
@@ -34,7 +36,7 @@ def prepare_notices(
     return summary
 
 
-@task(name="publish-report", cache_policy=NONE)
+@task(name="publish-report", task_run_name="发布提醒情况", cache_policy=NONE)
 async def publish_report(
     title: str,
     policy_code: str,
@@ -50,7 +52,7 @@ async def publish_report(
     return markdown
 
 
-@flow(name="reminders", log_prints=False)
+@flow(name="reminders", flow_run_name=named("报送提醒"), log_prints=False)
 async def reminders_flow(policy_code: str, as_of: datetime | None = None) -> dict[str, Any]:
     """Send today's opening notices and reminders for all of a policy's reports.
 
@@ -61,7 +63,7 @@ async def reminders_flow(policy_code: str, as_of: datetime | None = None) -> dic
     """
     moment = local_moment(as_of)
     settings = current_settings()  # never a parameter: Prefect stores and shows those
-    title = f"{policy_code} 报送提醒 {moment:%Y-%m-%d %H:%M}"
+    title = artifact_title(f"{policy_short(policy_code)} 报送提醒", moment, figures=False)
     prepared = prepare_notices(policy_code, moment, None, settings)
     delivered = await deliver(policy_code, settings)
     await publish_report(

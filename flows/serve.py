@@ -25,6 +25,7 @@ from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow
 from flows.intake import intake_flow
 from flows.reminders import reminders_flow
+from flows.run_names import named
 from models.db import session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar, local_moment
 from tasks.serving import (
@@ -73,7 +74,7 @@ def begin(
     return outcome
 
 
-@flow(name="tick-reminders", log_prints=False)
+@flow(name="tick-reminders", flow_run_name=named("定时报送提醒", time=True), log_prints=False)
 async def reminders_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Working days 09:00: the day's opening notices and reminders, one-off and monthly."""
     outcome = begin("reminders", policy_code, as_of, current_settings(), working_days=True)
@@ -84,7 +85,7 @@ async def reminders_tick(policy_code: str, as_of: datetime | None = None) -> Tic
     return outcome
 
 
-@flow(name="tick-escalation", log_prints=False)
+@flow(name="tick-escalation", flow_run_name=named("定时督办", time=True), log_prints=False)
 async def escalation_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Working days 09:00: the escalation ladder, pausing for the office's approval."""
     settings = current_settings()
@@ -101,7 +102,7 @@ async def escalation_tick(policy_code: str, as_of: datetime | None = None) -> Ti
     return outcome
 
 
-@flow(name="tick-intake", log_prints=False)
+@flow(name="tick-intake", flow_run_name=named("定时收取报送", time=True), log_prints=False)
 async def intake_tick(policy_code: str) -> TickOutcome:
     """Every 10 minutes, every day: replies arrive at weekends too and get their receipt."""
     outcome = begin("intake", policy_code, None, current_settings(), working_days=False)
@@ -112,7 +113,7 @@ async def intake_tick(policy_code: str) -> TickOutcome:
     return outcome
 
 
-@task(name="cycles-to-consolidate", cache_policy=NONE)
+@task(name="cycles-to-consolidate", task_run_name="查找应汇总的报告期", cache_policy=NONE)
 def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[DueCycle]:
     """The monthly cycles whose first working day after the deadline is today."""
     with session_scope(settings) as session:
@@ -121,7 +122,7 @@ def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[Due
     return cycles_to_consolidate(cycles, as_of.astimezone(SHANGHAI).date(), calendar)
 
 
-@flow(name="tick-consolidation", log_prints=False)
+@flow(name="tick-consolidation", flow_run_name=named("定时月度汇总", time=True), log_prints=False)
 async def consolidation_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Daily 09:30: consolidate the cycles whose deadline passed on the last working day."""
     settings = current_settings()
@@ -140,7 +141,7 @@ async def consolidation_tick(policy_code: str, as_of: datetime | None = None) ->
     return outcome
 
 
-@flow(name="tick-annual", log_prints=False)
+@flow(name="tick-annual", flow_run_name=named("定时年度汇总", time=True), log_prints=False)
 async def annual_tick(policy_code: str, as_of: datetime | None = None) -> TickOutcome:
     """Daily 10:00: on a consolidation day, the roll-up of that year so far (final in January)."""
     settings = current_settings()

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -190,6 +191,14 @@ def _leads_text(m: MeasureRow) -> str:
     return "、".join(name if st == shown else f"{name}（{st}）" for name, st in m.reports)
 
 
+def _first_lead(m: MeasureRow) -> str:
+    """县能源局等3个单位: the Prefect UI never wraps a table cell, so its table names one."""
+    if not m.lead_units:
+        return "—"
+    more = f"等{len(m.lead_units)}个单位" if len(m.lead_units) > 1 else ""
+    return m.lead_units[0] + more
+
+
 def _status_counts(pairs: Iterable[tuple[str, int]]) -> str:
     parts = [f"{status}{count}项" for status, count in pairs if count]
     return "、".join(parts) or "—"
@@ -272,9 +281,11 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
                 "title": m.title,
                 "group": m.group,
                 "leads": _leads_text(m),
+                "first_lead": _first_lead(m),
                 "status": status_text(m),
                 "support": "、".join(m.support_units) or "—",
                 "light": m.light,
+                "light_label": LIGHT_LABELS[m.light],
                 "targets": targets,
             }
         )
@@ -402,6 +413,12 @@ def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) ->
             f"落后序时进度{num(s.yellow_points)}个百分点及以上为黄灯，"
             f"{num(s.red_points)}个百分点及以上为红灯。"
         ),
+        # The artifact's table names one lead unit per measure, with no status in brackets.
+        "short_light_note": (
+            "注：进展状态取各牵头/负责单位所报最滞后者；灯取各量化目标中最滞后者，完成进度落后"
+            f"序时进度{num(s.yellow_points)}个百分点及以上为黄灯，{num(s.red_points)}个百分点"
+            "及以上为红灯。"
+        ),
         "problems": _by_group(c, c.problems),
         "next_steps": _by_group(c, c.next_steps),
         "late": _late_lines(c),
@@ -439,10 +456,20 @@ def _environment(env: Environment | None) -> Environment:
     return env
 
 
-def bulletin_markdown(c: Consolidation, env: Environment | None = None) -> str:
-    """The 月度通报 as GitHub-flavoured Markdown (the file and the Prefect artifact)."""
+def bulletin_markdown(
+    c: Consolidation,
+    env: Environment | None = None,
+    *,
+    workbook: Path | None = None,
+    pdf: Path | None = None,
+) -> str:
+    """The 月度通报 as GitHub-flavoured Markdown: the file, or with ``workbook`` the Prefect
+    artifact, its tables narrowed to what fits the UI's page and the files' paths for the rest."""
     template = _environment(env).get_template("reports/bulletin.md")
-    return template.render(bulletin_context(c))
+    files = None
+    if workbook is not None:
+        files = {"workbook": str(workbook), "pdf": str(pdf) if pdf else ""}
+    return template.render(bulletin_context(c), files=files)
 
 
 def bulletin_html(

@@ -65,7 +65,7 @@ class ConsolidationResult:
     new_version: bool
     directory: Path
     files: tuple[Path, ...]  # bulletin.html, bulletin.md, the workbook, the PDF when made
-    markdown: str
+    markdown: str  # the Prefect artifact's bulletin: narrow tables, the files' paths
     leaders: tuple[str, ...]  # who the bulletin mail goes to ("" when nobody is configured)
     mail: tuple[str, ...] = ()  # the run's mail outcome (tasks.mail.failures), set by the flow
     mail_pending: int = 0  # mails still pending after the run's delivery, set by the flow
@@ -163,13 +163,17 @@ def run_consolidation(
             report.files = [str(f) for f in (*files, pdf_path) if f.exists()]
         if pdf_path.exists():
             files += (pdf_path,)
+        # The UI's page is narrower than the file's tables: the artifact names the files instead.
+        artifact = bulletin_markdown(
+            c, env, workbook=files[2], pdf=pdf_path if pdf_path.exists() else None
+        )
         leaders = leaders_of(policy)
         if leaders:
             mail = _leaders_mail(env, c, policy, report, files, leaders, pdf_missing)
             enqueue(session, [mail], now=now)
         assert report.id is not None
         return ConsolidationResult(
-            c, report.id, report.version, created, directory, files, markdown, tuple(leaders),
+            c, report.id, report.version, created, directory, files, artifact, tuple(leaders),
             pdf_missing=pdf_missing, pdf_remedy=pdf_remedy,
         )  # fmt: skip
 

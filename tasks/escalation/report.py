@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.calendar import SHANGHAI
 from tasks.escalation.cases import STEP_LABELS
 from tasks.escalation.steps import EscalationSummary
 from tasks.render import render_report
@@ -16,7 +17,7 @@ def escalation_context(summary: EscalationSummary) -> dict[str, Any]:
     """What templates/reports/escalation.md shows, in the order the office acts on it."""
     return {
         "policy": summary.policy,
-        "as_of": f"{summary.as_of:%Y-%m-%d %H:%M}",
+        "as_of": f"{summary.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}",  # whatever zone it came in
         "overdue": summary.overdue,
         "opened": summary.opened,
         "resolved": summary.resolved,

@@ -1,23 +1,36 @@
 """A real browser: headless Chromium (Debian's, installed by .ci/chromium.sh) renders the Prefect
 UI's pages for a consolidation run and the printable HTML bulletin; screenshots go to
-./var/screenshots/ for a person to look at."""
+./var/screenshots/ for a person to look at, and the artifact's to README-ui.png, the README's.
+
+Whether a table fits is asked of the browser's own layout (getBoundingClientRect over the
+DevTools protocol): ``--dump-dom`` gives the markup, not where the UI's CSS put a column, and
+guessing widths from the markdown would test the guess, not what the office sees."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import ClientConnection, connect
 
 from config.settings import Settings
 from tests.consolidation_fixture import load_month
 from tests.helpers import ROOT, free_port, load_seeds, taskforce
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
+README_SCREENSHOT = ROOT / "README-ui.png"  # README.md shows it: the bulletin artifact in the UI
 # Without the background-networking flags Chromium keeps trying Google's hosts (no internet
 # here); without a virtual-time budget the single-page UI is shot before it has rendered.
 FLAGS = [
@@ -25,6 +38,35 @@ FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--virtual-time-budget=15000", "--window-size=1400,1000",
 ]  # fmt: skip
+# Driven over the DevTools protocol the page runs in real time: no virtual-time budget.
+DEVTOOLS_FLAGS = [f for f in FLAGS if not f.startswith("--virtual-time-budget")]
+
+# Once the single-page UI has drawn the artifact: the right edge of each table's last header
+# cell and of each file path, against what shows it (the window, or an ancestor that clips or
+# scrolls: the UI's table box scrolls sideways with its scroll bar hidden).
+RIGHT_EDGES = """
+(async () => {
+  const drawn = () => (document.body ? document.body.innerText : '').includes('措施推进情况');
+  for (let i = 0; i < 300 && !drawn(); i++) {
+    await new Promise(r => setTimeout(r, 100));
+  }
+  await new Promise(r => setTimeout(r, 500));
+  const edge = (element) => {
+    let limit = document.documentElement.clientWidth;
+    for (let el = element.parentElement; el; el = el.parentElement) {
+      if (getComputedStyle(el).overflowX !== 'visible') {
+        limit = Math.min(limit, el.getBoundingClientRect().right);
+      }
+    }
+    const text = element.textContent.trim();
+    return {text, right: element.getBoundingClientRect().right, limit};
+  };
+  const all = (selector, root = document) => [...root.querySelectorAll(selector)];
+  const lasts = all('table').map(table => all('th', table).pop());
+  const paths = all('code').filter(code => /[.](xlsx|pdf)$/.test(code.textContent));
+  return {columns: lasts.map(edge), paths: paths.map(edge)};
+})()
+"""
 
 
 def chromium() -> str:
@@ -47,6 +89,75 @@ def browse(url: str, screenshot: Path) -> str:
                         url], capture_output=True, timeout=120, check=True)  # fmt: skip
     assert screenshot.stat().st_size > 10_000  # a blank page is a few kB
     return dom
+
+
+class DevTools:
+    """One page of a headless Chromium, driven over the DevTools protocol's websocket."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.calls = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one command; its answer (the page's events in between are not ours)."""
+        self.calls += 1
+        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
+        while (reply := json.loads(self.socket.recv(timeout=120))).get("id") != self.calls:
+            pass
+        return dict(reply)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a script run in the page (awaited)."""
+        # Asked while the page is still loading, the script's context can go with the document
+        # it started in ("Execution context was destroyed"): ask again.
+        for _ in range(5):
+            reply = self.call(
+                "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+            )
+            if "result" in reply:
+                break
+            time.sleep(1)
+        assert "exceptionDetails" not in reply.get("result", {"error": reply}), reply
+        return reply["result"]["result"]["value"]
+
+    def screenshot(self, path: Path) -> None:
+        """The window as it shows now, as a PNG."""
+        data = self.call("Page.captureScreenshot", format="png")["result"]["data"]
+        path.write_bytes(base64.b64decode(data))
+
+
+@contextmanager
+def devtools(url: str) -> Iterator[DevTools]:
+    """Chromium showing ``url``, for scripts and screenshots while it runs."""
+    binary = chromium()
+    with tempfile.TemporaryDirectory() as profile:
+        browser = subprocess.Popen(
+            [binary, *DEVTOOLS_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+             url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            # Port 0: Chromium picks a free port and writes it to this file.
+            active = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not (active.exists() and active.read_text().strip()):
+                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+                time.sleep(0.1)
+            port = int(active.read_text().splitlines()[0])
+            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+            [page] = [t for t in targets if t["type"] == "page"]
+            with connect(page["webSocketDebuggerUrl"], max_size=None) as socket:
+                yield DevTools(socket)
+        finally:
+            # The whole group: Chromium's helpers still write to the profile after it exits.
+            os.killpg(browser.pid, signal.SIGTERM)
+            browser.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(browser.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
 
 
 def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -> None:
@@ -77,10 +188,35 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
         artifacts = httpx.post(f"{ui}/api/artifacts/filter", json={}, timeout=10).json()
         [bulletin] = [a for a in artifacts if a["key"] == "consolidation-lingchuan-2023-bulletin"]
 
+        # Named by what it did and for when, not Prefect's random adjective-animal.
+        assert run["name"] == "陵川2023 月度汇总 2023年2月 2023-03-08"
+        assert bulletin["description"] == (
+            "陵川县 2023年2月进展情况报告 通报（统计截至2023年3月8日 09:00）"
+        )
         page = browse(f"{ui}/runs/flow-run/{run['id']}", SCREENSHOTS / "flow-run.png")
         assert run["name"] in page and "monthly-consolidation" in page
-        page = browse(f"{ui}/artifacts/artifact/{bulletin['id']}", SCREENSHOTS / "artifact.png")
+        artifact_url = f"{ui}/artifacts/artifact/{bulletin['id']}"
+        page = browse(artifact_url, SCREENSHOTS / "artifact.png")
         assert "陵川县工作专班 2023年2月进展情况通报" in page
+        assert bulletin["description"] in page
+        # The rest of the tables' columns are in the files the artifact names.
+        report = var / "reports" / "lingchuan-2023" / "2023-02" / "v1"
+        workbook = next(report.glob("*.xlsx"))
+        assert str(workbook) in page
+        with devtools(artifact_url) as browser:
+            # The tables fit the artifact's column: each last column is on screen, not cut off.
+            edges = browser.evaluate(RIGHT_EDGES)
+            assert [c["text"] for c in edges["columns"]][:2] == ["黄灯", "灯"], edges
+            made = [*report.glob("*.xlsx"), *report.glob("*.pdf")]  # the PDF needs a CJK font
+            assert sorted(e["text"] for e in edges["paths"]) == sorted(map(str, made)), edges
+            for edge in edges["columns"] + edges["paths"]:
+                assert edge["right"] <= edge["limit"] + 0.5, edges
+            # The README's picture: the artifact's title down to its tables, in a taller window.
+            browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1700,
+                         deviceScaleFactor=1, mobile=False)  # fmt: skip
+            browser.evaluate("new Promise(r => setTimeout(() => r(true), 1000))")
+            browser.screenshot(README_SCREENSHOT)
+        assert README_SCREENSHOT.stat().st_size > 10_000
         assert "应报送单位41个，按时报送36个，逾期报送2个，未报送2个" in page
         for unit in ("县能源局", "县交通局", "县人社局"):  # red light, missing, late
             assert unit in page

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1062,3 +1063,27 @@ def test_the_html_bulletin_draws_its_charts_without_script(html: str) -> None:
     # A policy without groups (everything under 其他): 图1 only.
     alone = consolidate(month_input(groups=()))
     assert bulletin_html(alone).count("<svg ") == 1
+
+
+def test_the_artifact_keeps_the_columns_a_reader_scans_and_names_the_files(
+    c: Consolidation, markdown: str
+) -> None:
+    """The Prefect UI never wraps a table cell and hides a wide table's scroll bar: the
+    artifact's tables are the narrow ones, the rest is in the files it names."""
+    workbook, pdf = Path("/srv/v1/汇总表.xlsx"), Path("/srv/v1/通报.pdf")
+    artifact = bulletin_markdown(c, workbook=workbook, pdf=pdf)
+    groups, measures = _table_rows(artifact)[:2]
+    assert groups[0] == ["专班/推进组", "涉及单位", "按时报送", "进展状态", "红灯", "黄灯"]
+    assert measures[0] == ["编号", "措施", "牵头/负责单位", "进展状态", "灯"]
+    # One row per measure: its worst light, its first lead unit and how many lead it.
+    assert measures[2] == ["1", "统筹做好煤炭增产增供", "县能源局等2个单位", "推进中", "绿灯"]
+    assert measures[3] == ["3", "推动工业企业满产达产", "县工信局", "推进中", "红灯"]
+    assert [row[0] for row in measures[2:]] == [row[0] for row in _table_rows(markdown)[1][2:]
+                                                 if row[0]]  # fmt: skip
+    assert f"- 汇总表：`{workbook}`" in artifact and f"- 打印版通报（PDF）：`{pdf}`" in artifact
+    assert "与之不同的单位在其后括注" not in artifact  # no unit is named with its own status
+    without_pdf = bulletin_markdown(c, workbook=workbook)
+    assert "PDF" not in without_pdf and "见汇总表：" in without_pdf
+    # Apart from those two tables and the note, it is the bulletin.
+    assert artifact.split("## 五、")[1] == markdown.split("## 五、")[1]
+    assert artifact.split("## 三、")[0] == markdown.split("## 三、")[0]

@@ -76,7 +76,12 @@ def test_attack_no_flow_takes_the_settings_as_a_parameter(flow: Flow[Any, Any]) 
 
 
 def test_attack_the_approval_sub_run_takes_the_cases_and_no_settings() -> None:
-    assert set(office_approval.parameters.properties) == {"policy_name", "awaiting", "as_of"}
+    assert set(office_approval.parameters.properties) == {
+        "policy_code",
+        "policy_name",
+        "awaiting",
+        "as_of",
+    }
 
 
 def test_a_json_dump_of_the_settings_holds_no_secret() -> None:

@@ -330,7 +330,9 @@ async def test_the_served_escalation_pauses_for_the_office(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["office-approval"]))
         )
     # Unanswered within the wait, the approval run failed on its timeout; the tick completed.
-    assert [r.state_name for r in runs if r.created and r.created >= started] == ["Failed"]
+    assert [(r.state_name, r.name) for r in runs if r.created and r.created >= started] == [
+        ("Failed", "陵川2023 审批 2023-03-20")
+    ]
 
 
 async def test_a_replayed_run_past_the_limit_is_skipped(
@@ -357,6 +359,10 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
     assert state.type == StateType.COMPLETED
     outcome = await state.aresult()
     assert outcome.ran == [] and "停机后补跑的过期运行" in str(outcome.skipped)
+    # Named for the slot it was meant for, in Beijing time, whatever its server-given name was.
+    async with get_client() as client:
+        named = await client.read_flow_run(run.id)
+    assert named.name == f"陵川2023 定时收取报送 {yesterday.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
 
 
 async def test_a_deployment_run_takes_as_of_as_text(
@@ -382,6 +388,8 @@ async def test_a_deployment_run_takes_as_of_as_text(
     outcome = await state.aresult()
     assert outcome.as_of == at(date(2023, 1, 22), 9) and outcome.as_of.tzinfo is SHANGHAI
     assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
+    async with get_client() as client:  # the text as_of names the run as it dates the work
+        assert (await client.read_flow_run(run.id)).name == "陵川2023 定时报送提醒 2023-01-22 09:00"
 
 
 # -- taskforce serve against a running server -------------------------------------------------
