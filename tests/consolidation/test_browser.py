@@ -1,6 +1,8 @@
 """A real browser: headless Chromium (Debian's, installed by .ci/chromium.sh) renders the Prefect
 UI's pages for a consolidation run and the printable HTML bulletin; screenshots go to
-./var/screenshots/ for a person to look at, and the artifact's to README-ui.png, the README's.
+./var/screenshots/ for a person to look at. The artifact's is the README's picture: with
+TASKFORCE_UPDATE_GOLDEN=1 it is also written to README-ui.png (not on every run, which would leave
+every checkout that ran the tests with a modified file).
 
 Whether a table fits is asked of the browser's own layout (getBoundingClientRect over the
 DevTools protocol): ``--dump-dom`` gives the markup, not where the UI's CSS put a column, and
@@ -27,7 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from config.settings import Settings
 from tests.consolidation_fixture import load_month
-from tests.helpers import ROOT, free_port, load_seeds, taskforce
+from tests.helpers import ROOT, UPDATE_GOLDEN, free_port, load_seeds, taskforce
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
 README_SCREENSHOT = ROOT / "README-ui.png"  # README.md shows it: the bulletin artifact in the UI
@@ -215,8 +217,10 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
             browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1700,
                          deviceScaleFactor=1, mobile=False)  # fmt: skip
             browser.evaluate("new Promise(r => setTimeout(() => r(true), 1000))")
-            browser.screenshot(README_SCREENSHOT)
-        assert README_SCREENSHOT.stat().st_size > 10_000
+            browser.screenshot(SCREENSHOTS / "artifact-readme.png")
+        assert (SCREENSHOTS / "artifact-readme.png").stat().st_size > 10_000
+        if UPDATE_GOLDEN:
+            shutil.copyfile(SCREENSHOTS / "artifact-readme.png", README_SCREENSHOT)
         assert "应报送单位41个，按时报送36个，逾期报送2个，未报送2个" in page
         for unit in ("县能源局", "县交通局", "县人社局"):  # red light, missing, late
             assert unit in page
