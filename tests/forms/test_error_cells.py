@@ -4,27 +4,17 @@ name the sheet, the cell and what to do; they never fill a required field."""
 from __future__ import annotations
 
 import io
-from datetime import date
-from functools import cache
 
 import openpyxl
 import pytest
 
 from tasks.demo.bureaus import fill_form
-from tasks.forms.build import build_form
-from tasks.forms.layout import CellType, FormMetadata, form_spec_from_context
-from tasks.forms.read import input_cells, read_form_metadata
+from tasks.forms.layout import CellType
+from tasks.forms.read import input_cells
 from tasks.forms.values import read_form
-from tests.helpers import FORM_KEY, form_context
+from tests.forms.blank_forms import blank, metadata
+from tests.helpers import FORM_KEY
 
-FORMS = {
-    "monthly": ("lingchuan-2023", "monthly-progress", "县能源局", "2023-02", "2023年2月",
-                date(2023, 3, 5)),
-    "roster": ("lingchuan-2023", "taskforce-setup", "县能源局", "2023", "2023年1月20日",
-               date(2023, 1, 20)),
-    "ledger": ("lingchuan-2023", "implementation-ledger", "县能源局", "2023", "2023年1月20日",
-               date(2023, 1, 20)),
-}  # fmt: skip
 ERRORS = ["#NAME?", "#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NUM!", "#NULL!"]
 ADVICE = {
     "text": "请去掉开头的等号，直接填写文字",
@@ -32,16 +22,6 @@ ADVICE = {
     "date": "请直接填写日期（如2023-01-18），不要使用公式",
     "choice": "请从下拉列表中选择",
 }
-
-
-@cache
-def blank(form: str) -> bytes:
-    return build_form(form_spec_from_context(form_context(*FORMS[form])), FORM_KEY)
-
-
-@cache
-def metadata(form: str) -> FormMetadata:
-    return read_form_metadata(blank(form), FORM_KEY)
 
 
 def first_cell(form: str, wanted: CellType, required: bool = True) -> str:
