@@ -54,10 +54,14 @@ def up(
     except OSError as exc:
         raise TaskforceError(str(exc)) from None
     out.print(f"Prefect 服务已运行：{services.api_url.removesuffix('/api')}（界面同址）")
+    catcher = f"{settings.mailcatcher.host}:{settings.mailcatcher.port}"
     if services.catcher_pid is None:
-        out.print(f"收信服务器：{settings.smtp.host}:{settings.smtp.port} 已有服务在监听，沿用。")
+        out.print(f"收信服务器：{catcher} 已有服务在监听，沿用。")
     else:
-        out.print(f"收信服务器已运行：{settings.smtp.host}:{settings.smtp.port}")
+        out.print(f"收信服务器已运行：{catcher}")
+    smtp = f"{settings.smtp.host}:{settings.smtp.port}"
+    if smtp != catcher:  # the commands send where the SMTP settings say, not to the catcher
+        out.print(f"注意：各命令的邮件按 SMTP 设置发往 {smtp}，不经本机收信服务器。")
     out.print("停止：taskforce down")
 
 

@@ -142,7 +142,7 @@ def start(settings: Settings, port: int) -> Services:
         env,
     )
     catcher_pid = None
-    if not _listening(settings.smtp.host, settings.smtp.port):
+    if not _listening(settings.mailcatcher.host, settings.mailcatcher.port):
         catcher_pid = _spawn(
             [str(bin_dir / "taskforce"), "mailcatcher"], run_dir(settings) / "mailcatcher.log",
             {**os.environ},
