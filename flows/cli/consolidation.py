@@ -38,8 +38,10 @@ def consolidate_command(
 ) -> None:
     """汇总一期报送，生成月度通报和汇总表，发送给专班领导；加 --year 则生成年度汇总。
 
-    月度通报有 HTML、Markdown 两种格式，汇总表为 XLSX；年度汇总列出各单位按时报送率、逾期和
-    未报月份、目标完成、督办情况。"""
+    月度通报有 HTML、PDF（供打印）、Markdown 三种格式，汇总表为 XLSX；年度汇总列出各单位
+    按时报送率、逾期和未报月份、目标完成、督办情况。
+
+    邮件经重试后仍待发送（如邮件服务器无法连接）时，命令以退出码 3 结束。"""
     settings = load_settings()
     moment = parse_as_of(as_of)  # a bad --as-of is a user error before Prefect starts
     init_db(settings)

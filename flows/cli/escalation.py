@@ -83,7 +83,9 @@ def escalate_command(
         ),
     ] = None,
 ) -> None:
-    """运行督办：逾期催报、立督办单（“13710”时限）、提请升级；同一时刻重复运行不重复发送。"""
+    """运行督办：逾期催报、立督办单（“13710”时限）、提请升级；同一时刻重复运行不重复发送。
+
+    邮件经重试后仍待发送（如邮件服务器无法连接）时，命令以退出码 3 结束。"""
     settings = load_settings()
     if wait_approval is not None:
         settings = settings.model_copy(

@@ -37,7 +37,8 @@ from tasks.calendar import parse_as_of
 
 intake_app = typer.Typer(
     help="收取报送：不带子命令时收取一次办公室邮箱（须 --policy），登记并发送回执或退回通知；"
-    "replay 按存档原件重新处理",
+    "replay 按存档原件重新处理。\n\n"
+    "邮件经重试后仍待发送（如邮件服务器无法连接）时，命令以退出码 3 结束。",
     invoke_without_command=True,
 )
 review_app = typer.Typer(
@@ -127,7 +128,9 @@ def intake(
     ] = None,
     as_of: IntakeAsOfOption = None,
 ) -> None:
-    """收取一次办公室邮箱中的报送，登记并发送回执或退回通知。"""
+    """收取一次办公室邮箱中的报送，登记并发送回执或退回通知。
+
+    邮件经重试后仍待发送（如邮件服务器无法连接）时，命令以退出码 3 结束。"""
     if ctx.invoked_subcommand is not None:
         return
     if policy is None:

@@ -159,6 +159,14 @@ def test_the_installed_command_speaks_chinese(tmp_path: Path) -> None:
     assert "缺少参数 邮件编号" in wrong.stderr and english_left(wrong.stderr) == [], wrong.stderr
 
 
+@pytest.mark.parametrize("command", ["remind", "intake", "consolidate", "escalate"])
+def test_flow_commands_name_exit_code_3_in_their_help(tmp_path: Path, command: str) -> None:
+    """A cron wrapper's author reads --help, not the README: pending mail exits 3."""
+    shown = invoke_cli(tmp_path, command, "--help").stdout
+    joined = "".join(line.strip() for line in shown.splitlines()).replace(" ", "")
+    assert "仍待发送（如邮件服务器无法连接）时，命令以退出码3结束。" in joined, shown
+
+
 def test_a_docstring_line_break_does_not_split_a_chinese_sentence(tmp_path: Path) -> None:
     """The source wraps long docstrings; the reader's terminal wraps the help on its own."""
     consolidate = invoke_cli(tmp_path, "consolidate", "--help").stdout
