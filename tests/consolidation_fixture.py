@@ -17,6 +17,7 @@ from models import tables as t
 from models.db import session_scope
 from models.intake_store import load_policy_intake, record_draft
 from tasks.calendar import WorkingCalendar
+from tasks.consolidation.steps import ConsolidationResult, run_consolidation
 from tasks.forms.values import FormIssue, MeasureReport
 from tasks.intake.decide import Draft, late_working_days
 from tests.helpers import DATA
@@ -77,6 +78,16 @@ def load_month(settings: Settings, name: str) -> dict[str, Any]:
                 raw_sha256=None, now=received,
             )  # fmt: skip
     return spec
+
+
+def consolidate_month(settings: Settings, name: str) -> tuple[dict[str, Any], ConsolidationResult]:
+    """Record the fixture's reports (its policy loaded) and consolidate its period at its as_of."""
+    spec = load_month(settings, name)
+    result = run_consolidation(
+        settings, spec["policy"], period=str(spec["period"]), obligation=None,
+        as_of=spec["as_of"], now=spec["as_of"],
+    )  # fmt: skip
+    return spec, result
 
 
 def _report(number: str, own: dict[str, Any], targets: list[t.Target]) -> MeasureReport:

@@ -20,7 +20,7 @@ from models import tables as t
 from models.db import session_scope
 from tasks.consolidation.pdf import cjk_fonts
 from tasks.consolidation.steps import run_consolidation
-from tests.consolidation_fixture import load_month
+from tests.consolidation_fixture import consolidate_month, load_month
 from tests.helpers import DATA, check_golden, load_seeds
 from tests.smtp_server import SmtpServer
 
@@ -36,11 +36,7 @@ def _golden(name: str, path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(MONTHS))
 def test_bulletin_and_workbook_of_a_month(settings: Settings, name: str) -> None:
     load_seeds(settings, MONTHS[name])
-    spec = load_month(settings, name)
-    result = run_consolidation(
-        settings, spec["policy"], period=str(spec["period"]), obligation=None,
-        as_of=spec["as_of"], now=spec["as_of"],
-    )  # fmt: skip
+    spec, result = consolidate_month(settings, name)
     assert result.version == 1 and result.new_version
     reports = settings.var_dir / "reports"
     assert result.directory == reports / spec["policy"] / str(spec["period"]) / "v1"

@@ -34,8 +34,8 @@ from models.tables import Notification
 from tasks.consolidation.bulletin import bulletin_context
 from tasks.consolidation.consolidate import LIGHT_LABELS, OTHER_GROUP
 from tasks.consolidation.pdf import FONT_REMEDY, NO_CJK_FONT, cjk_fonts
-from tasks.consolidation.steps import ConsolidationResult, run_consolidation
-from tests.consolidation_fixture import FIXTURES, load_month
+from tasks.consolidation.steps import ConsolidationResult
+from tests.consolidation_fixture import FIXTURES, consolidate_month, load_month
 from tests.helpers import ROOT, free_port, load_seeds, run_cli
 from tests.libreoffice import first_page_png, page_png, pdf_pages, pdf_raw_pages
 from tests.smtp_server import SmtpServer
@@ -75,9 +75,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
         smtp=SmtpSettings(port=free_port(), backoff_seconds=0.01),
     )
     load_seeds(settings, "lingchuan-2023")
-    spec = load_month(settings, MONTH)
-    result = run_consolidation(settings, spec["policy"], period=str(spec["period"]),
-                               obligation=None, as_of=spec["as_of"], now=spec["as_of"])  # fmt: skip
+    spec, result = consolidate_month(settings, MONTH)
     assert result.pdf_missing == ""
     [pdf] = [f for f in result.files if f.suffix == ".pdf"]
     return Made(result, spec, pdf, result.files[0].read_text(encoding="utf-8"))
@@ -274,7 +272,7 @@ def test_without_a_chinese_font_no_pdf_and_the_leaders_and_the_office_are_told(
 
 
 def test_a_layout_crash_drops_only_the_pdf(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Fault injection: WeasyPrint raising inside ``write_pdf`` (a layout bug on some month's
     data cannot be provoked on purpose) still gives the bulletin, the workbook and the leaders'
@@ -285,16 +283,9 @@ def test_a_layout_crash_drops_only_the_pdf(
         raise RecursionError("layout loop")
 
     monkeypatch.setattr(weasyprint.HTML, "write_pdf", crash)
-    settings = Settings(
-        var_dir=tmp_path / "var",
-        calendar=CalendarSettings(holidays_dir=tmp_path / "no-holiday-files"),
-        smtp=SmtpSettings(port=free_port(), backoff_seconds=0.01),
-    )
     load_seeds(settings, "lingchuan-2023")
-    spec = load_month(settings, MONTH)
 
-    result = run_consolidation(settings, spec["policy"], period=str(spec["period"]),
-                               obligation=None, as_of=spec["as_of"], now=spec["as_of"])  # fmt: skip
+    _, result = consolidate_month(settings, MONTH)
 
     assert result.pdf_missing == "PDF排版出错"
     assert "RecursionError" in result.pdf_remedy

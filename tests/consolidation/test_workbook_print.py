@@ -22,8 +22,7 @@ from sqlmodel import col, select
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
-from tasks.consolidation.steps import run_consolidation
-from tests.consolidation_fixture import load_month
+from tests.consolidation_fixture import consolidate_month
 from tests.helpers import ROOT, load_seeds
 from tests.libreoffice import convert, pdf_pages
 
@@ -113,11 +112,7 @@ def month(request: pytest.FixtureRequest, settings: Settings) -> tuple[str, Path
     """A seed's month consolidated: (fixture name, the workbook, the settings of its database)."""
     name = request.param
     load_seeds(settings, MONTHS[name])
-    spec = load_month(settings, name)
-    result = run_consolidation(
-        settings, spec["policy"], period=str(spec["period"]), obligation=None,
-        as_of=spec["as_of"], now=spec["as_of"],
-    )  # fmt: skip
+    _, result = consolidate_month(settings, name)
     return name, result.files[2], settings
 
 
