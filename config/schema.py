@@ -199,7 +199,16 @@ class Measure(Strict):
     targets: list[Target] = []
     deadline: date | None = None  # a dated deadline for the measure itself (执行至、…前)
     deadline_phrase: str = ""
+    # task: the work must be done by then (lights and 督办 follow it); window: the date ends a
+    # policy's period of validity (政策执行至…), shown to readers but never a light.
+    deadline_kind: Literal["task", "window"] = "task"
     note: str = ""
+
+    @model_validator(mode="after")
+    def _kind_needs_deadline(self) -> Measure:
+        if self.deadline is None and "deadline_kind" in self.model_fields_set:
+            raise AtPath(("deadline_kind",), "没有 deadline 的措施不能给出 deadline_kind")
+        return self
 
     @property
     def parent_number(self) -> str | None:
@@ -336,6 +345,8 @@ class Escalation(Strict):
     commend_cycles: int = Field(default=3, ge=1, le=12)
     clock_days: Literal["natural", "working"] = "working"
     case_prefix: str = "专督"  # 督办单 numbers: 陵专督〔2023〕3号
+    # A measure's task deadline this many days ahead (or less) and not 已完成: yellow (临期).
+    deadline_window_days: int = Field(default=30, ge=0, le=366)
 
     @model_validator(mode="after")
     def _red_beyond_yellow(self) -> Escalation:

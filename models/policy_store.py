@@ -228,6 +228,7 @@ def _sync_measure_rows(
                 "text": m.text,
                 "deadline": m.deadline,
                 "deadline_phrase": m.deadline_phrase,
+                "deadline_kind": m.deadline_kind,
                 "note": m.note,
             }
             for m in p.measures

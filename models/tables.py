@@ -98,8 +98,27 @@ class Measure(SQLModel, table=True):
     text: str
     deadline: date | None = None
     deadline_phrase: str = ""
+    deadline_kind: str = "task"  # task / window (config.schema.Measure)
     note: str = ""
     retired_at: datetime | None = _ts(default=None)
+
+
+class DeadlineExtension(SQLModel, table=True):
+    """The office moved a measure's task deadline (延期), with its reason; never edited or deleted.
+
+    Kept by measure number, not measure row, so that reloading the policy file keeps them; the
+    measure's deadline is the latest extension's, or the policy file's when there is none.
+    """
+
+    __table_args__ = (UniqueConstraint("policy_id", "measure_number", "new_deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    measure_number: str
+    previous_deadline: date
+    new_deadline: date
+    reason: str
+    by: str
+    at: datetime = _ts(nullable=False)
 
 
 class Responsibility(SQLModel, table=True):

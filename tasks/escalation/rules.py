@@ -39,6 +39,7 @@ class LagRules:
     repeat_cycles: int = 2  # late or missing this many cycles in a row: a repeat offender
     commend_cycles: int = 3  # on time with no yellow or red light this many cycles: 通报表扬
     clock_days: DayKind = "working"
+    deadline_window_days: int = 30  # a measure's task deadline this near: 临期 (yellow)
 
 
 @dataclass(frozen=True)

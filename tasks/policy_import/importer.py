@@ -225,8 +225,11 @@ def _measure(
     if deadline is not None:
         measure["deadline"] = deadline.due
         measure["deadline_phrase"] = deadline.phrase
+        measure["deadline_kind"] = deadline.kind
         if deadline.review:
             review.append(f"第{node.number}条：{deadline.review}")
+        if deadline.kind_review:
+            review.append(f"第{node.number}条：{deadline.kind_review}")
     return measure, unknown, review
 
 

@@ -330,9 +330,29 @@ class Deadline:
     due: date
     phrase: str
     review: str
+    kind: str = "task"  # task / window (config.schema.Measure.deadline_kind)
+    kind_review: str = ""  # why the kind needs a person's look, "" when the words are plain
 
 
 _DEADLINE_KINDS = {"day", "month_end", "month_before", "year_end"}
+# Words right before the date that make it the end of a policy's validity, not of a task:
+# 政策执行至2023年4月30日、暂定执行至…、最长可延至…、有效期至…、企业可在2023年底前补缴.
+_WINDOW_BEFORE = re.compile(r"(执行至|执行到|实施至|延至|有效期至|截至|可在|可于)$")
+# A date in a sentence that grants support (奖励、补贴、激励…) may be either: the office decides.
+_SUPPORT = re.compile(r"奖励|补贴|激励|扶持|资助|贴息|减免|缓缴|补缴|优惠")
+
+
+def deadline_kind(sentence: str, phrase_start: int) -> tuple[str, str]:
+    """Propose whether a measure's date ends a task or a policy window, and say when unsure."""
+    before = sentence[max(0, phrase_start - 6) : phrase_start]
+    if _WINDOW_BEFORE.search(before):
+        return "window", ""
+    if _SUPPORT.search(sentence):
+        return "task", (
+            "deadline_kind 暂按 task（工作完成时限）；该句是扶持政策，若日期是政策执行期的截止日，"
+            "请改为 window（只显示、不亮灯、不督办）"
+        )
+    return "task", ""
 
 
 def find_deadline(text: str, issued: date, used: list[tuple[int, int]]) -> Deadline | None:
@@ -346,5 +366,6 @@ def find_deadline(text: str, issued: date, used: list[tuple[int, int]]) -> Deadl
                 continue
             if text[start + len(phrase.phrase) : start + len(phrase.phrase) + 1] in ("至", "到"):
                 continue  # the start of a period (2023年1月至3月), not a deadline
-            return Deadline(phrase.due, phrase.phrase, phrase.uncertain)
+            kind, kind_review = deadline_kind(sentence, phrase.start)
+            return Deadline(phrase.due, phrase.phrase, phrase.uncertain, kind, kind_review)
     return None

@@ -137,6 +137,14 @@ def test_deadlines(imported: tuple[str, ImportResult, dict[str, Any]]) -> None:
         if "deadline" in expected:
             # The configs quote a longer stretch (政策执行至…); the importer the date phrase.
             assert measure["deadline_phrase"] in expected["deadline_phrase"]
+            # The kind the seed settled on, or a review line that asks the office to decide it:
+            # 陵川 31's 2%激励 and 12's 门票补贴 are support with a date, task or window by reading.
+            kind_right = measure["deadline_kind"] == expected.get("deadline_kind", "task")
+            asked = any(
+                line.startswith(f"第{expected['number']}条：deadline_kind")
+                for line in result.review
+            )
+            assert kind_right or asked, expected["number"]
 
 
 def test_targets(imported: tuple[str, ImportResult, dict[str, Any]]) -> None:
