@@ -30,7 +30,13 @@ from tasks.policy_import.obligations import (
     find_task_force,
     obligation_dict,
 )
-from tasks.policy_import.sections import Body, MeasureNode, body_range, parse_body
+from tasks.policy_import.sections import (
+    Body,
+    MeasureNode,
+    body_range,
+    carries_units,
+    parse_body,
+)
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import compact, read_document
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
@@ -403,7 +409,7 @@ def import_policy(
             source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
         )
     start, end = body_range(paragraphs)
-    body = parse_body(paragraphs[start:end])
+    body = parse_body(paragraphs[start:end], lambda text: carries_units(text, names))
     annex = paragraphs[end:]
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
     active_end, active_note = _active_end(meta.title or plan_title, issued)
