@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from config.errors import ConfigError
 from config.loading import load_units
 from config.schema import ASCII_CODE, Policy, UnitsDirectory
+from tasks.policy_import.annex import column_deadline, find_task_tables, table_nodes
 from tasks.policy_import.obligations import (
     Meta,
     ObligationDraft,
@@ -227,7 +228,14 @@ def _measure(
         measure["targets"] = [_target_entry(target) for target in targets]
     for target in targets:
         review += _target_review(node.number, target, issued, active_end)
-    deadline = find_deadline(text, issued, [t.span for t in targets])
+    if node.deadline_text:  # a task table's 完成时限 column
+        deadline = column_deadline(node.deadline_text, issued)
+        if deadline is None:
+            measure["note"] = f"完成时限：{node.deadline_text}"
+    else:
+        deadline = find_deadline(text, issued, [t.span for t in targets])
+    if node.note:
+        measure["note"] = "；".join(filter(None, [measure.get("note", ""), node.note]))
     if deadline is not None:
         measure["deadline"] = deadline.due
         measure["deadline_phrase"] = deadline.phrase
@@ -409,7 +417,16 @@ def import_policy(
             source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
         )
     start, end = body_range(paragraphs)
-    body = parse_body(paragraphs[start:end], lambda text: carries_units(text, names))
+    tables = find_task_tables(paragraphs)
+    in_table = {i for table in tables for i in range(table.start, table.end)}
+    body = parse_body(
+        [p for i, p in enumerate(paragraphs[start:end], start) if i not in in_table],
+        lambda text: carries_units(text, names),
+        tasks_elsewhere=bool(tables),
+    )
+    table_sections, table_measures = table_nodes(tables, len(body.measures) + 1)
+    body.sections += table_sections
+    body.measures += table_measures
     annex = paragraphs[end:]
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
     active_end, active_note = _active_end(meta.title or plan_title, issued)

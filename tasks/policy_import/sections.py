@@ -73,6 +73,8 @@ class MeasureNode:
     section: str
     heading: str  # numbering as printed, e.g. "1."
     body: str = ""  # everything after the numbering, page breaks joined, bracket included
+    deadline_text: str = ""  # a task table's 完成时限 cell
+    note: str = ""  # a task table's other columns ("工作目标：…")
 
     @property
     def parent_number(self) -> str | None:

@@ -12,8 +12,12 @@ import io
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 MAX_DOCX_UNPACKED = 50 * 1024 * 1024  # a notice is a few hundred kB; refuse zip bombs
 
@@ -53,25 +57,45 @@ def text_paragraphs(text: str) -> list[str]:
 
 
 def docx_paragraphs(data: bytes, file: Path) -> list[str]:
-    """Paragraphs and table cells of a Word .docx; an unreadable file is the user's error."""
+    """Paragraphs and table cells of a Word .docx in document order; an unreadable file is the
+    user's error."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(i.file_size for i in archive.infolist()) > MAX_DOCX_UNPACKED:
                 raise ConfigError(file, "", "Word 文件解压后过大，无法读取")
         import docx  # python-docx; imported here: only .docx notices need it
+        from docx.table import Table
 
         document = docx.Document(io.BytesIO(data))
     except ConfigError:
         raise
     except Exception:  # python-docx raises many kinds for corrupt, encrypted or non-Word files
         raise ConfigError(file, "", "无法读取 Word 文件（文件损坏、加密或不是 .docx）") from None
-    lines = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    for table in document.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                lines.extend(t.strip() for t in cell.text.splitlines() if t.strip())
-    if not lines:
+    lines: list[str] = []
+    for block in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(block, Table):
+            lines += table_lines(block)
+        elif block.text.strip():
+            lines.append(block.text.strip())
+    if not any(lines):
         raise ConfigError(file, "", "Word 文件中没有文字")
+    return lines
+
+
+def table_lines(table: Table) -> list[str]:
+    """A Word table flattened as a task table is copied out of a PDF: one cell per line, row by
+    row. A cell merged across columns is written once; one merged down rows is written in each
+    row it spans (python-docx gives the spanning cell for every row); a cell's own line breaks
+    are joined."""
+    lines: list[str] = []
+    for row in table.rows:
+        seen: list[object] = []
+        for cell in row.cells:
+            if any(cell._tc is tc for tc in seen):
+                continue
+            seen.append(cell._tc)
+            # An empty cell is an empty line: the table reader then knows the row is whole.
+            lines.append("".join(t.strip() for t in cell.text.splitlines()))
     return lines
 
 

@@ -3,14 +3,17 @@ traditional characters. Each notation on a short excerpt written for the test.""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Any
 
+import docx
 import pytest
 
 from tasks.policy_import.importer import import_policy
 from tasks.policy_import.sections import carries_units as carries_units_in
 from tasks.policy_import.sections import looks_like_units_text, parse_body
-from tasks.policy_import.text import text_paragraphs
+from tasks.policy_import.text import read_document, text_paragraphs
 from tasks.policy_import.units import UnitNames
 
 NO_DIRECTORY = UnitNames()
@@ -170,3 +173,165 @@ def test_subpart_measures_in_two_parts_are_numbered_on() -> None:
 )
 def test_unit_list_without_a_directory(content: str, units: bool) -> None:
     assert looks_like_units_text(content) is units
+
+
+# An annex task table as a PDF converter flattens it: one cell per line. Row 2 holds two lines
+# of task; row 3's 牵头单位 and 完成时限 span rows 2–3, so they are printed once, in row 2; row 3
+# has its own 配合单位; row 4 has a category heading row before it.
+TABLE_TXT = """一、总体要求
+
+围绕建设目标，制定重点任务清单（见附件）。
+
+二、保障措施
+
+1. 加强组织领导。
+
+2. 强化督促检查。
+
+附件
+
+临海区优化营商环境重点任务清单
+
+序号
+
+重点任务
+
+牵头单位
+
+配合单位
+
+完成时限
+
+1
+
+压减企业开办时间至1个工作日以内。
+
+区市场监管局
+
+区公安分局、区税务局
+
+2024年6月底前
+
+2
+
+推行“一业一证”改革，
+
+年内覆盖20个行业。
+
+区政务服务办
+
+各街道
+
+2024年12月
+
+3
+
+规范涉企行政检查。
+
+区司法局
+
+一、要素保障
+
+4
+
+盘活闲置低效用地。
+
+区规划资源局
+
+区发改委牵头，各街道配合
+
+长期坚持
+"""
+
+
+def test_annex_task_table_in_text_rows_become_measures() -> None:
+    policy = draft(TABLE_TXT)
+    measures = {m["number"]: m for m in policy["measures"]}
+    # the body's 1. items carry no units: with a task table they are section text
+    assert list(measures) == ["1", "2", "3", "4"]
+    assert [(m["section"], m["text"]) for m in measures.values()] == [
+        ("附件", "压减企业开办时间至1个工作日以内。"),
+        ("附件", "推行“一业一证”改革，年内覆盖20个行业。"),
+        ("附件", "规范涉企行政检查。"),
+        ("附件(一)", "盘活闲置低效用地。"),
+    ]
+    assert measures["1"]["units"] == [
+        {"unit": "区市场监管局", "role": "lead"},
+        {"unit": "区公安分局", "role": "support"},
+        {"unit": "区税务局", "role": "support"},
+    ]
+    # 牵头单位 and 完成时限 of row 3 follow the row above (merged cells printed once)
+    assert measures["3"]["units"] == [
+        {"unit": "区政务服务办", "role": "lead"},
+        {"unit": "区司法局", "role": "support"},
+    ]
+    assert (measures["1"]["deadline"], measures["1"]["deadline_phrase"]) == (
+        date(2024, 6, 30),
+        "2024年6月底前",
+    )
+    assert (measures["2"]["deadline"], measures["2"]["deadline_phrase"]) == (
+        date(2024, 12, 31),
+        "2024年12月",
+    )
+    assert measures["3"]["deadline"] == date(2024, 12, 31)
+    assert "deadline" not in measures["4"]
+    assert measures["4"]["note"] == "完成时限：长期坚持"
+    assert [u["role"] for u in measures["4"]["units"]] == ["lead", "lead", "support"]
+    sections = {s["id"]: s for s in policy["sections"]}
+    assert sections["附件"]["title"] == "临海区优化营商环境重点任务清单"
+    assert (sections["附件(一)"]["title"], sections["附件(一)"]["parent"]) == ("要素保障", "附件")
+    assert "加强组织领导" in sections["二"]["note"]
+
+
+def _docx_notice(path: Path) -> None:
+    """A notice in Word: body paragraphs, then the annex table with merged cells."""
+    document = docx.Document()
+    for line in front(
+        "一、总体要求\n\n到年底，营商环境明显改善。\n\n附件\n\n临海区重点任务清单"
+    ).split("\n\n"):
+        document.add_paragraph(line)
+    table = document.add_table(rows=6, cols=5)
+    rows = [
+        ["序号", "工作任务", "牵头单位", "配合单位", "完成时限"],
+        ["1", "压减企业开办时间。", "区市场监管局", "区税务局", "2024年6月底前"],
+        ["2", "推行“一业一证”改革。", "区政务服务办", "各街道", "2024年底前"],
+        ["3", "规范涉企行政检查。", "", "区司法局", ""],
+        ["一、要素保障", "", "", "", ""],
+        ["4", "盘活闲置低效用地。", "区规划资源局", "", "长期坚持"],
+    ]
+    for cells, row in zip(rows, table.rows, strict=True):
+        for text, cell in zip(cells, row.cells, strict=True):
+            cell.text = text
+    table.cell(2, 2).merge(table.cell(3, 2))  # 牵头单位 spans rows 2–3
+    table.cell(2, 4).merge(table.cell(3, 4))  # and so does 完成时限
+    table.cell(4, 0).merge(table.cell(4, 4))  # a category row across the table
+    table.cell(2, 1).paragraphs[0].add_run("年内覆盖20个行业。")
+    table.cell(1, 1).add_paragraph("实现全程网办。")  # a cell of two paragraphs
+    document.add_paragraph("抄送：区委办公室。")
+    document.save(str(path))
+
+
+def test_annex_task_table_in_a_word_file(tmp_path: Path) -> None:
+    path = tmp_path / "notice.docx"
+    _docx_notice(path)
+    paragraphs = read_document(path)
+    # the table sits where it is in the document, between the annex title and 抄送
+    at = paragraphs.index("临海区重点任务清单")
+    header = ["序号", "工作任务", "牵头单位", "配合单位", "完成时限"]
+    assert paragraphs[at + 1 : at + 7] == [*header, "1"]
+    assert paragraphs[-1] == "抄送：区委办公室。"
+    result = import_policy(paragraphs, code="test-2024", directory=None, units_directory="linhai")
+    measures = {m["number"]: m for m in result.policy["measures"]}
+    assert [(n, m["section"], m["text"]) for n, m in measures.items()] == [
+        ("1", "附件", "压减企业开办时间。实现全程网办。"),
+        ("2", "附件", "推行“一业一证”改革。年内覆盖20个行业。"),
+        ("3", "附件", "规范涉企行政检查。"),
+        ("4", "附件(一)", "盘活闲置低效用地。"),
+    ]
+    assert measures["3"]["units"] == [
+        {"unit": "区政务服务办", "role": "lead"},
+        {"unit": "区司法局", "role": "support"},
+    ]
+    assert measures["3"]["deadline"] == date(2024, 12, 31)
+    assert measures["4"]["units"] == [{"unit": "区规划资源局", "role": "lead"}]
+    assert measures["4"]["note"] == "完成时限：长期坚持"

@@ -1,0 +1,313 @@
+"""Task tables (重点任务清单) in a notice: a header row, then one row per task.
+
+A table reaches the importer flattened one cell per line, from a .txt (as copied out of the
+PDF or Word file) or from a .docx (``text.read_document`` writes each table row's cells on
+lines, empty cells as empty lines, a cell merged down rows repeated in every row it spans).
+The header is 序号 followed by known column names (任务 / 责任单位 or 牵头单位 and 配合单位 /
+完成时限 …); each row starts with the next 序号. A flattened .txt row may lack cells (an empty
+cell, or a cell spanning rows printed once) or hold more lines than columns (a cell of several
+lines): its cells are aligned to the columns by what they look like, and a missing unit,
+category or deadline cell follows the row above.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+from tasks.policy_import.sections import (
+    MeasureNode,
+    SectionNode,
+    cn_numeral,
+    looks_like_units_text,
+)
+from tasks.policy_import.targets import Deadline, find_deadline
+from tasks.policy_import.text import compact
+
+
+class Column(Enum):
+    number = "number"
+    category = "category"
+    task = "task"
+    responsible = "responsible"
+    lead = "lead"
+    support = "support"
+    deadline = "deadline"
+    other = "other"
+
+
+# Header cell -> column kind; first match wins (配合单位 before 单位).
+_HEADERS: list[tuple[re.Pattern[str], Column]] = [
+    (re.compile(r"^(?:序号|编号)$"), Column.number),
+    (re.compile(r"(?:牵头|主责)(?:单位|部门)"), Column.lead),
+    (re.compile(r"(?:配合|协办|参与|协同)(?:单位|部门)"), Column.support),
+    (re.compile(r"(?:责任|承办|实施)(?:单位|部门|主体)"), Column.responsible),
+    (re.compile(r"时限|时间|进度|节点|期限"), Column.deadline),
+    (re.compile(r"任务|措施|举措|内容|事项|工作要求"), Column.task),
+    (re.compile(r"^(?:类别|分类|领域|板块|类型|方面|项目类别|任务类别)$"), Column.category),
+]
+_UNIT_COLUMNS = (Column.responsible, Column.lead, Column.support)
+_CN = "[一二三四五六七八九十]{1,3}"
+_HEADING_ROW = re.compile(rf"^(?:{_CN}、|[（(]{_CN}[)）])")
+_DATE_LIKE = re.compile(r"\d{4}|[年月日底季]|长期|持续|常态|前$|完成|年度")
+_END = re.compile(r"^(?:附件\s*\d|抄送|本文件由|[（(]此件)")
+
+
+@dataclass
+class TaskRow:
+    number: str  # 序号 as printed
+    task: str
+    category: str = ""
+    units: str = ""  # for the units parser: "牵头单位：…；配合单位：…" or "责任单位：…"
+    deadline: str = ""  # the 完成时限 cell as printed
+    other: list[str] = field(default_factory=list)  # "工作目标：…" for any other column
+
+
+@dataclass
+class TaskTable:
+    start: int  # index of the first header line in the paragraphs
+    end: int  # exclusive
+    title: str  # the line before the header (the annex's title), "" if none
+    columns: list[Column]
+    headers: list[str]
+    rows: list[TaskRow]
+
+
+def column_of(header: str) -> Column | None:
+    """The kind of a header cell; None when the line is not a column name."""
+    header = compact(header)
+    if len(header) > 12 or re.search(r"[。；;，,：:]", header):
+        return None
+    for pattern, column in _HEADERS:
+        if pattern.search(header):
+            return column
+    return Column.other if 2 <= len(header) <= 6 and not header.isdigit() else None
+
+
+def _header_at(lines: list[str], at: int) -> list[Column] | None:
+    """The columns of a header starting at ``at`` (with 序号), None if there is none."""
+    if column_of(lines[at]) is not Column.number:
+        return None
+    columns = [Column.number]
+    for line in lines[at + 1 : at + 9]:
+        column = column_of(line)
+        if column is None or column is Column.number:
+            break
+        columns.append(column)
+    if Column.task in columns and any(c in columns for c in _UNIT_COLUMNS):
+        return columns
+    return None
+
+
+def find_task_tables(lines: list[str]) -> list[TaskTable]:
+    """The task tables among a notice's paragraphs, in order."""
+    tables: list[TaskTable] = []
+    at = 0
+    while at < len(lines):
+        columns = _header_at(lines, at)
+        if columns is None:
+            at += 1
+            continue
+        table = _read_table(lines, at, columns)
+        if table.rows:
+            tables.append(table)
+            at = table.end
+        else:
+            at += 1
+    return tables
+
+
+def _row_number(line: str, expected: int) -> bool:
+    return re.fullmatch(rf"{expected}[.．、]?", compact(line)) is not None
+
+
+def _read_table(lines: list[str], start: int, columns: list[Column]) -> TaskTable:
+    headers = [compact(line) for line in lines[start : start + len(columns)]]
+    title = _title(lines[max(0, start - 2) : start])
+    at = start + len(columns)
+    chunks: list[tuple[str, list[str]]] = []  # (序号, cells)
+    while at < len(lines) and _row_number(lines[at], len(chunks) + 1):
+        number = compact(lines[at]).rstrip(".．、")
+        at += 1
+        cells: list[str] = []
+        while at < len(lines) and not _row_number(lines[at], len(chunks) + 2):
+            line = compact(lines[at])
+            if _END.match(line) or _header_at(lines, at) is not None:
+                break
+            cells.append(line)
+            at += 1
+        chunks.append((number, cells))
+    if chunks:
+        # The last row ends where its cells run out: what follows is the document's text.
+        number, cells = chunks[-1]
+        width = len(columns) - 1
+        at -= max(0, len(cells) - width)
+        chunks[-1] = (number, cells[:width])
+    rows: list[TaskRow] = []
+    category = ""
+    previous: dict[Column, str] = {}
+    for number, cells in chunks:
+        # A category heading row printed between two rows (一、产业发展) ends the cells before it.
+        heading = ""
+        if len(cells) > 1 and _HEADING_ROW.match(cells[-1]):
+            heading = cells.pop()
+        row, previous = _row(number, cells, columns[1:], headers[1:], previous, category)
+        rows.append(row)
+        if heading:
+            category = _HEADING_ROW.sub("", heading)
+            previous.pop(Column.category, None)
+    return TaskTable(start, at, title, columns, headers, rows)
+
+
+def _fit(cell: str, column: Column) -> float:
+    """How well a cell fits a column, by what it looks like."""
+    if column is Column.deadline:
+        return 3.0 if len(cell) <= 30 and _DATE_LIKE.search(cell) else -3.0
+    if column in _UNIT_COLUMNS:
+        return 3.0 if looks_like_units_text(cell) else -3.0
+    if column is Column.task:
+        return 1.0 if len(cell) >= 6 else 0.0
+    return 0.0
+
+
+def _empty_cost(column: Column, previous: dict[Column, str]) -> float:
+    """The cost of a column without a cell in this row."""
+    if column is Column.task:
+        return 6.0
+    if column in previous:
+        # A cell spanning rows, printed once in the first of them; most often the 牵头单位 of
+        # several tasks, each with its own 配合单位.
+        return 0.3 if column is Column.lead else 0.5
+    return 1.0
+
+
+def _align(cells: list[str], columns: list[Column], previous: dict[Column, str]) -> list[str]:
+    """The text of each column: cells in order, each column taking a run of them (maybe none)."""
+    if len(cells) == len(columns):
+        return cells
+    n, k = len(columns), len(cells)
+    # best[j][i]: the best score with columns[:j] holding cells[:i]; runs are joined cells.
+    inf = float("-inf")
+    best = [[inf] * (k + 1) for _ in range(n + 1)]
+    choice = [[0] * (k + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    for j, column in enumerate(columns):
+        for i in range(k + 1):
+            if best[j][i] == inf:
+                continue
+            for take in range(0, k - i + 1):
+                if take == 0:
+                    score = -_empty_cost(column, previous)
+                else:
+                    run = "".join(cells[i : i + take])
+                    extra = (take - 1) * (0.5 if column is Column.task else 4.0)
+                    score = _fit(run, column) - extra
+                if best[j][i] + score > best[j + 1][i + take]:
+                    best[j + 1][i + take] = best[j][i] + score
+                    choice[j + 1][i + take] = take
+    texts = [""] * n
+    i = k
+    for j in range(n, 0, -1):
+        take = choice[j][i]
+        texts[j - 1] = "".join(cells[i - take : i])
+        i -= take
+    return texts
+
+
+def _row(
+    number: str,
+    cells: list[str],
+    columns: list[Column],
+    headers: list[str],
+    previous: dict[Column, str],
+    category: str,
+) -> tuple[TaskRow, dict[Column, str]]:
+    texts = _align(cells, columns, previous)
+    # A row with a cell per column is as printed (a Word table writes its empty cells): an
+    # empty cell is empty. Otherwise a missing cell is one spanning rows from above.
+    exact = len(cells) == len(columns)
+    values: dict[Column, str] = {}
+    other: list[str] = []
+    for column, header, text in zip(columns, headers, texts, strict=True):
+        if column is not Column.task and not text and not exact:
+            text = previous.get(column, "")
+        if column is Column.other:
+            if text:
+                other.append(f"{header}：{text}")
+        elif text:
+            values[column] = values[column] + text if column in values else text
+    units = []
+    if Column.responsible in values:
+        units.append(f"责任单位：{values[Column.responsible]}")
+    if Column.lead in values:
+        units.append(f"牵头单位：{values[Column.lead]}")
+    if Column.support in values:
+        units.append(f"配合单位：{values[Column.support]}")
+    row = TaskRow(
+        number=number,
+        task=values.get(Column.task, ""),
+        category=values.get(Column.category, category),
+        units="；".join(units),
+        deadline=values.get(Column.deadline, ""),
+        other=other,
+    )
+    return row, {c: v for c, v in values.items() if c is not Column.task}
+
+
+def column_deadline(text: str, issued: date) -> Deadline | None:
+    """The date a 完成时限 cell sets: "2024年6月" and "2025年" mean the end of that month/year."""
+    text = compact(text)
+    deadline = find_deadline(text, issued, [])
+    if deadline is not None or not text:
+        return deadline
+    bare = re.fullmatch(r"(\d{4}年(?:\d{1,2}月)?)(?:前|底)?", text)
+    if bare:
+        resolved = find_deadline(f"{bare[1]}底前", issued, [])
+        if resolved is not None:
+            return Deadline(resolved.due, text, resolved.review)
+    if re.fullmatch(r"\d{1,2}月(?:\d{1,2}日|底|末)?前?", text):
+        resolved = find_deadline(f"{issued.year}年{text}", issued, [])
+        if resolved is not None:
+            note = f"完成时限“{text}”未写年份，按印发年份{issued.year}年推定，请确认"
+            return Deadline(resolved.due, text, note)
+    return None
+
+
+def _title(before: list[str]) -> str:
+    """The table's title: the line before the header, without its 附件N label."""
+    for line in reversed(before):
+        title = re.sub(r"^附件\s*\d*\s*[:：]?", "", compact(line))
+        if title and len(title) <= 60 and not title.endswith(("。", "；")):
+            return title
+    return ""
+
+
+def table_nodes(
+    tables: list[TaskTable], first_number: int
+) -> tuple[list[SectionNode], list[MeasureNode]]:
+    """A section per table (and per category), a measure per row, numbered on from the body's."""
+    sections: list[SectionNode] = []
+    measures: list[MeasureNode] = []
+    number = first_number
+    for index, table in enumerate(tables, 1):
+        table_id = "附件" if len(tables) == 1 else f"附件{index}"
+        title = table.title or "重点任务清单"
+        sections.append(SectionNode(table_id, title, None, None, table.title))
+        categories: dict[str, str] = {}
+        for row in table.rows:
+            section = table_id
+            if row.category:
+                if row.category not in categories:
+                    sub = f"{table_id}({cn_numeral(len(categories) + 1)})"
+                    categories[row.category] = sub
+                    sections.append(SectionNode(sub, row.category, table_id, None, row.category))
+                section = categories[row.category]
+            body = row.task + (f"（{row.units}）" if row.units else "")
+            node = MeasureNode(str(number), section, row.number, body)
+            node.deadline_text = row.deadline
+            node.note = "；".join(row.other)
+            measures.append(node)
+            number += 1
+    return sections, measures
