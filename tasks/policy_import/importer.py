@@ -39,7 +39,7 @@ from tasks.policy_import.sections import (
     parse_body,
 )
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
-from tasks.policy_import.text import compact, read_document
+from tasks.policy_import.text import Script, compact, read_document, to_simplified
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
 
 
@@ -377,6 +377,21 @@ def _validation_problem(policy: dict[str, Any]) -> str | None:
     return None
 
 
+def _keep_original_text(policy: dict[str, Any], script: Script) -> None:
+    """Give the draft's text and titles back in the notice's own (traditional) characters.
+
+    Unit names and obligations stay simplified: they are matched against the units directory
+    and the schema's keywords."""
+    document = policy["document"]
+    document["title"] = script.original_of(document["title"])
+    for section in policy["sections"]:
+        section["title"] = script.original_of(section["title"])
+    for measure in policy["measures"]:
+        for key in ("title", "text", "deadline_phrase"):
+            if key in measure:
+                measure[key] = script.original_of(measure[key])
+
+
 def _counts(
     measures: list[dict[str, Any]],
     sections: list[dict[str, Any]],
@@ -407,6 +422,9 @@ def import_policy(
 ) -> ImportResult:
     """Draft a policy from a notice's paragraphs; ``directory`` resolves unit names."""
     names = UnitNames.of(directory)
+    # A notice in traditional script is read in simplified (keywords, unit names, dates); its
+    # text and titles are given back as printed at the end.
+    paragraphs, script = to_simplified(paragraphs)
     meta = find_meta(paragraphs)
     review = list(meta.review)
     # Without an issue date relative phrases cannot be resolved; the review list says so and the
@@ -459,6 +477,12 @@ def import_policy(
         "obligations": obligations,
         "review": review,
     }
+    if script is not None:
+        _keep_original_text(policy, script)
+        review.append(
+            "原文为繁体字：已转为简体识别，措施原文、标题保留原文字形；单位名称、报送事项按简体"
+            "记录，请核对"
+        )
     problem = _validation_problem(policy)
     if problem is not None:
         review.append(problem)

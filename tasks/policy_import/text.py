@@ -11,6 +11,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,3 +117,64 @@ def compact(text: str) -> str:
 def repair_brackets(text: str) -> str:
     """Rejoin a responsibility bracket split across a page break (〔责 / 责任单位：…)."""
     return _SPLIT_LABEL.sub(r"\1", text)
+
+
+# Share of a notice's Chinese characters that must change to simplified for it to count as
+# written in traditional script. A simplified notice changes a few (著力 → 着力 by phrase);
+# a traditional one changes a fifth or more.
+_TRADITIONAL_SHARE = 0.05
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@cache
+def _t2s() -> Callable[[str], str]:
+    from opencc_purepy import OpenCC  # loads its dictionaries: only when a notice is read
+
+    return OpenCC("t2s").convert
+
+
+def _simplified_line(line: str) -> str:
+    """The line in simplified script, character for character (so positions carry over)."""
+    converted = _t2s()(line)
+    if len(converted) == len(line):
+        return converted
+    # A phrase converted to one of another length: convert character by character instead.
+    return "".join(c if len(o := _t2s()(c)) != 1 else o for c in line)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A traditional-script notice's text in both scripts, to give back the text as printed."""
+
+    simplified: str
+    original: str
+
+    def original_of(self, text: str) -> str:
+        """``text`` (found in the simplified notice) in the notice's own characters."""
+        out: list[str] = []
+        at = 0
+        while at < len(text):
+            # The longest piece of ``text`` from ``at`` that the simplified notice holds.
+            end, found = at, -1
+            while end < len(text) and (pos := self.simplified.find(text[at : end + 1])) >= 0:
+                end, found = end + 1, pos
+            if found < 0:
+                out.append(text[at])  # not from the notice (a label the importer added)
+                at += 1
+            else:
+                out.append(self.original[found : found + end - at])
+                at = end
+        return "".join(out)
+
+
+def to_simplified(paragraphs: list[str]) -> tuple[list[str], Script | None]:
+    """The paragraphs in simplified script for matching, and the way back to the original text;
+    a notice in simplified script comes back unchanged, with None."""
+    han = sum(len(_HAN.findall(p)) for p in paragraphs)
+    simplified = [_simplified_line(p) for p in paragraphs]
+    pairs = zip("".join(paragraphs), "".join(simplified), strict=True)
+    changed = sum(a != b for a, b in pairs)
+    if not han or changed / han < _TRADITIONAL_SHARE:
+        return paragraphs, None
+    joined = "".join(compact(p) for p in simplified)
+    return simplified, Script(joined, "".join(compact(p) for p in paragraphs))

@@ -13,7 +13,7 @@ import pytest
 from tasks.policy_import.importer import import_policy
 from tasks.policy_import.sections import carries_units as carries_units_in
 from tasks.policy_import.sections import looks_like_units_text, parse_body
-from tasks.policy_import.text import read_document, text_paragraphs
+from tasks.policy_import.text import read_document, text_paragraphs, to_simplified
 from tasks.policy_import.units import UnitNames
 
 NO_DIRECTORY = UnitNames()
@@ -335,3 +335,66 @@ def test_annex_task_table_in_a_word_file(tmp_path: Path) -> None:
     assert measures["3"]["deadline"] == date(2024, 12, 31)
     assert measures["4"]["units"] == [{"unit": "区规划资源局", "role": "lead"}]
     assert measures["4"]["note"] == "完成时限：长期坚持"
+
+
+TRADITIONAL = """臨海縣人民政府辦公室文件
+
+臨政辦發〔2024〕9號
+
+臨海縣人民政府辦公室關於印發臨海縣數字經濟發展實施方案的通知
+
+各鄉鎮人民政府，縣直各單位：
+
+現將《臨海縣數字經濟發展實施方案》印發給你們，請認真貫徹落實。
+
+臨海縣人民政府辦公室
+
+2024年3月5日
+
+臨海縣數字經濟發展實施方案
+
+一、重點任務
+
+1. 推進數字基礎設施建設。2024年底前建成5G基站300個。（縣工信局牽頭，縣發改局、各鄉鎮人民政府配合）
+
+2. 發展數字產業。〔責任單位：縣商務局、縣財政局〕
+
+二、保障措施
+
+3. 強化調度。各責任單位於每月5日前將工作進展報送縣工信局。（縣工信局負責）
+"""
+
+
+def test_traditional_script_is_matched_in_simplified_and_kept_as_printed() -> None:
+    result = import_policy(
+        text_paragraphs(TRADITIONAL), code="test-2024", directory=None, units_directory="linhai"
+    )
+    policy = result.policy
+    measures = {m["number"]: m for m in policy["measures"]}
+    assert list(measures) == ["1", "2", "3"]
+    # units are matched (牽頭 → lead, 責任單位 → responsible) and named in simplified
+    assert measures["1"]["units"] == [
+        {"unit": "县工信局", "role": "lead"},
+        {"unit": "县发改局", "role": "support"},
+        {"unit": "各乡镇人民政府", "role": "support"},
+    ]
+    assert [u["unit"] for u in measures["2"]["units"]] == ["县商务局", "县财政局"]
+    # the text and titles stay as printed
+    assert measures["1"]["text"] == "推進數字基礎設施建設。2024年底前建成5G基站300個。"
+    assert measures["1"]["title"] == "推進數字基礎設施建設"
+    assert [t["value"] for t in measures["1"]["targets"]] == [300]
+    assert measures["2"]["text"] == "發展數字產業。"
+    assert [s["title"] for s in policy["sections"]] == ["重點任務", "保障措施"]
+    assert policy["document"]["title"] == (
+        "臨海縣人民政府辦公室關於印發臨海縣數字經濟發展實施方案的通知"
+    )
+    assert policy["county"] == "临海县"
+    [obligation] = policy["obligations"]
+    assert (obligation["frequency"], obligation["due"]) == ("monthly", {"day_of_month": 5})
+    assert any("繁体" in line for line in result.review)
+
+
+def test_simplified_notice_is_not_converted() -> None:
+    # 著力 would become 着力 under conversion: a simplified notice must come back unchanged
+    paragraphs = text_paragraphs(front("一、重点任务\n\n1. 著力推进乾坤湾开发。（县文旅局负责）"))
+    assert to_simplified(paragraphs) == (paragraphs, None)
