@@ -108,7 +108,12 @@ def find_task_tables(lines: list[str]) -> list[TaskTable]:
     while at < len(lines):
         columns = _header_at(lines, at)
         if columns is None:
-            at += 1
+            spaced = _spaced_table(lines, at)
+            if spaced is not None:
+                tables.append(spaced)
+                at = spaced.end
+            else:
+                at += 1
             continue
         table = _read_table(lines, at, columns)
         if table.rows:
@@ -117,6 +122,50 @@ def find_task_tables(lines: list[str]) -> list[TaskTable]:
         else:
             at += 1
     return tables
+
+
+def _spaced_table(lines: list[str], start: int) -> TaskTable | None:
+    """A table whose rows are lines with cells separated by spaces (a PDF's text layer):
+    "序号 类别 主要任务 牵头单位 …", then "1 … …" per row, a row's wrapped text on the lines
+    after it."""
+    header = lines[start].split()
+    if len(header) < 3 or column_of(header[0]) is not Column.number:
+        return None
+    columns = [column_of(cell) for cell in header]
+    if None in columns:
+        return None
+    kinds = [c for c in columns if c is not None]
+    if Column.task not in kinds or not any(c in kinds for c in _UNIT_COLUMNS):
+        return None
+    chunks: list[tuple[str, list[str]]] = []
+    at = start + 1
+    while at < len(lines):
+        line = lines[at].strip()
+        row = re.match(rf"^{len(chunks) + 1}[.．、]?(?P<gap>\s+)(?P<rest>.*)$", line)
+        if row:
+            # Two spaces after the number: the first cell is empty (merged with the row above).
+            cells = [""] if len(row["gap"]) >= 2 else []
+            chunks.append((str(len(chunks) + 1), cells + _spaced_cells(row["rest"])))
+        elif chunks and not _END.match(line) and _spaced_table(lines, at) is None:
+            chunks[-1][1].extend(_spaced_cells(line))
+        else:
+            break
+        at += 1
+    if not chunks:
+        return None
+    rows = _rows(chunks, kinds, header, spaced=True)
+    return TaskTable(start, at, _title(lines[max(0, start - 2) : start]), kinds, header, rows)
+
+
+def _spaced_cells(line: str) -> list[str]:
+    """Space-separated pieces; a lone character is a word the PDF broke (保 护)."""
+    cells: list[str] = []
+    for piece in line.split():
+        if len(piece) == 1 and cells and cells[-1]:
+            cells[-1] += piece
+        else:
+            cells.append(piece)
+    return cells
 
 
 def _row_number(line: str, expected: int) -> bool:
@@ -145,6 +194,13 @@ def _read_table(lines: list[str], start: int, columns: list[Column]) -> TaskTabl
         width = len(columns) - 1
         at -= max(0, len(cells) - width)
         chunks[-1] = (number, cells[:width])
+    rows = _rows(chunks, columns, headers, spaced=False)
+    return TaskTable(start, at, title, columns, headers, rows)
+
+
+def _rows(
+    chunks: list[tuple[str, list[str]]], columns: list[Column], headers: list[str], spaced: bool
+) -> list[TaskRow]:
     rows: list[TaskRow] = []
     category = ""
     previous: dict[Column, str] = {}
@@ -153,12 +209,14 @@ def _read_table(lines: list[str], start: int, columns: list[Column]) -> TaskTabl
         heading = ""
         if len(cells) > 1 and _HEADING_ROW.match(cells[-1]):
             heading = cells.pop()
-        row, previous = _row(number, cells, columns[1:], headers[1:], previous, category)
+        row, previous = _row(
+            number, cells, columns[1:], headers[1:], previous, category, spaced=spaced
+        )
         rows.append(row)
         if heading:
             category = _HEADING_ROW.sub("", heading)
             previous.pop(Column.category, None)
-    return TaskTable(start, at, title, columns, headers, rows)
+    return rows
 
 
 def _fit(cell: str, column: Column) -> float:
@@ -183,9 +241,14 @@ def _empty_cost(column: Column, previous: dict[Column, str]) -> float:
     return 1.0
 
 
-def _align(cells: list[str], columns: list[Column], previous: dict[Column, str]) -> list[str]:
-    """The text of each column: cells in order, each column taking a run of them (maybe none)."""
-    if len(cells) == len(columns):
+def _align(
+    cells: list[str], columns: list[Column], previous: dict[Column, str], spaced: bool = False
+) -> list[str]:
+    """The text of each column: cells in order, each column taking a run of them (maybe none).
+
+    ``spaced``: the cells are space-separated pieces, so a column often takes several; an
+    empty piece is an empty cell and stands alone."""
+    if len(cells) == len(columns) and not spaced:
         return cells
     n, k = len(columns), len(cells)
     # best[j][i]: the best score with columns[:j] holding cells[:i]; runs are joined cells.
@@ -200,10 +263,14 @@ def _align(cells: list[str], columns: list[Column], previous: dict[Column, str])
             for take in range(0, k - i + 1):
                 if take == 0:
                     score = -_empty_cost(column, previous)
+                elif take > 1 and "" in cells[i : i + take]:
+                    continue
+                elif cells[i] == "" and take == 1:
+                    score = -_empty_cost(column, previous)
                 else:
                     run = "".join(cells[i : i + take])
-                    extra = (take - 1) * (0.5 if column is Column.task else 4.0)
-                    score = _fit(run, column) - extra
+                    many = 0.5 if column is Column.task or spaced else 4.0
+                    score = _fit(run, column) - (take - 1) * many
                 if best[j][i] + score > best[j + 1][i + take]:
                     best[j + 1][i + take] = best[j][i] + score
                     choice[j + 1][i + take] = take
@@ -223,11 +290,12 @@ def _row(
     headers: list[str],
     previous: dict[Column, str],
     category: str,
+    spaced: bool = False,
 ) -> tuple[TaskRow, dict[Column, str]]:
-    texts = _align(cells, columns, previous)
+    texts = _align(cells, columns, previous, spaced)
     # A row with a cell per column is as printed (a Word table writes its empty cells): an
     # empty cell is empty. Otherwise a missing cell is one spanning rows from above.
-    exact = len(cells) == len(columns)
+    exact = len(cells) == len(columns) and not spaced
     values: dict[Column, str] = {}
     other: list[str] = []
     for column, header, text in zip(columns, headers, texts, strict=True):
@@ -236,15 +304,17 @@ def _row(
         if column is Column.other:
             if text:
                 other.append(f"{header}：{text}")
+        elif text and column in values:  # 主要任务 then 细化措施: the first is the title
+            sep = "" if values[column].endswith(("。", "；", "！")) else "。"
+            values[column] += sep + text
         elif text:
-            values[column] = values[column] + text if column in values else text
-    units = []
-    if Column.responsible in values:
-        units.append(f"责任单位：{values[Column.responsible]}")
-    if Column.lead in values:
-        units.append(f"牵头单位：{values[Column.lead]}")
-    if Column.support in values:
-        units.append(f"配合单位：{values[Column.support]}")
+            values[column] = text
+    labels = {Column.responsible: "责任", Column.lead: "牵头", Column.support: "配合"}
+    units = [  # in the table's column order
+        f"{labels[column]}单位：{values[column]}"
+        for column in dict.fromkeys(columns)
+        if column in labels and column in values
+    ]
     row = TaskRow(
         number=number,
         task=values.get(Column.task, ""),

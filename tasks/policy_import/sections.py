@@ -34,6 +34,9 @@ _UNIT_LIKE_MORE = re.compile(
     r"^(?:.{1,30}(?:镇|乡|街道|街镇|集团|企业|园区)|(?:各|相关|有关).{1,20})$"
 )
 _ROLE_WORDS = re.compile(r"(?:牵头负责|牵头|配合|协助|共同负责|按职责分工负责|负责)$")
+_LABEL_LINE = re.compile(
+    r"(?:责任|牵头|主责)(?:单位|部门)\s*[:：](?P<units>[^。:：]{2,200}?)[。；;]?$"
+)
 # Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
 _BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
 
@@ -240,11 +243,14 @@ def _title_and_group(rest: str) -> tuple[str, str | None]:
 def looks_like_units_text(content: str) -> bool:
     """True when a bracket's or line's content is a unit list, judged without a directory."""
     content = re.sub(r"^(?:责任|牵头|主责|配合)单位\s*[:：]", "", content.strip().rstrip("。"))
+    if re.search(r"[。！？]", content):
+        return False  # a sentence, not a list of names
     tokens = [t for t in re.split(r"[、，,；;]", re.sub(r"[（(][^（）()]*[)）]", "", content)) if t]
     if not tokens:
         return False
     for token in tokens:
-        name = _ROLE_WORDS.sub("", re.sub(r"^(?:责任|牵头|主责|配合|协办)单位\s*[:：]", "", token))
+        name = re.sub(r"^(?:责任|牵头|主责|配合|协办)单位\s*[:：]", "", token)
+        name = re.sub(r"等(?:相关|有关)?(?:单位|部门)?$", "", _ROLE_WORDS.sub("", name))
         if not (UNIT_LIKE.match(name) or _UNIT_LIKE_MORE.match(name)):
             return False
     return True
@@ -255,9 +261,18 @@ def carries_units(text: str, names: UnitNames) -> bool:
     bracket that is a unit list although the directory does not know its names."""
     if find_bracket(text, names) is not None:
         return True
+    label = _LABEL_LINE.search(text)
+    if label and looks_like_units_text(label["units"]):
+        return True  # "…。责任单位:区发展和改革局" from a line of its own
+    bracket = _trailing_bracket(text)
+    return bracket is not None and looks_like_units_text(bracket[1:-1])
+
+
+def _trailing_bracket(text: str) -> str | None:
+    """The bracket that ends ``text`` (a final 。 aside), brackets included."""
     stripped = text.rstrip().rstrip("。")
     if not stripped or stripped[-1] not in CLOSERS:
-        return False
+        return None
     depth = 0
     for index in range(len(stripped) - 2, -1, -1):
         char = stripped[index]
@@ -265,17 +280,27 @@ def carries_units(text: str, names: UnitNames) -> bool:
             depth += 1
         elif char in "〔【[（(":
             if depth == 0:
-                return looks_like_units_text(stripped[index + 1 : -1])
+                return stripped[index:]
             depth -= 1
-    return False
+    return None
+
+
+_SIGNED = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 
 
 def body_range(paragraphs: list[str]) -> tuple[int, int]:
-    """Index of the first part heading (一、) and of the first paragraph after the body."""
-    start = next(
-        (i for i, p in enumerate(paragraphs) if _PART.match(compact(p)) and compact(p)[0] == "一"),
-        len(paragraphs),
-    )
+    """Index of the first part heading (一、) and of the first paragraph after the body.
+
+    A notice that numbers its own instructions (一、各责任单位要…) before the signature and
+    the date prints the plan after them: the plan's 一、 is the body's start."""
+    firsts = [
+        i for i, p in enumerate(paragraphs) if _PART.match(compact(p)) and compact(p)[0] == "一"
+    ]
+    signed = next((i for i, p in enumerate(paragraphs) if _SIGNED.match(compact(p))), -1)
+    start = firsts[0] if firsts else len(paragraphs)
+    after = [i for i in firsts if i > signed > start]
+    if after and not any(_BODY_END.match(compact(p)) for p in paragraphs[signed : after[0]]):
+        start = after[0]
     end = next(
         (i for i in range(start, len(paragraphs)) if _BODY_END.match(compact(paragraphs[i]))),
         len(paragraphs),
@@ -302,7 +327,14 @@ def parse_body(
     subpart_measures, no_measures = _measure_levels(body, carries_units, tasks_elsewhere)
     if not subpart_measures and not no_measures:
         return body
-    return _parse(lines, subpart_measures, no_measures)
+    body = _parse(lines, subpart_measures, no_measures)
+    # Sub-part measures without units of their own take those of their part's heading.
+    for part in (s for s in body.sections if s.id in subpart_measures):
+        inherited = _trailing_bracket(part.title)
+        for measure in body.measures:
+            if inherited and measure.section == part.id and not carries_units(measure.body):
+                measure.body += inherited
+    return body
 
 
 def _parse(
@@ -334,7 +366,12 @@ def _measure_levels(
         subparts = [s for s in body.sections if s.parent == part.id]
         # More sub-parts than items with units: a bracket after a sub-part's last item is the
         # sub-part's, not the item's.
-        if sum(carries_units(_heading_rest(s) + s.text) for s in subparts) > with_units:
+        sub_units = sum(carries_units(_heading_rest(s) + s.text) for s in subparts)
+        if sub_units > with_units:
+            subpart_measures.add(part.id)
+        elif not with_units and subparts and carries_units(part.title):
+            # 一、强化科技创新（区科技局牵头） over （一）…（二）…: the part's units are theirs
+            # (part.title is without a 专班 note, which names a group, not units)
             subpart_measures.add(part.id)
         elif not with_units and tasks_elsewhere and measures:
             no_measures.add(part.id)

@@ -11,8 +11,8 @@ import docx
 import pytest
 
 from tasks.policy_import.importer import import_policy
+from tasks.policy_import.sections import body_range, looks_like_units_text, parse_body
 from tasks.policy_import.sections import carries_units as carries_units_in
-from tasks.policy_import.sections import looks_like_units_text, parse_body
 from tasks.policy_import.text import read_document, text_paragraphs, to_simplified
 from tasks.policy_import.units import UnitNames
 
@@ -398,3 +398,89 @@ def test_simplified_notice_is_not_converted() -> None:
     # 著力 would become 着力 under conversion: a simplified notice must come back unchanged
     paragraphs = text_paragraphs(front("一、重点任务\n\n1. 著力推进乾坤湾开发。（县文旅局负责）"))
     assert to_simplified(paragraphs) == (paragraphs, None)
+
+
+# A PDF's text layer: a row per line, cells separated by spaces, a word broken by a space
+# (保 护), two spaces where a merged 类别 cell is empty, a row's text wrapped onto the next line.
+SPACED_TABLE = """附件
+
+平川市河长制主要任务分解表
+
+序号 类别 主要任务 细化措施 牵头单位 参与单位
+
+1 加强水资源保 护 严守用水总量红线 实施总量和强度双控行动。 市水利局 市发展改革委、市农业局等
+
+2  严守用水效率红线 落实用水效率评估体系，
+
+纳入政绩考核。 市水利局 市工信局
+"""
+
+
+def test_task_table_with_cells_separated_by_spaces() -> None:
+    policy = draft(f"一、总体要求\n\n全面推行河长制。\n\n{SPACED_TABLE}")
+    measures = policy["measures"]
+    assert [(m["section"], m["title"], m["text"]) for m in measures] == [
+        ("附件(一)", "严守用水总量红线", "严守用水总量红线。实施总量和强度双控行动。"),
+        ("附件(一)", "严守用水效率红线", "严守用水效率红线。落实用水效率评估体系，纳入政绩考核。"),
+    ]
+    assert [(u["unit"], u["role"]) for u in measures[1]["units"]] == [
+        ("市水利局", "lead"),
+        ("市工信局", "support"),
+    ]
+    assert policy["sections"][-1] == {"id": "附件(一)", "title": "加强水资源保护", "parent": "附件"}
+
+
+SIGNED_THEN_PLAN = """一、各责任单位要高度重视，对照目标任务制订工作方案。
+
+二、各责任单位要在每季度最后一个月的25日前报送进展情况。
+
+临海区人民政府办公室
+
+2024年1月3日
+
+2024年区政府工作报告目标任务责任分解方案
+
+一、主要预期目标
+
+（一）地区生产总值增长7%以上
+
+责任单位:区发展和改革局
+
+（二）规上工业增加值增长12%以上
+
+责任单位:区科技和经信局
+"""
+
+
+def test_plan_after_the_signature_is_the_body_and_a_label_line_carries_units() -> None:
+    paragraphs = text_paragraphs(SIGNED_THEN_PLAN)
+    start, end = body_range(paragraphs)
+    assert (paragraphs[start], end) == ("一、主要预期目标", len(paragraphs))
+    body = parse_body(paragraphs[start:end], carries_units)
+    assert [(m.number, m.section, m.body) for m in body.measures] == [
+        ("1", "一", "地区生产总值增长7%以上责任单位:区发展和改革局"),
+        ("2", "一", "规上工业增加值增长12%以上责任单位:区科技和经信局"),
+    ]
+
+
+def test_units_of_a_part_heading_go_to_its_subpart_measures() -> None:
+    text = (
+        "一、强化科技创新(区科技局牵头)\n\n推进创新链产业链深度融合。\n\n"
+        "（一）加强科创平台建设。鼓励科研机构做好成果转化。\n\n"
+        "（二）培育科技企业。支持企业加大研发投入。（区经信局负责）\n\n"
+        "二、保障措施\n\n（一）加强组织领导。"
+    )
+    policy = draft(text)
+    assert [(m["number"], m["text"], m["units"]) for m in policy["measures"]] == [
+        (
+            "1",
+            "加强科创平台建设。鼓励科研机构做好成果转化。",
+            [{"unit": "区科技局", "role": "lead"}],
+        ),
+        (
+            "2",
+            "培育科技企业。支持企业加大研发投入。",
+            [{"unit": "区经信局", "role": "responsible"}],
+        ),
+    ]
+    assert [s["id"] for s in policy["sections"]] == ["一", "二", "二(一)"]
