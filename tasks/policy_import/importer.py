@@ -36,6 +36,7 @@ from tasks.policy_import.sections import (
     MeasureNode,
     body_range,
     carries_units,
+    notice_points,
     parse_body,
 )
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
@@ -454,7 +455,8 @@ def import_policy(
     review += section_review
     measures, unknown, measure_review = _measures(body, names, issued, active_end)
     review += measure_review
-    drafts = find_obligations(_obligation_blocks(body, annex), issued, names)
+    blocks = join_broken(notice_points(paragraphs)) + _obligation_blocks(body, annex)
+    drafts = find_obligations(blocks, issued, names)
     obligations, unknown_recipients, obligation_review = _obligations(
         drafts, names, issued, active_end
     )

@@ -288,16 +288,30 @@ def _trailing_bracket(text: str) -> str | None:
 _SIGNED = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 
 
+def _first_parts(paragraphs: list[str]) -> list[int]:
+    return [
+        i for i, p in enumerate(paragraphs) if _PART.match(compact(p)) and compact(p)[0] == "一"
+    ]
+
+
+def notice_points(paragraphs: list[str]) -> list[str]:
+    """The notice's own numbered points when the plan's body starts after the signature (they
+    may set the reporting duties); empty otherwise."""
+    firsts = _first_parts(paragraphs)
+    start, _ = body_range(paragraphs)
+    return paragraphs[firsts[0] : start] if firsts and firsts[0] < start else []
+
+
 def body_range(paragraphs: list[str]) -> tuple[int, int]:
     """Index of the first part heading (一、) and of the first paragraph after the body.
 
     A notice that numbers its own instructions (一、各责任单位要…) before the signature and
     the date prints the plan after them: the plan's 一、 is the body's start."""
-    firsts = [
-        i for i, p in enumerate(paragraphs) if _PART.match(compact(p)) and compact(p)[0] == "一"
-    ]
-    signed = next((i for i, p in enumerate(paragraphs) if _SIGNED.match(compact(p))), -1)
+    firsts = _first_parts(paragraphs)
     start = firsts[0] if firsts else len(paragraphs)
+    signed = next(
+        (i for i in range(start, len(paragraphs)) if _SIGNED.match(compact(paragraphs[i]))), -1
+    )
     after = [i for i in firsts if i > signed > start]
     if after and not any(_BODY_END.match(compact(p)) for p in paragraphs[signed : after[0]]):
         start = after[0]

@@ -432,7 +432,7 @@ def test_task_table_with_cells_separated_by_spaces() -> None:
 
 SIGNED_THEN_PLAN = """一、各责任单位要高度重视，对照目标任务制订工作方案。
 
-二、各责任单位要在每季度最后一个月的25日前报送进展情况。
+二、各责任单位每月25日前将进展情况报送区政府办公室。
 
 临海区人民政府办公室
 
@@ -484,3 +484,16 @@ def test_units_of_a_part_heading_go_to_its_subpart_measures() -> None:
         ),
     ]
     assert [s["id"] for s in policy["sections"]] == ["一", "二", "二(一)"]
+
+
+def test_reporting_duty_in_the_notice_before_the_signed_plan_is_found() -> None:
+    notice = "临海区人民政府办公室关于印发目标任务责任分解方案的通知\n\n各街道：\n\n"
+    result = import_policy(
+        text_paragraphs(notice + SIGNED_THEN_PLAN),
+        code="test-2024",
+        directory=None,
+        units_directory="linhai",
+    )
+    assert [m["number"] for m in result.policy["measures"]] == ["1", "2"]
+    [obligation] = result.policy["obligations"]
+    assert (obligation["frequency"], obligation["due"]) == ("monthly", {"day_of_month": 25})
