@@ -63,6 +63,7 @@ class TaskRow:
     units: str = ""  # for the units parser: "牵头单位：…；配合单位：…" or "责任单位：…"
     deadline: str = ""  # the 完成时限 cell as printed
     other: list[str] = field(default_factory=list)  # "工作目标：…" for any other column
+    followed: list[str] = field(default_factory=list)  # headers filled from the row above
 
 
 @dataclass
@@ -298,9 +299,12 @@ def _row(
     exact = len(cells) == len(columns) and not spaced
     values: dict[Column, str] = {}
     other: list[str] = []
+    followed: list[str] = []
     for column, header, text in zip(columns, headers, texts, strict=True):
-        if column is not Column.task and not text and not exact:
-            text = previous.get(column, "")
+        if column is not Column.task and not text and not exact and previous.get(column):
+            text = previous[column]
+            if column is not Column.category:  # a category spanning its rows is the rule
+                followed.append(header)
         if column is Column.other:
             if text:
                 other.append(f"{header}：{text}")
@@ -322,6 +326,7 @@ def _row(
         units="；".join(units),
         deadline=values.get(Column.deadline, ""),
         other=other,
+        followed=followed,
     )
     return row, {c: v for c, v in values.items() if c is not Column.task}
 
@@ -356,10 +361,12 @@ def _title(before: list[str]) -> str:
 
 def table_nodes(
     tables: list[TaskTable], first_number: int
-) -> tuple[list[SectionNode], list[MeasureNode]]:
-    """A section per table (and per category), a measure per row, numbered on from the body's."""
+) -> tuple[list[SectionNode], list[MeasureNode], list[str]]:
+    """A section per table (and per category), a measure per row, numbered on from the body's,
+    and what to review."""
     sections: list[SectionNode] = []
     measures: list[MeasureNode] = []
+    review: list[str] = []
     number = first_number
     for index, table in enumerate(tables, 1):
         table_id = "附件" if len(tables) == 1 else f"附件{index}"
@@ -379,5 +386,10 @@ def table_nodes(
             node.deadline_text = row.deadline
             node.note = "；".join(row.other)
             measures.append(node)
+            if row.followed:
+                review.append(
+                    f"第{number}条（{table.title or '任务表'}序号{row.number}）："
+                    f"{'、'.join(row.followed)}原文此行空缺，按上一行（合并单元格）填写，请核对"
+                )
             number += 1
-    return sections, measures
+    return sections, measures, review

@@ -443,14 +443,14 @@ def import_policy(
         lambda text: carries_units(text, names),
         tasks_elsewhere=bool(tables),
     )
-    table_sections, table_measures = table_nodes(tables, len(body.measures) + 1)
+    table_sections, table_measures, table_review = table_nodes(tables, len(body.measures) + 1)
     body.sections += table_sections
     body.measures += table_measures
     annex = paragraphs[end:]
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
     active_end, active_note = _active_end(meta.title or plan_title, issued)
     review.append(active_note)
-    review += _body_review(body)
+    review += _body_review(body) + table_review
     sections, group_codes, section_review = _sections(body, issued, active_end)
     review += section_review
     measures, unknown, measure_review = _measures(body, names, issued, active_end)

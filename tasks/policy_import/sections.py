@@ -37,6 +37,7 @@ _ROLE_WORDS = re.compile(r"(?:牵头负责|牵头|配合|协助|共同负责|按
 _LABEL_LINE = re.compile(
     r"(?:责任|牵头|主责)(?:单位|部门)\s*[:：](?P<units>[^。:：]{2,200}?)[。；;]?$"
 )
+_LEAD_HEADING = re.compile(r"^(?P<units>[^，,。；;]{2,40}?)牵头(?:负责)?的?(?:重点)?(?:工作|任务)")
 # Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
 _BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
 
@@ -306,14 +307,17 @@ def body_range(paragraphs: list[str]) -> tuple[int, int]:
     """Index of the first part heading (一、) and of the first paragraph after the body.
 
     A notice that numbers its own instructions (一、各责任单位要…) before the signature and
-    the date prints the plan after them: the plan's 一、 is the body's start."""
+    the date prints the plan after them (past an 附件1 label too): the plan's 一、 is the
+    body's start."""
     firsts = _first_parts(paragraphs)
     start = firsts[0] if firsts else len(paragraphs)
     signed = next(
         (i for i in range(start, len(paragraphs)) if _SIGNED.match(compact(paragraphs[i]))), -1
     )
     after = [i for i in firsts if i > signed > start]
-    if after and not any(_BODY_END.match(compact(p)) for p in paragraphs[signed : after[0]]):
+    # The points are the notice's own when they assign no units (else they are the plan, and
+    # what follows the signature is an annex such as a list of the task force's members).
+    if after and not any(carries_units(compact(p), UnitNames()) for p in paragraphs[start:signed]):
         start = after[0]
     end = next(
         (i for i in range(start, len(paragraphs)) if _BODY_END.match(compact(paragraphs[i]))),
@@ -339,16 +343,32 @@ def parse_body(
     if carries_units is None:
         return body
     subpart_measures, no_measures = _measure_levels(body, carries_units, tasks_elsewhere)
-    if not subpart_measures and not no_measures:
-        return body
-    body = _parse(lines, subpart_measures, no_measures)
-    # Sub-part measures without units of their own take those of their part's heading.
-    for part in (s for s in body.sections if s.id in subpart_measures):
-        inherited = _trailing_bracket(part.title)
+    if subpart_measures or no_measures:
+        body = _parse(lines, subpart_measures, no_measures)
+    # Measures without units of their own take those their part's heading names.
+    for part in (s for s in body.sections if s.parent is None):
+        inherited = heading_units(part.title, carries_units)
         for measure in body.measures:
-            if inherited and measure.section == part.id and not carries_units(measure.body):
+            if (
+                inherited
+                and _part_of(measure.section) == part.id
+                and measure.parent_number is None
+                and not carries_units(measure.body)
+            ):
                 measure.body += inherited
     return body
+
+
+def heading_units(title: str, carries_units: Callable[[str], bool]) -> str | None:
+    """The units a part heading names for all its measures, as a bracket for the units parser:
+    一、强化科技创新（区科技局牵头） / 一、县示范区管委会牵头工作（8项）."""
+    bracket = _trailing_bracket(title)
+    if bracket is not None and carries_units(title):
+        return bracket
+    lead = _LEAD_HEADING.match(title)
+    if lead and looks_like_units_text(lead["units"]):
+        return f"（{lead['units']}牵头）"
+    return None
 
 
 def _parse(
@@ -383,7 +403,7 @@ def _measure_levels(
         sub_units = sum(carries_units(_heading_rest(s) + s.text) for s in subparts)
         if sub_units > with_units:
             subpart_measures.add(part.id)
-        elif not with_units and subparts and carries_units(part.title):
+        elif not with_units and subparts and heading_units(part.title, carries_units):
             # 一、强化科技创新（区科技局牵头） over （一）…（二）…: the part's units are theirs
             # (part.title is without a 专班 note, which names a group, not units)
             subpart_measures.add(part.id)

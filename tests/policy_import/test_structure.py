@@ -281,6 +281,10 @@ def test_annex_task_table_in_text_rows_become_measures() -> None:
     assert sections["附件"]["title"] == "临海区优化营商环境重点任务清单"
     assert (sections["附件(一)"]["title"], sections["附件(一)"]["parent"]) == ("要素保障", "附件")
     assert "加强组织领导" in sections["二"]["note"]
+    assert (
+        "第3条（临海区优化营商环境重点任务清单序号3）：牵头单位、完成时限原文此行空缺，"
+        "按上一行（合并单元格）填写，请核对"
+    ) in policy["review"]
 
 
 def _docx_notice(path: Path) -> None:
@@ -497,3 +501,25 @@ def test_reporting_duty_in_the_notice_before_the_signed_plan_is_found() -> None:
     assert [m["number"] for m in result.policy["measures"]] == ["1", "2"]
     [obligation] = result.policy["obligations"]
     assert (obligation["frequency"], obligation["due"]) == ("monthly", {"day_of_month": 25})
+
+
+def test_plan_in_an_annex_after_the_signature_and_a_lead_named_by_the_part_heading() -> None:
+    text = (
+        "临海县人民政府办公室关于印发任务分解的通知\n\n各乡镇人民政府：\n\n"
+        "一、责任到人。各牵头单位要细化措施。\n\n二、节点管控。各单位要紧盯进度。\n\n"
+        "附件：2024年县政府工作报告任务清单\n\n临海县人民政府办公室\n\n2024年5月18日\n\n"
+        "附件1\n\n2024年县政府工作报告任务清单\n\n"
+        "一、县示范区管委会牵头工作（2项）\n\n1. 建设循环水养殖基地。\n\n"
+        "2. 打造食用菌生产基地。\n\n"
+        "二、朱伟县长牵头重点工作\n\n3. 财政收入与经济增长基本同步。\n\n责任单位：县财政局。"
+    )
+    paragraphs = text_paragraphs(text)
+    start, _ = body_range(paragraphs)
+    assert paragraphs[start] == "一、县示范区管委会牵头工作（2项）"
+    body = parse_body(paragraphs[start:], carries_units)
+    assert [m.body for m in body.measures] == [
+        "建设循环水养殖基地。（县示范区管委会牵头）",
+        "打造食用菌生产基地。（县示范区管委会牵头）",
+        # a leader is no unit: the measure keeps its own
+        "财政收入与经济增长基本同步。责任单位：县财政局。",
+    ]
