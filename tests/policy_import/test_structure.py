@@ -523,3 +523,27 @@ def test_plan_in_an_annex_after_the_signature_and_a_lead_named_by_the_part_headi
         # a leader is no unit: the measure keeps its own
         "财政收入与经济增长基本同步。责任单位：县财政局。",
     ]
+
+
+@pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [
+        # the words the importer matches on, and the suffixes of unit names
+        ("責任單位：縣發改局、區財政局", "责任单位：县发改局、区财政局"),
+        ("牽頭單位；配合單位；協辦單位", "牵头单位；配合单位；协办单位"),
+        ("（縣工信局牽頭，各鄉鎮人民政府配合）", "（县工信局牵头，各乡镇人民政府配合）"),
+        (
+            "街道辦事處、管委會、委員會、服務中心、集團公司",
+            "街道办事处、管委会、委员会、服务中心、集团公司",
+        ),
+        ("每月5日前將上月進展報送縣政府辦公室", "每月5日前将上月进展报送县政府办公室"),
+        ("每季度最後一個月、每半年、每週一", "每季度最后一个月、每半年、每周一"),
+        ("2024年底前完成；長期堅持", "2024年底前完成；长期坚持"),
+        ("附件：重點任務清單 序號 完成時限", "附件：重点任务清单 序号 完成时限"),
+    ],
+)
+def test_traditional_keywords_convert(traditional: str, simplified: str) -> None:
+    paragraphs = ["臨海縣人民政府辦公室關於印發實施方案的通知", traditional]
+    converted, script = to_simplified(paragraphs)
+    assert converted[1] == simplified
+    assert script is not None and script.original_of(simplified) == traditional
