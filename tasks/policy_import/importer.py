@@ -124,7 +124,10 @@ def _active_end(title: str, issued: date) -> tuple[date, str]:
 def _body_review(body: Body) -> list[str]:
     """What the section tree and measure numbering leave for a person to check."""
     review: list[str] = []
-    if body.renumbered:
+    if body.subpart_level:
+        parts = "、".join(f"第{part}部分" for part in body.subpart_level)
+        review.append(f"{parts}的（一）（二）…各项载有责任单位，已作为措施，按全文顺序编号，请核对")
+    elif body.renumbered:
         review.append(
             "原文各部分分别从1编号，措施编号已按全文顺序连续编排（与原文编号不同），请核对"
         )

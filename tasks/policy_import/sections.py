@@ -92,6 +92,7 @@ class Body:
     measures: list[MeasureNode] = field(default_factory=list)
     consumed: str = ""  # the compacted body text, in order, for the no-text-lost check
     renumbered: bool = False  # parts numbered their measures from 1: numbers run on instead
+    subpart_level: list[str] = field(default_factory=list)  # parts whose （一） are measures
 
 
 class _Parser:
@@ -345,6 +346,7 @@ def parse_body(
     subpart_measures, no_measures = _measure_levels(body, carries_units, tasks_elsewhere)
     if subpart_measures or no_measures:
         body = _parse(lines, subpart_measures, no_measures)
+        body.subpart_level = [s.id for s in body.sections if s.id in subpart_measures]
     # Measures without units of their own take those their part's heading names.
     for part in (s for s in body.sections if s.parent is None):
         inherited = heading_units(part.title, carries_units)

@@ -96,6 +96,10 @@ def test_subpart_measures_in_the_draft_have_their_units() -> None:
     ]
     assert policy["measures"][0]["text"] == "加强入海排污口整治。完成排查。"
     assert [s["id"] for s in policy["sections"]] == ["一", "二", "三", "三(一)", "三(二)"]
+    assert (
+        "第二部分的（一）（二）…各项载有责任单位，已作为措施，按全文顺序编号，请核对"
+        in (policy["review"])
+    )
 
 
 def test_without_the_predicate_subparts_stay_sections() -> None:
