@@ -190,11 +190,10 @@ def _read_table(lines: list[str], start: int, columns: list[Column]) -> TaskTabl
             at += 1
         chunks.append((number, cells))
     if chunks:
-        # The last row ends where its cells run out: what follows is the document's text.
         number, cells = chunks[-1]
-        width = len(columns) - 1
-        at -= max(0, len(cells) - width)
-        chunks[-1] = (number, cells[:width])
+        length = _last_row_length(cells, columns[1:])
+        at -= len(cells) - length
+        chunks[-1] = (number, cells[:length])
     rows = _rows(chunks, columns, headers, spaced=False)
     return TaskTable(start, at, title, columns, headers, rows)
 
@@ -251,8 +250,21 @@ def _align(
     empty piece is an empty cell and stands alone."""
     if len(cells) == len(columns) and not spaced:
         return cells
+    _, choice = _scores(cells, columns, previous, spaced)
+    texts = [""] * len(columns)
+    i = len(cells)
+    for j in range(len(columns), 0, -1):
+        take = choice[j][i]
+        texts[j - 1] = "".join(cells[i - take : i])
+        i -= take
+    return texts
+
+
+def _scores(
+    cells: list[str], columns: list[Column], previous: dict[Column, str], spaced: bool
+) -> tuple[list[list[float]], list[list[int]]]:
+    """best[j][i]: the best score of columns[:j] holding cells[:i], and the run that gives it."""
     n, k = len(columns), len(cells)
-    # best[j][i]: the best score with columns[:j] holding cells[:i]; runs are joined cells.
     inf = float("-inf")
     best = [[inf] * (k + 1) for _ in range(n + 1)]
     choice = [[0] * (k + 1) for _ in range(n + 1)]
@@ -275,13 +287,15 @@ def _align(
                 if best[j][i] + score > best[j + 1][i + take]:
                     best[j + 1][i + take] = best[j][i] + score
                     choice[j + 1][i + take] = take
-    texts = [""] * n
-    i = k
-    for j in range(n, 0, -1):
-        take = choice[j][i]
-        texts[j - 1] = "".join(cells[i - take : i])
-        i -= take
-    return texts
+    return best, choice
+
+
+def _last_row_length(cells: list[str], columns: list[Column]) -> int:
+    """How many of the lines after the last row's number are its cells: those that fit the
+    columns best; what follows is the document's text (a signature, the next annex)."""
+    best, _ = _scores(cells, columns, {}, spaced=False)
+    scores = best[len(columns)]
+    return max(range(1, len(cells) + 1), key=lambda i: (scores[i], -i), default=0)
 
 
 def _row(

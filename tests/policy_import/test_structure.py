@@ -10,6 +10,7 @@ from typing import Any
 import docx
 import pytest
 
+from tasks.policy_import.annex import find_task_tables
 from tasks.policy_import.importer import import_policy
 from tasks.policy_import.sections import body_range, looks_like_units_text, parse_body
 from tasks.policy_import.sections import carries_units as carries_units_in
@@ -551,3 +552,20 @@ def test_traditional_keywords_convert(traditional: str, simplified: str) -> None
     converted, script = to_simplified(paragraphs)
     assert converted[1] == simplified
     assert script is not None and script.original_of(simplified) == traditional
+
+
+def test_last_table_row_ends_where_its_cells_stop_fitting() -> None:
+    lines = [
+        *["序号", "重点任务", "牵头单位", "配合单位", "完成时限"],
+        *["1", "推进老旧小区改造，", "年内完成10个。", "区住建委", "区财政局", "2024年底前"],
+        "临海区人民政府办公室秘书科",
+        "联系人：张明，电话：0571-12345678。",
+    ]
+    [table] = find_task_tables(lines)
+    [row] = table.rows
+    assert (row.task, row.units, row.deadline) == (
+        "推进老旧小区改造，年内完成10个。",
+        "牵头单位：区住建委；配合单位：区财政局",
+        "2024年底前",
+    )
+    assert table.end == 11  # the office's line and the contact stay the document's text
