@@ -248,7 +248,7 @@ def _align(
 
     ``spaced``: the cells are space-separated pieces, so a column often takes several; an
     empty piece is an empty cell and stands alone."""
-    if len(cells) == len(columns) and not spaced:
+    if _as_printed(cells, columns, spaced):
         return cells
     _, choice = _scores(cells, columns, previous, spaced)
     texts = [""] * len(columns)
@@ -258,6 +258,15 @@ def _align(
         texts[j - 1] = "".join(cells[i - take : i])
         i -= take
     return texts
+
+
+def _as_printed(cells: list[str], columns: list[Column], spaced: bool) -> bool:
+    """A row with a cell per column is taken as printed when it is a Word table's (its empty
+    cells are empty lines) or every cell fits its column; else a merged cell may be missing
+    while another cell has two lines."""
+    if spaced or len(cells) != len(columns):
+        return False
+    return "" in cells or all(_fit(c, col) >= 0 for c, col in zip(cells, columns, strict=True))
 
 
 def _scores(
@@ -310,7 +319,7 @@ def _row(
     texts = _align(cells, columns, previous, spaced)
     # A row with a cell per column is as printed (a Word table writes its empty cells): an
     # empty cell is empty. Otherwise a missing cell is one spanning rows from above.
-    exact = len(cells) == len(columns) and not spaced
+    exact = _as_printed(cells, columns, spaced)
     values: dict[Column, str] = {}
     other: list[str] = []
     followed: list[str] = []

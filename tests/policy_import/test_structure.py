@@ -9,6 +9,8 @@ from typing import Any
 
 import docx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tasks.policy_import.annex import find_task_tables
 from tasks.policy_import.importer import import_policy
@@ -569,3 +571,48 @@ def test_last_table_row_ends_where_its_cells_stop_fitting() -> None:
         "2024年底前",
     )
     assert table.end == 11  # the office's line and the contact stay the document's text
+
+
+_TASK_CHARS = st.sampled_from(list("推进建设完善服务体系加强工作落实政策发展企业项目，、“”"))
+_TASK = st.lists(_TASK_CHARS, min_size=4, max_size=30).map(
+    lambda c: "".join(c).strip("，、") + "。"
+)
+_POOL = ["县发改局", "县财政局", "县住建局", "各乡镇人民政府", "县中小企业发展促进中心", "县税务局"]
+_UNIT_LIST = st.lists(st.sampled_from(_POOL), min_size=1, max_size=3, unique=True).map("、".join)
+_DUE = st.sampled_from(["2024年6月底前", "2024年底前", "2025年3月", "长期坚持", "每季度"])
+
+
+@st.composite
+def _flattened_table(draw: st.DrawFn) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+    """A task table flattened one cell per line, with cells of several lines and rows whose
+    牵头单位 or 完成时限 is merged with the row above (printed once)."""
+    lines = ["序号", "重点任务", "牵头单位", "配合单位", "完成时限"]
+    rows: list[tuple[str, str, str, str]] = []
+    for number in range(1, draw(st.integers(1, 6)) + 1):
+        task = "".join(draw(st.lists(_TASK, min_size=1, max_size=2)))
+        lead, support, due = draw(_UNIT_LIST), draw(_UNIT_LIST), draw(_DUE)
+        merged = number > 1 and draw(st.booleans())
+        if merged:
+            lead = rows[-1][1]
+        due_merged = number > 1 and draw(st.booleans())
+        if due_merged:
+            due = rows[-1][3]
+        # a cell of several lines: the task cut after its sentences
+        task_lines = [s + "。" for s in task.split("。") if s]
+        lines += [str(number), *task_lines, *([] if merged else [lead]), support]
+        lines += [] if due_merged else [due]
+        rows.append((task, lead, support, due))
+    return lines, rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_flattened_table())
+def test_flattened_tables_give_back_every_cell(
+    table: tuple[list[str], list[tuple[str, str, str, str]]],
+) -> None:
+    lines, rows = table
+    [found] = find_task_tables(lines)
+    assert found.end == len(lines)
+    assert [(r.task, r.units, r.deadline) for r in found.rows] == [
+        (task, f"牵头单位：{lead}；配合单位：{support}", due) for task, lead, support, due in rows
+    ]
