@@ -87,18 +87,36 @@ def column_of(header: str) -> Column | None:
     return Column.other if 2 <= len(header) <= 6 and not header.isdigit() else None
 
 
-def _header_at(lines: list[str], at: int) -> list[Column] | None:
-    """The columns of a header starting at ``at`` (with 序号), None if there is none."""
+@dataclass(frozen=True)
+class _Header:
+    columns: list[Column]
+    names: list[str]
+    lines: int  # how many lines it takes: a PDF may break a header cell (牵头 / 单位)
+
+
+def _header_at(lines: list[str], at: int) -> _Header | None:
+    """The header starting at ``at`` (序号 first), None if there is none."""
     if column_of(lines[at]) is not Column.number:
         return None
-    columns = [Column.number]
-    for line in lines[at + 1 : at + 9]:
+    columns, names = [Column.number], [compact(lines[at])]
+    index = at + 1
+    while index < len(lines) and len(columns) < 10:
+        line = compact(lines[index])
+        joined = line + compact(lines[index + 1]) if index + 1 < len(lines) else ""
+        if column_of(line) in (None, Column.other) and column_of(joined) not in (
+            None,
+            Column.other,
+            Column.number,
+        ):
+            line, index = joined, index + 1
         column = column_of(line)
         if column is None or column is Column.number:
             break
         columns.append(column)
+        names.append(line)
+        index += 1
     if Column.task in columns and any(c in columns for c in _UNIT_COLUMNS):
-        return columns
+        return _Header(columns, names, index - at)
     return None
 
 
@@ -107,8 +125,8 @@ def find_task_tables(lines: list[str]) -> list[TaskTable]:
     tables: list[TaskTable] = []
     at = 0
     while at < len(lines):
-        columns = _header_at(lines, at)
-        if columns is None:
+        header = _header_at(lines, at)
+        if header is None:
             spaced = _spaced_table(lines, at)
             if spaced is not None:
                 tables.append(spaced)
@@ -116,7 +134,7 @@ def find_task_tables(lines: list[str]) -> list[TaskTable]:
             else:
                 at += 1
             continue
-        table = _read_table(lines, at, columns)
+        table = _read_table(lines, at, header)
         if table.rows:
             tables.append(table)
             at = table.end
@@ -173,10 +191,10 @@ def _row_number(line: str, expected: int) -> bool:
     return re.fullmatch(rf"{expected}[.．、]?", compact(line)) is not None
 
 
-def _read_table(lines: list[str], start: int, columns: list[Column]) -> TaskTable:
-    headers = [compact(line) for line in lines[start : start + len(columns)]]
+def _read_table(lines: list[str], start: int, header: _Header) -> TaskTable:
+    columns, headers = header.columns, header.names
     title = _title(lines[max(0, start - 2) : start])
-    at = start + len(columns)
+    at = start + header.lines
     chunks: list[tuple[str, list[str]]] = []  # (序号, cells)
     while at < len(lines) and _row_number(lines[at], len(chunks) + 1):
         number = compact(lines[at]).rstrip(".．、")

@@ -616,3 +616,17 @@ def test_flattened_tables_give_back_every_cell(
     assert [(r.task, r.units, r.deadline) for r in found.rows] == [
         (task, f"牵头单位：{lead}；配合单位：{support}", due) for task, lead, support, due in rows
     ]
+
+
+def test_header_cells_broken_over_two_lines() -> None:
+    lines = ["序号", "重点", "任务", "牵头", "单位", "完成", "时限", "备注"]
+    lines += ["1", "建成污水管网10公里。", "县住建局", "2024年底前", "新建"]
+    [table] = find_task_tables(lines)
+    assert table.headers == ["序号", "重点任务", "牵头单位", "完成时限", "备注"]
+    [row] = table.rows
+    assert (row.task, row.units, row.deadline, row.other) == (
+        "建成污水管网10公里。",
+        "牵头单位：县住建局",
+        "2024年底前",
+        ["备注：新建"],
+    )
