@@ -38,6 +38,8 @@ _LABEL_LINE = re.compile(
     r"(?:责任|牵头|主责)(?:单位|部门)\s*[:：](?P<units>[^。:：]{2,200}?)[。；;]?$"
 )
 _LEAD_HEADING = re.compile(r"^(?P<units>[^，,。；;]{2,40}?)牵头(?:负责)?的?(?:重点)?(?:工作|任务)")
+# Remarks inside a unit list: "排名第一位为牵头单位", "下同".
+_LIST_RULE = re.compile(r"^(?:(?:排名|排在|排列)?第一(?:位|个)?(?:的)?为牵头单位|下同|以下同)$")
 # Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
 _BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
 
@@ -247,7 +249,9 @@ def looks_like_units_text(content: str) -> bool:
     content = re.sub(r"^(?:责任|牵头|主责|配合)单位\s*[:：]", "", content.strip().rstrip("。"))
     if re.search(r"[。！？]", content):
         return False  # a sentence, not a list of names
-    tokens = [t for t in re.split(r"[、，,；;]", re.sub(r"[（(][^（）()]*[)）]", "", content)) if t]
+    # Nested brackets are part of a name (区水务局（区海洋局）, 各县<市、区>人民政府).
+    content = re.sub(r"[（(<〈][^（）()<>〈〉]*[)）>〉]", "", content)
+    tokens = [t for t in re.split(r"[、，,；;]", content) if t and not _LIST_RULE.match(t)]
     if not tokens:
         return False
     for token in tokens:

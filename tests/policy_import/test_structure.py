@@ -173,6 +173,7 @@ def test_subpart_measures_in_two_parts_are_numbered_on() -> None:
         ("牵头单位：县发改局；配合单位：各乡镇", True),
         ("区发改委牵头，各街道配合", True),
         ("区经委、区科委按职责分工负责", True),
+        ("市教育局，市委农办，各县<市、区>人民政府，排名第一位为牵头单位，下同", True),
         ("2023—2025年", False),
         ("以下简称“三年行动”", False),
         ("含本数", False),
