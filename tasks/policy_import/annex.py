@@ -79,7 +79,7 @@ class TaskTable:
 def column_of(header: str) -> Column | None:
     """The kind of a header cell; None when the line is not a column name."""
     header = compact(header)
-    if len(header) > 12 or re.search(r"[。；;，,：:]", header):
+    if len(header) > 8 or re.search(r"[。；;，,：:]", header):
         return None
     for pattern, column in _HEADERS:
         if pattern.search(header):
@@ -98,8 +98,18 @@ def _header_at(lines: list[str], at: int) -> _Header | None:
     """The header starting at ``at`` (序号 first), None if there is none."""
     if column_of(lines[at]) is not Column.number:
         return None
-    columns, names = [Column.number], [compact(lines[at])]
-    index = at + 1
+    header = _header_cells(lines, at + 1)
+    columns = [Column.number, *header.columns]
+    if Column.task in columns and any(c in columns for c in _UNIT_COLUMNS):
+        return _Header(columns, [compact(lines[at]), *header.names], header.lines + 1)
+    return None
+
+
+def _header_cells(lines: list[str], at: int) -> _Header:
+    """The column names from ``at`` on, joining a name a PDF broke over two lines."""
+    columns: list[Column] = []
+    names: list[str] = []
+    index = at
     while index < len(lines) and len(columns) < 10:
         line = compact(lines[index])
         joined = line + compact(lines[index + 1]) if index + 1 < len(lines) else ""
@@ -115,9 +125,7 @@ def _header_at(lines: list[str], at: int) -> _Header | None:
         columns.append(column)
         names.append(line)
         index += 1
-    if Column.task in columns and any(c in columns for c in _UNIT_COLUMNS):
-        return _Header(columns, names, index - at)
-    return None
+    return _Header(columns, names, index - at)
 
 
 def find_task_tables(lines: list[str]) -> list[TaskTable]:
@@ -127,10 +135,10 @@ def find_task_tables(lines: list[str]) -> list[TaskTable]:
     while at < len(lines):
         header = _header_at(lines, at)
         if header is None:
-            spaced = _spaced_table(lines, at)
-            if spaced is not None:
-                tables.append(spaced)
-                at = spaced.end
+            other = _spaced_table(lines, at) or _unnumbered_table(lines, at)
+            if other is not None:
+                tables.append(other)
+                at = other.end
             else:
                 at += 1
             continue
@@ -174,6 +182,89 @@ def _spaced_table(lines: list[str], start: int) -> TaskTable | None:
         return None
     rows = _rows(chunks, kinds, header, spaced=True)
     return TaskTable(start, at, _title(lines[max(0, start - 2) : start]), kinds, header, rows)
+
+
+_NUMBERED_CELL = re.compile(
+    rf"^(?:(?P<part>{_CN}、)|(?P<sub>[（(]{_CN}[)）])|(?P<item>\d{{1,3}}[.．、](?!\d)))"
+)
+
+
+def _unnumbered_table(lines: list[str], start: int) -> TaskTable | None:
+    """A table without a 序号 column (重点工作 / 主要任务 / 工作措施 / 责任单位 / 备注) whose
+    task cells carry their own numbering (一、 / （一） / 1.): a row ends with its unit cells
+    and the short cells after them; the next numbered cell starts the next row. A category cell
+    (一、) is printed once for the rows under it; the row's task is its deepest numbered cell."""
+    if start and column_of(lines[start - 1]) not in (None, Column.number):
+        return None  # inside a header already tried
+    header = _header_cells(lines, start)
+    kinds = header.columns
+    if len(kinds) < 3 or Column.task not in kinds or not any(c in kinds for c in _UNIT_COLUMNS):
+        return None
+    unit_columns = [c for c in kinds if c in _UNIT_COLUMNS]
+    after_start = max(i for i, c in enumerate(kinds) if c in _UNIT_COLUMNS) + 1
+    after_units = kinds[after_start:]
+    groups: list[tuple[list[str], list[str], list[str]]] = []  # (before, units, after)
+    before: list[str] = []
+    units: list[str] = []
+    after: list[str] = []
+    at = start + header.lines
+    while at < len(lines):
+        line = compact(lines[at])
+        numbered = _NUMBERED_CELL.match(line) is not None
+        if _END.match(line) or (units and not numbered and len(after) >= len(after_units)):
+            break
+        if units and numbered:
+            groups.append((before, units, after))
+            before, units, after = [], [], []
+        if not numbered and not after and looks_like_units_text(line):
+            units.append(line)
+        elif units:
+            after.append(line)
+        else:
+            before.append(line)
+        at += 1
+    if units:
+        groups.append((before, units, after))
+    elif before:
+        at -= len(before)  # numbered text with no units after it is not the table's
+    if not groups:
+        return None
+    rows: list[TaskRow] = []
+    category = ""
+    for number, (cells, unit_cells, rest) in enumerate(groups, 1):
+        for cell in cells[:-1]:
+            match = _NUMBERED_CELL.match(cell)
+            if match and match["part"]:
+                category = cell[match.end() :]
+        task = cells[-1] if cells else ""
+        match = _NUMBERED_CELL.match(task)
+        labels = {Column.responsible: "责任", Column.lead: "牵头", Column.support: "配合"}
+        unit_text = "；".join(
+            f"{labels[column]}单位：{text}"
+            for column, text in zip(unit_columns, unit_cells, strict=False)
+        )
+        deadline = ""
+        if Column.deadline in after_units:
+            deadline = next((c for c in rest if _fit(c, Column.deadline) > 0), "")
+        names = [
+            name
+            for name, column in zip(header.names[after_start:], after_units, strict=True)
+            if column is not Column.deadline
+        ]
+        cells = [c for c in rest if c != deadline]
+        other = [f"{name}：{cell}" for name, cell in zip(names, cells, strict=False)]
+        rows.append(
+            TaskRow(
+                number=str(number),
+                task=task[match.end() :] if match else task,
+                category=category,
+                units=unit_text,
+                deadline=deadline,
+                other=other,
+            )
+        )
+    title = _title(lines[max(0, start - 2) : start])
+    return TaskTable(start, at, title, [*kinds], header.names, rows)
 
 
 def _spaced_cells(line: str) -> list[str]:

@@ -38,8 +38,11 @@ _LABEL_LINE = re.compile(
     r"(?:责任|牵头|主责)(?:单位|部门)\s*[:：](?P<units>[^。:：]{2,200}?)[。；;]?$"
 )
 _LEAD_HEADING = re.compile(r"^(?P<units>[^，,。；;]{2,40}?)牵头(?:负责)?的?(?:重点)?(?:工作|任务)")
-# Remarks inside a unit list: "排名第一位为牵头单位", "下同".
-_LIST_RULE = re.compile(r"^(?:(?:排名|排在|排列)?第一(?:位|个)?(?:的)?为牵头单位|下同|以下同)$")
+# Remarks inside a unit list: "排名第一位为牵头单位", "下同";
+# and the pieces of a shared name: 各县、市、区政府.
+_LIST_RULE = re.compile(
+    r"^(?:(?:排名|排在|排列)?第一(?:位|个)?(?:的)?为牵头单位|下同|以下同|[省市县区镇乡])$"
+)
 # Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
 _BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
 

@@ -631,3 +631,69 @@ def test_header_cells_broken_over_two_lines() -> None:
         "2024年底前",
         ["备注：新建"],
     )
+
+
+# A table with no 序号 column: the task cells carry their own numbering; a 重点工作 cell (一、)
+# and a 主要任务 cell (（一）) are printed once for the rows under them; the first row has no
+# 工作措施 cell, so its （一） cell is its task.
+UNNUMBERED_TABLE = """附件
+
+若干政策措施责任分工
+
+重点工作
+
+主要
+
+任务
+
+工作措施
+
+责任单位
+
+备注
+
+一、加大财政金融支持力度
+
+（一）加强对重点企业财税支持
+
+县税务局、县财政局
+
+2024年12月
+
+2.对纳入支持的企业给予设备购置补贴。
+
+县经信局、各乡镇人民政府
+
+3.全部由政府兜底采购收储。
+
+县财政局
+
+二、稳定就业
+
+1.落实援企稳岗政策。
+
+县人社局
+"""
+
+
+def test_task_table_without_a_number_column() -> None:
+    lines = text_paragraphs(UNNUMBERED_TABLE)
+    [table] = find_task_tables(lines)
+    assert table.headers == ["重点工作", "主要任务", "工作措施", "责任单位", "备注"]
+    assert [(r.category, r.task, r.units, r.other) for r in table.rows] == [
+        (
+            "加大财政金融支持力度",
+            "加强对重点企业财税支持",
+            "责任单位：县税务局、县财政局",
+            ["备注：2024年12月"],
+        ),
+        (
+            "加大财政金融支持力度",
+            "对纳入支持的企业给予设备购置补贴。",
+            "责任单位：县经信局、各乡镇人民政府",
+            [],
+        ),
+        ("加大财政金融支持力度", "全部由政府兜底采购收储。", "责任单位：县财政局", []),
+        ("稳定就业", "落实援企稳岗政策。", "责任单位：县人社局", []),
+    ]
+    assert table.end == len(lines)
