@@ -33,7 +33,7 @@ _GROUP_NOTE = re.compile(r"[（(](?P<group>[^（）()]{1,20}?(?:专班|专项推
 _UNIT_LIKE_MORE = re.compile(
     r"^(?:.{1,30}(?:镇|乡|街道|街镇|集团|企业|园区)|(?:各|相关|有关).{1,20})$"
 )
-_ROLE_WORDS = re.compile(r"(?:牵头负责|牵头|配合|协助|共同负责|按职责分工负责|负责)$")
+_ROLE_WORDS = re.compile(r"(?:牵头负责|牵头|配合|协助|参加|参与|共同负责|按职责分工负责|负责)$")
 _LABEL_LINE = re.compile(
     r"(?:责任|牵头|主责)(?:单位|部门)\s*[:：](?P<units>[^。:：]{2,200}?)[。；;]?$"
 )
@@ -41,7 +41,7 @@ _LEAD_HEADING = re.compile(r"^(?P<units>[^，,。；;]{2,40}?)牵头(?:负责)?�
 # Remarks inside a unit list: "排名第一位为牵头单位", "下同";
 # and the pieces of a shared name: 各县、市、区政府.
 _LIST_RULE = re.compile(
-    r"^(?:(?:排名|排在|排列)?第一(?:位|个)?(?:的)?为牵头单位|下同|以下同|[省市县区镇乡])$"
+    r"^(?:(?:排名|排在|排列|列)?第一(?:位|个)?(?:者|的)?为牵头(?:单位|部门)|下同|以下同|[省市县区镇乡])$"
 )
 # Where the body ends: the annex, the 抄送 line, the note on who interprets the document.
 _BODY_END = re.compile(r"^(?:附件|抄送|本文件由|[（(]此件)")
