@@ -1,8 +1,10 @@
 """Draft a policy config from the text of a county notice (``taskforce policy import``).
 
-The pipeline is plain functions: paragraphs (text) → body cut from front matter and annex →
-section tree and measures (sections) → responsibility brackets (units) → targets and
-deadlines (targets) → obligations, metadata and task force (obligations). The result
+The pipeline is plain functions: paragraphs (text; a traditional-script notice read in
+simplified) → task tables (annex) and the body cut from front matter and annex → section tree
+and measures at the level that carries units (sections), a measure per task-table row →
+responsibility brackets (units) → targets and deadlines (targets) → obligations, metadata and
+task force (obligations). The result
 is a dict in the schema of ``config/schema.py`` plus a ``review`` list of everything a person must
 decide; the draft is validated against the schema so that the office starts from a loadable file.
 """
