@@ -151,6 +151,9 @@ class Script:
 
     def original_of(self, text: str) -> str:
         """``text`` (found in the simplified notice) in the notice's own characters."""
+        whole = self.simplified.find(text)
+        if whole >= 0:
+            return self.original[whole : whole + len(text)]
         out: list[str] = []
         at = 0
         while at < len(text):
