@@ -389,7 +389,8 @@ def _keep_original_text(policy: dict[str, Any], script: Script) -> None:
     Unit names and obligations stay simplified: they are matched against the units directory
     and the schema's keywords."""
     document = policy["document"]
-    document["title"] = script.original_of(document["title"])
+    for key in ("issuer", "number", "title"):
+        document[key] = script.original_of(document[key])
     for section in policy["sections"]:
         section["title"] = script.original_of(section["title"])
     for measure in policy["measures"]:

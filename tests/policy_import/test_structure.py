@@ -403,7 +403,11 @@ def test_traditional_script_is_matched_in_simplified_and_kept_as_printed() -> No
     assert policy["document"]["title"] == (
         "臨海縣人民政府辦公室關於印發臨海縣數字經濟發展實施方案的通知"
     )
-    assert policy["county"] == "临海县"
+    assert (policy["document"]["issuer"], policy["document"]["number"]) == (
+        "臨海縣人民政府辦公室",
+        "臨政辦發〔2024〕9號",
+    )
+    assert policy["county"] == "临海县"  # matched against the units directory
     [obligation] = policy["obligations"]
     assert (obligation["frequency"], obligation["due"]) == ("monthly", {"day_of_month": 5})
     assert any("繁体" in line for line in result.review)
