@@ -1,8 +1,10 @@
 """Draft a policy config from the text of a county notice (``taskforce policy import``).
 
-The pipeline is plain functions: paragraphs (text) → body cut from front matter and annex →
-section tree and measures (sections) → responsibility brackets (units) → targets and
-deadlines (targets) → obligations, metadata and task force (obligations). The result
+The pipeline is plain functions: paragraphs (text; a traditional-script notice read in
+simplified) → task tables (annex) and the body cut from front matter and annex → section tree
+and measures at the level that carries units (sections), a measure per task-table row →
+responsibility brackets (units) → targets and deadlines (targets) → obligations, metadata and
+task force (obligations). The result
 is a dict in the schema of ``config/schema.py`` plus a ``review`` list of everything a person must
 decide; the draft is validated against the schema so that the office starts from a loadable file.
 """
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 from config.errors import ConfigError
 from config.loading import load_units
 from config.schema import ASCII_CODE, Policy, UnitsDirectory
+from tasks.policy_import.annex import column_deadline, find_task_tables, table_nodes
 from tasks.policy_import.obligations import (
     Meta,
     ObligationDraft,
@@ -30,9 +33,16 @@ from tasks.policy_import.obligations import (
     find_task_force,
     obligation_dict,
 )
-from tasks.policy_import.sections import Body, MeasureNode, body_range, parse_body
+from tasks.policy_import.sections import (
+    Body,
+    MeasureNode,
+    body_range,
+    carries_units,
+    notice_points,
+    parse_body,
+)
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
-from tasks.policy_import.text import compact, read_document
+from tasks.policy_import.text import Script, compact, read_document, to_simplified
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
 
 
@@ -116,7 +126,10 @@ def _active_end(title: str, issued: date) -> tuple[date, str]:
 def _body_review(body: Body) -> list[str]:
     """What the section tree and measure numbering leave for a person to check."""
     review: list[str] = []
-    if body.renumbered:
+    if body.subpart_level:
+        parts = "、".join(f"第{part}部分" for part in body.subpart_level)
+        review.append(f"{parts}的（一）（二）…各项载有责任单位，已作为措施，按全文顺序编号，请核对")
+    elif body.renumbered:
         review.append(
             "原文各部分分别从1编号，措施编号已按全文顺序连续编排（与原文编号不同），请核对"
         )
@@ -221,7 +234,14 @@ def _measure(
         measure["targets"] = [_target_entry(target) for target in targets]
     for target in targets:
         review += _target_review(node.number, target, issued, active_end)
-    deadline = find_deadline(text, issued, [t.span for t in targets])
+    if node.deadline_text:  # a task table's 完成时限 column
+        deadline = column_deadline(node.deadline_text, issued)
+        if deadline is None:
+            measure["note"] = f"完成时限：{node.deadline_text}"
+    else:
+        deadline = find_deadline(text, issued, [t.span for t in targets])
+    if node.note:
+        measure["note"] = "；".join(filter(None, [measure.get("note", ""), node.note]))
     if deadline is not None:
         measure["deadline"] = deadline.due
         measure["deadline_phrase"] = deadline.phrase
@@ -366,6 +386,22 @@ def _validation_problem(policy: dict[str, Any]) -> str | None:
     return None
 
 
+def _keep_original_text(policy: dict[str, Any], script: Script) -> None:
+    """Give the draft's text and titles back in the notice's own (traditional) characters.
+
+    Unit names and obligations stay simplified: they are matched against the units directory
+    and the schema's keywords."""
+    document = policy["document"]
+    for key in ("issuer", "number", "title"):
+        document[key] = script.original_of(document[key])
+    for section in policy["sections"]:
+        section["title"] = script.original_of(section["title"])
+    for measure in policy["measures"]:
+        for key in ("title", "text", "deadline_phrase"):
+            if key in measure:
+                measure[key] = script.original_of(measure[key])
+
+
 def _counts(
     measures: list[dict[str, Any]],
     sections: list[dict[str, Any]],
@@ -396,6 +432,9 @@ def import_policy(
 ) -> ImportResult:
     """Draft a policy from a notice's paragraphs; ``directory`` resolves unit names."""
     names = UnitNames.of(directory)
+    # A notice in traditional script is read in simplified (keywords, unit names, dates); its
+    # text and titles are given back as printed at the end.
+    paragraphs, script = to_simplified(paragraphs)
     meta = find_meta(paragraphs)
     review = list(meta.review)
     # Without an issue date relative phrases cannot be resolved; the review list says so and the
@@ -406,17 +445,27 @@ def import_policy(
             source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
         )
     start, end = body_range(paragraphs)
-    body = parse_body(paragraphs[start:end])
+    tables = find_task_tables(paragraphs)
+    in_table = {i for table in tables for i in range(table.start, table.end)}
+    body = parse_body(
+        [p for i, p in enumerate(paragraphs[start:end], start) if i not in in_table],
+        lambda text: carries_units(text, names),
+        tasks_elsewhere=bool(tables),
+    )
+    table_sections, table_measures, table_review = table_nodes(tables, len(body.measures) + 1)
+    body.sections += table_sections
+    body.measures += table_measures
     annex = paragraphs[end:]
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
     active_end, active_note = _active_end(meta.title or plan_title, issued)
     review.append(active_note)
-    review += _body_review(body)
+    review += _body_review(body) + table_review
     sections, group_codes, section_review = _sections(body, issued, active_end)
     review += section_review
     measures, unknown, measure_review = _measures(body, names, issued, active_end)
     review += measure_review
-    drafts = find_obligations(_obligation_blocks(body, annex), issued, names)
+    blocks = join_broken(notice_points(paragraphs)) + _obligation_blocks(body, annex)
+    drafts = find_obligations(blocks, issued, names)
     obligations, unknown_recipients, obligation_review = _obligations(
         drafts, names, issued, active_end
     )
@@ -439,6 +488,12 @@ def import_policy(
         "obligations": obligations,
         "review": review,
     }
+    if script is not None:
+        _keep_original_text(policy, script)
+        review.append(
+            "原文为繁体字：已转为简体识别，措施原文、标题保留原文字形；单位名称、报送事项按简体"
+            "记录，请核对"
+        )
     problem = _validation_problem(policy)
     if problem is not None:
         review.append(problem)

@@ -11,9 +11,16 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 MAX_DOCX_UNPACKED = 50 * 1024 * 1024  # a notice is a few hundred kB; refuse zip bombs
 
@@ -53,25 +60,45 @@ def text_paragraphs(text: str) -> list[str]:
 
 
 def docx_paragraphs(data: bytes, file: Path) -> list[str]:
-    """Paragraphs and table cells of a Word .docx; an unreadable file is the user's error."""
+    """Paragraphs and table cells of a Word .docx in document order; an unreadable file is the
+    user's error."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(i.file_size for i in archive.infolist()) > MAX_DOCX_UNPACKED:
                 raise ConfigError(file, "", "Word 文件解压后过大，无法读取")
         import docx  # python-docx; imported here: only .docx notices need it
+        from docx.table import Table
 
         document = docx.Document(io.BytesIO(data))
     except ConfigError:
         raise
     except Exception:  # python-docx raises many kinds for corrupt, encrypted or non-Word files
         raise ConfigError(file, "", "无法读取 Word 文件（文件损坏、加密或不是 .docx）") from None
-    lines = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    for table in document.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                lines.extend(t.strip() for t in cell.text.splitlines() if t.strip())
-    if not lines:
+    lines: list[str] = []
+    for block in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(block, Table):
+            lines += table_lines(block)
+        elif block.text.strip():
+            lines.append(block.text.strip())
+    if not any(lines):
         raise ConfigError(file, "", "Word 文件中没有文字")
+    return lines
+
+
+def table_lines(table: Table) -> list[str]:
+    """A Word table flattened as a task table is copied out of a PDF: one cell per line, row by
+    row. A cell merged across columns is written once; one merged down rows is written in each
+    row it spans (python-docx gives the spanning cell for every row); a cell's own line breaks
+    are joined."""
+    lines: list[str] = []
+    for row in table.rows:
+        seen: list[object] = []
+        for cell in row.cells:
+            if any(cell._tc is tc for tc in seen):
+                continue
+            seen.append(cell._tc)
+            # An empty cell is an empty line: the table reader then knows the row is whole.
+            lines.append("".join(t.strip() for t in cell.text.splitlines()))
     return lines
 
 
@@ -90,3 +117,67 @@ def compact(text: str) -> str:
 def repair_brackets(text: str) -> str:
     """Rejoin a responsibility bracket split across a page break (〔责 / 责任单位：…)."""
     return _SPLIT_LABEL.sub(r"\1", text)
+
+
+# Share of a notice's Chinese characters that must change to simplified for it to count as
+# written in traditional script. A simplified notice changes a few (著力 → 着力 by phrase);
+# a traditional one changes a fifth or more.
+_TRADITIONAL_SHARE = 0.05
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@cache
+def _t2s() -> Callable[[str], str]:
+    from opencc_purepy import OpenCC  # loads its dictionaries: only when a notice is read
+
+    return OpenCC("t2s").convert
+
+
+def _simplified_line(line: str) -> str:
+    """The line in simplified script, character for character (so positions carry over)."""
+    converted = _t2s()(line)
+    if len(converted) == len(line):
+        return converted
+    # A phrase converted to one of another length: convert character by character instead.
+    return "".join(c if len(o := _t2s()(c)) != 1 else o for c in line)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A traditional-script notice's text in both scripts, to give back the text as printed."""
+
+    simplified: str
+    original: str
+
+    def original_of(self, text: str) -> str:
+        """``text`` (found in the simplified notice) in the notice's own characters."""
+        whole = self.simplified.find(text)
+        if whole >= 0:
+            return self.original[whole : whole + len(text)]
+        out: list[str] = []
+        at = 0
+        while at < len(text):
+            # The longest piece of ``text`` from ``at`` that the simplified notice holds.
+            end, found = at, -1
+            while end < len(text) and (pos := self.simplified.find(text[at : end + 1])) >= 0:
+                end, found = end + 1, pos
+            if found < 0:
+                out.append(text[at])  # not from the notice (a label the importer added)
+                at += 1
+            else:
+                out.append(self.original[found : found + end - at])
+                at = end
+        return "".join(out)
+
+
+def to_simplified(paragraphs: list[str]) -> tuple[list[str], Script | None]:
+    """The paragraphs in simplified script for matching, and the way back to the original text;
+    a notice in simplified script comes back unchanged, with None."""
+    han = sum(len(_HAN.findall(p)) for p in paragraphs)
+    simplified = [_simplified_line(p) for p in paragraphs]
+    pairs = zip("".join(paragraphs), "".join(simplified), strict=True)
+    changed = sum(a != b for a, b in pairs)
+    if not han or changed / han < _TRADITIONAL_SHARE:
+        return paragraphs, None
+    joined = "".join(compact(p) for p in simplified)
+    return simplified, Script(joined, "".join(compact(p) for p in paragraphs))
