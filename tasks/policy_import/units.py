@@ -8,8 +8,15 @@ Notations seen in the seeds and their common variants:
     （县工信科技局牵头，县财政局，龙兴镇人民政府负责）  a role word covers the units before it
     （牵头单位：县发改局；配合单位：县财政局）          label sets the role of what follows
     （县服务业发展领导小组有关成员单位）                a bare list: responsible
+    (区绿化市容局、区水务局（区海洋局）、相关沿海街镇)    a bare list; 甲（乙） is one unit
+    责任单位：县发改局、县财政局，各乡镇               a label line after the measure body
+    牵头单位:县发改局;配合单位:县财政局                ASCII punctuation
+    （县发改局、县财政局按职责分工负责）              every unit responsible
+    …由县发改局牵头，县财政局配合落实…                running text: the text is kept
+    …。各有关部门按职责分工负责。                     running text: the text is kept
 
-Brackets may be ASCII or full-width and mismatched (〔…] after a page break).
+Brackets may be ASCII or full-width and mismatched (〔…] after a page break). Without a
+directory, whether a bracket is a unit list is decided from the names' suffixes alone.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ OPENERS = "〔【[（("
 CLOSERS = "〕】]）)"
 _LABELLED = re.compile(r"[〔【\[（(]\s*(?:责任单位|牵头单位|主责单位)\s*[:：]")
 _BARE_LABEL = re.compile(
-    r"(?<=[。；;])\s*(?P<content>(?:责任单位|牵头单位|主责单位)\s*[:：][^。〔〕【】\[\]]*?)[。]?$"
+    r"(?P<content>(?:责任单位|牵头单位|主责单位)\s*[:：][^。〔〕【】\[\]]*?)[。；;]?$"
 )
 _SEPARATORS = "、，,；;"
-_ROLE_SUFFIX = re.compile(r"^(?P<name>.*?)(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)$")
+# "按职责分工负责", "配合落实": the words around the role word are not part of the name.
+_ROLE_SUFFIX = re.compile(
+    r"^(?P<name>.*?)(?:按照?职责(?:分工)?|依职责|分别|共同)?"
+    r"(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)(?:落实|实施|推进)?$"
+)
 _ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办)单位\s*[:：]\s*")
 _ROLE_WORDS = {
     "牵头": Role.lead,
@@ -42,9 +53,19 @@ _ROLE_WORDS = {
 # "县财政局等相关单位": the unnamed rest is not a unit.
 _UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)$")
 # What a unit's name ends with; used only to tell a bare unit list from a parenthetical remark.
+# A name may carry its second nameplate in brackets: 区水务局（区海洋局）.
 UNIT_LIKE = re.compile(
-    r"^.{1,30}(?:局|办|委|中心|政府|管委会|公司|组|社|段|会|单位|支行|分行|行|部|所|站|院|队|部门|"
-    r"专班|联|室|处|科|区)$"
+    r"^[^（()）]{1,30}(?:局|办|委|中心|政府|管委会|公司|集团|组|社|段|会|单位|支行|分行|行|部|所|站|"
+    r"院|队|部门|专班|联|室|处|科|区|镇|乡|街道|企业|机构)(?:[（(][^（()）]{1,20}[）)])?$"
+)
+# Running text that names units without any bracket; the measure keeps its text.
+_LED_BY = re.compile(
+    r"由(?P<lead>[^，,。；;（()）由]{2,60}?)牵头(?:负责)?"
+    r"(?:[，,]\s*(?P<support>[^，,。；;（()）]{2,80}?)(?:配合|协助|参与)(?:落实|实施|推进|做好)?)?"
+)
+_BY_DUTY = re.compile(
+    r"(?:^|(?<=[。；;，,]))(?P<units>[^。；;，,（()）]{2,80}?)(?:要)?按照?职责(?:分工)?"
+    r"(?:负责|抓好落实|落实)"
 )
 
 
@@ -128,15 +149,42 @@ def find_bracket(text: str, names: UnitNames) -> Bracket | None:
     bare = _BARE_LABEL.search(stripped)
     if bare:
         return Bracket(bare.start(), len(stripped), bare["content"].strip(), True)
-    if not stripped or stripped[-1] not in CLOSERS:
+    trailing = _trailing_list(stripped, names)
+    if trailing is not None:
+        return trailing
+    return _running_text(stripped, names)
+
+
+def _trailing_list(text: str, names: UnitNames) -> Bracket | None:
+    """A bracketed unit list closing the measure, before at most a full stop."""
+    core = text.rstrip("。；;．. ")
+    if not core or core[-1] not in CLOSERS:
         return None
-    open_at = _opening(stripped, len(stripped) - 1)
+    open_at = _opening(core, len(core) - 1)
     if open_at is None:
         return None
-    content = stripped[open_at + 1 : -1].strip()
+    content = core[open_at + 1 : -1].strip()
     if not looks_like_units(content, names):
         return None
-    return Bracket(open_at, len(stripped), content, False)
+    # "…入海。(区水务局)。": the stop after the list goes with it; "做好工作(…)。" keeps its stop.
+    before = core[:open_at].rstrip()
+    end = len(text) if before.endswith(("。", "；", ";")) else len(core)
+    return Bracket(open_at, end, content, False)
+
+
+def _running_text(text: str, names: UnitNames) -> Bracket | None:
+    """由X牵头，Y配合 / X按职责分工负责 in a sentence: units found, nothing cut from the text."""
+    for match in _LED_BY.finditer(text):
+        content = f"{match['lead']}牵头"
+        if match["support"]:
+            content += f"，{match['support']}配合"
+        if looks_like_units(content, names):
+            return Bracket(len(text), len(text), content, False)
+    for match in _BY_DUTY.finditer(text):
+        content = f"{match['units'].strip()}负责"
+        if looks_like_units(content, names):
+            return Bracket(len(text), len(text), content, False)
+    return None
 
 
 def looks_like_units(content: str, names: UnitNames) -> bool:
@@ -174,6 +222,7 @@ def _tokens(content: str) -> list[str]:
 
 def _clean(name: str) -> str:
     name = name.strip().removeprefix("由")
+    name = re.sub(r"(?:按照?职责(?:分工)?|依职责|分别|共同)$", "", name)
     return _UNNAMED_REST.sub("", name).strip()
 
 
