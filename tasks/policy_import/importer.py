@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from config.errors import ConfigError
-from config.loading import load_units
+from config.loading import load_units, validate_model
 from config.schema import ASCII_CODE, Policy, UnitsDirectory
 from tasks.policy_import.obligations import (
     Meta,
@@ -34,6 +33,7 @@ from tasks.policy_import.sections import Body, MeasureNode, body_range, parse_bo
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import compact, read_document
 from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
+from tasks.policy_import.units_draft import UnitsDraft, county_code, draft_units
 
 
 @dataclass
@@ -46,6 +46,7 @@ class ImportResult:
     unknown_units: list[str]
     valid: bool
     counts: dict[str, int] = field(default_factory=dict)
+    units_draft: UnitsDraft | None = None  # made from the notice: the county had no directory
 
     def to_yaml(self) -> str:
         header = (
@@ -99,7 +100,10 @@ def join_broken(paragraphs: list[str]) -> list[str]:
 
 
 def county_of(issuer: str) -> str:
-    match = re.match(r"^(.{1,8}?[县市区旗])", issuer)
+    """陵川县人民政府办公室 → 陵川县; 上海市浦东新区… → 浦东新区 (the district, not the city)."""
+    match = re.match(r"^(?:.{1,6}?[省市](?![区县]))?(.{1,8}?[县区旗])", issuer)
+    if match is None:
+        match = re.match(r"^(.{1,8}?市)", issuer)  # a county-level city: 介休市
     return match[1] if match else ""
 
 
@@ -281,7 +285,8 @@ def _obligations(
         code_ = f"monthly-report-{index}" if draft.frequency == "monthly" else f"report-{index}"
         obligations.append(obligation_dict(draft, code_, covers))
         review += [f"报送事项“{draft.name}”：{r}" for r in draft.review]
-        unknown += [label for label in draft.recipients if not names.knows(label)]
+        # "（待填）" stands for recipients not found: a review line says so, it is no unit.
+        unknown += [r for r in draft.recipients if not names.knows(r) and r != "（待填）"]
     if not obligations:
         review.append("未识别出报送义务（每月N日前…报送 / N月N日前…报送），请补填 obligations")
     return obligations, unknown, review
@@ -353,13 +358,13 @@ def _document(meta: Meta, plan_title: str, issued: date, source: str) -> dict[st
 
 
 def _validation_problem(policy: dict[str, Any]) -> str | None:
-    """The review line for a draft the schema rejects (its first error), None when it loads."""
+    """The review line for a draft the schema rejects (its first error, in the words
+    ``policy load`` would use), None when it loads."""
     try:
-        Policy.model_validate(policy)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"草稿未通过格式校验（{where}：{first['msg']}），请补全后再载入"
+        validate_model(Policy, policy, Path("草稿"))
+    except ConfigError as exc:
+        shown = "" if exc.value is None else f"（当前为 {exc.value!r}）"
+        return f"草稿未通过格式校验（{exc.path}：{exc.message}{shown}），请按此修改后再载入"
     return None
 
 
@@ -463,10 +468,13 @@ def import_file(
         county = county_of(find_meta(paragraphs).issuer)
         found = find_units_directory(county, units_dir)
         if found is None:
-            raise ConfigError(
-                document,
-                "",
-                f"在 {units_dir} 中找不到{county or '发文县'}的单位目录，请用 --units 指定",
+            return onboard(
+                paragraphs,
+                code=code,
+                county=county,
+                units_dir=units_dir,
+                source=document,
+                today=today,
             )
         units, directory = found
     return import_policy(
@@ -477,3 +485,66 @@ def import_file(
         source=str(document),
         today=today,
     )
+
+
+def _policy_labels(policy: dict[str, Any]) -> list[str]:
+    """Every unit label a draft policy uses, first mention first."""
+    labels = [ref["unit"] for m in policy["measures"] for ref in m["units"]]
+    labels += [label for o in policy["obligations"] for label in o["recipients"]]
+    force = policy["task_force"]
+    labels += force.get("members", [])
+    labels += [lead for g in force["groups"] for lead in g["lead_units"]]
+    labels.append(force["office"]["unit"])
+    return [label for label in dict.fromkeys(labels) if label != "（待填）"]
+
+
+def onboard(
+    paragraphs: list[str],
+    *,
+    code: str,
+    county: str,
+    units_dir: Path,
+    source: Path,
+    today: date | None = None,
+) -> ImportResult:
+    """Draft the policy and, from the unit names it uses, the county's first units directory."""
+    directory_code = county_code(county, code)
+    target = units_dir / f"{directory_code}.yaml"
+    if target.exists():  # another county's file by the same name: never overwritten
+        raise ConfigError(
+            target,
+            "",
+            f"本通知的发文县“{county or '未识别'}”没有单位目录，而单位目录草稿将写入的文件已存在"
+            "（属于另一个县）；请用 --units 指定单位目录，或移走该文件后重试",
+        )
+
+    def attempt(directory: UnitsDirectory | None) -> ImportResult:
+        return import_policy(
+            paragraphs,
+            code=code,
+            directory=directory,
+            units_directory=directory_code,
+            source=str(source),
+            today=today,
+        )
+
+    # Without a directory every name is unknown: those are the notice's units. The task force
+    # and obligations find their units only among known names, so a second round may add more.
+    labels = [label for label in attempt(None).unknown_units if label != "（待填）"]
+    for _ in range(3):
+        if not labels:
+            raise ConfigError(
+                source,
+                "",
+                "原文中未找到任何责任单位，无法生成单位目录草稿；请用 --units 指定单位目录",
+            )
+        draft = draft_units(labels, county, directory_code)
+        directory = UnitsDirectory.model_validate(draft.data)
+        result = attempt(directory)
+        known = UnitNames.of(directory)
+        missing = [label for label in _policy_labels(result.policy) if not known.knows(label)]
+        if not missing:
+            break
+        labels = _add_unknown(labels, missing)
+    result.units_draft = draft
+    return result
