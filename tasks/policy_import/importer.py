@@ -154,29 +154,55 @@ def _sections(
     return sections, group_codes, review
 
 
+def _section_units(body: Body, names: UnitNames) -> dict[str, str]:
+    """Section id → the unit list its heading carries, 一、强化科技创新（区科技局牵头）; a
+    sub-section without one takes its parent's."""
+    found: dict[str, str] = {}
+    for section in body.sections:
+        bracket = find_bracket(section.title, names)
+        if bracket is not None:
+            found[section.id] = bracket.content
+        elif section.parent in found:
+            found[section.id] = found[section.parent]
+    return found
+
+
+def _unit_refs(
+    number: str, content: str, names: UnitNames
+) -> tuple[list[dict[str, str]], list[str], list[str]]:
+    """A unit list's references, the names the directory lacks, and what to review."""
+    resolved = resolve_units(parse_units(content), names)
+    refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
+    review = [f"第{number}条：{note}" for note in resolved.notes]
+    review += [
+        f"第{number}条：单位“{name}”不在单位目录中，请添加或更正" for name in resolved.unknown
+    ]
+    return refs, list(resolved.unknown), review
+
+
 def _measure_units(
-    node: MeasureNode, names: UnitNames
+    node: MeasureNode, names: UnitNames, section_units: dict[str, str]
 ) -> tuple[str, list[dict[str, str]], list[str], list[str]]:
     """The measure's text without its responsibility bracket, its unit references, the names
     the directory lacks, and what to review."""
     bracket = find_bracket(node.body, names)
     if bracket is None:
         # A sub-measure (26(3)) inherits its parent's units: only a top measure lacks them.
-        if node.parent_number is None:
+        if node.parent_number is not None:
+            return node.body, [], [], []
+        inherited = section_units.get(node.section)
+        if inherited is None:
             return node.body, [], [], [f"第{node.number}条：未找到责任单位，请补填"]
-        return node.body, [], [], []
+        refs, unknown, review = _unit_refs(node.number, inherited, names)
+        note = f"第{node.number}条：原文未单列责任单位，按所在章节标题中的单位列出，请核对"
+        return node.body, refs, unknown, [note, *review]
     text = (node.body[: bracket.start] + node.body[bracket.end :]).strip()
-    resolved = resolve_units(parse_units(bracket.content), names)
-    refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
-    review = [f"第{node.number}条：{note}" for note in resolved.notes]
-    review += [
-        f"第{node.number}条：单位“{name}”不在单位目录中，请添加或更正" for name in resolved.unknown
-    ]
+    refs, unknown, review = _unit_refs(node.number, bracket.content, names)
     if bracket.end < len(node.body.rstrip()) and bracket.labelled:
         tail = node.body[bracket.end :].strip()
         if tail:
             review.append(f"第{node.number}条：责任单位括号后还有文字“{tail[:20]}”，请核对")
-    return text, refs, list(resolved.unknown), review
+    return text, refs, unknown, review
 
 
 def _target_entry(target: TargetDraft) -> dict[str, Any]:
@@ -208,10 +234,14 @@ def _target_review(number: str, target: TargetDraft, issued: date, active_end: d
 
 
 def _measure(
-    node: MeasureNode, names: UnitNames, issued: date, active_end: date
+    node: MeasureNode,
+    names: UnitNames,
+    issued: date,
+    active_end: date,
+    section_units: dict[str, str],
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One measure's entry, the unit names the directory lacks, and what to review."""
-    text, refs, unknown, review = _measure_units(node, names)
+    text, refs, unknown, review = _measure_units(node, names, section_units)
     title = text.split("。")[0] if "。" in text else text
     measure: dict[str, Any] = {
         "number": node.number,
@@ -246,8 +276,11 @@ def _measures(
     measures: list[dict[str, Any]] = []
     unknown: list[str] = []
     review: list[str] = []
+    section_units = _section_units(body, names)
     for node in body.measures:
-        measure, measure_unknown, measure_review = _measure(node, names, issued, active_end)
+        measure, measure_unknown, measure_review = _measure(
+            node, names, issued, active_end, section_units
+        )
         measures.append(measure)
         unknown = _add_unknown(unknown, measure_unknown)
         review += measure_review
@@ -498,6 +531,17 @@ def _policy_labels(policy: dict[str, Any]) -> list[str]:
     return [label for label in dict.fromkeys(labels) if label != "（待填）"]
 
 
+def notice_units(paragraphs: list[str]) -> list[str]:
+    """Every unit name a unit list anywhere in the notice gives, as written, first mention first."""
+    names = UnitNames()
+    found: list[str] = []
+    for paragraph in paragraphs:
+        bracket = find_bracket(compact(paragraph), names)
+        if bracket is not None:
+            found += [name for name, _ in parse_units(bracket.content)]
+    return list(dict.fromkeys(found))
+
+
 def onboard(
     paragraphs: list[str],
     *,
@@ -531,6 +575,9 @@ def onboard(
     # Without a directory every name is unknown: those are the notice's units. The task force
     # and obligations find their units only among known names, so a second round may add more.
     labels = [label for label in attempt(None).unknown_units if label != "（待填）"]
+    # Units named outside the measures found (a table, a list under a heading the section
+    # parser took for a section) still belong in the county's directory.
+    labels = _add_unknown(labels, notice_units(paragraphs))
     for _ in range(3):
         if not labels:
             raise ConfigError(

@@ -38,7 +38,13 @@ _ROLE_SUFFIX = re.compile(
     r"^(?P<name>.*?)(?:按照?职责(?:分工)?|依职责|分别|共同)?"
     r"(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)(?:落实|实施|推进)?$"
 )
-_ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办)单位\s*[:：]\s*")
+_ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办|参与|协同)单位\s*[:：]\s*")
+# A label inside a bracket after other matter: (责任领导:杜新国;牵头单位:区发改局).
+_INNER_LABEL = re.compile(r"(?:责任单位|牵头单位|主责单位)\s*[:：]")
+# Label lines joined without a separator: "牵头单位:区发改局" + "责任单位:立山经济开发区".
+_GLUED_LABEL = re.compile(
+    r"(?<=[^\s；;，,、:：])(?=(?:责任|牵头|主责|配合|协办|参与|协同)单位\s*[:：])"
+)
 _ROLE_WORDS = {
     "牵头": Role.lead,
     "牵头负责": Role.lead,
@@ -46,16 +52,19 @@ _ROLE_WORDS = {
     "配合": Role.support,
     "协助": Role.support,
     "协办": Role.support,
+    "参与": Role.support,
+    "协同": Role.support,
     "负责": Role.responsible,
     "共同负责": Role.responsible,
     "责任": Role.responsible,
 }
 # "县财政局等相关单位": the unnamed rest is not a unit.
-_UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)$")
+_UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)?$")
 # What a unit's name ends with; used only to tell a bare unit list from a parenthetical remark.
-# A name may carry its second nameplate in brackets: 区水务局（区海洋局）.
+# A name may carry its second nameplate in brackets, 区水务局（区海洋局）, or a bracketed note
+# inside it, 各县（市、区）人民政府.
 UNIT_LIKE = re.compile(
-    r"^[^（()）]{1,30}(?:局|办|委|中心|政府|管委会|公司|集团|组|社|段|会|单位|支行|分行|行|部|所|站|"
+    r"^(?:[^（()）]|[（(][^（()）]{1,20}[）)]){1,30}?(?:局|办|委|中心|政府|管委会|公司|集团|组|社|段|会|单位|支行|分行|行|部|所|站|"
     r"院|队|部门|专班|联|室|处|科|区|镇|乡|街道|企业|机构)(?:[（(][^（()）]{1,20}[）)])?$"
 )
 # Running text that names units without any bracket; the measure keeps its text.
@@ -136,6 +145,20 @@ def _opening(text: str, end: int) -> int | None:
     return None
 
 
+def _enclosing(text: str, at: int) -> int | None:
+    """Index of the bracket that encloses position ``at``, if any."""
+    depth = 0
+    for index in range(at - 1, -1, -1):
+        char = text[index]
+        if char in CLOSERS:
+            depth += 1
+        elif char in OPENERS:
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
 def find_bracket(text: str, names: UnitNames) -> Bracket | None:
     """The measure's responsibility bracket: a labelled one anywhere, else a trailing unit list."""
     labelled = _LABELLED.search(text)
@@ -144,6 +167,13 @@ def find_bracket(text: str, names: UnitNames) -> Bracket | None:
         end = len(text) if close is None else close + 1
         content = text[labelled.start() + 1 : close if close is not None else len(text)]
         return Bracket(labelled.start(), end, content.strip(), True)
+    inner = _INNER_LABEL.search(text)
+    open_at = _enclosing(text, inner.start()) if inner else None
+    if inner and open_at is not None:
+        close = _closing(text, open_at)
+        end = len(text) if close is None else close + 1
+        content = text[inner.start() : close if close is not None else len(text)]
+        return Bracket(open_at, end, content.strip(), True)
     stripped = text.rstrip()
     # Unbracketed at the end: "…。牵头单位：县发改局；配合单位：县财政局。"
     bare = _BARE_LABEL.search(stripped)
@@ -217,7 +247,43 @@ def _tokens(content: str) -> list[str]:
         else:
             current += char
     tokens.append(current.strip())
-    return [t for t in tokens if t]
+    return _joined_collectives(_split_conjunctions([t for t in tokens if t]))
+
+
+def _unit_like(token: str) -> bool:
+    match = _ROLE_SUFFIX.match(_ROLE_LABEL.sub("", token))
+    return bool(UNIT_LIKE.match(_clean(match["name"] if match and match["name"] else token)))
+
+
+def _split_conjunctions(tokens: list[str]) -> list[str]:
+    """市级各有关部门及各县市区政府: two labels, when both sides read as units."""
+    out: list[str] = []
+    for token in tokens:
+        parts = re.split(r"以及|及", token)
+        if len(parts) > 1 and all(_unit_like(p) for p in parts):
+            out.extend(parts)
+        else:
+            out.append(token)
+    return out
+
+
+def _joined_collectives(tokens: list[str]) -> list[str]:
+    """各县、市、区政府: one collective written with list separators inside it."""
+    out: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        end = index + 1
+        if token.startswith("各") and not _unit_like(token):
+            while end < len(tokens) and len(tokens[end]) <= 2 and not _unit_like(tokens[end]):
+                end += 1
+            if end < len(tokens) and end > index + 1 and len(tokens[end]) <= 4:
+                out.append("、".join(tokens[index : end + 1]))
+                index = end + 1
+                continue
+        out.append(token)
+        index = end
+    return out
 
 
 def _clean(name: str) -> str:
@@ -230,6 +296,7 @@ def parse_units(content: str) -> list[tuple[str, Role]]:
     """(name as written, role) for each unit of a bracket's content, in order."""
     # A label garbled by a page break ("责责任单位：") is still a label.
     content = re.sub(r"^[责任单位]{0,4}责任单位\s*[:：]\s*", "", content.strip().rstrip("。"))
+    content = _GLUED_LABEL.sub("；", content)
     out: list[tuple[str, Role]] = []
     pending: list[str] = []
     label_role: Role | None = None

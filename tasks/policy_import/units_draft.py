@@ -85,7 +85,7 @@ def county_code(county: str, policy_code: str) -> str:
         code = re.sub(r"[^a-z0-9]", "", "".join(syllables).lower())
         if code:
             return code
-    return re.sub(r"-\d{4}(?:-\d+)?$", "", policy_code) or policy_code
+    return re.sub(r"-(?:\d{4}|undated)(?:-.*)?$", "", policy_code) or policy_code
 
 
 @dataclass

@@ -224,6 +224,7 @@ def test_codes_and_collectives() -> None:
     assert county_code("陵川县", "x-2023") == "lingchuan"
     assert county_code("浦东新区", "x-2023") == "pudongxin"
     assert county_code("", "lingchuan-2023") == "lingchuan"
+    assert county_code("", "hubei-xianan-2023-fenjie") == "hubei-xianan"
     for name in ("各街道", "各区属集团", "相关沿海街镇", "各有关部门", "各乡镇", "县直各相关单位"):
         assert is_collective(name), name
     for name in ("区水务局", "县发改局", "东滩街道"):

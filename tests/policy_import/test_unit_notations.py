@@ -117,3 +117,85 @@ def test_every_department_by_duty_in_running_text() -> None:
 )
 def test_remarks_are_not_unit_lists_without_a_directory(text: str) -> None:
     assert find_bracket(text, NONE) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 及 joins two units when both sides read as units
+        (
+            "优化审批服务。（市政府办公室牵头，市级各有关部门及各县市区政府按职责分工负责）",
+            [("市政府办公室", L), ("市级各有关部门", R), ("各县市区政府", R)],
+        ),
+        # "等" closes a list without naming the rest; 各县、市、区政府 is one addressee
+        (
+            "落实财税支持。(市经信局、市财政局等，各县、市、区政府，咸宁高新区管委会)",
+            [
+                ("市经信局", R),
+                ("市财政局", R),
+                ("各县、市、区政府", R),
+                ("咸宁高新区管委会", R),
+            ],
+        ),
+        # a bracketed note inside a name
+        (
+            "严守用水红线。(市水利局，各县(市、区)党委和人民政府)",
+            [("市水利局", R), ("各县(市、区)党委和人民政府", R)],
+        ),
+    ],
+)
+def test_conjunctions_and_collectives_inside_lists(
+    text: str, expected: list[tuple[str, Role]]
+) -> None:
+    assert units_and_text(text)[0] == expected
+
+
+def test_measures_take_the_units_of_their_section_heading() -> None:
+    from tasks.policy_import.importer import import_policy
+    from tasks.policy_import.text import text_paragraphs
+
+    notice = """某某区人民政府办公室
+
+2025年3月1日
+
+一、强化科技创新（区科技局牵头）
+
+（一）加强科创平台建设。推进校企结对合作。
+
+1. 建设联合研发中心。
+
+2. 做好成果转化。（区经信局负责）
+
+二、扩大有效投资
+
+3. 加快项目建设。
+"""
+    result = import_policy(
+        text_paragraphs(notice), code="x-2025", directory=None, units_directory="x"
+    )
+    units = {m["number"]: m["units"] for m in result.policy["measures"]}
+    assert units["1"] == [{"unit": "区科技局", "role": "lead"}]
+    assert units["2"] == [{"unit": "区经信局", "role": "responsible"}]
+    assert units["3"] == []
+    assert "第1条：原文未单列责任单位，按所在章节标题中的单位列出，请核对" in result.review
+    assert "第3条：未找到责任单位，请补填" in result.review
+
+
+def test_a_label_after_the_leaders_inside_the_bracket() -> None:
+    text = (
+        "城乡居民收入增长与经济增长基本同步。(责任领导:张三、李四;牵头单位:区发改局、区农业农村局)"
+    )
+    units, rest = units_and_text(text)
+    assert units == [("区发改局", L), ("区农业农村局", L)]  # leaders are people, not units
+    assert rest == "城乡居民收入增长与经济增长基本同步。"
+
+
+def test_label_lines_joined_without_a_separator() -> None:
+    # "牵头单位:…" and "责任单位:…" each on its own line after the measure
+    text = (
+        "努力实现地区生产总值增长6%左右。牵头单位:区发改局"
+        "责任单位:立山经济开发区,各街道、区直各部门"
+    )
+    units, rest = units_and_text(text)
+    assert units == [("区发改局", L), ("立山经济开发区", R), ("各街道", R), ("区直各部门", R)]
+    assert rest == "努力实现地区生产总值增长6%左右。"
