@@ -32,7 +32,13 @@ from tasks.policy_import.obligations import (
 from tasks.policy_import.sections import Body, MeasureNode, body_range, parse_body
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import compact, read_document
-from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
+from tasks.policy_import.units import (
+    UnitNames,
+    find_bracket,
+    parse_units,
+    resolve_units,
+    split_units,
+)
 from tasks.policy_import.units_draft import UnitsDraft, county_code, draft_units
 
 
@@ -101,10 +107,17 @@ def join_broken(paragraphs: list[str]) -> list[str]:
 
 def county_of(issuer: str) -> str:
     """陵川县人民政府办公室 → 陵川县; 上海市浦东新区… → 浦东新区 (the district, not the city)."""
-    match = re.match(r"^(?:.{1,6}?[省市](?![区县]))?(.{1,8}?[县区旗])", issuer)
+    match = re.match(
+        r"^(?:[\u4e00-\u9fff]{1,6}?[省市](?![区县]))?([\u4e00-\u9fff]{1,8}?[县区旗])", issuer
+    )
     if match is None:
-        match = re.match(r"^(.{1,8}?市)", issuer)  # a county-level city: 介休市
+        match = re.match(r"^([\u4e00-\u9fff]{1,8}?市)", issuer)  # a county-level city: 介休市
     return match[1] if match else ""
+
+
+def notice_county(meta: Meta) -> str:
+    """The issuing county, from the issuer or else the title (泾县人民政府关于…的通知)."""
+    return county_of(meta.issuer) or county_of(meta.title)
 
 
 def _active_end(title: str, issued: date) -> tuple[date, str]:
@@ -461,7 +474,7 @@ def import_policy(
     task_force, force_review = _task_force(force, group_codes, sections, units_directory)
     review += force_review
 
-    county = county_of(meta.issuer)
+    county = notice_county(meta)
     policy: dict[str, Any] = {
         "code": code,
         "county": county or "（待填）",
@@ -498,7 +511,7 @@ def import_file(
     if units is not None:
         directory = load_units_directory(units, units_dir)
     else:
-        county = county_of(find_meta(paragraphs).issuer)
+        county = notice_county(find_meta(paragraphs))
         found = find_units_directory(county, units_dir)
         if found is None:
             return onboard(
@@ -542,6 +555,15 @@ def notice_units(paragraphs: list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def addressees(paragraphs: list[str]) -> list[str]:
+    """The notice's addressees: 各乡镇人民政府，县政府各部门、各直属机构： before the body."""
+    for paragraph in paragraphs[:12]:
+        line = compact(paragraph)
+        if line.endswith((":", "：")) and "。" not in line and "各" in line:
+            return split_units(line[:-1])
+    return []
+
+
 def onboard(
     paragraphs: list[str],
     *,
@@ -578,6 +600,12 @@ def onboard(
     # Units named outside the measures found (a table, a list under a heading the section
     # parser took for a section) still belong in the county's directory.
     labels = _add_unknown(labels, notice_units(paragraphs))
+    # The addressees (各乡镇人民政府，县政府各部门) and the issuing office are named too; the
+    # seeds' directories hold both.
+    issuer = find_meta(paragraphs).issuer
+    labels = _add_unknown(labels, addressees(paragraphs))
+    if labels and issuer.endswith("办公室"):  # alone it makes no directory: no unit is named
+        labels = _add_unknown(labels, [issuer])
     for _ in range(3):
         if not labels:
             raise ConfigError(
@@ -586,7 +614,14 @@ def onboard(
                 "原文中未找到任何责任单位，无法生成单位目录草稿；请用 --units 指定单位目录",
             )
         draft = draft_units(labels, county, directory_code)
-        directory = UnitsDirectory.model_validate(draft.data)
+        if not draft.data["units"]:
+            raise ConfigError(
+                source,
+                "",
+                f"原文只点名了集合单位（{'、'.join(labels)}），没有具体单位，无法生成单位目录草稿；"
+                "请用 --units 指定单位目录",
+            )
+        directory = validate_model(UnitsDirectory, draft.data, target)
         result = attempt(directory)
         known = UnitNames.of(directory)
         missing = [label for label in _policy_labels(result.policy) if not known.knows(label)]

@@ -231,6 +231,11 @@ def looks_like_units(content: str, names: UnitNames) -> bool:
     return True
 
 
+def split_units(content: str) -> list[str]:
+    """A list of unit names split at its separators, brackets inside a name kept whole."""
+    return _tokens(content)
+
+
 def _tokens(content: str) -> list[str]:
     """Split on list separators outside nested brackets."""
     tokens: list[str] = []
@@ -267,21 +272,20 @@ def _split_conjunctions(tokens: list[str]) -> list[str]:
     return out
 
 
+# What follows 各 in one addressee written as a list: 各县、市、区政府 / 区政府各委、办、局.
+_GENERIC = re.compile(r"^(?:[县市区乡镇旗]|委|办|局|街道|部门|单位|机构)(?:人民政府|政府|办事处)?$")
+
+
 def _joined_collectives(tokens: list[str]) -> list[str]:
-    """各县、市、区政府: one collective written with list separators inside it."""
+    """各县、市、区政府 / 各街道、镇人民政府: one collective written with separators inside."""
     out: list[str] = []
     index = 0
     while index < len(tokens):
-        token = tokens[index]
         end = index + 1
-        if token.startswith("各") and not _unit_like(token):
-            while end < len(tokens) and len(tokens[end]) <= 2 and not _unit_like(tokens[end]):
+        if "各" in tokens[index]:
+            while end < len(tokens) and _GENERIC.match(tokens[end]):
                 end += 1
-            if end < len(tokens) and end > index + 1 and len(tokens[end]) <= 4:
-                out.append("、".join(tokens[index : end + 1]))
-                index = end + 1
-                continue
-        out.append(token)
+        out.append("、".join(tokens[index:end]))
         index = end
     return out
 

@@ -20,7 +20,7 @@ from pypinyin import Style, lazy_pinyin
 from config.schema import UnitKind
 
 # 各街道, 相关沿海街镇, 各有关部门, 县直各相关单位, 县服务业发展领导小组有关成员单位.
-COLLECTIVE = re.compile(r"^(?:各|其他|其它)|有关|相关|成员单位|[县区市]直各")
+COLLECTIVE = re.compile(r"各|^其他|^其它|有关|相关|成员单位|以上单位$")
 _PAIR = re.compile(r"^(?P<name>[^（()）]+)[（(](?P<alias>[^（()）]+)[）)]$")
 _TOWN_GOVERNMENT = re.compile(r"^(?P<town>.+?[镇乡])人民政府$")
 
@@ -151,18 +151,16 @@ def _canonical_units(labels: list[str]) -> dict[str, list[str]]:
 def _members(collective: str, units: list[tuple[str, UnitKind]]) -> list[str]:
     """The units a collective's wording points at, among those the notice names."""
 
-    def named(*suffixes: str) -> list[str]:
-        return [n for n, k in units if k is UnitKind.township and n.endswith(suffixes)]
-
-    if "街镇" in collective:
-        return named("街道", "镇", "镇人民政府", "街道办事处")
-    if "街道" in collective:
-        return named("街道", "街道办事处")
+    suffixes: tuple[str, ...] = ()
+    if "街" in collective:  # 各街道, 相关沿海街镇
+        suffixes += ("街道", "街道办事处")
     if re.search(r"乡|镇", collective):
-        return named("镇", "乡", "镇人民政府", "乡人民政府")
+        suffixes += ("镇", "乡", "镇人民政府", "乡人民政府")
+    if suffixes:
+        return [n for n, k in units if k is UnitKind.township and n.endswith(suffixes)]
     if re.search(r"集团|企业|公司", collective):
         return [n for n, k in units if k is UnitKind.company]
-    if re.search(r"部门|[县区市]直", collective):
+    if re.search(r"部门|[县区市旗]直|各委|委、办、局|委办局", collective):
         return [n for n, k in units if k is UnitKind.department]
     return []
 

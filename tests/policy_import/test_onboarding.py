@@ -116,6 +116,10 @@ def test_import_without_a_directory_writes_both_drafts_that_load(
     assert collectives["各街道"] == ["东滩街道"]
     assert collectives["各区属集团"] == ["海滨城投集团"]
     assert "区生态环境局" in collectives["各有关部门"]
+    # the addressees: 各 stands before the whole list; the issuing office is a unit
+    assert collectives["各街道、镇人民政府"] == ["东滩街道", "滨海镇"]
+    assert "区财政局" in collectives["区政府各委、办、局"]
+    assert kinds["上海市海滨区人民政府办公室"] == "department"
 
     drafted = yaml.safe_load(policy.read_text(encoding="utf-8"))
     assert drafted["units_directory"] == "haibin"
@@ -178,6 +182,18 @@ def test_a_second_import_finds_the_draft_directory_by_county(tmp_path: Path, not
     assert again.returncode == 0, again.stderr
     assert "单位目录草稿" not in again.stdout and "目录中没有的单位" in again.stdout
     assert units_file.read_bytes() == before
+
+
+def test_a_notice_naming_only_collectives_asks_for_a_directory(
+    tmp_path: Path, notice: Path
+) -> None:
+    text = "泾县人民政府关于分解落实目标任务的通知\n\n各乡镇人民政府，县政府各部门：\n\n"
+    notice.write_text(text + "2024年1月1日\n\n一、总则\n\n1. 做事。\n", "utf-8")
+    result = cli(tmp_path, "policy", "import", str(notice), "-o", str(tmp_path / "x-2024.yaml"))
+    assert result.returncode == 2, result.stdout
+    assert "只点名了集合单位（各乡镇人民政府、县政府各部门）" in result.stderr
+    assert "Traceback" not in result.stderr and "--units" in result.stderr
+    assert list((tmp_path / "config" / "units").iterdir()) == []
 
 
 def test_a_notice_without_units_asks_for_a_directory(tmp_path: Path, notice: Path) -> None:
