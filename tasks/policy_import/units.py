@@ -36,7 +36,7 @@ _SEPARATORS = "、，,；;"
 # "按职责分工负责", "配合落实": the words around the role word are not part of the name.
 _ROLE_SUFFIX = re.compile(
     r"^(?P<name>.*?)(?:按照?职责(?:分工)?|依职责|分别|共同)?"
-    r"(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)(?:落实|实施|推进)?$"
+    r"(?P<role>牵头负责|牵头|配合|协助|参与|参加|共同负责|负责)(?:落实|实施|推进)?$"
 )
 _ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办|参与|协同)单位\s*[:：]\s*")
 # A label inside a bracket after other matter: (责任领导:杜新国;牵头单位:区发改局).
@@ -53,6 +53,7 @@ _ROLE_WORDS = {
     "协助": Role.support,
     "协办": Role.support,
     "参与": Role.support,
+    "参加": Role.support,
     "协同": Role.support,
     "负责": Role.responsible,
     "共同负责": Role.responsible,

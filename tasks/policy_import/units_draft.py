@@ -20,7 +20,11 @@ from pypinyin import Style, lazy_pinyin
 from config.schema import UnitKind
 
 # 各街道, 相关沿海街镇, 各有关部门, 县直各相关单位, 县服务业发展领导小组有关成员单位.
-COLLECTIVE = re.compile(r"各|^其他|^其它|有关|相关|成员单位|以上单位$")
+COLLECTIVE = re.compile(
+    r"各|^其他|^其它|有关|相关|成员单位|以上单位$|"
+    # a kind of unit, not one: 乡镇人民政府, 街道（地区）办事处
+    r"^(?:乡镇|街道|镇|乡)(?:[（(][^（()）]*[）)])?(?:人民政府|政府|办事处)$"
+)
 _PAIR = re.compile(r"^(?P<name>[^（()）]+)[（(](?P<alias>[^（()）]+)[）)]$")
 _TOWN_GOVERNMENT = re.compile(r"^(?P<town>.+?[镇乡])人民政府$")
 
@@ -35,7 +39,10 @@ _KINDS: list[tuple[re.Pattern[str], UnitKind]] = [
         UnitKind.external,
     ),
     (re.compile(r"(?:公司|集团|企业)$"), UnitKind.company),
-    (re.compile(r"(?:镇|乡|街道|街道办事处|管委会|开发区|园区)$"), UnitKind.township),
+    (
+        re.compile(r"(?:镇|乡|街道|街道办事处|管委会|开发区|园区|新区|示范区|集聚区|经济区)$"),
+        UnitKind.township,
+    ),
     (
         re.compile(r"(?:局|委|办|中心|院|所|队|站|社|联|会|部|室|处|科|段|专班|组)$"),
         UnitKind.department,

@@ -215,6 +215,7 @@ def test_a_notice_without_units_asks_for_a_directory(tmp_path: Path, notice: Pat
         ("夺火乡", "township"),
         ("金山街道", "township"),
         ("示范区管委会", "township"),
+        ("太白湖新区", "township"),
         ("崇安能源公司", "company"),
         ("区国资集团", "company"),
         ("人行陵川县支行", "external"),
@@ -241,7 +242,17 @@ def test_codes_and_collectives() -> None:
     assert county_code("浦东新区", "x-2023") == "pudongxin"
     assert county_code("", "lingchuan-2023") == "lingchuan"
     assert county_code("", "hubei-xianan-2023-fenjie") == "hubei-xianan"
-    for name in ("各街道", "各区属集团", "相关沿海街镇", "各有关部门", "各乡镇", "县直各相关单位"):
+    for name in (
+        "各街道",
+        "各区属集团",
+        "相关沿海街镇",
+        "各有关部门",
+        "各乡镇",
+        "县直各相关单位",
+        "区政府各委、办、局",
+        "乡镇人民政府",
+        "街道(地区)办事处",
+    ):
         assert is_collective(name), name
     for name in ("区水务局", "县发改局", "东滩街道"):
         assert not is_collective(name), name

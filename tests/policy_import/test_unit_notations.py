@@ -137,6 +137,11 @@ def test_remarks_are_not_unit_lists_without_a_directory(text: str) -> None:
                 ("咸宁高新区管委会", R),
             ],
         ),
+        # 参加 for the supporting units
+        (
+            "推进就业创业。(市人社局牵头,市教育局、国家统计局济宁调查队参加)",
+            [("市人社局", L), ("市教育局", S), ("国家统计局济宁调查队", S)],
+        ),
         # a bracketed note inside a name
         (
             "严守用水红线。(市水利局，各县(市、区)党委和人民政府)",
