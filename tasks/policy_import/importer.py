@@ -514,14 +514,7 @@ def import_file(
         county = notice_county(find_meta(paragraphs))
         found = find_units_directory(county, units_dir)
         if found is None:
-            return onboard(
-                paragraphs,
-                code=code,
-                county=county,
-                units_dir=units_dir,
-                source=document,
-                today=today,
-            )
+            return onboard(paragraphs, code=code, units_dir=units_dir, source=document, today=today)
         units, directory = found
     return import_policy(
         paragraphs,
@@ -568,23 +561,13 @@ def onboard(
     paragraphs: list[str],
     *,
     code: str,
-    county: str,
     units_dir: Path,
     source: Path,
     today: date | None = None,
 ) -> ImportResult:
     """Draft the policy and, from the unit names it uses, the county's first units directory."""
-    directory_code = county_code(county, code)
-    target = units_dir / f"{directory_code}.yaml"
-    if target.exists():  # another county's file by the same name: never overwritten
-        raise ConfigError(
-            target,
-            "",
-            f"本通知的发文县“{county or '未识别'}”没有单位目录，而单位目录草稿将写入的文件已存在"
-            "（属于另一个县）；请用 --units 指定单位目录，或移走该文件后重试",
-        )
 
-    def attempt(directory: UnitsDirectory | None) -> ImportResult:
+    def attempt(directory: UnitsDirectory | None, directory_code: str) -> ImportResult:
         return import_policy(
             paragraphs,
             code=code,
@@ -594,18 +577,33 @@ def onboard(
             today=today,
         )
 
-    # Without a directory every name is unknown: those are the notice's units. The task force
-    # and obligations find their units only among known names, so a second round may add more.
-    labels = [label for label in attempt(None).unknown_units if label != "（待填）"]
+    # Without a directory every name is unknown: those are the notice's units. County and
+    # issuer are taken from this draft, as import_policy read them.
+    first = attempt(None, code)
+    county, issuer = (
+        "" if value == "（待填）" else value
+        for value in (first.policy["county"], first.policy["document"]["issuer"])
+    )
+    directory_code = county_code(county, code)
+    target = units_dir / f"{directory_code}.yaml"
+    if target.exists():  # another county's file by the same name: never overwritten
+        raise ConfigError(
+            target,
+            "",
+            f"本通知的发文县“{county or '未识别'}”没有单位目录，而单位目录草稿将写入的文件已存在"
+            "（属于另一个县）；请用 --units 指定单位目录，或移走该文件后重试",
+        )
+    labels = [label for label in first.unknown_units if label != "（待填）"]
     # Units named outside the measures found (a table, a list under a heading the section
     # parser took for a section) still belong in the county's directory.
     labels = _add_unknown(labels, notice_units(paragraphs))
     # The addressees (各乡镇人民政府，县政府各部门) and the issuing office are named too; the
     # seeds' directories hold both.
-    issuer = find_meta(paragraphs).issuer
     labels = _add_unknown(labels, addressees(paragraphs))
     if labels and issuer.endswith("办公室"):  # alone it makes no directory: no unit is named
         labels = _add_unknown(labels, [issuer])
+    # The task force and obligations find their units only among known names, so a second
+    # round may name more.
     for _ in range(3):
         if not labels:
             raise ConfigError(
@@ -622,7 +620,7 @@ def onboard(
                 "请用 --units 指定单位目录",
             )
         directory = validate_model(UnitsDirectory, draft.data, target)
-        result = attempt(directory)
+        result = attempt(directory, directory_code)
         known = UnitNames.of(directory)
         missing = [label for label in _policy_labels(result.policy) if not known.knows(label)]
         if not missing:
