@@ -626,5 +626,12 @@ def onboard(
         if not missing:
             break
         labels = _add_unknown(labels, missing)
-    result.units_draft = draft
+    # Where each unit is named, for the office checking the draft against the notice.
+    mentions: dict[str, list[str]] = {}
+    for measure in result.policy["measures"]:
+        for ref in measure["units"]:
+            numbers = mentions.setdefault(known.canonical(ref["unit"]), [])
+            if measure["number"] not in numbers:
+                numbers.append(measure["number"])
+    result.units_draft = draft_units(labels, county, directory_code, mentions)
     return result

@@ -172,8 +172,12 @@ def _members(collective: str, units: list[tuple[str, UnitKind]]) -> list[str]:
     return []
 
 
-def draft_units(labels: list[str], county: str, code: str) -> UnitsDraft:
-    """A units directory naming every label a notice uses; ``code`` names its mailboxes' domain."""
+def draft_units(
+    labels: list[str], county: str, code: str, mentions: dict[str, list[str]] | None = None
+) -> UnitsDraft:
+    """A units directory naming every label a notice uses; ``code`` names its mailboxes' domain,
+    ``mentions`` the measures that name each unit or collective (for the notes)."""
+    mentions = mentions or {}
     review: list[str] = []
     unit_labels = [label for label in dict.fromkeys(labels) if not is_collective(label)]
     collective_labels = [label for label in dict.fromkeys(labels) if is_collective(label)]
@@ -207,6 +211,8 @@ def draft_units(labels: list[str], county: str, code: str) -> UnitsDraft:
                 "mailbox": f"{unit_code}-head@{domain}",
             },
         }
+        if mentions.get(name):
+            entry["note"] = f"原文措施{'、'.join(mentions[name])}点名。"
         entries.append(entry)
     collectives: list[dict[str, Any]] = []
     for label in collective_labels:
@@ -216,6 +222,8 @@ def draft_units(labels: list[str], county: str, code: str) -> UnitsDraft:
         else:
             note = "成员待办公室填写（members），填写前引用它的政策无法载入"
             review.append(f"集合单位“{label}”的成员无法从通知推定，请在 members 中填写所含单位")
+        if mentions.get(label):
+            note = f"原文措施{'、'.join(mentions[label])}点名。{note}"
         collectives.append({"name": label, "members": members, "note": note})
     data: dict[str, Any] = {
         "county": county or "（待填）",

@@ -106,6 +106,7 @@ def test_import_without_a_directory_writes_both_drafts_that_load(
     by_name = {u.name: u for u in directory.units}
     assert by_name["区水务局"].aliases == ["区海洋局", "区水务局（区海洋局）"]
     assert by_name["区水务局"].mailboxes == ["swj@haibin.example.org"]
+    assert by_name["区财政局"].note == "原文措施4、8点名。"
     kinds = {name: u.kind.value for name, u in by_name.items()}
     assert kinds["区应急局"] == "department"
     assert kinds["人行海滨支行"] == kinds["海事局海滨分局"] == "external"
