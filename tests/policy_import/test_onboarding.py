@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from config.loading import load_units
-from config.settings import CONFIG_DIR
+from config.settings import CONFIG_DIR, Settings
 from tasks.policy_import.units_draft import ascii_initials, county_code, is_collective, unit_kind
 from tests.helpers import CliResult, invoke_cli
 
@@ -66,12 +66,14 @@ NOTICE = """\
 """
 
 
-def cli(tmp_path: Path, *args: str) -> CliResult:
+def cli(tmp_path: Path, *args: str, database_url: str | None = None) -> CliResult:
     """``taskforce ARGS`` with policies and units directories under tmp_path."""
     env = {
         "TASKFORCE_UNITS_DIR": str(tmp_path / "config" / "units"),
         "TASKFORCE_POLICIES_DIR": str(tmp_path / "config" / "policies"),
     }
+    if database_url is not None:
+        env["TASKFORCE_DATABASE_URL"] = database_url
     return invoke_cli(tmp_path, *args, env=env)
 
 
@@ -92,7 +94,7 @@ def fill_mailboxes(file: Path) -> None:
 
 
 def test_import_without_a_directory_writes_both_drafts_that_load(
-    tmp_path: Path, notice: Path
+    tmp_path: Path, notice: Path, db_settings: Settings
 ) -> None:
     policy = tmp_path / "config" / "policies" / "haibin-2024.yaml"
     imported = cli(tmp_path, "policy", "import", str(notice), "-o", str(policy))
@@ -133,10 +135,12 @@ def test_import_without_a_directory_writes_both_drafts_that_load(
     ]
 
     fill_mailboxes(units_file)
-    loaded = cli(tmp_path, "policy", "load", str(policy))
+    database = db_settings.effective_database_url
+    loaded = cli(tmp_path, "policy", "load", str(policy), database_url=database)
     assert loaded.returncode == 0, loaded.stderr
     assert "已载入 haibin-2024" in loaded.stdout
-    calendar = cli(tmp_path, "calendar", "--policy", "haibin-2024", "--json")
+    args = ("calendar", "--policy", "haibin-2024", "--json")
+    calendar = cli(tmp_path, *args, database_url=database)
     assert calendar.returncode == 0, calendar.stderr
     cycles = yaml.safe_load(calendar.stdout)
     assert cycles and {c["obligation"] for c in cycles} == {"monthly-report-1"}
