@@ -600,6 +600,9 @@ def onboard(
     # The addressees (各乡镇人民政府，县政府各部门) and the issuing office are named too; the
     # seeds' directories hold both.
     labels = _add_unknown(labels, addressees(paragraphs))
+    # "各责任单位每月5日前报送…": the obligation's recipients are found only among known names.
+    text = "".join(paragraphs)
+    labels = _add_unknown(labels, re.findall(r"各(?:责任|牵头|成员)单位", text))
     if labels and issuer.endswith("办公室"):  # alone it makes no directory: no unit is named
         labels = _add_unknown(labels, [issuer])
     # The task force and obligations find their units only among known names, so a second

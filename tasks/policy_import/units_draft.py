@@ -158,6 +158,8 @@ def _canonical_units(labels: list[str]) -> dict[str, list[str]]:
 def _members(collective: str, units: list[tuple[str, UnitKind]]) -> list[str]:
     """The units a collective's wording points at, among those the notice names."""
 
+    if re.search(r"责任单位|牵头单位|成员单位", collective):  # every unit the measures name
+        return [n for n, _ in units]
     suffixes: tuple[str, ...] = ()
     if "街" in collective:  # 各街道, 相关沿海街镇
         suffixes += ("街道", "街道办事处")

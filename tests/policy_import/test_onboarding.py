@@ -287,3 +287,17 @@ def test_review_lines_reach_the_terminal_unmangled(tmp_path: Path, notice: Path)
     assert "'^+(-+)*$'" not in result.stdout
     assert re.search(r"[\u4e00-\u9fff]", review[0].split("units_directory", 1)[1])  # Chinese
     assert "String should match" not in result.stdout
+
+
+def test_every_responsible_unit_reports(tmp_path: Path, notice: Path) -> None:
+    """各责任单位每月5日前…报送: a collective of every unit the notice names."""
+    notice.write_text(
+        NOTICE.replace("区生态环境局、区水务局每月5日前", "各责任单位每月5日前"), "utf-8"
+    )
+    policy = tmp_path / "config" / "policies" / "haibin-2024.yaml"
+    assert cli(tmp_path, "policy", "import", str(notice), "-o", str(policy)).returncode == 0
+    drafted = yaml.safe_load(policy.read_text(encoding="utf-8"))
+    assert drafted["obligations"][0]["recipients"] == ["各责任单位"]
+    directory = load_units(tmp_path / "config" / "units" / "haibin.yaml")
+    members = next(c.members for c in directory.collectives if c.name == "各责任单位")
+    assert members == [u.name for u in directory.units]
