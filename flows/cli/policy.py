@@ -102,7 +102,11 @@ def policy_load(
                 )
                 if bucket
             )
-            out.print(f"已载入 {p.code}（{p.county} {p.document.number}）：{summary}。{changes}")
+            # County and number come from a notice via the importer: never Rich markup.
+            out.print(
+                f"已载入 {p.code}（{p.county} {p.document.number}）：{summary}。{changes}",
+                markup=False,
+            )
         else:
             out.print(f"{p.code} 与数据库一致，无变化（{summary}）。")
         if not all(c.official for c in cycles):
