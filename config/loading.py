@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, NotFoundError
-from config.schema import AtPath, Measure, Policy, UnitEntry, UnitsDirectory
+from config.schema import ASCII_CODE, AtPath, Measure, Policy, UnitEntry, UnitsDirectory
 from config.settings import Settings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -91,6 +91,8 @@ def validate_model(model: type[ModelT], data: Any, file: Path) -> ModelT:
         if isinstance(cause, AtPath):
             loc += cause.path
         message = _PYDANTIC_MESSAGES.get(first["type"])
+        if first.get("ctx", {}).get("pattern") == ASCII_CODE.pattern:
+            message = "应由小写字母、数字和连字符组成（如 lingchuan-2023）"
         if message is None or first["type"] == "value_error":
             message = str(first["msg"]).removeprefix("Value error, ")
         value = None if first["type"] == "missing" else first.get("input")
@@ -241,8 +243,7 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
         if not measure.units and parent is None:
             yield f"{at}.units", "措施没有责任单位", None
         for j, ref in enumerate(measure.units):
-            if not resolver.knows(ref.unit):
-                yield f"{at}.units[{j}].unit", "未知单位（不在单位目录中）", ref.unit
+            yield from _check_label(resolver, f"{at}.units[{j}].unit", ref.unit)
         if measure.deadline is not None and not _in_period(measure.deadline, policy):
             yield f"{at}.deadline", f"日期不在政策有效期 {period} 内", measure.deadline.isoformat()
         for j, target in enumerate(measure.targets):
@@ -265,8 +266,7 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
             yield f"{at}.code", "报送事项代码重复", obligation.code
         obligation_codes.add(obligation.code)
         for j, label in enumerate(obligation.recipients):
-            if not resolver.knows(label):
-                yield f"{at}.recipients[{j}]", "未知单位（不在单位目录中）", label
+            yield from _check_label(resolver, f"{at}.recipients[{j}]", label)
         fixed = obligation.due.fixed_date
         if fixed is not None and not _in_period(fixed, policy):
             yield f"{at}.due.fixed_date", f"日期不在政策有效期 {period} 内", fixed.isoformat()
@@ -274,6 +274,14 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
             month = getattr(obligation, name)
             if month is not None and not first_month <= month <= last_month:
                 yield f"{at}.{name}", f"月份不在政策有效期 {period} 内", month
+
+
+def _check_label(resolver: UnitResolver, path: str, label: str) -> Iterator[tuple[str, str, Any]]:
+    """A unit label a policy uses: known, and a collective that stands for at least one unit."""
+    if not resolver.knows(label):
+        yield path, "未知单位（不在单位目录中）", label
+    elif resolver.is_collective(label) and not resolver.expand(label):
+        yield path, "集合单位在单位目录中还没有成员，请先在单位目录的 members 中填写", label
 
 
 def _check_task_force(

@@ -105,7 +105,9 @@ class Collective(Strict):
 
     name: NonEmpty
     aliases: list[NonEmpty] = []
-    members: list[NonEmpty] = Field(min_length=1)
+    # Empty in a draft made from a notice (各岸段使用或管理单位): the office fills it in, and a
+    # policy that names a collective without members is refused at load (config.loading).
+    members: list[NonEmpty] = []
     note: str = ""
 
 

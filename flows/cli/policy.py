@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
@@ -20,6 +21,9 @@ from models.policy_store import get_policy, load_policy, policy_cycles, policy_d
 from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
 from tasks.cycles import cycles_for_policy
 from tasks.ics import cycles_to_ics
+
+if TYPE_CHECKING:
+    from tasks.policy_import.importer import ImportResult
 
 db_app = typer.Typer(help="数据库：init 建立数据库表", no_args_is_help=True)
 policy_app = typer.Typer(
@@ -98,7 +102,11 @@ def policy_load(
                 )
                 if bucket
             )
-            out.print(f"已载入 {p.code}（{p.county} {p.document.number}）：{summary}。{changes}")
+            # County and number come from a notice via the importer: never Rich markup.
+            out.print(
+                f"已载入 {p.code}（{p.county} {p.document.number}）：{summary}。{changes}",
+                markup=False,
+            )
         else:
             out.print(f"{p.code} 与数据库一致，无变化（{summary}）。")
         if not all(c.official for c in cycles):
@@ -203,13 +211,28 @@ def policy_import(
         units=units,
         today=datetime.now(SHANGHAI).date(),  # stands in only for a notice without a date
     )
+    draft = result.units_draft
+    units_file = settings.units_dir / f"{draft.code}.yaml" if draft is not None else None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(result.to_yaml(), encoding="utf-8")
+        if draft is not None and units_file is not None:
+            units_file.parent.mkdir(parents=True, exist_ok=True)
+            with units_file.open("x", encoding="utf-8") as file:  # "x": never overwrite
+                file.write(draft.to_yaml(str(document)))
+    except FileExistsError:
+        raise ConfigError(units_file or output, "", "单位目录文件已存在，未覆盖") from None
     except OSError as exc:
         raise ConfigError(output, "", f"无法写入：{exc.strerror or exc}") from None
+    _print_import(document, output, result, units_file)
+
+
+def _print_import(
+    document: Path, output: Path, result: ImportResult, units_file: Path | None
+) -> None:
+    """The import's summary; names and review lines come from the notice, so never as markup."""
     c = result.counts
-    table = Table("项目", "数量", title=f"导入结果：{document.name}")
+    table = Table("项目", "数量", title=escape(f"导入结果：{document.name}"))
     for label, key in (
         ("章节", "sections"),
         ("措施（含子项）", "measures"),
@@ -222,12 +245,25 @@ def policy_import(
         table.add_row(label, str(c[key]))
     out.print(table)
     if result.unknown_units:
-        out.print("目录中没有的单位（请添加到单位目录）：" + "、".join(result.unknown_units))
+        out.print(
+            "目录中没有的单位（请添加到单位目录）：" + "、".join(result.unknown_units), markup=False
+        )
     for index, item in enumerate(result.review, 1):
-        out.print(f"{index}. {item}")
+        out.print(f"{index}. {item}", markup=False)
     if not result.valid:
         out.print("[yellow]注意：草稿未通过格式校验，补全后才能载入。[/yellow]")
-    out.print(f"草稿已写入 {output}，请核对后再运行 taskforce policy load。")
+    out.print(f"草稿已写入 {output}，请核对后再运行 taskforce policy load。", markup=False)
+    draft = result.units_draft
+    if draft is not None and units_file is not None:
+        collectives = len(draft.data.get("collectives", []))
+        out.print(
+            f"单位目录草稿已写入 {units_file}：{len(draft.data['units'])} 个单位、"
+            f"{collectives} 个集合单位。邮箱为 example.org 示例地址，请改为各单位实际邮箱、"
+            "核对单位类型和集合单位成员后再载入。",
+            markup=False,
+        )
+        for index, item in enumerate(draft.review, 1):
+            out.print(f"  单位目录待核对 {index}. {item}", markup=False)
 
 
 def calendar(

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from config.errors import ConfigError
-from config.loading import load_units
+from config.loading import load_units, validate_model
 from config.schema import ASCII_CODE, Policy, UnitsDirectory
 from tasks.policy_import.annex import column_deadline, find_task_tables, table_nodes
 from tasks.policy_import.obligations import (
@@ -38,12 +37,20 @@ from tasks.policy_import.sections import (
     MeasureNode,
     body_range,
     carries_units,
+    heading_units,
     notice_points,
     parse_body,
 )
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import Script, compact, read_document, to_simplified
-from tasks.policy_import.units import UnitNames, find_bracket, parse_units, resolve_units
+from tasks.policy_import.units import (
+    UnitNames,
+    find_bracket,
+    parse_units,
+    resolve_units,
+    split_units,
+)
+from tasks.policy_import.units_draft import UnitsDraft, county_code, draft_units
 
 
 @dataclass
@@ -56,6 +63,7 @@ class ImportResult:
     unknown_units: list[str]
     valid: bool
     counts: dict[str, int] = field(default_factory=dict)
+    units_draft: UnitsDraft | None = None  # made from the notice: the county had no directory
 
     def to_yaml(self) -> str:
         header = (
@@ -109,8 +117,18 @@ def join_broken(paragraphs: list[str]) -> list[str]:
 
 
 def county_of(issuer: str) -> str:
-    match = re.match(r"^(.{1,8}?[县市区旗])", issuer)
+    """陵川县人民政府办公室 → 陵川县; 上海市浦东新区… → 浦东新区 (the district, not the city)."""
+    match = re.match(
+        r"^(?:[\u4e00-\u9fff]{1,6}?[省市](?![区县]))?([\u4e00-\u9fff]{1,8}?[县区旗])", issuer
+    )
+    if match is None:
+        match = re.match(r"^([\u4e00-\u9fff]{1,8}?市)", issuer)  # a county-level city: 介休市
     return match[1] if match else ""
+
+
+def notice_county(meta: Meta) -> str:
+    """The issuing county, from the issuer or else the title (泾县人民政府关于…的通知)."""
+    return county_of(meta.issuer) or county_of(meta.title)
 
 
 def _active_end(title: str, issued: date) -> tuple[date, str]:
@@ -163,29 +181,58 @@ def _sections(
     return sections, group_codes, review
 
 
+def _section_units(body: Body, names: UnitNames) -> dict[str, str]:
+    """Section id → the unit list its heading carries, 一、强化科技创新（区科技局牵头）; a
+    sub-section without one takes its parent's."""
+    found: dict[str, str] = {}
+    for section in body.sections:
+        bracket = find_bracket(section.title, names)
+        named = heading_units(section.title, lambda text: carries_units(text, names))
+        if bracket is not None:
+            found[section.id] = bracket.content
+        elif named is not None:  # 一、县示范区管委会牵头工作（8项）
+            found[section.id] = named[1:-1]
+        elif section.parent in found:
+            found[section.id] = found[section.parent]
+    return found
+
+
+def _unit_refs(
+    number: str, content: str, names: UnitNames
+) -> tuple[list[dict[str, str]], list[str], list[str]]:
+    """A unit list's references, the names the directory lacks, and what to review."""
+    resolved = resolve_units(parse_units(content), names)
+    refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
+    review = [f"第{number}条：{note}" for note in resolved.notes]
+    review += [
+        f"第{number}条：单位“{name}”不在单位目录中，请添加或更正" for name in resolved.unknown
+    ]
+    return refs, list(resolved.unknown), review
+
+
 def _measure_units(
-    node: MeasureNode, names: UnitNames
+    node: MeasureNode, names: UnitNames, section_units: dict[str, str]
 ) -> tuple[str, list[dict[str, str]], list[str], list[str]]:
     """The measure's text without its responsibility bracket, its unit references, the names
     the directory lacks, and what to review."""
     bracket = find_bracket(node.body, names)
     if bracket is None:
         # A sub-measure (26(3)) inherits its parent's units: only a top measure lacks them.
-        if node.parent_number is None:
+        if node.parent_number is not None:
+            return node.body, [], [], []
+        inherited = section_units.get(node.section)
+        if inherited is None:
             return node.body, [], [], [f"第{node.number}条：未找到责任单位，请补填"]
-        return node.body, [], [], []
+        refs, unknown, review = _unit_refs(node.number, inherited, names)
+        note = f"第{node.number}条：原文未单列责任单位，按所在章节标题中的单位列出，请核对"
+        return node.body, refs, unknown, [note, *review]
     text = (node.body[: bracket.start] + node.body[bracket.end :]).strip()
-    resolved = resolve_units(parse_units(bracket.content), names)
-    refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
-    review = [f"第{node.number}条：{note}" for note in resolved.notes]
-    review += [
-        f"第{node.number}条：单位“{name}”不在单位目录中，请添加或更正" for name in resolved.unknown
-    ]
+    refs, unknown, review = _unit_refs(node.number, bracket.content, names)
     if bracket.end < len(node.body.rstrip()) and bracket.labelled:
         tail = node.body[bracket.end :].strip()
         if tail:
             review.append(f"第{node.number}条：责任单位括号后还有文字“{tail[:20]}”，请核对")
-    return text, refs, list(resolved.unknown), review
+    return text, refs, unknown, review
 
 
 def _target_entry(target: TargetDraft) -> dict[str, Any]:
@@ -217,10 +264,14 @@ def _target_review(number: str, target: TargetDraft, issued: date, active_end: d
 
 
 def _measure(
-    node: MeasureNode, names: UnitNames, issued: date, active_end: date
+    node: MeasureNode,
+    names: UnitNames,
+    issued: date,
+    active_end: date,
+    section_units: dict[str, str],
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One measure's entry, the unit names the directory lacks, and what to review."""
-    text, refs, unknown, review = _measure_units(node, names)
+    text, refs, unknown, review = _measure_units(node, names, section_units)
     title = text.split("。")[0] if "。" in text else text
     measure: dict[str, Any] = {
         "number": node.number,
@@ -265,8 +316,11 @@ def _measures(
     measures: list[dict[str, Any]] = []
     unknown: list[str] = []
     review: list[str] = []
+    section_units = _section_units(body, names)
     for node in body.measures:
-        measure, measure_unknown, measure_review = _measure(node, names, issued, active_end)
+        measure, measure_unknown, measure_review = _measure(
+            node, names, issued, active_end, section_units
+        )
         measures.append(measure)
         unknown = _add_unknown(unknown, measure_unknown)
         review += measure_review
@@ -304,7 +358,8 @@ def _obligations(
         code_ = f"monthly-report-{index}" if draft.frequency == "monthly" else f"report-{index}"
         obligations.append(obligation_dict(draft, code_, covers))
         review += [f"报送事项“{draft.name}”：{r}" for r in draft.review]
-        unknown += [label for label in draft.recipients if not names.knows(label)]
+        # "（待填）" stands for recipients not found: a review line says so, it is no unit.
+        unknown += [r for r in draft.recipients if not names.knows(r) and r != "（待填）"]
     if not obligations:
         review.append("未识别出报送义务（每月N日前…报送 / N月N日前…报送），请补填 obligations")
     return obligations, unknown, review
@@ -376,13 +431,13 @@ def _document(meta: Meta, plan_title: str, issued: date, source: str) -> dict[st
 
 
 def _validation_problem(policy: dict[str, Any]) -> str | None:
-    """The review line for a draft the schema rejects (its first error), None when it loads."""
+    """The review line for a draft the schema rejects (its first error, in the words
+    ``policy load`` would use), None when it loads."""
     try:
-        Policy.model_validate(policy)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"草稿未通过格式校验（{where}：{first['msg']}），请补全后再载入"
+        validate_model(Policy, policy, Path("草稿"))
+    except ConfigError as exc:
+        shown = "" if exc.value is None else f"（当前为 {exc.value!r}）"
+        return f"草稿未通过格式校验（{exc.path}：{exc.message}{shown}），请按此修改后再载入"
     return None
 
 
@@ -475,7 +530,7 @@ def import_policy(
     task_force, force_review = _task_force(force, group_codes, sections, units_directory)
     review += force_review
 
-    county = county_of(meta.issuer)
+    county = notice_county(meta)
     policy: dict[str, Any] = {
         "code": code,
         "county": county or "（待填）",
@@ -518,14 +573,10 @@ def import_file(
     if units is not None:
         directory = load_units_directory(units, units_dir)
     else:
-        county = county_of(find_meta(paragraphs).issuer)
+        county = notice_county(find_meta(paragraphs))
         found = find_units_directory(county, units_dir)
         if found is None:
-            raise ConfigError(
-                document,
-                "",
-                f"在 {units_dir} 中找不到{county or '发文县'}的单位目录，请用 --units 指定",
-            )
+            return onboard(paragraphs, code=code, units_dir=units_dir, source=document, today=today)
         units, directory = found
     return import_policy(
         paragraphs,
@@ -535,3 +586,118 @@ def import_file(
         source=str(document),
         today=today,
     )
+
+
+def _policy_labels(policy: dict[str, Any]) -> list[str]:
+    """Every unit label a draft policy uses, first mention first."""
+    labels = [ref["unit"] for m in policy["measures"] for ref in m["units"]]
+    labels += [label for o in policy["obligations"] for label in o["recipients"]]
+    force = policy["task_force"]
+    labels += force.get("members", [])
+    labels += [lead for g in force["groups"] for lead in g["lead_units"]]
+    labels.append(force["office"]["unit"])
+    return [label for label in dict.fromkeys(labels) if label != "（待填）"]
+
+
+def notice_units(paragraphs: list[str]) -> list[str]:
+    """Every unit name a unit list anywhere in the notice gives, as written, first mention first."""
+    names = UnitNames()
+    found: list[str] = []
+    for paragraph in paragraphs:
+        bracket = find_bracket(compact(paragraph), names)
+        if bracket is not None:
+            found += [name for name, _ in parse_units(bracket.content)]
+    return list(dict.fromkeys(found))
+
+
+def addressees(paragraphs: list[str]) -> list[str]:
+    """The notice's addressees: 各乡镇人民政府，县政府各部门、各直属机构： before the body."""
+    for paragraph in paragraphs[:12]:
+        line = compact(paragraph)
+        if line.endswith((":", "：")) and "。" not in line and "各" in line:
+            return split_units(line[:-1])
+    return []
+
+
+def onboard(
+    paragraphs: list[str],
+    *,
+    code: str,
+    units_dir: Path,
+    source: Path,
+    today: date | None = None,
+) -> ImportResult:
+    """Draft the policy and, from the unit names it uses, the county's first units directory."""
+
+    def attempt(directory: UnitsDirectory | None, directory_code: str) -> ImportResult:
+        return import_policy(
+            paragraphs,
+            code=code,
+            directory=directory,
+            units_directory=directory_code,
+            source=str(source),
+            today=today,
+        )
+
+    # Without a directory every name is unknown: those are the notice's units. County and
+    # issuer are taken from this draft, as import_policy read them.
+    first = attempt(None, code)
+    county, issuer = (
+        "" if value == "（待填）" else value
+        for value in (first.policy["county"], first.policy["document"]["issuer"])
+    )
+    directory_code = county_code(county, code)
+    target = units_dir / f"{directory_code}.yaml"
+    if target.exists():  # another county's file by the same name: never overwritten
+        raise ConfigError(
+            target,
+            "",
+            f"本通知的发文县“{county or '未识别'}”没有单位目录，而单位目录草稿将写入的文件已存在"
+            "（属于另一个县）；请用 --units 指定单位目录，或移走该文件后重试",
+        )
+    labels = [label for label in first.unknown_units if label != "（待填）"]
+    # Units named outside the measures found (a table, a list under a heading the section
+    # parser took for a section) still belong in the county's directory.
+    simple, _ = to_simplified(paragraphs)  # names are matched in simplified, as import_policy does
+    labels = _add_unknown(labels, notice_units(simple))
+    # The addressees (各乡镇人民政府，县政府各部门) and the issuing office are named too; the
+    # seeds' directories hold both.
+    labels = _add_unknown(labels, addressees(simple))
+    # "各责任单位每月5日前报送…": the obligation's recipients are found only among known names.
+    text = "".join(simple)
+    labels = _add_unknown(labels, re.findall(r"各(?:责任|牵头|成员)单位", text))
+    if labels and issuer.endswith("办公室"):  # alone it makes no directory: no unit is named
+        labels = _add_unknown(labels, [issuer])
+    # The task force and obligations find their units only among known names, so a second
+    # round may name more.
+    for _ in range(3):
+        if not labels:
+            raise ConfigError(
+                source,
+                "",
+                "原文中未找到任何责任单位，无法生成单位目录草稿；请用 --units 指定单位目录",
+            )
+        draft = draft_units(labels, county, directory_code)
+        if not draft.data["units"]:
+            raise ConfigError(
+                source,
+                "",
+                f"原文只点名了集合单位（{'、'.join(labels)}），没有具体单位，无法生成单位目录草稿；"
+                "请用 --units 指定单位目录",
+            )
+        directory = validate_model(UnitsDirectory, draft.data, target)
+        result = attempt(directory, directory_code)
+        known = UnitNames.of(directory)
+        missing = [label for label in _policy_labels(result.policy) if not known.knows(label)]
+        if not missing:
+            break
+        labels = _add_unknown(labels, missing)
+    # Where each unit is named, for the office checking the draft against the notice.
+    mentions: dict[str, list[str]] = {}
+    for measure in result.policy["measures"]:
+        for ref in measure["units"]:
+            numbers = mentions.setdefault(known.canonical(ref["unit"]), [])
+            if measure["number"] not in numbers:
+                numbers.append(measure["number"])
+    result.units_draft = draft_units(labels, county, directory_code, mentions)
+    return result

@@ -354,17 +354,8 @@ def parse_body(
     if subpart_measures or no_measures:
         body = _parse(lines, subpart_measures, no_measures)
         body.subpart_level = [s.id for s in body.sections if s.id in subpart_measures]
-    # Measures without units of their own take those their part's heading names.
-    for part in (s for s in body.sections if s.parent is None):
-        inherited = heading_units(part.title, carries_units)
-        for measure in body.measures:
-            if (
-                inherited
-                and _part_of(measure.section) == part.id
-                and measure.parent_number is None
-                and not carries_units(measure.body)
-            ):
-                measure.body += inherited
+    # Measures without units of their own take those their part's heading names: the importer
+    # does that (importer._section_units, with a review line), not the text of the measure.
     return body
 
 

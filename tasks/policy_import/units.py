@@ -8,8 +8,15 @@ Notations seen in the seeds and their common variants:
     （县工信科技局牵头，县财政局，龙兴镇人民政府负责）  a role word covers the units before it
     （牵头单位：县发改局；配合单位：县财政局）          label sets the role of what follows
     （县服务业发展领导小组有关成员单位）                a bare list: responsible
+    (区绿化市容局、区水务局（区海洋局）、相关沿海街镇)    a bare list; 甲（乙） is one unit
+    责任单位：县发改局、县财政局，各乡镇               a label line after the measure body
+    牵头单位:县发改局;配合单位:县财政局                ASCII punctuation
+    （县发改局、县财政局按职责分工负责）              every unit responsible
+    …由县发改局牵头，县财政局配合落实…                running text: the text is kept
+    …。各有关部门按职责分工负责。                     running text: the text is kept
 
-Brackets may be ASCII or full-width and mismatched (〔…] after a page break).
+Brackets may be ASCII or full-width and mismatched (〔…] after a page break). Without a
+directory, whether a bracket is a unit list is decided from the names' suffixes alone.
 """
 
 from __future__ import annotations
@@ -23,11 +30,21 @@ OPENERS = "〔【[（("
 CLOSERS = "〕】]）)"
 _LABELLED = re.compile(r"[〔【\[（(]\s*(?:责任单位|牵头单位|主责单位)\s*[:：]")
 _BARE_LABEL = re.compile(
-    r"(?<=[。；;])\s*(?P<content>(?:责任单位|牵头单位|主责单位)\s*[:：][^。〔〕【】\[\]]*?)[。]?$"
+    r"(?P<content>(?:责任单位|牵头单位|主责单位)\s*[:：][^。〔〕【】\[\]]*?)[。；;]?$"
 )
 _SEPARATORS = "、，,；;"
-_ROLE_SUFFIX = re.compile(r"^(?P<name>.*?)(?P<role>牵头负责|牵头|配合|协助|共同负责|负责)$")
-_ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办)单位\s*[:：]\s*")
+# "按职责分工负责", "配合落实": the words around the role word are not part of the name.
+_ROLE_SUFFIX = re.compile(
+    r"^(?P<name>.*?)(?:按照?职责(?:分工)?|依职责|分别|共同)?"
+    r"(?P<role>牵头负责|牵头|配合|协助|参与|参加|共同负责|负责)(?:落实|实施|推进)?$"
+)
+_ROLE_LABEL = re.compile(r"^(?P<role>责任|牵头|主责|配合|协办|参与|协同)单位\s*[:：]\s*")
+# A label inside a bracket after other matter: (责任领导:杜新国;牵头单位:区发改局).
+_INNER_LABEL = re.compile(r"(?:责任单位|牵头单位|主责单位)\s*[:：]")
+# Label lines joined without a separator: "牵头单位:区发改局" + "责任单位:立山经济开发区".
+_GLUED_LABEL = re.compile(
+    r"(?<=[^\s；;，,、:：])(?=(?:责任|牵头|主责|配合|协办|参与|协同)单位\s*[:：])"
+)
 _ROLE_WORDS = {
     "牵头": Role.lead,
     "牵头负责": Role.lead,
@@ -35,16 +52,30 @@ _ROLE_WORDS = {
     "配合": Role.support,
     "协助": Role.support,
     "协办": Role.support,
+    "参与": Role.support,
+    "参加": Role.support,
+    "协同": Role.support,
     "负责": Role.responsible,
     "共同负责": Role.responsible,
     "责任": Role.responsible,
 }
 # "县财政局等相关单位": the unnamed rest is not a unit.
-_UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)$")
+_UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构)?$")
 # What a unit's name ends with; used only to tell a bare unit list from a parenthetical remark.
+# A name may carry its second nameplate in brackets, 区水务局（区海洋局）, or a bracketed note
+# inside it, 各县（市、区）人民政府.
 UNIT_LIKE = re.compile(
-    r"^.{1,30}(?:局|办|委|中心|政府|管委会|公司|组|社|段|会|单位|支行|分行|行|部|所|站|院|队|部门|"
-    r"专班|联|室|处|科|区)$"
+    r"^(?:[^（()）]|[（(][^（()）]{1,20}[）)]){1,30}?(?:局|办|委|中心|政府|管委会|公司|集团|组|社|段|会|单位|支行|分行|行|部|所|站|"
+    r"院|队|部门|专班|联|室|处|科|区|镇|乡|街道|企业|机构)(?:[（(][^（()）]{1,20}[）)])?$"
+)
+# Running text that names units without any bracket; the measure keeps its text.
+_LED_BY = re.compile(
+    r"由(?P<lead>[^，,。；;（()）由]{2,60}?)牵头(?:负责)?"
+    r"(?:[，,]\s*(?P<support>[^，,。；;（()）]{2,80}?)(?:配合|协助|参与)(?:落实|实施|推进|做好)?)?"
+)
+_BY_DUTY = re.compile(
+    r"(?:^|(?<=[。；;，,]))(?P<units>[^。；;，,（()）]{2,80}?)(?:要)?按照?职责(?:分工)?"
+    r"(?:负责|抓好落实|落实)"
 )
 
 
@@ -115,6 +146,20 @@ def _opening(text: str, end: int) -> int | None:
     return None
 
 
+def _enclosing(text: str, at: int) -> int | None:
+    """Index of the bracket that encloses position ``at``, if any."""
+    depth = 0
+    for index in range(at - 1, -1, -1):
+        char = text[index]
+        if char in CLOSERS:
+            depth += 1
+        elif char in OPENERS:
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
 def find_bracket(text: str, names: UnitNames) -> Bracket | None:
     """The measure's responsibility bracket: a labelled one anywhere, else a trailing unit list."""
     labelled = _LABELLED.search(text)
@@ -123,20 +168,54 @@ def find_bracket(text: str, names: UnitNames) -> Bracket | None:
         end = len(text) if close is None else close + 1
         content = text[labelled.start() + 1 : close if close is not None else len(text)]
         return Bracket(labelled.start(), end, content.strip(), True)
+    inner = _INNER_LABEL.search(text)
+    open_at = _enclosing(text, inner.start()) if inner else None
+    if inner and open_at is not None:
+        close = _closing(text, open_at)
+        end = len(text) if close is None else close + 1
+        content = text[inner.start() : close if close is not None else len(text)]
+        return Bracket(open_at, end, content.strip(), True)
     stripped = text.rstrip()
     # Unbracketed at the end: "…。牵头单位：县发改局；配合单位：县财政局。"
     bare = _BARE_LABEL.search(stripped)
     if bare:
         return Bracket(bare.start(), len(stripped), bare["content"].strip(), True)
-    if not stripped or stripped[-1] not in CLOSERS:
+    trailing = _trailing_list(stripped, names)
+    if trailing is not None:
+        return trailing
+    return _running_text(stripped, names)
+
+
+def _trailing_list(text: str, names: UnitNames) -> Bracket | None:
+    """A bracketed unit list closing the measure, before at most a full stop."""
+    core = text.rstrip("。；;．. ")
+    if not core or core[-1] not in CLOSERS:
         return None
-    open_at = _opening(stripped, len(stripped) - 1)
+    open_at = _opening(core, len(core) - 1)
     if open_at is None:
         return None
-    content = stripped[open_at + 1 : -1].strip()
+    content = core[open_at + 1 : -1].strip()
     if not looks_like_units(content, names):
         return None
-    return Bracket(open_at, len(stripped), content, False)
+    # "…入海。(区水务局)。": the stop after the list goes with it; "做好工作(…)。" keeps its stop.
+    before = core[:open_at].rstrip()
+    end = len(text) if before.endswith(("。", "；", ";")) else len(core)
+    return Bracket(open_at, end, content, False)
+
+
+def _running_text(text: str, names: UnitNames) -> Bracket | None:
+    """由X牵头，Y配合 / X按职责分工负责 in a sentence: units found, nothing cut from the text."""
+    for match in _LED_BY.finditer(text):
+        content = f"{match['lead']}牵头"
+        if match["support"]:
+            content += f"，{match['support']}配合"
+        if looks_like_units(content, names):
+            return Bracket(len(text), len(text), content, False)
+    for match in _BY_DUTY.finditer(text):
+        content = f"{match['units'].strip()}负责"
+        if looks_like_units(content, names):
+            return Bracket(len(text), len(text), content, False)
+    return None
 
 
 def looks_like_units(content: str, names: UnitNames) -> bool:
@@ -151,6 +230,11 @@ def looks_like_units(content: str, names: UnitNames) -> bool:
         if not (names.knows(name) or UNIT_LIKE.match(name)):
             return False
     return True
+
+
+def split_units(content: str) -> list[str]:
+    """A list of unit names split at its separators, brackets inside a name kept whole."""
+    return _tokens(content)
 
 
 def _tokens(content: str) -> list[str]:
@@ -169,11 +253,47 @@ def _tokens(content: str) -> list[str]:
         else:
             current += char
     tokens.append(current.strip())
-    return [t for t in tokens if t]
+    return _joined_collectives(_split_conjunctions([t for t in tokens if t]))
+
+
+def _unit_like(token: str) -> bool:
+    match = _ROLE_SUFFIX.match(_ROLE_LABEL.sub("", token))
+    return bool(UNIT_LIKE.match(_clean(match["name"] if match and match["name"] else token)))
+
+
+def _split_conjunctions(tokens: list[str]) -> list[str]:
+    """市级各有关部门及各县市区政府: two labels, when both sides read as units."""
+    out: list[str] = []
+    for token in tokens:
+        parts = re.split(r"以及|及", token)
+        if len(parts) > 1 and all(_unit_like(p) for p in parts):
+            out.extend(parts)
+        else:
+            out.append(token)
+    return out
+
+
+# What follows 各 in one addressee written as a list: 各县、市、区政府 / 区政府各委、办、局.
+_GENERIC = re.compile(r"^(?:[县市区乡镇旗]|委|办|局|街道|部门|单位|机构)(?:人民政府|政府|办事处)?$")
+
+
+def _joined_collectives(tokens: list[str]) -> list[str]:
+    """各县、市、区政府 / 各街道、镇人民政府: one collective written with separators inside."""
+    out: list[str] = []
+    index = 0
+    while index < len(tokens):
+        end = index + 1
+        if "各" in tokens[index]:
+            while end < len(tokens) and _GENERIC.match(tokens[end]):
+                end += 1
+        out.append("、".join(tokens[index:end]))
+        index = end
+    return out
 
 
 def _clean(name: str) -> str:
     name = name.strip().removeprefix("由")
+    name = re.sub(r"(?:按照?职责(?:分工)?|依职责|分别|共同)$", "", name)
     return _UNNAMED_REST.sub("", name).strip()
 
 
@@ -181,6 +301,7 @@ def parse_units(content: str) -> list[tuple[str, Role]]:
     """(name as written, role) for each unit of a bracket's content, in order."""
     # A label garbled by a page break ("责责任单位：") is still a label.
     content = re.sub(r"^[责任单位]{0,4}责任单位\s*[:：]\s*", "", content.strip().rstrip("。"))
+    content = _GLUED_LABEL.sub("；", content)
     out: list[tuple[str, Role]] = []
     pending: list[str] = []
     label_role: Role | None = None

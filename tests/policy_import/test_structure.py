@@ -533,11 +533,20 @@ def test_plan_in_an_annex_after_the_signature_and_a_lead_named_by_the_part_headi
     assert paragraphs[start] == "一、县示范区管委会牵头工作（2项）"
     body = parse_body(paragraphs[start:], carries_units)
     assert [m.body for m in body.measures] == [
-        "建设循环水养殖基地。（县示范区管委会牵头）",
-        "打造食用菌生产基地。（县示范区管委会牵头）",
-        # a leader is no unit: the measure keeps its own
+        "建设循环水养殖基地。",
+        "打造食用菌生产基地。",
         "财政收入与经济增长基本同步。责任单位：县财政局。",
     ]
+    # The part heading's lead is each of its measures' lead, with a line for the office; a
+    # leader (朱伟县长) is no unit: measure 3 keeps its own.
+    result = import_policy(paragraphs, code="test-2024", directory=None, units_directory="linhai")
+    units = {m["number"]: m["units"] for m in result.policy["measures"]}
+    assert units == {
+        "1": [{"unit": "县示范区管委会", "role": "lead"}],
+        "2": [{"unit": "县示范区管委会", "role": "lead"}],
+        "3": [{"unit": "县财政局", "role": "responsible"}],
+    }
+    assert "第1条：原文未单列责任单位，按所在章节标题中的单位列出，请核对" in result.review
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ command line (its entry point, in this process).
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -391,8 +392,14 @@ def test_page_breaks_lose_no_text(notice: tuple[str, list[tuple[str, list[str]]]
 
 def run(tmp_path: Path, *args: str) -> CliResult:
     """``taskforce policy import ARGS``, its entry point in this process (tests/cli/test_cli.py
-    runs the policy commands' user errors as a subprocess)."""
-    return invoke_cli(tmp_path, "policy", "import", *args)
+    runs the policy commands' user errors as a subprocess), with a copy of the units directories:
+    an import that onboards a county writes a units draft there, never into config/units."""
+    units_dir = tmp_path / "units"
+    if not units_dir.exists():
+        shutil.copytree(CONFIG_DIR / "units", units_dir)
+    return invoke_cli(
+        tmp_path, "policy", "import", *args, env={"TASKFORCE_UNITS_DIR": str(units_dir)}
+    )
 
 
 def test_cli_imports_a_seed_and_prints_the_summary(tmp_path: Path) -> None:
