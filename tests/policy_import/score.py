@@ -134,6 +134,7 @@ class Score:
     mode: str
     seed: bool = False
     misses: list[str] = field(default_factory=list)
+    review_lines: list[str] = field(default_factory=list)
 
     @property
     def measure_rate(self) -> float:
@@ -278,9 +279,7 @@ def _obligation_found(want: ExpectedObligation, got: dict[str, Any]) -> bool:
     due = got.get("due") or {}
     if want.day is not None and due.get("day_of_month") not in (None, want.day):
         return False
-    if want.date is not None and _as_date(due.get("fixed_date")) != want.date:
-        return False
-    return True
+    return want.date is None or _as_date(due.get("fixed_date")) == want.date
 
 
 def count_obligations(
@@ -328,6 +327,7 @@ def score(expected: Expected, result: ImportResult, mode: str) -> Score:
         mode=mode,
         seed=expected.seed,
         misses=misses,
+        review_lines=list(result.review),
     )
 
 
