@@ -127,14 +127,12 @@ def test_measure_text_compares_across_full_width_punctuation_and_line_breaks() -
 def test_obligations_are_found_by_frequency_and_due_one_each() -> None:
     quarterly = ExpectedObligation("进展", "quarterly", "每季度最后一个月的30日前", day=30)
     once = ExpectedObligation("方案", "once", "2023年1月15日前", date=date(2023, 1, 15))
-    imported = [
-        {"frequency": "quarterly", "due": {"day_of_month": 30}},
-        {"frequency": "once", "due": {"fixed_date": "2023-01-16"}},
-    ]
-    assert count_obligations((quarterly, once), imported) == 1
-    assert count_obligations((quarterly, quarterly), imported) == 1
-    imported[1]["due"]["fixed_date"] = "2023-01-15"
-    assert count_obligations((quarterly, once), imported) == 2
+    quarterly_due: dict[str, Any] = {"frequency": "quarterly", "due": {"day_of_month": 30}}
+    a_day_late: dict[str, Any] = {"frequency": "once", "due": {"fixed_date": "2023-01-16"}}
+    on_the_day: dict[str, Any] = {"frequency": "once", "due": {"fixed_date": date(2023, 1, 15)}}
+    assert count_obligations((quarterly, once), [quarterly_due, a_day_late]) == 1
+    assert count_obligations((quarterly, quarterly), [quarterly_due, a_day_late]) == 1
+    assert count_obligations((quarterly, once), [quarterly_due, on_the_day]) == 2
 
 
 @pytest.mark.parametrize("notice", CORPUS, ids=lambda e: e.name)
