@@ -357,8 +357,11 @@ def run_import(notice: Path, units_dir: Path) -> tuple[ImportResult | None, str]
 
 
 def score_notice(expected: Expected, units_dir: Path) -> Score:
-    """Import one notice and score it; a stopped import finds nothing."""
-    result, mode = run_import(expected.file, units_dir)
+    """Import one notice and score it; a stopped import finds nothing. Each notice gets an empty
+    folder of its own under ``units_dir``: a units draft one import writes is not another's."""
+    own = units_dir / expected.name
+    own.mkdir(parents=True, exist_ok=True)
+    result, mode = run_import(expected.file, own)
     if result is None:
         units = sum(len(s.units) for s in expected.sampled)
         return Score(
