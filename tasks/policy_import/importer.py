@@ -44,13 +44,14 @@ from tasks.policy_import.sections import (
 from tasks.policy_import.targets import TargetDraft, find_deadline, find_targets
 from tasks.policy_import.text import Script, compact, read_document, to_simplified
 from tasks.policy_import.units import (
+    FIRST_LEADS,
     UnitNames,
     find_bracket,
     parse_units,
     resolve_units,
     split_units,
 )
-from tasks.policy_import.units_draft import UnitsDraft, county_code, draft_units
+from tasks.policy_import.units_draft import UnitsDraft, county_code, draft_units, is_collective
 
 
 @dataclass
@@ -198,10 +199,10 @@ def _section_units(body: Body, names: UnitNames) -> dict[str, str]:
 
 
 def _unit_refs(
-    number: str, content: str, names: UnitNames
+    number: str, content: str, names: UnitNames, first_leads: bool = False
 ) -> tuple[list[dict[str, str]], list[str], list[str]]:
     """A unit list's references, the names the directory lacks, and what to review."""
-    resolved = resolve_units(parse_units(content), names)
+    resolved = resolve_units(parse_units(content, first_leads), names)
     refs = [{"unit": n, "role": r.value} for n, r in resolved.refs]
     review = [f"第{number}条：{note}" for note in resolved.notes]
     review += [
@@ -211,7 +212,7 @@ def _unit_refs(
 
 
 def _measure_units(
-    node: MeasureNode, names: UnitNames, section_units: dict[str, str]
+    node: MeasureNode, names: UnitNames, section_units: dict[str, str], first_leads: bool = False
 ) -> tuple[str, list[dict[str, str]], list[str], list[str]]:
     """The measure's text without its responsibility bracket, its unit references, the names
     the directory lacks, and what to review."""
@@ -223,11 +224,11 @@ def _measure_units(
         inherited = section_units.get(node.section)
         if inherited is None:
             return node.body, [], [], [f"第{node.number}条：未找到责任单位，请补填"]
-        refs, unknown, review = _unit_refs(node.number, inherited, names)
+        refs, unknown, review = _unit_refs(node.number, inherited, names, first_leads)
         note = f"第{node.number}条：原文未单列责任单位，按所在章节标题中的单位列出，请核对"
         return node.body, refs, unknown, [note, *review]
     text = (node.body[: bracket.start] + node.body[bracket.end :]).strip()
-    refs, unknown, review = _unit_refs(node.number, bracket.content, names)
+    refs, unknown, review = _unit_refs(node.number, bracket.content, names, first_leads)
     if bracket.end < len(node.body.rstrip()) and bracket.labelled:
         tail = node.body[bracket.end :].strip()
         if tail:
@@ -269,9 +270,10 @@ def _measure(
     issued: date,
     active_end: date,
     section_units: dict[str, str],
+    first_leads: bool = False,
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One measure's entry, the unit names the directory lacks, and what to review."""
-    text, refs, unknown, review = _measure_units(node, names, section_units)
+    text, refs, unknown, review = _measure_units(node, names, section_units, first_leads)
     title = text.split("。")[0] if "。" in text else text
     measure: dict[str, Any] = {
         "number": node.number,
@@ -317,10 +319,18 @@ def _measures(
     unknown: list[str] = []
     review: list[str] = []
     section_units = _section_units(body, names)
+    first_leads = False  # set by 列第一位者为牵头单位，下同 for the measures after it
     for node in body.measures:
         measure, measure_unknown, measure_review = _measure(
-            node, names, issued, active_end, section_units
+            node, names, issued, active_end, section_units, first_leads
         )
+        rule = FIRST_LEADS.search(node.body)
+        if rule is not None and rule["same"]:
+            first_leads = True
+            measure_review.append(
+                f"第{node.number}条：原文“{rule.group(0).strip('，,；; ')}”：本条及以后各条列第一位"
+                "的单位按牵头单位记录，其余按责任单位，请核对"
+            )
         measures.append(measure)
         unknown = _add_unknown(unknown, measure_unknown)
         review += measure_review
@@ -666,25 +676,33 @@ def onboard(
     # "各责任单位每月5日前报送…": the obligation's recipients are found only among known names.
     text = "".join(simple)
     labels = _add_unknown(labels, re.findall(r"各(?:责任|牵头|成员)单位", text))
-    if labels and issuer.endswith("办公室"):  # alone it makes no directory: no unit is named
+    only_collectives = all(is_collective(label) for label in labels)
+    if labels and issuer and (only_collectives or issuer.endswith("办公室")):
+        # The issuing office receives the reports; a notice whose tasks are in an annex kept
+        # apart names only its addressees (各乡镇人民政府…): the office is the draft's one unit,
+        # the collectives' members are the office's to fill.
         labels = _add_unknown(labels, [issuer])
     # The task force and obligations find their units only among known names, so a second
     # round may name more.
+    if not labels:
+        raise ConfigError(
+            source, "", "原文中未找到任何责任单位，无法生成单位目录草稿；请用 --units 指定单位目录"
+        )
+    if all(is_collective(label) for label in labels):
+        # Only addressees (各乡镇人民政府、县直各单位) and no issuer: the tasks are in an annex the
+        # file lacks. The draft lists the collectives for the office to fill; it cannot load yet.
+        first.units_draft = draft_units(labels, county, directory_code)
+        first.units_draft.review.append(
+            f"原文只点名了集合单位（{'、'.join(labels)}），没有具体单位：请在 units 中补填各单位"
+            "（至少填写专班办公室所在单位），并为各集合单位填写成员"
+        )
+        first.review.append(
+            "原文未点名具体责任单位（任务可能在未附上的附件中）：请补入附件全文后重新导入，"
+            "或在单位目录草稿中补填单位"
+        )
+        return first
     for _ in range(3):
-        if not labels:
-            raise ConfigError(
-                source,
-                "",
-                "原文中未找到任何责任单位，无法生成单位目录草稿；请用 --units 指定单位目录",
-            )
         draft = draft_units(labels, county, directory_code)
-        if not draft.data["units"]:
-            raise ConfigError(
-                source,
-                "",
-                f"原文只点名了集合单位（{'、'.join(labels)}），没有具体单位，无法生成单位目录草稿；"
-                "请用 --units 指定单位目录",
-            )
         directory = validate_model(UnitsDirectory, draft.data, target)
         result = attempt(directory, directory_code)
         known = UnitNames.of(directory)

@@ -37,6 +37,11 @@ class Meta:
     review: list[str] = field(default_factory=list)
 
 
+_ISSUER_IN_TITLE = re.compile(
+    r"^(?P<issuer>.{2,30}?(?:人民政府办公室|人民政府|办公室|委员会|局))关于"
+)
+
+
 def find_meta(paragraphs: list[str]) -> Meta:
     """Issuer, document number, title and issue date from the front matter."""
     meta = Meta()
@@ -57,6 +62,8 @@ def find_meta(paragraphs: list[str]) -> Meta:
             if _DATE.match(lines[index + 1]) and line.endswith(("办公室", "政府", "局")):
                 meta.issuer = line
                 break
+    if not meta.issuer and (m := _ISSUER_IN_TITLE.match(meta.title)):
+        meta.issuer = m["issuer"]  # 泾县人民政府关于分解落实…的通知: the page lost the signature
     for name, value in (
         ("发文机关", meta.issuer),
         ("文号", meta.number),

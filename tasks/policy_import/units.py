@@ -220,7 +220,7 @@ def _running_text(text: str, names: UnitNames) -> Bracket | None:
 
 def looks_like_units(content: str, names: UnitNames) -> bool:
     """True when a bracket's content is a list of units (with or without role words)."""
-    tokens = _tokens(content)
+    tokens = _tokens(FIRST_LEADS.sub("", content))
     if not tokens:
         return False
     for token in tokens:
@@ -243,9 +243,9 @@ def _tokens(content: str) -> list[str]:
     depth = 0
     current = ""
     for char in content:
-        if char in "（(":
+        if char in "（(<‹〈《":  # 各县<市、区>人民政府 is one name
             depth += 1
-        elif char in "）)":
+        elif char in "）)>›〉》":
             depth = max(0, depth - 1)
         if char in _SEPARATORS and depth == 0:
             tokens.append(current.strip())
@@ -297,8 +297,33 @@ def _clean(name: str) -> str:
     return _UNNAMED_REST.sub("", name).strip()
 
 
-def parse_units(content: str) -> list[tuple[str, Role]]:
-    """(name as written, role) for each unit of a bracket's content, in order."""
+# "（A、B、C等负责，列第一位者为牵头单位，下同）": the first unit named leads; with 下同 the rule
+# holds for every list after it in the notice (the importer carries that on).
+FIRST_LEADS = re.compile(
+    r"[,，；;]?\s*(?:排名|排在|列|名列)?第一(?:位|个)?(?:者|的)?(?:单位)?为牵头单位"
+    r"(?P<same>[,，；;]?\s*下同)?"
+)
+
+
+def parse_units(content: str, first_leads: bool = False) -> list[tuple[str, Role]]:
+    """(name as written, role) for each unit of a bracket's content, in order.
+
+    ``first_leads``: an earlier list said 列第一位者为牵头单位，下同 (a list may say it itself).
+    """
+    rule = FIRST_LEADS.search(content)
+    if rule is not None:
+        content = content[: rule.start()] + content[rule.end() :]
+    units = _parse_units(content)
+    if (
+        (rule is not None or first_leads)
+        and units
+        and all(role is Role.responsible for _, role in units)
+    ):
+        units[0] = (units[0][0], Role.lead)
+    return units
+
+
+def _parse_units(content: str) -> list[tuple[str, Role]]:
     # A label garbled by a page break ("责责任单位：") is still a label.
     content = re.sub(r"^[责任单位]{0,4}责任单位\s*[:：]\s*", "", content.strip().rstrip("。"))
     content = _GLUED_LABEL.sub("；", content)

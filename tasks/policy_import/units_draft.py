@@ -170,7 +170,11 @@ def _members(collective: str, units: list[tuple[str, UnitKind]]) -> list[str]:
     if re.search(r"集团|企业|公司", collective):
         return [n for n, k in units if k is UnitKind.company]
     if re.search(r"部门|[县区市旗]直|各委|委、办、局|委办局", collective):
-        return [n for n, k in units if k is UnitKind.department]
+        # The government itself (泾县人民政府, the issuer) is not one of its departments.
+        return [
+            n for n, k in units
+            if k is UnitKind.department and not re.search(r"[县区市旗]人民政府$", n)
+        ]  # fmt: skip
     return []
 
 

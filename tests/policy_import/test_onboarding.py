@@ -189,16 +189,36 @@ def test_a_second_import_finds_the_draft_directory_by_county(tmp_path: Path, not
     assert units_file.read_bytes() == before
 
 
-def test_a_notice_naming_only_collectives_asks_for_a_directory(
+def test_a_notice_naming_only_collectives_drafts_the_issuer_and_the_collectives(
     tmp_path: Path, notice: Path
 ) -> None:
+    # The tasks are in an annex the file lacks: the issuer (from the title) is the one unit
+    # named, the addressees are collectives whose members the office fills in.
     text = "泾县人民政府关于分解落实目标任务的通知\n\n各乡镇人民政府，县政府各部门：\n\n"
     notice.write_text(text + "2024年1月1日\n\n一、总则\n\n1. 做事。\n", "utf-8")
     result = cli(tmp_path, "policy", "import", str(notice), "-o", str(tmp_path / "x-2024.yaml"))
-    assert result.returncode == 2, result.stdout
-    assert "只点名了集合单位（各乡镇人民政府、县政府各部门）" in result.stderr
-    assert "Traceback" not in result.stderr and "--units" in result.stderr
-    assert list((tmp_path / "config" / "units").iterdir()) == []
+    assert result.returncode == 0, result.stderr
+    [units_file] = (tmp_path / "config" / "units").iterdir()
+    draft = yaml.safe_load(units_file.read_text("utf-8"))
+    assert draft["county"] == "泾县"
+    assert [u["name"] for u in draft["units"]] == ["泾县人民政府"]
+    assert [(c["name"], c["members"]) for c in draft["collectives"]] == [
+        ("各乡镇人民政府", []),
+        ("县政府各部门", []),
+    ]
+
+
+def test_a_notice_naming_only_collectives_and_no_issuer_still_gives_a_draft_to_fill(
+    tmp_path: Path, notice: Path
+) -> None:
+    text = "2021年县政府重点工作任务\n\n各乡镇人民政府、县直各单位：\n\n"
+    notice.write_text(text + "2021年3月1日\n\n一、总则\n\n1. 做事。\n", "utf-8")
+    result = cli(tmp_path, "policy", "import", str(notice), "-o", str(tmp_path / "x-2021.yaml"))
+    assert result.returncode == 0, result.stderr
+    [units_file] = (tmp_path / "config" / "units").iterdir()
+    written = units_file.read_text("utf-8")
+    assert "原文只点名了集合单位（各乡镇人民政府、县直各单位），没有具体单位" in written
+    assert "原文未点名具体责任单位" in result.stdout
 
 
 def test_a_notice_without_units_asks_for_a_directory(tmp_path: Path, notice: Path) -> None:

@@ -204,3 +204,41 @@ def test_label_lines_joined_without_a_separator() -> None:
     units, rest = units_and_text(text)
     assert units == [("区发改局", L), ("立山经济开发区", R), ("各街道", R), ("区直各部门", R)]
     assert rest == "努力实现地区生产总值增长6%左右。"
+
+
+def test_the_first_named_unit_leads_when_the_list_says_so_and_later_lists_follow() -> None:
+    from tasks.policy_import.importer import import_policy
+    from tasks.policy_import.text import text_paragraphs
+
+    notice = """某某市人民政府办公室
+
+2019年6月1日
+
+一、完善体制机制
+
+（一）健全管理体制。落实各级政府责任。（市教育局，市委农办，各县<市、区>人民政府，排名第一位为牵头单位，下同）
+
+（二）加强规划布局。科学规划幼儿园布局。（市发展改革委、市自然资源局等负责）
+
+二、扩大资源供给
+
+（三）新建改扩建幼儿园。（市住房城乡建设局牵头，市财政局配合）
+"""
+    result = import_policy(
+        text_paragraphs(notice), code="x-2019", directory=None, units_directory="x"
+    )
+    units = {m["number"]: m["units"] for m in result.policy["measures"]}
+    assert units["1"] == [
+        {"unit": "市教育局", "role": "lead"},
+        {"unit": "市委农办", "role": "responsible"},
+        {"unit": "各县<市、区>人民政府", "role": "responsible"},  # one name, not 各县< and 区>…
+    ]
+    assert units["2"] == [  # 下同: the rule holds for the lists after it
+        {"unit": "市发展改革委", "role": "lead"},
+        {"unit": "市自然资源局", "role": "responsible"},
+    ]
+    assert units["3"] == [  # a list that names its roles keeps them
+        {"unit": "市住房城乡建设局", "role": "lead"},
+        {"unit": "市财政局", "role": "support"},
+    ]
+    assert any(line.startswith("第1条：原文“排名第一位为牵头单位，下同”") for line in result.review)
