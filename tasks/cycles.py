@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from config.periods import month_after, month_end, period_bounds, period_key
 from config.schema import Obligation, Policy
 from tasks.calendar import SHANGHAI, WorkingCalendar
 
@@ -59,54 +60,12 @@ def report_title(period_label: str, obligation_name: str) -> str:
     return f"{period_label}{obligation_name}"
 
 
-def _month_after(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-def _month_end(year: int, month: int) -> date:
-    next_year, next_month = _month_after(year, month)
-    return date(next_year, next_month, 1) - timedelta(days=1)
-
-
 def _day_in_month(year: int, month: int, day: int) -> date:
     """Day N of a month; a day past the month's end (31 for 每季度末) is its last day."""
-    return min(date(year, month, 1) + timedelta(days=day - 1), _month_end(year, month))
+    return min(date(year, month, 1) + timedelta(days=day - 1), month_end(year, month))
 
 
 _CHINESE_ORDINALS = "一二三四"
-
-
-def period_key(frequency: str, day: date) -> str:
-    """The key of the period of a frequency that contains a day: 2023-02, 2023-Q1, 2023-W05 …"""
-    if frequency == "weekly":
-        iso = day.isocalendar()
-        return f"{iso.year:04d}-W{iso.week:02d}"
-    if frequency == "monthly":
-        return f"{day:%Y-%m}"
-    if frequency == "quarterly":
-        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
-    if frequency == "half_yearly":
-        return f"{day.year:04d}-H{1 if day.month <= 6 else 2}"
-    if frequency == "yearly":
-        return f"{day.year:04d}"
-    raise ValueError(f"frequency {frequency!r} has no periods")
-
-
-def period_bounds(frequency: str, key: str) -> tuple[date, date]:
-    """First and last day of a period given by its key (ISO weeks run Monday to Sunday)."""
-    if frequency == "weekly":
-        iso_year, week = key.split("-W")
-        monday = date.fromisocalendar(int(iso_year), int(week), 1)
-        return monday, monday + timedelta(days=6)
-    if frequency == "yearly":
-        return date(int(key), 1, 1), date(int(key), 12, 31)
-    year = int(key[:4])
-    if frequency == "monthly":
-        month = int(key[5:])
-        return date(year, month, 1), _month_end(year, month)
-    span = {"quarterly": 3, "half_yearly": 6}[frequency]
-    first = (int(key[6:]) - 1) * span + 1
-    return date(year, first, 1), _month_end(year, first + span - 1)
 
 
 def period_label(frequency: str, key: str) -> str:
@@ -150,7 +109,7 @@ def nominal_due(obligation: Obligation, start: date, end: date) -> date:
         return end + timedelta(days=rule.days_after_end)
     assert rule.day_of_month is not None
     if obligation.frequency == "monthly" or after:
-        year, month = _month_after(end.year, end.month)
+        year, month = month_after(end.year, end.month)
         return _day_in_month(year, month, rule.day_of_month)
     return _day_in_month(end.year, end.month, rule.day_of_month)
 
@@ -249,3 +208,33 @@ def cycles_for_policy(policy: Policy, calendar: WorkingCalendar) -> list[CycleSp
     """All cycles of a policy, ordered by due moment then obligation."""
     cycles = [c for o in policy.obligations for c in cycles_for_obligation(o, policy, calendar)]
     return sorted(cycles, key=lambda c: (c.due_at, c.obligation))
+
+
+@dataclass(frozen=True)
+class PeriodWords:
+    """How a bulletin speaks of a frequency's periods: 本月/上月/各月/连续两个月 for months."""
+
+    this: str
+    last: str
+    each: str
+    two: str
+
+
+_PERIOD_WORDS: dict[str, PeriodWords] = {
+    "weekly": PeriodWords("本周", "上周", "各周", "两周"),
+    "monthly": PeriodWords("本月", "上月", "各月", "两个月"),
+    "quarterly": PeriodWords("本季度", "上季度", "各季度", "两个季度"),
+    # 上半年 would name the first half, not the half before: 上期 is the office's own word.
+    "half_yearly": PeriodWords("本期", "上期", "各期", "两期"),
+    "yearly": PeriodWords("本年", "上年", "各年", "两年"),
+}
+
+
+def period_words(frequency: str) -> PeriodWords:
+    """The words for this and the last period of a frequency (a one-off says 本期/上期)."""
+    return _PERIOD_WORDS.get(frequency, _PERIOD_WORDS["half_yearly"])
+
+
+def is_periodic(frequency: str) -> bool:
+    """Whether an obligation recurs (weekly … yearly) rather than being due once."""
+    return frequency != "once"

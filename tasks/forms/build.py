@@ -390,18 +390,27 @@ def _ledger_widths(fields: Sequence[Mapping[str, Any]]) -> list[float]:
     return [fixed.get(i, share) for i in range(len(fields))]
 
 
+_PROGRESS_SHEETS = {
+    "weekly": "周报",
+    "monthly": "月度报告",
+    "quarterly": "季度报告",
+    "half_yearly": "半年报告",
+    "yearly": "年度报告",
+}
+
+
 def _sheet_name(spec: FormSpec, kind: LayoutKind) -> str:
     if kind == "ledger":
         return "任务清单台账"
     if kind == "progress":
-        return "月度报告" if spec.frequency == "monthly" else "进展情况报告"
+        return _PROGRESS_SHEETS.get(spec.frequency, "进展情况报告")
     keys = {str(f["key"]) for f in spec.content}
     return "专班建立情况" if keys & set(_ROSTER_PARTS) else "填报内容"
 
 
 def _write_header(w: _SheetWriter, spec: FormSpec, kind: LayoutKind) -> None:
     w.line(form_title(spec), "表头标题", height=36)
-    period = f"报告期：{spec.period_label}　　" if spec.frequency == "monthly" else ""
+    period = f"报告期：{spec.period_label}　　" if spec.frequency != "once" else ""
     w.line(
         f"填报单位：{spec.unit_name}　　{period}报送截止：{format_day(spec.due_date)}",
         "表头说明",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from config.errors import FormError
+from config.schema import Frequency
 from config.settings import Settings
 from tasks.cycles import report_title
 
@@ -55,7 +56,7 @@ class FormSpec:
     county: str
     obligation_code: str
     obligation_name: str
-    frequency: Literal["once", "monthly"]
+    frequency: Frequency
     content: tuple[Mapping[str, Any], ...]  # {key, label, kind, required}
     period: str
     period_label: str
@@ -223,8 +224,9 @@ def layout_kind(content: Sequence[Mapping[str, Any]]) -> LayoutKind:
 
 
 def report_name(spec: FormSpec) -> str:
-    """2023年2月进展情况报告; a one-off report goes by its name (its form gives the due day)."""
-    if spec.frequency == "monthly":
+    """2023年2月进展情况报告, 2023年第一季度工作进展情况报告; a one-off report goes by its name (its
+    form gives the due day)."""
+    if spec.frequency != "once":
         return report_title(spec.period_label, spec.obligation_name)
     return spec.obligation_name
 
