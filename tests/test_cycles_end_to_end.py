@@ -176,8 +176,11 @@ async def test_missed_week_gets_a_reminder_naming_the_week(loaded: Settings) -> 
         name, blank = form_of(opening)
         sheet = openpyxl.load_workbook(io.BytesIO(blank)).worksheets[0]
         header = [str(c.value) for row in sheet.iter_rows(max_row=3) for c in row if c.value]
-        assert f"青石县{week}安全生产工作情况（县应急局）" in header, header
-        assert any(f"报告期：{week}" in h for h in header), header
+        # The narrow form puts the unit on a line of its own, and the header one item a line,
+        # with the due time the notice gives (17:00, not the day's end).
+        assert f"青石县{week}安全生产工作情况\n（县应急局）" in header, header
+        due = "报送截止：2023年2月3日（星期五）17:00"
+        assert f"填报单位：县应急局\n报告期：{week}\n{due}" in header
 
         notice = caught(catcher.directory, QSZ)[-1]
         name, blank = form_of(notice)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from config.errors import FormError
 from config.schema import Frequency
 from config.settings import Settings
+from tasks.calendar import SHANGHAI
 from tasks.cycles import report_title
 
 FORM_VERSION = 1  # bump when the layout metadata changes shape; intake refuses unknown versions
@@ -67,6 +68,8 @@ class FormSpec:
     measures: tuple[Mapping[str, Any], ...]
     office_mailbox: str
     issued_at: datetime  # the notice's as_of: stamped into metadata and file times
+    # The due moment's local time when it is not the day's end (每周五17时前: "17:00"), else "".
+    due_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,13 @@ def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
     )
     reply = context.get("reply") or {}
     mailbox = reply.get("mailbox") or context.get("office", {}).get("mailbox", "")
+    due_at = cycle.get("due_at")
+    due_time = ""
+    if isinstance(due_at, datetime):
+        local = due_at.astimezone(SHANGHAI)
+        due_time = (
+            "" if (local.hour, local.minute) == (23, 59) else f"{local.hour}:{local.minute:02d}"
+        )
     return FormSpec(
         policy_code=policy["code"],
         policy_title=policy["title"],
@@ -212,6 +222,7 @@ def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
         ),
         office_mailbox=mailbox,
         issued_at=context["as_of"],
+        due_time=due_time,
     )
 
 
