@@ -29,6 +29,7 @@ from tasks.intake.steps import take_in
 from tasks.mail.outbox import deliver_outbox
 from tasks.mail.sources import MaildirSource
 from tasks.reminders.steps import prepare_reminders
+from tasks.serving import DueCycle, cycles_to_consolidate, periodic_cycles
 from tests.helpers import DATA, invoke_cli
 from tests.intake_helpers import XLSX, at, caught, form_of, office_catcher, reply, send
 
@@ -201,3 +202,23 @@ async def test_missed_week_gets_a_reminder_naming_the_week(loaded: Settings) -> 
     [overdue] = chased
     assert _subject(overdue) == f"【催报】县应急局：{week}安全生产工作情况已逾期，请立即报送"
     assert "2023年2月3日（星期五）17:00" in _text(overdue)
+
+    # Week 6: nobody reports. The consolidation tick's day for it is Monday 13 February, and its
+    # bulletin compares with week 5 and names the unit missing both weeks.
+    with session_scope(settings) as session:
+        periodic = periodic_cycles(session, POLICY)
+    calendar = WorkingCalendar.from_settings(settings)
+    assert cycles_to_consolidate(periodic, date(2023, 2, 13), calendar) == [
+        DueCycle("weekly-safety", "2023-W06", date(2023, 2, 10), "weekly")
+    ]
+    tick = at(date(2023, 2, 13), 9, 30)
+    result = run_consolidation(
+        settings, POLICY, period="2023-W06", obligation=None, as_of=tick, now=tick
+    )
+    markdown = result.files[1].read_text(encoding="utf-8")
+    html = result.files[0].read_text(encoding="utf-8")
+    assert f"较上周（{week}，50.0%）下降50.0个百分点" in markdown
+    assert "连续两周未按时报送的单位1个：县应急局（上周未报送，本周未报送）" in markdown
+    assert "图1 各周按时报送率" in html and "第6周（本周）" in html
+    for word in ("本月", "上月", "各月", "月度"):
+        assert word not in markdown and word not in html, word
