@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from config.errors import ConfigError
+from config.loading import load_policy_file
 from config.schema import Obligation
+from config.settings import Settings
 from tasks.calendar import WorkingCalendar
 from tasks.cycles import (
     cycles_for_obligation,
@@ -18,9 +22,11 @@ from tasks.cycles import (
     periods_between,
     report_title,
 )
+from tests.helpers import DATA
 from tests.test_calendar import _policy
 
 CAL = WorkingCalendar()
+CYCLES = DATA / "cycles"
 
 
 def _obligation(frequency: str, due: dict[str, Any], first: str, last: str) -> dict[str, Any]:
@@ -258,3 +264,44 @@ def test_bad_rules_name_the_field(
     where = (*error["loc"], *getattr(cause, "path", ()))
     assert where[-len(path) :] == path
     assert message in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        (
+            "covers_to: 2023-Q4",
+            "covers_to: 2024-Q1",
+            "obligations[0].covers_to",
+            "报告期不在政策有效期 2023-01-09～2023-12-31 内（值：'2024-Q1'）",
+        ),
+        (
+            "covers_from: 2023-W05",
+            "covers_from: 2023-W01",  # 2023-01-02..08: the week the policy starts in is W02
+            "obligations[1].covers_from",
+            "报告期不在政策有效期",
+        ),
+        (
+            "    days_after_end: 10\n",
+            "    day_of_month: 10\n",
+            "obligations[0].due.lands",
+            "每季度报送须给出 lands",
+        ),
+    ],
+)
+def test_policy_file_errors_name_file_path_and_value(
+    tmp_path: Path, old: str, new: str, path: str, message: str
+) -> None:
+    """A covered period outside the policy's active period, or an incomplete rule, is refused
+    with the file, the YAML path and the value."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    text = (CYCLES / "policies" / "qingshi-2023.yaml").read_text(encoding="utf-8")
+    assert old in text
+    file = policies / "qingshi-2023.yaml"
+    file.write_text(text.replace(old, new), encoding="utf-8")
+    settings = Settings(policies_dir=policies, units_dir=CYCLES / "units")
+    with pytest.raises(ConfigError) as caught:
+        load_policy_file(file, settings)
+    assert caught.value.path == path
+    assert str(file) in str(caught.value) and message in str(caught.value)
