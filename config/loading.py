@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, NotFoundError
+from config.periods import period_key
 from config.schema import ASCII_CODE, AtPath, Measure, Policy, UnitEntry, UnitsDirectory
 from config.settings import Settings
 
@@ -259,7 +260,7 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
     yield from _check_task_force(policy, resolver, section_ids, numbers)
 
     obligation_codes: set[str] = set()
-    first_month, last_month = (f"{d:%Y-%m}" for d in (policy.active.start, policy.active.end))
+    start, end = policy.active.start, policy.active.end
     for i, obligation in enumerate(policy.obligations):
         at = f"obligations[{i}]"
         if obligation.code in obligation_codes:
@@ -270,10 +271,15 @@ def _cross_check(policy: Policy, resolver: UnitResolver) -> Iterator[tuple[str, 
         fixed = obligation.due.fixed_date
         if fixed is not None and not _in_period(fixed, policy):
             yield f"{at}.due.fixed_date", f"日期不在政策有效期 {period} 内", fixed.isoformat()
+        if obligation.frequency == "once":
+            continue
+        # A period counts when it overlaps the active period (the month, quarter … it starts in).
+        first, last = (period_key(obligation.frequency, d) for d in (start, end))
         for name in ("covers_from", "covers_to"):
-            month = getattr(obligation, name)
-            if month is not None and not first_month <= month <= last_month:
-                yield f"{at}.{name}", f"月份不在政策有效期 {period} 内", month
+            key = getattr(obligation, name)
+            if key is not None and not first <= key <= last:
+                what = "月份" if obligation.frequency == "monthly" else "报告期"
+                yield f"{at}.{name}", f"{what}不在政策有效期 {period} 内", key
 
 
 def _check_label(resolver: UnitResolver, path: str, label: str) -> Iterator[tuple[str, str, Any]]:

@@ -268,20 +268,77 @@ class TaskForce(Strict):
     note: str = ""
 
 
-class DueRule(Strict):
-    """When a cycle's report is due: a fixed date (once) or a day of the following month."""
+Frequency = Literal["once", "weekly", "monthly", "quarterly", "half_yearly", "yearly"]
+FREQUENCY_LABELS: dict[str, str] = {
+    "once": "一次性",
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "half_yearly": "每半年",
+    "yearly": "每年",
+}
+# covers_from / covers_to (and a cycle's stored period key) per frequency: ISO weeks for weekly.
+PERIOD_NOTATION: dict[str, tuple[str, re.Pattern[str]]] = {
+    "weekly": ("YYYY-Www（ISO 周，如 2023-W05）", re.compile(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")),
+    "monthly": ("YYYY-MM（如 2023-02）", re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")),
+    "quarterly": ("YYYY-Qn（如 2023-Q1）", re.compile(r"^\d{4}-Q[1-4]$")),
+    "half_yearly": ("YYYY-Hn（H1 上半年，H2 下半年）", re.compile(r"^\d{4}-H[12]$")),
+    "yearly": ("YYYY（如 2023）", re.compile(r"^\d{4}$")),
+}
 
-    fixed_date: date | None = None  # once: the fixed due date
-    day_of_month: int | None = Field(default=None, ge=1, le=28)  # monthly: due by this day
+
+class DueRule(Strict):
+    """When a cycle's report is due; which fields apply depends on the obligation's frequency.
+
+    - once: ``fixed_date``.
+    - monthly: ``day_of_month`` (1–28) of the month after the covered month.
+    - quarterly / half_yearly: ``days_after_end`` (每季度结束后N日内, 每季度首月N日前: N days
+      after the period's last day), or ``day_of_month`` with ``lands: in_period`` (day N of
+      the period's last month: 每季度最后一个月的N日前; 31 means the month's last day, 每季度末)
+      or ``lands: after_period`` (day N of the month after the period).
+    - yearly: ``month`` and ``day_of_month``, ``lands: after_period`` for a report on the
+      previous year (每年1月10日前报送上年) or ``in_period`` for the current one.
+    - weekly: ``weekday`` (1 = Monday … 7 = Sunday), ``lands: in_period`` for a day of the
+      covered week (每周五前) or ``after_period`` for the week after it (每周一报送上周).
+    """
+
+    fixed_date: date | None = None
+    day_of_month: int | None = Field(default=None, ge=1, le=31)
+    month: int | None = Field(default=None, ge=1, le=12)
+    days_after_end: int | None = Field(default=None, ge=0, le=92)
+    weekday: int | None = Field(default=None, ge=1, le=7)
+    lands: Literal["in_period", "after_period"] | None = None
     time: str = "23:59"  # local time the due day ends for this obligation
 
     @model_validator(mode="after")
-    def _one_kind(self) -> DueRule:
-        if (self.fixed_date is None) == (self.day_of_month is None):
-            raise ValueError("due 须且只能给出 fixed_date 或 day_of_month 之一")
+    def _time_valid(self) -> DueRule:
         if not re.match(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", self.time):
             raise AtPath(("time",), f"不是 HH:MM：{self.time!r}")
         return self
+
+    def given(self) -> set[str]:
+        """Names of the date fields this rule sets (time aside)."""
+        names = ("fixed_date", "day_of_month", "month", "days_after_end", "weekday", "lands")
+        return {name for name in names if getattr(self, name) is not None}
+
+
+# Per frequency: the due fields allowed, and the sets of them that make a complete rule.
+_DUE_SHAPES: dict[str, list[set[str]]] = {
+    "once": [{"fixed_date"}],
+    "monthly": [{"day_of_month"}],
+    "quarterly": [{"days_after_end"}, {"day_of_month", "lands"}],
+    "half_yearly": [{"days_after_end"}, {"day_of_month", "lands"}],
+    "yearly": [{"month", "day_of_month", "lands"}],
+    "weekly": [{"weekday", "lands"}],
+}
+_DUE_HINTS: dict[str, str] = {
+    "fixed_date": "截止日期（YYYY-MM-DD）",
+    "day_of_month": "截止日（每月第几日）",
+    "month": "截止月份（1–12）",
+    "days_after_end": "报告期结束后第几日",
+    "weekday": "星期几（1 为周一，7 为周日）",
+    "lands": "截止日所在（in_period：报告期内；after_period：报告期结束后）",
+}
 
 
 class ContentField(Strict):
@@ -306,10 +363,11 @@ class Reminders(Strict):
 class Obligation(Strict):
     code: AsciiCode
     name: NonEmpty  # 月度进展情况报告
-    frequency: Literal["once", "monthly"]
+    frequency: Frequency
     recipients: list[NonEmpty] = Field(min_length=1)  # units or collectives that must report
     due: DueRule
-    # For monthly reports: the first and last month a report covers (YYYY-MM).
+    # For periodic reports: the first and last period a report covers, in the frequency's
+    # notation (PERIOD_NOTATION): 2023-02, 2023-Q1, 2023-H1, 2023, 2023-W05.
     covers_from: str | None = None
     covers_to: str | None = None
     on_non_working_day: Literal["stay", "next_working_day", "previous_working_day"] = "stay"
@@ -321,18 +379,38 @@ class Obligation(Strict):
 
     @model_validator(mode="after")
     def _frequency_matches_due(self) -> Obligation:
-        if self.frequency == "once" and self.due.fixed_date is None:
-            raise AtPath(("due", "fixed_date"), "一次性报送须给出 fixed_date")
-        if self.frequency == "monthly":
-            if self.due.day_of_month is None:
-                raise AtPath(("due", "day_of_month"), "按月报送须给出 day_of_month")
+        label = FREQUENCY_LABELS[self.frequency]
+        shapes = _DUE_SHAPES[self.frequency]
+        given = self.due.given()
+        allowed = set().union(*shapes)
+        for name in sorted(given - allowed):
+            usable = "、".join(sorted(allowed))
+            raise AtPath(("due", name), f"{label}报送不使用 {name}（可用：{usable}）")
+        if given not in shapes:
+            if covered := [shape for shape in shapes if shape < given]:
+                name = sorted(given - covered[0])[0]
+                others = "、".join(sorted(covered[0]))
+                raise AtPath(("due", name), f"{label}报送给出 {others} 时不用 {name}，请删去其一")
+            # The shape the given fields start (day_of_month → its lands), else the shortest.
+            shape = min(shapes, key=lambda shape: (not shape & given, len(shape - given)))
+            missing = shape - given
+            name = sorted(missing)[0]
+            raise AtPath(("due", name), f"{label}报送须给出 {name}：{_DUE_HINTS[name]}")
+        if self.frequency == "monthly" and self.due.day_of_month and self.due.day_of_month > 28:
+            raise AtPath(("due", "day_of_month"), "按月报送的截止日须在 1–28 之间（每月都有）")
+        if self.frequency == "once":
             for name in ("covers_from", "covers_to"):
-                value = getattr(self, name)
-                if value is None or not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", value):
-                    raise AtPath((name,), f"须为 YYYY-MM：{value!r}")
-            assert self.covers_from and self.covers_to
-            if self.covers_to < self.covers_from:
-                raise AtPath(("covers_to",), "早于 covers_from")
+                if getattr(self, name) is not None:
+                    raise AtPath((name,), "一次性报送不使用 covers_from / covers_to")
+            return self
+        notation, pattern = PERIOD_NOTATION[self.frequency]
+        for name in ("covers_from", "covers_to"):
+            value = getattr(self, name)
+            if value is None or not pattern.match(value):
+                raise AtPath((name,), f"{label}报送的报告期须为 {notation}：{value!r}")
+        assert self.covers_from and self.covers_to
+        if self.covers_to < self.covers_from:  # each notation sorts as text in time order
+            raise AtPath(("covers_to",), f"{self.covers_to} 早于 covers_from {self.covers_from}")
         return self
 
 

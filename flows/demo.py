@@ -63,7 +63,7 @@ from tasks.demo.replay import (
 from tasks.escalation.case_view import case_rows
 from tasks.escalation.steps import decide_case
 from tasks.intake.review import review_submission
-from tasks.serving import monthly_cycles
+from tasks.serving import periodic_cycles
 
 OFFICE_CLERK = "专班办公室（演示）"  # who records the office's decisions in the replay
 
@@ -125,7 +125,7 @@ async def replay(
     """Live through ``first``..``last`` as the served ticks would, calling ``on_day`` after each."""
     calendar = WorkingCalendar.from_settings(settings)
     with session_scope(settings) as session:
-        monthly = monthly_cycles(session, policy_code)
+        monthly = periodic_cycles(session, policy_code)
         notices = notice_days(policy_cycles(session, policy_code))
         office = get_policy(session, policy_code).task_force_spec.office.mailbox
     result = ReplayResult(policy_code)

@@ -62,7 +62,7 @@ def _period(parameters: dict[str, Any], moment: datetime) -> str:
             )  # fmt: skip
     except (NotFoundError, SQLAlchemyError):
         return str(parameters.get("period") or "")
-    if obligation.frequency != "monthly":  # a one-off report consolidated: say which
+    if obligation.frequency == "once":  # a one-off report consolidated: say which
         return obligation.name
     return cycle.period_label
 

@@ -35,8 +35,8 @@ from tasks.serving import (
     cycles_to_consolidate,
     deployment_specs,
     lateness_limit,
-    monthly_cycles,
     non_working_reason,
+    periodic_cycles,
     rollup_years,
     stale_reason,
     working_day_note,
@@ -115,9 +115,9 @@ async def intake_tick(policy_code: str) -> TickOutcome:
 
 @task(name="cycles-to-consolidate", task_run_name="查找应汇总的报告期", cache_policy=NONE)
 def due_today(policy_code: str, as_of: datetime, settings: Settings) -> list[DueCycle]:
-    """The monthly cycles whose first working day after the deadline is today."""
+    """The periodic cycles whose first working day after the deadline is today."""
     with session_scope(settings) as session:
-        cycles = monthly_cycles(session, policy_code)
+        cycles = periodic_cycles(session, policy_code)
     calendar = WorkingCalendar.from_settings(settings)
     return cycles_to_consolidate(cycles, as_of.astimezone(SHANGHAI).date(), calendar)
 
@@ -132,7 +132,7 @@ async def consolidation_tick(policy_code: str, as_of: datetime | None = None) ->
     cycles = due_today(policy_code, outcome.as_of, settings)
     if not cycles:
         day = outcome.as_of.astimezone(SHANGHAI).date()
-        outcome.skipped = f"{day} 不是月度报告截止后的第一个工作日：不汇总"
+        outcome.skipped = f"{day} 不是定期报告截止后的第一个工作日：不汇总"
         get_run_logger().info("%s：%s", policy_code, outcome.skipped)
         return outcome
     for cycle in cycles:

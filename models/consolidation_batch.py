@@ -473,6 +473,7 @@ def _input(
         obligation_name=chosen_obligation.name,
         period=cycle.period,
         period_label=cycle.period_label,
+        frequency=chosen_obligation.frequency,
         covers_end=cycle.covers_end,
         due_at=cycle.due_at,
         as_of=as_of,

@@ -26,6 +26,7 @@ from tasks.consolidation.consolidate import (
     as_previous,
     consolidate,
 )
+from tasks.cycles import is_periodic
 
 LEAD_ROLES = ("lead", "responsible")
 
@@ -33,7 +34,8 @@ LEAD_ROLES = ("lead", "responsible")
 def pick_cycle(
     session: Session, policy: t.Policy, period: str | None, obligation: str | None, as_of: datetime
 ) -> tuple[t.Obligation, t.Cycle]:
-    """The cycle to consolidate: the named one, else the monthly cycle due most recently."""
+    """The cycle to consolidate: the named one, else the periodic (monthly, quarterly, weekly …)
+    cycle due most recently."""
     rows = session.exec(
         select(t.Obligation, t.Cycle)
         .join(t.Cycle, col(t.Cycle.obligation_id) == t.Obligation.id)
@@ -53,8 +55,8 @@ def choose_cycle(
     """``pick_cycle``'s choice among a policy's (obligation, cycle) rows already read."""
     if obligation:
         rows = [r for r in rows if r[0].code == obligation]
-    elif period is None or any(r[0].frequency == "monthly" and r[1].period == period for r in rows):
-        rows = [r for r in rows if r[0].frequency == "monthly"]
+    elif period is None or any(is_periodic(r[0].frequency) and r[1].period == period for r in rows):
+        rows = [r for r in rows if is_periodic(r[0].frequency)]
     if period:
         chosen = [r for r in rows if r[1].period == period]
         if not chosen:
@@ -238,6 +240,7 @@ def load_consolidation_input(
         obligation_name=chosen_obligation.name,
         period=cycle.period,
         period_label=cycle.period_label,
+        frequency=chosen_obligation.frequency,
         covers_end=cycle.covers_end,
         due_at=cycle.due_at,
         as_of=as_of,

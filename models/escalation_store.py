@@ -120,15 +120,17 @@ def load_escalation_inputs(
         )
         if unit_id in by_id
     }
-    monthly = [
+    # Every periodic cycle (weeks, months, quarters …) in due order: a unit's record is one
+    # history across the policy's recurring reports, as the 督办 ladder counts 期 not months.
+    periodic = [
         (obligation.code, cycle.period, load_consolidation_input(
             session, policy_code, period=cycle.period, obligation=obligation.code, as_of=as_of,
             yellow_points=rules.yellow_points, red_points=rules.red_points,
         ))
-        for obligation, cycle in due
-        if obligation.frequency == "monthly"
+        for obligation, cycle in sorted(due, key=lambda row: row[1].due_at)
+        if obligation.frequency != "once"
     ]  # fmt: skip
-    red_units, history = monthly_standing(monthly, {u.name: u.code for u in units.values()})
+    red_units, history = monthly_standing(periodic, {u.name: u.code for u in units.values()})
     # States as they stood at as_of; rows all, so a replay of an earlier day never reopens one.
     cases, case_rows = load_cases(session, policy, calendar, rules.clock_days, as_of)
     key_of = {row.id: key for key, row in case_rows.items()}

@@ -42,9 +42,9 @@ def _sender_check(fields: dict[str, Any]) -> str:
 def values_to_verify(
     session: Session, policy_code: str, obligation: t.Obligation, cycle: t.Cycle
 ) -> dict[str, list[str]]:
-    """Unit name → the reported values of a monthly cycle the bulletin shows as 待核实, worded as
+    """Unit name → the reported values of a periodic cycle the bulletin shows as 待核实, worded as
     there (the consolidation decides, so the view and the bulletin never disagree)."""
-    if obligation.frequency != "monthly":
+    if obligation.frequency == "once":
         return {}
     everything = datetime(9999, 1, 1, tzinfo=UTC)  # the view shows all that has arrived
     c = consolidate(

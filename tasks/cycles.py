@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from config.periods import month_after, month_end, period_bounds, period_key
 from config.schema import Obligation, Policy
 from tasks.calendar import SHANGHAI, WorkingCalendar
 
@@ -14,8 +16,12 @@ class CycleSpec:
     """A cycle as computed from the policy and the calendar, before it is stored."""
 
     obligation: str
-    period: str  # "2023-02" for a month; the year for a one-off report (a stored key)
-    period_label: str  # 2023年2月 for a month; a one-off report's due day, 2023年1月20日
+    # The stored key: 2023-02, 2023-Q1, 2023-H1, 2023 (yearly), 2023-W05 (ISO week); the year
+    # for a one-off report.
+    period: str
+    # 2023年2月, 2023年第一季度, 2023年上半年, 2023年, 2023年第5周（1月30日—2月5日）; a one-off
+    # report's due day, 2023年1月20日.
+    period_label: str
     covers_start: date
     covers_end: date
     opens: date  # the day the opening notice goes out (a working day)
@@ -25,34 +31,87 @@ class CycleSpec:
     official: bool  # False when a date relies on the weekend-only calendar fallback
 
 
+# A report name's leading word that the period label already says (季度 after 第一季度).
+_NAME_PREFIXES: dict[str, tuple[str, ...]] = {
+    "月": ("月度",),
+    "季度": ("季度",),
+    "半年": ("半年度", "半年"),
+    "周": ("每周", "周度"),
+}
+
+
 def report_title(period_label: str, obligation_name: str) -> str:
     """A report as a reader names it: 2023年3月 + 月度进展情况报告 → 2023年3月进展情况报告.
 
-    A label that already names a month makes the name's leading 月度 say 月 twice; a one-off
-    report's label (its due day, 2023年1月20日) is kept with the name as it is.
+    A label that already names its period makes the name's leading 月度 / 季度 / 半年度 say it
+    twice (2023年第一季度 + 季度工作进展情况报告 → 2023年第一季度工作进展情况报告); a year's label
+    joins a leading 年度 as 2023年度工作总结. A one-off report's label (its due day,
+    2023年1月20日) is kept with the name as it is.
     """
-    if period_label.endswith("月") and obligation_name.startswith("月度"):
-        return f"{period_label}{obligation_name.removeprefix('月度')}"
+    # A week's label ends with its days in brackets: 2023年第5周（1月30日—2月5日）.
+    bare = re.sub(r"（[^（）]*）$", "", period_label)
+    for ending, prefixes in _NAME_PREFIXES.items():
+        if bare.endswith(ending):
+            for prefix in prefixes:
+                if obligation_name.startswith(prefix):
+                    return f"{period_label}{obligation_name.removeprefix(prefix)}"
+    if re.fullmatch(r"\d{4}年", period_label) and obligation_name.startswith("年度"):
+        return f"{period_label}{obligation_name.removeprefix('年')}"  # 2023年 + 年度… → 2023年度…
     return f"{period_label}{obligation_name}"
 
 
-def _month_after(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
+def _day_in_month(year: int, month: int, day: int) -> date:
+    """Day N of a month; a day past the month's end (31 for 每季度末) is its last day."""
+    return min(date(year, month, 1) + timedelta(days=day - 1), month_end(year, month))
 
 
-def _months(first: str, last: str) -> list[tuple[int, int]]:
-    year, month = (int(x) for x in first.split("-"))
-    end = tuple(int(x) for x in last.split("-"))
+_CHINESE_ORDINALS = "一二三四"
+
+
+def period_label(frequency: str, key: str) -> str:
+    """How a reader names a period: 2023年2月, 2023年第一季度, 2023年上半年, 2023年,
+    2023年第5周（1月30日—2月5日）."""
+    start, end = period_bounds(frequency, key)
+    if frequency == "weekly":
+        year, week = key.split("-W")
+        return f"{year}年第{int(week)}周（{start.month}月{start.day}日—{end.month}月{end.day}日）"
+    if frequency == "monthly":
+        return f"{start.year}年{start.month}月"
+    if frequency == "quarterly":
+        return f"{start.year}年第{_CHINESE_ORDINALS[int(key[6:]) - 1]}季度"
+    if frequency == "half_yearly":
+        return f"{start.year}年{'上' if key.endswith('1') else '下'}半年"
+    return f"{start.year}年"
+
+
+def periods_between(frequency: str, first: str, last: str) -> list[str]:
+    """Keys of every period from first to last inclusive."""
     out = []
-    while (year, month) <= end:
-        out.append((year, month))
-        year, month = _month_after(year, month)
+    day, end = period_bounds(frequency, first)[0], period_bounds(frequency, last)[0]
+    while day <= end:
+        out.append(period_key(frequency, day))
+        day = period_bounds(frequency, out[-1])[1] + timedelta(days=1)
     return out
 
 
-def _month_end(year: int, month: int) -> date:
-    next_year, next_month = _month_after(year, month)
-    return date(next_year, next_month, 1) - timedelta(days=1)
+def nominal_due(obligation: Obligation, start: date, end: date) -> date:
+    """The due day a periodic obligation's rule gives for the period start..end, before any
+    working-day adjustment."""
+    rule = obligation.due
+    after = rule.lands == "after_period"
+    if obligation.frequency == "weekly":
+        assert rule.weekday is not None  # guaranteed by the schema
+        return start + timedelta(days=rule.weekday - 1 + (7 if after else 0))
+    if obligation.frequency == "yearly":
+        assert rule.month is not None and rule.day_of_month is not None
+        return _day_in_month(start.year + (1 if after else 0), rule.month, rule.day_of_month)
+    if rule.days_after_end is not None:
+        return end + timedelta(days=rule.days_after_end)
+    assert rule.day_of_month is not None
+    if obligation.frequency == "monthly" or after:
+        year, month = month_after(end.year, end.month)
+        return _day_in_month(year, month, rule.day_of_month)
+    return _day_in_month(end.year, end.month, rule.day_of_month)
 
 
 def adjust_due_day(nominal: date, rule: str, calendar: WorkingCalendar) -> date:
@@ -125,18 +184,20 @@ def cycles_for_obligation(
                 calendar=calendar,
             )
         ]
-    assert obligation.covers_from and obligation.covers_to and obligation.due.day_of_month
+    assert obligation.covers_from and obligation.covers_to  # guaranteed by the schema
     cycles = []
-    for year, month in _months(obligation.covers_from, obligation.covers_to):
-        due_year, due_month = _month_after(year, month)
+    for key in periods_between(obligation.frequency, obligation.covers_from, obligation.covers_to):
+        start, end = period_bounds(obligation.frequency, key)
         cycles.append(
             build_cycle(
                 obligation,
-                period=f"{year:04d}-{month:02d}",
-                period_label=f"{year}年{month}月",
-                covers=(date(year, month, 1), _month_end(year, month)),
-                nominal_due=date(due_year, due_month, obligation.due.day_of_month),
-                not_before=issued,
+                period=key,
+                period_label=period_label(obligation.frequency, key),
+                covers=(start, end),
+                nominal_due=nominal_due(obligation, start, end),
+                # A period's notice goes out within it, never in the period before (a week
+                # due on its Friday would otherwise open in the previous week).
+                not_before=max(issued, start),
                 calendar=calendar,
             )
         )
@@ -147,3 +208,33 @@ def cycles_for_policy(policy: Policy, calendar: WorkingCalendar) -> list[CycleSp
     """All cycles of a policy, ordered by due moment then obligation."""
     cycles = [c for o in policy.obligations for c in cycles_for_obligation(o, policy, calendar)]
     return sorted(cycles, key=lambda c: (c.due_at, c.obligation))
+
+
+@dataclass(frozen=True)
+class PeriodWords:
+    """How a bulletin speaks of a frequency's periods: 本月/上月/各月/连续两个月 for months."""
+
+    this: str
+    last: str
+    each: str
+    two: str
+
+
+_PERIOD_WORDS: dict[str, PeriodWords] = {
+    "weekly": PeriodWords("本周", "上周", "各周", "两周"),
+    "monthly": PeriodWords("本月", "上月", "各月", "两个月"),
+    "quarterly": PeriodWords("本季度", "上季度", "各季度", "两个季度"),
+    # 上半年 would name the first half, not the half before: 上期 is the office's own word.
+    "half_yearly": PeriodWords("本期", "上期", "各期", "两期"),
+    "yearly": PeriodWords("本年", "上年", "各年", "两年"),
+}
+
+
+def period_words(frequency: str) -> PeriodWords:
+    """The words for this and the last period of a frequency (a one-off says 本期/上期)."""
+    return _PERIOD_WORDS.get(frequency, _PERIOD_WORDS["half_yearly"])
+
+
+def is_periodic(frequency: str) -> bool:
+    """Whether an obligation recurs (weekly … yearly) rather than being due once."""
+    return frequency != "once"

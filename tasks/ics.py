@@ -85,7 +85,7 @@ def _description(
         lines.append(f"报送单位：{unit.name}")
     report = (
         report_title(cycle.period_label, obligation.name)
-        if obligation.frequency == "monthly"
+        if obligation.frequency != "once"
         else obligation.name  # a one-off's label is its due day, said on the next line
     )
     # Where and how, as the notice mail says it (wording.office_place): the configured

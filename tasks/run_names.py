@@ -6,10 +6,13 @@ an artifact's title carries the moment its figures stand at, always in Asia/Shan
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from tasks.calendar import SHANGHAI
 
+# A period label other than a month's: 2023年第一季度, 2023年第5周（…）, 2023年上半年, 2023年.
+_OTHER_PERIOD = re.compile(r"^\d{4}年(?:第|上半年|下半年|$)")
 # A county's own name without its rank: 陵川县 → 陵川 (a two-character name keeps it: 沁县).
 _RANKS = ("自治县", "县", "市", "区", "旗")
 
@@ -24,7 +27,12 @@ def policy_short_name(county: str, issued: date) -> str:
 
 
 def run_name(short: str, verb: str, moment: datetime, *, what: str = "", time: bool = False) -> str:
-    """陵川2023 月度汇总 2023年2月 2023-03-08: the policy, what the run does, its day (and time)."""
+    """陵川2023 月度汇总 2023年2月 2023-03-08: the policy, what the run does, its day (and time).
+
+    A quarter's or a week's consolidation is no 月度汇总: 青石2023 汇总 2023年第一季度 2023-04-11.
+    """
+    if verb.startswith("月度") and _OTHER_PERIOD.match(what):
+        verb = verb.removeprefix("月度")
     local = moment.astimezone(SHANGHAI)
     when = f"{local:%Y-%m-%d %H:%M}" if time else f"{local:%Y-%m-%d}"
     return " ".join(part for part in (short, verb, what, when) if part)

@@ -69,10 +69,13 @@ SCHEDULES = {
     "annual": ScheduleSpec(cron=ANNUAL_CRON),
 }
 DESCRIPTIONS = {
-    "reminders": "工作日 09:00 发送报送开始通知和提醒（一次性报送与月度报告）；非工作日不运行。",
+    "reminders": (
+        "工作日 09:00 发送报送开始通知和提醒（一次性报送与周、月、季度等定期报告）；"
+        "非工作日不运行。"
+    ),
     "escalation": "工作日 09:00 运行督办：催报、立督办单、提请升级，待办公室在界面审批。",
     "intake": "每 10 分钟收取一次办公室邮箱中的报送，登记并发送回执或退回通知。",
-    "consolidation": "每期月度报告截止后的第一个工作日 09:30 汇总并发送通报。",
+    "consolidation": "每期定期报告（周、月、季度等）截止后的第一个工作日 09:30 汇总并发送通报。",
     "annual": "月度汇总当日 10:00 更新该年度的年度汇总（截至当月）。",
 }
 
@@ -138,11 +141,12 @@ def working_day_note(day: date, calendar: WorkingCalendar) -> str | None:
 
 @dataclass(frozen=True)
 class DueCycle:
-    """A monthly cycle whose deadline has passed: what consolidation needs to name it."""
+    """A periodic cycle whose deadline has passed: what consolidation needs to name it."""
 
     obligation: str
     period: str
     due_date: date
+    frequency: str = "monthly"
 
 
 def consolidation_day(due_date: date, calendar: WorkingCalendar) -> date:
@@ -161,17 +165,18 @@ def rollup_years(cycles: Iterable[DueCycle]) -> list[str]:
     """The years whose roll-up gains a month when these cycles are consolidated.
 
     The roll-up is refreshed year-to-date each month (the office sees the standing), and the
-    run after December's report, in January, is the year's final one.
+    run after December's report, in January, is the year's final one. The roll-up counts months
+    only: a quarterly or weekly consolidation leaves it as it is.
     """
-    return sorted({c.period[:4] for c in cycles})
+    return sorted({c.period[:4] for c in cycles if c.frequency == "monthly"})
 
 
-def monthly_cycles(session: Session, policy_code: str) -> list[DueCycle]:
-    """A loaded policy's live monthly cycles."""
+def periodic_cycles(session: Session, policy_code: str) -> list[DueCycle]:
+    """A loaded policy's live periodic cycles (weekly … yearly), each consolidated when due."""
     return [
-        DueCycle(obligation=o.code, period=c.period, due_date=c.due_date)
+        DueCycle(obligation=o.code, period=c.period, due_date=c.due_date, frequency=o.frequency)
         for o, c in policy_cycles(session, policy_code)
-        if o.frequency == "monthly"
+        if o.frequency != "once"
     ]
 
 

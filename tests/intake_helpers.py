@@ -27,12 +27,16 @@ def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
 
 
 @contextmanager
-def office_catcher(settings: Settings) -> Iterator[tuple[MailCatcher, Settings]]:
-    """The mail catcher on a free port, filing office mail into Maildirs; settings that use it."""
+def office_catcher(
+    settings: Settings, *, demo_clock: bool = False
+) -> Iterator[tuple[MailCatcher, Settings]]:
+    """The mail catcher on a free port, filing office mail into Maildirs; settings that use it.
+    With ``demo_clock`` a reply arrives at its Date header (a test replaying 2023)."""
     catcher = MailCatcher(
         MailCatcherSettings(port=0, directory=settings.var_dir / "mail"),
         None,
         maildirs=office_maildirs(settings.policies_dir, settings.maildir_root),
+        demo_clock=demo_clock,
     )
     with catcher:
         smtp = settings.smtp.model_copy(
@@ -69,13 +73,16 @@ def reply(
     attachments: list[tuple[str, bytes, str]] = (),  # type: ignore[assignment]
     body: str = "请查收。",
     subject: str | None = None,
+    sent_at: datetime | None = None,
 ) -> EmailMessage:
-    """A bureau's reply: Re: the notice, In-Reply-To it, with the given attachments."""
+    """A bureau's reply: Re: the notice, In-Reply-To it, with the given attachments (dated
+    ``sent_at``, which only a demo-clock catcher takes as the arrival)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = office
     message["Subject"] = subject or f"Re: {to_notice['Subject'] if to_notice else '报送'}"
-    message["Date"] = format_datetime(datetime(2023, 1, 1, tzinfo=SHANGHAI))  # not trusted
+    sent_at = sent_at or datetime(2023, 1, 1, tzinfo=SHANGHAI)
+    message["Date"] = format_datetime(sent_at)  # not trusted
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     if to_notice is not None:
         message["In-Reply-To"] = str(to_notice["Message-ID"])

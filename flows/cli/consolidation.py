@@ -26,7 +26,10 @@ from tasks.calendar import parse_as_of
 def consolidate_command(
     policy: PolicyOption,
     period: Annotated[
-        str | None, typer.Option("--period", help="报告期，如 2023-02（默认：最近到期的一期）")
+        str | None,
+        typer.Option(
+            "--period", help="报告期，如 2023-02、2023-Q1、2023-W05（默认：最近到期的一期）"
+        ),
     ] = None,
     as_of: ConsolidateAsOfOption = None,
     obligation: Annotated[

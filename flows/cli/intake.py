@@ -175,7 +175,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help="报送文件：填好的报表，或扫描件等", metavar="文件")],
     unit: Annotated[str, typer.Option("--unit", help="报送单位（名称或代码）")],
     policy: PolicyOption,
-    period: Annotated[str, typer.Option("--period", help="报告期，如 2023-02")],
+    period: Annotated[str, typer.Option("--period", help="报告期，如 2023-02、2023-Q1、2023-W05")],
     obligation: Annotated[
         str | None, typer.Option("--obligation", help="报送事项代码（报告期有多项时必填）")
     ] = None,
@@ -210,7 +210,9 @@ def submit(
 
 def submissions(
     policy: PolicyOption,
-    period: Annotated[str | None, typer.Option("--period", help="报告期，如 2023-02")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="报告期，如 2023-02、2023-Q1、2023-W05")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """按单位和报告期列出最新一次报送：状态、渠道、收到时间、是否逾期。"""

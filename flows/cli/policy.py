@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from config.loading import load_policy_file
+from config.schema import FREQUENCY_LABELS
 from flows.cli.common import JsonOption, JsonRow, PolicyOption, load_settings, out, print_json
 from flows.cli.keys import form_lines
 from flows.cli.tables import whole
@@ -175,7 +176,7 @@ def policy_show(
         obligations.add_row(
             o["code"],
             o["name"],
-            "每月" if o["frequency"] == "monthly" else "一次",
+            FREQUENCY_LABELS[o["frequency"]],
             str(len(o["recipients"])),
             "、".join(o["content"]),
         )

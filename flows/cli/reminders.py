@@ -27,7 +27,7 @@ def remind(
     policy: PolicyOption,
     as_of: RemindAsOfOption = None,
 ) -> None:
-    """发送当日的报送开始通知和提醒（一次性报送与月度报告），已报送单位不再提醒。
+    """发送当日的报送开始通知和提醒（一次性报送与周、月、季度等定期报告），已报送单位不再提醒。
 
     邮件经重试后仍待发送（如邮件服务器无法连接）时，命令以退出码 3 结束。"""
     settings = load_settings()

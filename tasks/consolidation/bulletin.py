@@ -36,7 +36,7 @@ from tasks.consolidation.consolidate import (
     TextItem,
 )
 from tasks.consolidation.judgement import cite, judgement
-from tasks.cycles import report_title
+from tasks.cycles import period_words, report_title
 from tasks.render import md_cell, md_text, num, shared_environment
 
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -78,9 +78,9 @@ def _previous_sentence(c: Consolidation) -> str:
     previous = c.source.previous
     if previous is None or not previous.obligated:
         return ""
-    return (
-        f"上月（{previous.period_label}）按时报送率{_share(previous.on_time, previous.obligated)}。"
-    )
+    last = period_words(c.source.frequency).last
+    share = _share(previous.on_time, previous.obligated)
+    return f"{last}（{previous.period_label}）按时报送率{share}。"
 
 
 def _review_sentence(c: Consolidation) -> str:

@@ -11,6 +11,7 @@ and any browser draw it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any
 
 from tasks.consolidation.bulletin import percent
 from tasks.consolidation.consolidate import OTHER_GROUP, Consolidation, PreviousCycle
+from tasks.cycles import PeriodWords, period_words
 
 WIDTH = 640  # user units; the SVG scales to the text width (180 mm on A4: 1 unit ≈ 0.28 mm)
 FONT = 11  # ≈ 8.8 pt printed
@@ -60,8 +62,11 @@ class GroupFigures:
 
 
 def _short(label: str, year: str) -> str:
-    """2023年2月 → 2月 in a 2023 bulletin; an earlier year's months keep their year."""
-    return label.removeprefix(f"{year}年") if label.startswith(f"{year}年") else label
+    """2023年2月 → 2月 in a 2023 bulletin; an earlier year's months keep their year. A week's
+    days are left off a column's label (第5周); a year's label stays whole."""
+    label = re.sub(r"（[^（）]*）$", "", label)
+    short = label.removeprefix(f"{year}年")
+    return short if short else label
 
 
 def month_rates(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) -> list[Rate]:
@@ -82,17 +87,18 @@ def group_figures(c: Consolidation) -> list[GroupFigures]:
     if any(not u.groups for u in c.units) or any(not m.group for m in c.measures):
         names.append(OTHER_GROUP)
     previous = c.source.previous
+    words = period_words(c.source.frequency)
     out = []
     for name in names:
         members = [
             u for u in c.units if (name in u.groups if name != OTHER_GROUP else not u.groups)
         ]
         measures = [m for m in c.measures if m.group == (name if name != OTHER_GROUP else "")]
-        now = Rate("本月", sum(1 for u in members if u.state == "on_time"), len(members))
+        now = Rate(words.this, sum(1 for u in members if u.state == "on_time"), len(members))
         before = None
         if previous is not None:
             then = [previous.states[u.code] for u in members if u.code in previous.states]
-            before = Rate("上月", sum(1 for s in then if s == "on_time"), len(then))
+            before = Rate(words.last, sum(1 for s in then if s == "on_time"), len(then))
         counts = {key: 0 for key, _ in LIGHTS}
         for m in measures:
             counts[m.light] += 1
@@ -146,8 +152,10 @@ class _Canvas:
                 "texts": self.texts}  # fmt: skip
 
 
-def months_chart(rates: Sequence[Rate]) -> dict[str, Any]:
-    """图1: one column per month, its rate above it, the month below; this month dark."""
+def months_chart(rates: Sequence[Rate], words: PeriodWords | None = None) -> dict[str, Any]:
+    """图1: one column per month (or quarter, week …), its rate above it, the period below; this
+    one dark."""
+    words = words or period_words("monthly")
     top, plot, bottom, left = 30, 120, 22, 40
     slot = min(70.0, (WIDTH - left - 10) / max(len(rates), 1))
     width = max(300.0, left + slot * len(rates) + 10)  # a few months: a narrower figure
@@ -163,9 +171,9 @@ def months_chart(rates: Sequence[Rate]) -> dict[str, Any]:
         last = i == len(rates) - 1
         draw.rect(x, top + plot - h, bar, h, "now" if last else "before", r.label, r.text)
         draw.text(x + bar / 2, top + plot - h - 4, r.text, anchor="middle", bold=last)
-        label = r.label + ("（本月）" if last else "")
+        label = r.label + (f"（{words.this}）" if last else "")
         draw.text(x + bar / 2, top + plot + 15, label, anchor="middle", bold=last)
-    return draw.figure("months", "图1 各月按时报送率", top + plot + bottom, width)
+    return draw.figure("months", f"图1 {words.each}按时报送率", top + plot + bottom, width)
 
 
 def groups_chart(groups: Sequence[GroupFigures]) -> dict[str, Any]:
@@ -219,7 +227,7 @@ def groups_chart(groups: Sequence[GroupFigures]) -> dict[str, Any]:
 
 def charts(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) -> list[dict[str, Any]]:
     """Both figures of a month's bulletin; 图2 only when the policy has groups to compare."""
-    figures = [months_chart(month_rates(c, earlier))]
+    figures = [months_chart(month_rates(c, earlier), period_words(c.source.frequency))]
     groups = group_figures(c)
     if any(g.name != OTHER_GROUP for g in groups):  # 其他 alone compares with nothing
         figures.append(groups_chart(groups))

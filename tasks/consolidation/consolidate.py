@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from tasks.cycles import period_words
+
 UnitState = Literal["on_time", "late", "missing", "rejected"]
 Light = Literal["green", "yellow", "red", "check", "none"]
 STATUS_ORDER = ("未启动", "滞后", "推进中", "已完成")  # least advanced first
@@ -163,6 +165,7 @@ class ConsolidationInput:
     red_points: float = 30.0
     plausible_factor: float = 1.5  # a value above this × its target is 待核实
     previous: PreviousCycle | None = None  # the month before, for changes and cumulative checks
+    frequency: str = "monthly"  # of the obligation: the bulletin says 上月 / 上季度 / 上周 …
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +408,7 @@ def is_rate(target: TargetFact) -> bool:
 
 
 def implausibility(
-    target: TargetFact, reached: float, previous: float | None, factor: float
+    target: TargetFact, reached: float, previous: float | None, factor: float, last: str = "上月"
 ) -> str:
     """Why a reported value cannot be true as it stands, in the office's words; "" when it can."""
     unit = target.unit_of_measure
@@ -417,7 +420,7 @@ def implausibility(
         return f"超过目标值的{factor:g}倍"
     cumulative = target.direction == "at_least" and not is_rate(target)
     if cumulative and previous is not None and reached < previous:
-        return f"低于上月报送的{previous:g}{unit}（累计值不应减少）"
+        return f"低于{last}报送的{previous:g}{unit}（累计值不应减少）"
     return ""
 
 
@@ -434,7 +437,9 @@ def _target_row(
     behind: float | None = None
     doubt = ""
     if reached is not None:
-        doubt = implausibility(target, reached, previous, data.plausible_factor)
+        doubt = implausibility(
+            target, reached, previous, data.plausible_factor, period_words(data.frequency).last
+        )
     if reached is not None and target.value:
         done = reached / target.value
         if target.direction == "at_most":  # a ceiling: at or under it is on schedule

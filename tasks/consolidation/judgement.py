@@ -23,6 +23,7 @@ from tasks.consolidation.consolidate import (
     MeasureRow,
     TargetRow,
 )
+from tasks.cycles import period_words
 from tasks.render import article
 
 LATE_STATES = ("late", "missing", "rejected")
@@ -62,6 +63,7 @@ def reporting(c: Consolidation) -> str:
     rate = _rate(n["on_time"], n["obligated"])
     text = f"应报送单位{n['obligated']}个，按时报送{n['on_time']}个，按时报送率{rate}%"
     previous = c.source.previous
+    words = period_words(c.source.frequency)
     if previous is not None and previous.obligated:
         before = _rate(previous.on_time, previous.obligated)
         change = rate - before
@@ -71,19 +73,20 @@ def reporting(c: Consolidation) -> str:
             trend = f"下降{-change}个百分点"
         else:
             trend = "持平"
-        text += f"，较上月（{previous.period_label}，{before}%）{trend}"
+        text += f"，较{words.last}（{previous.period_label}，{before}%）{trend}"
     lagging = [(s, n[s]) for s in LATE_STATES if n[s]]
     if lagging:
         text += "；" + "、".join(f"{STATE_LABELS[s]}{count}个" for s, count in lagging)
     text += "。" if lagging else "。各单位均按时报送。"
     if previous is not None:
         again = [
-            f"{u.name}（上月{STATE_LABELS[previous.states[u.code]]}，本月{STATE_LABELS[u.state]}）"
+            f"{u.name}（{words.last}{STATE_LABELS[previous.states[u.code]]}，"
+            f"{words.this}{STATE_LABELS[u.state]}）"
             for u in c.units
             if u.state in LATE_STATES and previous.states.get(u.code) in LATE_STATES
         ]
         if again:
-            text += f"连续两个月未按时报送的单位{len(again)}个：{named(again)}。"
+            text += f"连续{words.two}未按时报送的单位{len(again)}个：{named(again)}。"
     return text
 
 

@@ -390,22 +390,44 @@ def _ledger_widths(fields: Sequence[Mapping[str, Any]]) -> list[float]:
     return [fixed.get(i, share) for i in range(len(fields))]
 
 
+# 16 pt title against the 10.5 pt body the column widths are measured in.
+_TITLE_SCALE = 16 / 10.5
+_PROGRESS_SHEETS = {
+    "weekly": "周报",
+    "monthly": "月度报告",
+    "quarterly": "季度报告",
+    "half_yearly": "半年报告",
+    "yearly": "年度报告",
+}
+
+
 def _sheet_name(spec: FormSpec, kind: LayoutKind) -> str:
     if kind == "ledger":
         return "任务清单台账"
     if kind == "progress":
-        return "月度报告" if spec.frequency == "monthly" else "进展情况报告"
+        return _PROGRESS_SHEETS.get(spec.frequency, "进展情况报告")
     keys = {str(f["key"]) for f in spec.content}
     return "专班建立情况" if keys & set(_ROSTER_PARTS) else "填报内容"
 
 
 def _write_header(w: _SheetWriter, spec: FormSpec, kind: LayoutKind) -> None:
-    w.line(form_title(spec), "表头标题", height=36)
-    period = f"报告期：{spec.period_label}　　" if spec.frequency == "monthly" else ""
-    w.line(
-        f"填报单位：{spec.unit_name}　　{period}报送截止：{format_day(spec.due_date)}",
-        "表头说明",
-    )
+    usable = sum(w.widths) - 2.0
+    title = form_title(spec)
+    if display_width(title) * _TITLE_SCALE > usable:
+        # A week's title (…第5周（1月30日—2月5日）…) outgrows a narrow form: the unit goes on a
+        # line of its own rather than breaking inside its name.
+        w.line(
+            title.replace(f"（{spec.unit_name}）", f"\n（{spec.unit_name}）"), "表头标题", height=60
+        )
+    else:
+        w.line(title, "表头标题", height=36)
+    parts = [f"填报单位：{spec.unit_name}"]
+    if spec.frequency != "once":
+        parts.append(f"报告期：{spec.period_label}")
+    parts.append(f"报送截止：{format_day(spec.due_date)}{spec.due_time}")
+    joined = "　　".join(parts)
+    # One line if it fits; else one item per line, never a break inside 报送截止.
+    w.line(joined if display_width(joined) <= usable else "\n".join(parts), "表头说明")
     w.line(f"依据：{spec.doc_number}　{spec.policy_title}", "表头说明")
     hints = ["灰色单元格为预填内容，不能修改", "淡黄色单元格请填写"]
     if kind != "ledger":

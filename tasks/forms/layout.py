@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from config.errors import FormError
+from config.schema import Frequency
 from config.settings import Settings
+from tasks.calendar import SHANGHAI
 from tasks.cycles import report_title
 
 FORM_VERSION = 1  # bump when the layout metadata changes shape; intake refuses unknown versions
@@ -55,7 +57,7 @@ class FormSpec:
     county: str
     obligation_code: str
     obligation_name: str
-    frequency: Literal["once", "monthly"]
+    frequency: Frequency
     content: tuple[Mapping[str, Any], ...]  # {key, label, kind, required}
     period: str
     period_label: str
@@ -66,6 +68,8 @@ class FormSpec:
     measures: tuple[Mapping[str, Any], ...]
     office_mailbox: str
     issued_at: datetime  # the notice's as_of: stamped into metadata and file times
+    # The due moment's local time when it is not the day's end (每周五17时前: "17:00"), else "".
+    due_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,13 @@ def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
     )
     reply = context.get("reply") or {}
     mailbox = reply.get("mailbox") or context.get("office", {}).get("mailbox", "")
+    due_at = cycle.get("due_at")
+    due_time = ""
+    if isinstance(due_at, datetime):
+        local = due_at.astimezone(SHANGHAI)
+        due_time = (
+            "" if (local.hour, local.minute) == (23, 59) else f"{local.hour}:{local.minute:02d}"
+        )
     return FormSpec(
         policy_code=policy["code"],
         policy_title=policy["title"],
@@ -211,6 +222,7 @@ def form_spec_from_context(context: Mapping[str, Any]) -> FormSpec:
         ),
         office_mailbox=mailbox,
         issued_at=context["as_of"],
+        due_time=due_time,
     )
 
 
@@ -223,8 +235,9 @@ def layout_kind(content: Sequence[Mapping[str, Any]]) -> LayoutKind:
 
 
 def report_name(spec: FormSpec) -> str:
-    """2023年2月进展情况报告; a one-off report goes by its name (its form gives the due day)."""
-    if spec.frequency == "monthly":
+    """2023年2月进展情况报告, 2023年第一季度工作进展情况报告; a one-off report goes by its name (its
+    form gives the due day)."""
+    if spec.frequency != "once":
         return report_title(spec.period_label, spec.obligation_name)
     return spec.obligation_name
 

@@ -30,6 +30,7 @@ from tasks.policy_import.obligations import (
     find_meta,
     find_obligations,
     find_task_force,
+    obligation_code,
     obligation_dict,
 )
 from tasks.policy_import.sections import (
@@ -360,18 +361,21 @@ def _obligations(
     drafts: list[ObligationDraft], names: UnitNames, issued: date, active_end: date
 ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """The obligation entries, the recipients the directory lacks, and what to review."""
-    covers = (f"{issued:%Y-%m}", f"{active_end:%Y-%m}")
     obligations: list[dict[str, Any]] = []
     unknown: list[str] = []
     review: list[str] = []
     for index, draft in enumerate(drafts, 1):
-        code_ = f"monthly-report-{index}" if draft.frequency == "monthly" else f"report-{index}"
-        obligations.append(obligation_dict(draft, code_, covers))
+        obligations.append(
+            obligation_dict(draft, obligation_code(draft, index), (issued, active_end))
+        )
         review += [f"报送事项“{draft.name}”：{r}" for r in draft.review]
         # "（待填）" stands for recipients not found: a review line says so, it is no unit.
         unknown += [r for r in draft.recipients if not names.knows(r) and r != "（待填）"]
     if not obligations:
-        review.append("未识别出报送义务（每月N日前…报送 / N月N日前…报送），请补填 obligations")
+        review.append(
+            "未识别出报送义务（每周X前、每月N日前、每季度结束后N日内、每年N月N日前、"
+            "N月N日前…报送），请补填 obligations"
+        )
     return obligations, unknown, review
 
 

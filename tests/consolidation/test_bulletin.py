@@ -1002,7 +1002,14 @@ def _previous(label: str, on_time: int, obligated: int, **states: str) -> Previo
 
 @pytest.mark.parametrize(
     ("label", "year", "short"),
-    [("2023年2月", "2023", "2月"), ("2022年12月", "2023", "2022年12月"), ("2023年", "2023", "")],
+    [
+        ("2023年2月", "2023", "2月"),
+        ("2022年12月", "2023", "2022年12月"),
+        # A yearly report's column keeps its year (it was "" before yearly cycles existed).
+        ("2023年", "2023", "2023年"),
+        ("2023年第一季度", "2023", "第一季度"),
+        ("2023年第5周（1月30日—2月5日）", "2023", "第5周"),
+    ],
 )
 def test_month_labels_drop_the_bulletins_own_year(label: str, year: str, short: str) -> None:
     assert _short(label, year) == short

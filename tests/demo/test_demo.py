@@ -39,7 +39,7 @@ from tasks.demo.replay import (
 from tasks.escalation.steps import run_escalation
 from tasks.intake.steps import open_source, take_in
 from tasks.reminders.steps import prepare_reminders
-from tasks.serving import DueCycle, monthly_cycles
+from tasks.serving import DueCycle, periodic_cycles
 from tests.helpers import invoke_cli, run_cli
 
 POLICY = "lingchuan-2023"
@@ -239,7 +239,7 @@ def _replay_day(settings: Settings, plan: DayPlan) -> None:
 
 def _demo_days(settings: Settings) -> list[DayPlan]:
     with session_scope(settings) as session:
-        monthly = monthly_cycles(session, POLICY)
+        monthly = periodic_cycles(session, POLICY)
         notices = notice_days(policy_cycles(session, POLICY))
     return plan_days(FIRST, LAST, WorkingCalendar.from_settings(settings), monthly, notices)
 

@@ -56,6 +56,13 @@ def test_names_and_titles_are_in_asia_shanghai() -> None:
     assert run_name("陵川2023", "月度汇总", late_evening_utc, what="2023年3月") == (
         "陵川2023 月度汇总 2023年3月 2023-04-10"
     )
+    # A quarter's or a week's consolidation is no 月度汇总.
+    assert run_name("青石2023", "月度汇总", late_evening_utc, what="2023年第一季度") == (
+        "青石2023 汇总 2023年第一季度 2023-04-10"
+    )
+    assert run_name(
+        "青石2023", "月度汇总", late_evening_utc, what="2023年第5周（1月30日—2月5日）"
+    ) == ("青石2023 汇总 2023年第5周（1月30日—2月5日） 2023-04-10")
     assert as_of_text(late_evening_utc) == "2023年4月10日 01:05"
     assert artifact_title("陵川县 报送情况", late_evening_utc) == (
         "陵川县 报送情况（统计截至2023年4月10日 01:05）"

@@ -46,8 +46,8 @@ from tasks.serving import (
     cycles_to_consolidate,
     deployment_specs,
     lateness_limit,
-    monthly_cycles,
     non_working_reason,
+    periodic_cycles,
     rollup_years,
     stale_reason,
     working_day_note,
@@ -171,7 +171,7 @@ def test_consolidation_day_is_the_first_working_day_after_the_due_day(
 def test_cycles_to_consolidate_from_the_loaded_policy(settings: Settings) -> None:
     load_seeds(settings, "lingchuan-2023")
     with session_scope(settings) as session:
-        cycles = monthly_cycles(session, "lingchuan-2023")
+        cycles = periodic_cycles(session, "lingchuan-2023")
     assert len(cycles) == 12 and cycles[0] == DueCycle(
         "monthly-progress", "2023-01", date(2023, 2, 5)
     )
