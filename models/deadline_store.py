@@ -19,7 +19,13 @@ from models import tables as t
 from models.consolidation_store import LEAD_ROLES
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
-from tasks.consolidation.consolidate import COUNTING, LOADED, SubmissionFact, UnitFact
+from tasks.consolidation.consolidate import (
+    COUNTING,
+    LOADED,
+    STATUS_ORDER,
+    SubmissionFact,
+    UnitFact,
+)
 from tasks.consolidation.consolidate import _counting as counting_reports
 from tasks.deadlines import (
     DeadlineStanding,
@@ -29,7 +35,6 @@ from tasks.deadlines import (
     least_advanced,
     standings,
 )
-from tasks.forms.values import STATUS_ORDER
 
 
 class DeadlineError(NotFoundError):

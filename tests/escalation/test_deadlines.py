@@ -10,15 +10,16 @@ January 2023.
 from __future__ import annotations
 
 from datetime import date, datetime
+from email.header import decode_header, make_header
 
 import pytest
 from sqlmodel import SQLModel, col, func, select
 
-from config.settings import Settings
+from config.settings import Settings, use_settings
+from flows.escalation import escalation_flow
 from models import tables as t
 from models.db import session_scope
 from models.deadline_store import extend_deadline
-from models.intake_store import load_policy_intake, record_draft
 from tasks.calendar import WorkingCalendar
 from tasks.deadlines import Extension, MeasureDeadline
 from tasks.escalation.actions import OpenCase, ResolveCase
@@ -30,14 +31,15 @@ from tasks.escalation.deadline_cases import (
     plan_deadline_cases,
 )
 from tasks.escalation.steps import decide_case, run_escalation
-from tasks.forms.values import MeasureReport
-from tasks.intake.decide import Draft, late_working_days
 from tests import consolidation_fixture
 from tests.consolidation_fixture import load_month
+from tests.deadline_fixture import report_measure
 from tests.helpers import DATA, at, load_seeds
+from tests.smtp_server import SmtpServer
 
 ESCALATION_DATA = DATA / "escalation"
 LC, XJ = "lingchuan-2023", "xinjiang-2022"
+JUNE = ("monthly-progress", "2023-06")
 M12_LEADS = ("wlj", "czj", "cwz", "lyz", "fcz", "xhdz", "pcz", "ycz", "lcz", "dhx", "mgdx",
              "gjx", "lqx", "sfq")  # fmt: skip
 M12_REASON = (
@@ -81,29 +83,6 @@ def deadline_cases(settings: Settings, policy: str) -> dict[str, str]:
 
 def m12(unit: str, due: date = date(2023, 6, 30)) -> str:
     return deadline_case_key(LC, "12", due, unit)
-
-
-def report_measure(
-    settings: Settings, policy: str, unit: str, period: str, number: str, status: str,
-    received: datetime,
-) -> None:  # fmt: skip
-    """A new version of the unit's monthly report, with ``status`` for measure ``number``."""
-    calendar = WorkingCalendar.from_settings(settings)
-    with session_scope(settings) as session:
-        intake = load_policy_intake(session, policy)
-        cycle = intake.cycles[("monthly-progress", period)]
-        measures = tuple(
-            MeasureReport(n, status if n == number else "推进中", None,
-                          {"targets": [{"index": 0, "status": status, "value": None, "note": ""}]})
-            for n in sorted(intake.context.units[unit].measures)
-        )  # fmt: skip
-        draft = Draft(policy, unit, "monthly-progress", period, "accepted", "报表.xlsx",
-                      {"work-done": "门票补贴已全部兑付。"}, measures)  # fmt: skip
-        record_draft(
-            session, intake, draft, inbound_id=None, channel="email", received_at=received,
-            late_working_days=late_working_days(received, cycle.due_at, calendar),
-            raw_sha256=None, now=received,
-        )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- the pure plan
@@ -200,7 +179,7 @@ def test_lingchuan_measure_12_past_its_deadline(
     assert_replays_write_nothing(settings, LC, [(date(2023, 7, 3), 10)])
 
     # Wednesday 5 July: 县文旅局 reports 已完成 (a second version of its June report).
-    report_measure(settings, LC, "wlj", "2023-06", "12", "已完成", at(date(2023, 7, 5), 9))
+    report_measure(settings, LC, "wlj", JUNE, "12", "已完成", at(date(2023, 7, 5), 9))
     wednesday = run_escalation(settings, LC, as_of=at(date(2023, 7, 5), 10))
     assert [k for k in wednesday.resolved if parse_deadline_key(k)] == [m12("wlj")]
     note = _notes(settings, m12("wlj"))
@@ -267,3 +246,48 @@ def test_replay_after_the_office_decides_opens_nothing(
                 at=at(date(2023, 7, 3), 15))  # fmt: skip
     assert_replays_write_nothing(settings, LC, [(date(2023, 7, 3), 10), (date(2023, 7, 3), 16)])
     assert deadline_cases(settings, LC)[m12("sfq")] == "closed"
+
+
+# --------------------------------------------------------------- the 督办单, through the flow
+
+
+async def test_the_flow_sends_the_deadline_orders(
+    prefect_server: None, settings: Settings, smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Monday 3 July through ``escalation_flow`` and a real SMTP server: each lead unit's 督办单
+    names the measure, the deadline with its weekday and the status it reported."""
+    monkeypatch.setattr(consolidation_fixture, "FIXTURES", ESCALATION_DATA)
+    load_seeds(settings, LC)
+    load_month(settings, "lingchuan-2023-06")
+    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+    with use_settings(settings):
+        summary = await escalation_flow(LC, at(date(2023, 7, 3), 10))
+    assert summary.mail_pending == 0
+    orders = {
+        str(make_header(decode_header(str(m.message["Subject"])))): m
+        for m in smtp_server.messages
+        if "逾期未完成" in str(make_header(decode_header(str(m.message["Subject"]))))
+    }
+    assert len(orders) == len(M12_LEADS) - 1  # not 县财政局, which reported 已完成
+    [(subject, wlj)] = [(s, m) for s, m in orders.items() if "县文旅局" in s]
+    assert subject.startswith("【督办单】陵专督〔2023〕") and subject.endswith(
+        "号：县文旅局第12条措施逾期未完成"
+    )
+    assert wlj.message["To"] == "wlj-head@lingchuan.example.org"
+    assert "wlj@lingchuan.example.org" in wlj.message["Cc"]
+    text = wlj.message.get_body(("plain",)).get_content()
+    for line in (
+        "督办事项：第12条措施“着力扩大文旅消费”逾期未完成（完成时限2023年6月30日（星期五））",
+        f"督办事由：{M12_REASON}",
+        "1：当日（7月3日）内部署",
+        "3：3个工作日内（7月6日前）反馈进展",
+        "请贵单位主要负责人亲自过问，按上述时限办理，抓紧完成该项措施，并将办理情况和完成时间安排"
+        "报送县工作专班办公室（县发改局",
+        "该措施完成后，请在按月报送的月度进展情况报告中将其进展填报为“已完成”；确需延期的，"
+        "请书面说明理由，报县工作专班办公室",
+    ):
+        assert line in text, line
+    # The order asks for the work, not for June's report: no form goes with it.
+    assert [p.get_filename() for p in wlj.message.iter_attachments()] == []
+    assert "请填写本邮件附件" not in text
