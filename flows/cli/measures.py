@@ -64,6 +64,12 @@ class DeadlineRow(JsonRow):
     light: str | None  # red / yellow / None
 
 
+def _day(iso: str) -> str:
+    """2023年6月20日, from an ISO date."""
+    day = date.fromisoformat(iso)
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def _parse_day(value: str) -> date:
     from models.deadline_store import DeadlineError
 
@@ -120,13 +126,14 @@ def deadlines_command(
     colour = {"red": "red", "yellow": "yellow"}
     for r in rows:
         history = r.phrase + "".join(
-            f"；{e.at[:10]} 延至{e.new}（{e.reason}，{e.by}）" for e in r.extensions
+            f"；{_day(e.at[:10])}经{e.by}同意延至{_day(e.new)}（{e.reason}）" for e in r.extensions
         )
         style = colour.get(r.light or "", "")
         table.add_row(
             f"第{r.number}条 {r.title}", r.kind_label, r.due_text,
             f"[{style}]{r.state_label}[/{style}]" if style else r.state_label,
-            r.days_text, r.status or "未报", history,
+            # A policy window asks no unit for anything: no status to show.
+            r.days_text, "—" if r.kind == "window" else r.status or "未报", history,
         )  # fmt: skip
     out.print(whole(table) if rows else f"{title}：没有写明完成时限的措施。")
 
