@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +13,13 @@ from sqlmodel import Session, col, select
 from config.errors import NotFoundError
 from models import tables as t
 from models.consolidation_store import load_consolidation_input
+from models.deadline_store import deadline_leads, last_statuses, measure_deadlines
 from models.notice_data import SUBMITTED_STATUSES
 from models.policy_store import get_policy, policy_cycles
 from tasks.calendar import WorkingCalendar
+from tasks.deadlines import MeasureDeadline
 from tasks.escalation.cases import CaseState, Event, case_state
+from tasks.escalation.deadline_cases import LeadStatus
 from tasks.escalation.plan import DueCycle, proposal_key
 from tasks.escalation.rules import CycleRecord, LagRules
 from tasks.escalation.standing import RedUnits, monthly_standing
@@ -46,6 +49,8 @@ class EscalationInputs:
     case_rows: dict[str, t.SupervisionCase]
     last_event: dict[str, datetime]  # per case, its latest event at any time
     proposals: set[str]  # proposal_key of every step ever proposed, at any time
+    deadlines: list[MeasureDeadline] = field(default_factory=list)  # with extensions by as_of
+    deadline_leads: dict[str, list[LeadStatus]] = field(default_factory=dict)  # number → leads
 
 
 def load_cases(
@@ -150,6 +155,7 @@ def load_escalation_inputs(
             .where(t.CaseEvent.kind == "proposed")
         )
     }
+    deadlines, deadline_leads = _deadline_inputs(session, policy, as_of, due, obligated)
     return EscalationInputs(
         policy=policy,
         rules=rules,
@@ -167,7 +173,39 @@ def load_escalation_inputs(
         case_rows=case_rows,
         last_event=last_event,
         proposals=proposals,
+        deadlines=deadlines,
+        deadline_leads=deadline_leads,
     )
+
+
+def _deadline_inputs(
+    session: Session,
+    policy: t.Policy,
+    as_of: datetime,
+    due: list[tuple[t.Obligation, t.Cycle]],
+    obligated: dict[str, list[str]],
+) -> tuple[list[MeasureDeadline], dict[str, list[LeadStatus]]]:
+    """The task deadlines as they stood at ``as_of`` (extensions granted by then), and each
+    one's lead units obliged to report, with what they last reported and the cycle a 督办单
+    to them is framed in (their latest monthly report due, else any)."""
+    deadlines = [
+        replace(d, extensions=tuple(e for e in d.extensions if e.at <= as_of))
+        for d in measure_deadlines(session, policy)
+        if d.kind == "task"
+    ]
+    if not deadlines:
+        return [], {}
+    frames: dict[str, tuple[str, str]] = {}
+    # Monthly cycles last, so that a unit's frame is its latest monthly report where it has one.
+    for obligation, cycle in sorted(due, key=lambda r: (r[0].frequency == "monthly", r[1].due_at)):
+        for code in obligated.get(obligation.code, ()):
+            frames[code] = (obligation.code, cycle.period)
+    statuses = last_statuses(session, policy, as_of)
+    leads = deadline_leads(session, policy, [d.number for d in deadlines])
+    return deadlines, {
+        number: [LeadStatus(code, statuses.get((code, number)), frames.get(code)) for code in codes]
+        for number, codes in leads.items()
+    }
 
 
 def add_event(

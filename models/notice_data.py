@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models import tables as t
+from models.consolidation_store import LEAD_ROLES
+from models.deadline_store import last_statuses, measure_deadlines
 from models.policy_store import get_policy, policy_cycles
+from tasks.deadlines import MeasureDeadline
 
 ROLE_LABELS = {"lead": "牵头", "support": "配合", "responsible": "负责"}
 # A unit that sent one of these has reported for the cycle (unstructured replies count for
@@ -91,3 +95,28 @@ def load_notice_data(session: Session, policy_code: str, frequency: str | None) 
         )
     }
     return NoticeData(policy, cycles, dict(recipients), dict(measures_by_unit), submitted)
+
+
+def led_deadlines(
+    session: Session, policy: t.Policy, as_of: datetime
+) -> tuple[dict[int, list[tuple[MeasureDeadline, str]]], dict[tuple[str, str], str | None]]:
+    """Per unit id, the dated measures it leads (牵头/负责) with its role label, extensions
+    granted by ``as_of``; and what each unit last reported per measure (unit code, number)."""
+    deadlines = {
+        d.number: replace(d, extensions=tuple(e for e in d.extensions if e.at <= as_of))
+        for d in measure_deadlines(session, policy)
+    }
+    led: dict[int, list[tuple[MeasureDeadline, str]]] = defaultdict(list)
+    if not deadlines:
+        return {}, {}
+    for unit_id, number, role in session.exec(
+        select(t.Responsibility.unit_id, t.Measure.number, t.Responsibility.role)
+        .join(t.Measure, col(t.Measure.id) == t.Responsibility.measure_id)
+        .where(t.Measure.policy_id == policy.id, col(t.Measure.retired_at).is_(None))
+        .where(col(t.Measure.number).in_(list(deadlines)))
+        .where(col(t.Responsibility.role).in_(LEAD_ROLES))
+        .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
+    ):
+        if all(d.number != number for d, _ in led[unit_id]):
+            led[unit_id].append((deadlines[number], ROLE_LABELS[role]))
+    return dict(led), last_statuses(session, policy, as_of)

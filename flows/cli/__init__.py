@@ -24,6 +24,7 @@ from flows.cli import (
     frame,
     intake,
     keys,
+    measures,
     ops,
     outbox,
     policy,
@@ -73,6 +74,7 @@ def _global_options(
 for name, group in (
     ("db", policy.db_app),
     ("policy", policy.policy_app),
+    ("measures", measures.measures_app),
     ("intake", intake.intake_app),
     ("review", intake.review_app),
     ("cases", escalation.cases_app),

@@ -15,6 +15,9 @@ already open, ``plan_escalation`` returns actions; ``tasks/escalation/steps.py``
    is proposed from the working day after it opened, never on its first day: the run that opens
    it plans before it exists, and a second run of that day (a retry, a replay) must plan the
    same. A step is proposed once per case, ever (``proposal_key``, like the outbox keys).
+4. A measure's task deadline passed without 已完成 from a lead unit: a case on that unit
+   (``tasks/escalation/deadline_cases.py``), resolved when it reports 已完成 or the office
+   extends the deadline.
 A case whose missing report arrives is resolved (the office closes it: 销号).
 Nothing is sent, no case opens and nothing is proposed on a non-working day: those wait for the
 next working day.
@@ -29,7 +32,9 @@ from typing import TYPE_CHECKING, Literal
 
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cycles import report_title
+from tasks.escalation.actions import Action, OpenCase, ProposeStep, ResolveCase, SendOverdue
 from tasks.escalation.cases import CaseState
+from tasks.escalation.deadline_cases import plan_deadline_cases
 from tasks.escalation.rules import (
     CycleRecord,
     LagRules,
@@ -51,36 +56,6 @@ class DueCycle:
     due_at: datetime
 
 
-@dataclass(frozen=True)
-class SendOverdue:
-    unit: str
-    obligation: str
-    period: str
-
-
-@dataclass(frozen=True)
-class OpenCase:
-    case_key: str
-    unit: str
-    obligation: str
-    period: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ResolveCase:
-    case_key: str
-    note: str
-
-
-@dataclass(frozen=True)
-class ProposeStep:
-    case_key: str
-    step: Literal["supervision", "interview"]
-    reason: str
-
-
-Action = SendOverdue | OpenCase | ResolveCase | ProposeStep
 STEP_NAMES: tuple[Literal["supervision", "interview"], ...] = ("supervision", "interview")
 
 
@@ -143,6 +118,11 @@ def plan_escalation(
                              f"{cycle.period_label}第{'、'.join(measures)}条措施的量化目标"
                              "落后序时进度（红灯）")
                 )  # fmt: skip
+    actions.extend(
+        plan_deadline_cases(
+            policy, inputs.deadlines, inputs.deadline_leads, cases, today=today, working=working
+        )
+    )
     resolving = {a.case_key for a in actions if isinstance(a, ResolveCase)}
     for key, state in sorted(cases.items()):
         if not working:

@@ -32,8 +32,10 @@ from models.notice_data import NoticeData, load_notice_data
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.cycles import report_title
+from tasks.deadlines import date_with_weekday
 from tasks.escalation.approval import Decision
 from tasks.escalation.cases import STATUS_LABELS, STEP_LABELS, CaseState
+from tasks.escalation.deadline_cases import measure_label, parse_deadline_key
 from tasks.escalation.plan import (
     OpenCase,
     ProposeStep,
@@ -112,7 +114,9 @@ def _notice(
     path = form_path(
         source.settings, source.policy_code, action.obligation, action.period, action.unit
     )
-    if path.exists():  # the unit's form again, so a late report needs nothing else
+    # The unit's form again, so a late report needs nothing else; a deadline's 督办单 asks for
+    # the work, not for that period's report, and goes without it.
+    if path.exists() and (case is None or case["kind"] != "deadline"):
         name = form_filename(form_spec_from_context(context))
         context["reply"]["attachment_name"] = name
         attachments.append({"path": str(path), "filename": name})
@@ -222,16 +226,31 @@ def _open_case(run: _Run, action: OpenCase) -> None:
     add_event(session, row, "opened", as_of, run.actor, reason=action.reason, number=number)
     state = _state(session, inputs.policy, row, run.calendar)
     case = {
-        # missing (a report not sent) or red (targets behind 序时进度): the last part of the key
+        # missing (a report not sent), red (targets behind 序时进度) or deadline (a measure's
+        # task deadline passed without 已完成): the last part of the key
         "kind": action.case_key.rsplit("/", 1)[-1],
         "number": number, "reason": action.reason,
         "opened_at": as_of.astimezone(SHANGHAI),
         "clocks": list(state.clocks),
         "head_name": _head_name(unit),
+        "measure": _deadline_measure(inputs, action.case_key),
     }  # fmt: skip
     key = f"case/{action.case_key}/opened"
     run.outgoing.append(_notice(run.notices, "escalation", action, key, case))
     run.summary.opened.append(f"{number} {run.names[action.unit]}：{action.reason}")
+
+
+def _deadline_measure(inputs: EscalationInputs, case_key: str) -> dict[str, Any] | None:
+    """A deadline case's measure, for the 督办单 (None for a cycle's case)."""
+    parsed = parse_deadline_key(case_key)
+    if parsed is None:
+        return None
+    number, due = parsed
+    deadline = next(d for d in inputs.deadlines if d.number == number)
+    return {
+        "number": number, "title": deadline.title, "label": measure_label(deadline),
+        "due": date_with_weekday(due), "phrase": deadline.phrase, "extended": deadline.extended,
+    }  # fmt: skip
 
 
 def _resolve_case(run: _Run, action: ResolveCase) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from tasks.calendar import SHANGHAI
+from tasks.deadlines import DONE, MeasureDeadline
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,43 @@ def plan_notices(
                 )
             )
     return planned, skipped
+
+
+@dataclass(frozen=True)
+class DeadlineNote:
+    """A measure the unit leads whose task deadline is near or past and that it has not
+    reported 已完成: the request for its report says so (您单位牵头的第12条措施完成时限为…)."""
+
+    number: str
+    title: str
+    role_label: str  # 牵头 / 负责
+    due: date
+    extended: bool
+    days: int  # natural days left (0: today), or past when overdue
+    overdue: bool
+
+
+def deadline_notes(
+    led: Sequence[tuple[MeasureDeadline, str]],  # the unit's lead measures, with role labels
+    statuses: Mapping[str, str | None],  # measure number → what the unit last reported
+    *,
+    today: date,
+    window_days: int,
+) -> list[DeadlineNote]:
+    """The unit's task deadlines due within ``window_days`` or past, not reported 已完成.
+
+    Lead units only: a 配合 unit answers to the lead, and the 督办 on a passed deadline falls
+    on the lead units (``tasks/escalation/deadline_cases.py``). A window end (政策执行至…) asks
+    nothing of the unit and is left out.
+    """
+    notes = []
+    for deadline, role_label in led:
+        left = (deadline.due - today).days
+        if deadline.kind != "task" or statuses.get(deadline.number) == DONE:
+            continue
+        if left <= window_days:
+            notes.append(
+                DeadlineNote(deadline.number, deadline.title, role_label, deadline.due,
+                             deadline.extended, abs(left), left < 0)
+            )  # fmt: skip
+    return notes

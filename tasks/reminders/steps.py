@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,7 +21,7 @@ from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
 from models.issued_forms import issued_pairs, record_issued_form
-from models.notice_data import NoticeData, load_notice_data
+from models.notice_data import NoticeData, led_deadlines, load_notice_data
 from models.outbox import (
     NewNotification,
     enqueue,
@@ -29,7 +29,13 @@ from models.outbox import (
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.keys import FormKeys, form_keys, key_id
 from tasks.forms.layout import form_path
-from tasks.reminders.plan import CycleView, PlannedNotice, Recipient, plan_notices
+from tasks.reminders.plan import (
+    CycleView,
+    PlannedNotice,
+    Recipient,
+    deadline_notes,
+    plan_notices,
+)
 
 if TYPE_CHECKING:
     from tasks.forms.layout import FormSpec
@@ -255,12 +261,16 @@ def _render_notices(
     form built is recorded as issued."""
     if not due:
         return []  # the usual day: no templates, forms or mail modules to import
+    from models.escalation_store import lag_rules
     from tasks.mail.notices import notice_context, working_days_left
     from tasks.render import render_notice, shared_environment
 
     env = shared_environment()
     keys = form_keys(settings)
     by_cycle = {c.id: (o, c) for o, c in data.cycles}
+    led, statuses = led_deadlines(session, data.policy, as_of)
+    window = lag_rules(data.policy).deadline_window_days
+    today = as_of.astimezone(SHANGHAI).date()
     recorded = issued_pairs(session, {n.cycle_id for n in due})
     fresh: list[NewNotification] = []
     for notice in due:
@@ -279,6 +289,9 @@ def _render_notices(
             ),
             attachment_name="",
         )
+        own = {number: status for (code, number), status in statuses.items() if code == unit.code}
+        notes = deadline_notes(led.get(unit.id or 0, []), own, today=today, window_days=window)
+        context["deadlines"] = [asdict(note) for note in notes]
         path = form_path(settings, policy_code, obligation.code, cycle.period, unit.code)
         assert cycle.id is not None and unit.id is not None and data.policy.id is not None
         filename, issued = _attach_form(path, context, keys, (cycle.id, unit.id) in recorded)

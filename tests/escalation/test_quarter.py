@@ -385,7 +385,9 @@ def test_a_month_of_xinjiang(settings: Settings, monkeypatch: pytest.MonkeyPatch
     - 县市场监管局 (scjgj) is late: the 催报 on the 12th, its summary that afternoon;
     - 县交通运输局 (jtysj) is behind its target (red): its 督办单 waits for Monday 12 Dec,
       not Sunday 11 Dec; granted 8 working days' extension (延期), its clocks cross the
-      New Year holiday (31 Dec – 2 Jan 2023).
+      New Year holiday (31 Dec – 2 Jan 2023);
+    - measure 11 (创新农村寄递物流模式, “2022年底”) is a task deadline, Saturday 31 December, in
+      that holiday: 县发改局 leads it and reported 推进中, its 督办单 opens Tuesday 3 January.
     October's summaries were all on time.
     """
     monkeypatch.setattr(consolidation_fixture, "FIXTURES", ESCALATION_DATA)
@@ -394,6 +396,7 @@ def test_a_month_of_xinjiang(settings: Settings, monkeypatch: pytest.MonkeyPatch
     load_month(settings, "xinjiang-2022-11")
     wlj = f"{XJ}/monthly-summary/2022-11/wlj/missing"
     red = f"{XJ}/monthly-summary/2022-11/jtysj/red"
+    m11 = f"{XJ}/measure-11/2022-12-31/fgj/deadline"
     office: Office = {date(2022, 12, 16): [(wlj, "close", {"note": "已补报"})]}
     runs = drive(settings, XJ, date(2022, 12, 8), date(2022, 12, 19), office)
     assert clocks(settings, XJ, date(2022, 12, 19)) == [
@@ -417,16 +420,24 @@ def test_a_month_of_xinjiang(settings: Settings, monkeypatch: pytest.MonkeyPatch
             overdue(XJ, "monthly-summary", "2022-11", "wlj"),
         ],
         date(2022, 12, 14): [opened(wlj)],  # 12, 13, 14 December
+        # Measure 11 (“2022年底”, 县发改局 leading, 推进中) was due Saturday 31 December, in the
+        # New Year holiday (31 Dec – 2 Jan): its 督办单 waits for Tuesday 3 January.
+        date(2023, 1, 3): [opened(m11)],
     }
     assert {day: run.events for day, run in runs.items() if run.events} == {
         date(2022, 12, 12): [(red, "opened", "")],
         date(2022, 12, 14): [(wlj, "opened", "")],
         date(2022, 12, 16): [(wlj, "resolved", "")],  # its summary came at 09:30
         # Without the extension it would have been proposed on Thursday 22 December.
+        date(2023, 1, 3): [(m11, "opened", "")],
         date(2023, 1, 4): [(red, "proposed", "supervision")],
     }
     assert runs[date(2022, 12, 12)].summary.opened == [
         "新服务业办督〔2022〕1号 县交通运输局：2022年11月第10条措施的量化目标落后序时进度（红灯）"
+    ]
+    assert runs[date(2023, 1, 3)].summary.opened == [
+        "新服务业办督〔2023〕1号 县发改局：第11条措施“创新农村寄递物流模式”完成时限"
+        "2022年12月31日（星期六）已过，截至1月3日报送进展为“推进中”"
     ]
     assert changes({day: lists(run.summary) for day, run in runs.items()}) == {
         date(2022, 12, 8): ((), (), ()),
@@ -442,6 +453,9 @@ def test_a_month_of_xinjiang(settings: Settings, monkeypatch: pytest.MonkeyPatch
          ["2022-12-22", "2022-12-27", "2023-01-03", "2023-01-28", None]),
         ("新服务业办督〔2022〕2号", wlj, "closed", (),
          ["2022-12-14", "2022-12-19", "2022-12-23", "2023-01-16", None]),
+        # Opened Tuesday 3 January: 4, 5, 6 Jan; 9–12 Jan; a month: Friday 3 February.
+        ("新服务业办督〔2023〕1号", m11, "open", (),
+         ["2023-01-03", "2023-01-06", "2023-01-12", "2023-02-03", None]),
     ]  # fmt: skip
     assert {day: run.decided for day, run in runs.items() if run.decided} == {
         date(2022, 12, 16): [(wlj, "close", "closed")],
