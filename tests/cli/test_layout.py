@@ -32,6 +32,7 @@ COMMANDS = {
 GROUPS = {
     "db": ("policy", ["init"]),
     "policy": ("policy", ["load", "list", "show", "import"]),
+    "measures": ("measures", ["deadlines", "extend"]),
     "intake": ("intake", ["replay"]),
     "review": ("intake", ["accept", "reject"]),
     "cases": ("escalation", ["approve", "reject", "close", "extend"]),
