@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import takewhile
 from typing import Any
 
 from config.periods import period_key
@@ -87,8 +88,10 @@ _FROM = re.compile(
     r"从(?P<year>\d{4})年(?:(?P<month>\d{1,2})月份?|第(?P<quarter>[一二三四1-4])季度)(?:起|开始)"
 )
 _QUARTERS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+# 内容需包含A、B, 明确A、B（，明确C…）, 对A进行总结; not 对照 (对照目标任务) nor 对…进行督办.
 _CONTENT = re.compile(
-    r"(?:内容(?:需|须|应|要)?(?:包含|包括)|明确|对)(?P<list>[^，。；]+?)(?:进行总结|[，。；]|$)"
+    r"(?:内容(?:需|须|应|要)?(?:包含|包括)|明确)(?P<list>[^，。；]+?)(?:[，。；]|$)"
+    r"|对(?P<summed>[^，。；]+?)进行总结"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _ROOM = re.compile(r"[（(](?P<unit>[^（）()]{2,20}?)(?P<room>\d{1,5})\s*室[）)]")
@@ -468,7 +471,13 @@ def _obligation(
         *sentences[max(0, index - 1) : index],
     ):
         if (m := _CONTENT.search(other)) and not content:
-            content = [c for c in re.split(r"[、]|及|和", m["list"]) if c]
+            listed = m["list"] or m["summed"]
+            if other.startswith("明确", m.start()):  # 明确责任，明确措施，明确时间节点
+                clauses = re.split(r"[，；。]", other[m.start() :])
+                listed = "、".join(
+                    c[2:] for c in takewhile(lambda c: c.startswith("明确"), clauses)
+                )
+            content = [c for c in re.split(r"[、]|及|和", listed) if c]
             if other is not sentence:
                 source = [other, printed] if sentences.index(other) < index else [printed, other]
     if not content:

@@ -389,3 +389,18 @@ def test_a_cover_letter_whose_tasks_are_in_an_annex_still_gives_its_obligations(
         ("once", {"fixed_date": date(2024, 4, 19)}, ["各牵头单位"], None),
         ("quarterly", {"day_of_month": 31, "lands": "in_period"}, ["各部门各单位"], "2024-Q2"),
     ]
+
+
+def test_content_is_what_the_notice_asks_to_make_clear_not_what_it_checks_against() -> None:
+    """明确A，明确B，明确C lists the content; 对照… (checked against) and 对…进行督办 do not."""
+    [draft] = find_obligations(
+        [
+            "一、各责任单位要对照年度目标任务，制订工作方案，明确责任，明确措施，明确时间节点，"
+            "并于2024年4月15日前将工作方案报县人民政府办公室。县人民政府办公室将对各项任务的"
+            "落实情况进行全程跟踪督办。"
+        ],
+        ISSUED,
+        NAMES,
+    )
+    assert draft.content == ["责任", "措施", "时间节点"]
+    assert draft.name == "工作方案"
