@@ -351,7 +351,10 @@ def _obligation_blocks(body: Body, annex: list[str]) -> list[str]:
     """The texts obligations are read from."""
     # Whole measures and joined annex paragraphs, so that a reporting sentence split by a page
     # break is read as one.
-    blocks = [s.text for s in body.sections if s.text]
+    # A cover letter's point is a section whose heading is the whole paragraph
+    # (二、各部门各单位要在每季度末…报区督查组。): read the heading too.
+    blocks = [s.heading for s in body.sections if "。" in s.heading]
+    blocks += [s.text for s in body.sections if s.text]
     blocks += [m.body for m in body.measures]
     blocks += join_broken(annex)
     return blocks

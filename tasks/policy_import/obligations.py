@@ -1,8 +1,10 @@
 """Metadata, reporting obligations and the task force of a notice.
 
 Obligations are the sentences with a reporting deadline and a verb of handing in (报送、反馈、
-上报): who reports (the units named before the date), what (the noun before the verb, the list
-after 内容需包含 / 明确), to whom (after the verb), by when. The deadlines ``find_due`` reads:
+上报, or a bare 报 followed by an office: 报区人民政府办公室): who reports (the units named before
+the date, else the collective the sentence or its paragraph opens with: 各部门各单位要…), what
+(the noun before the verb, the list after 内容需包含 / 明确), to whom (after the verb), by when,
+from which period (从2022年3月起). The deadlines ``find_due`` reads:
 
 - 每周五前 / 每周五17时前 / 每周一报送上周…: weekly, a weekday of the week or of the week after;
 - 每月N日前（报送上月…）: monthly, day N of the month after;
@@ -10,7 +12,7 @@ after 内容需包含 / 明确), to whom (after the verb), by when. The deadline
   in the quarter's last month;
 - 每半年结束后N日内, 每年6月、12月N日前, 每年7月、1月N日前: half-yearly, likewise;
 - 每年N月N日前: yearly, on the previous year (上年, or a month before April) or the current one;
-- N月N日前: once.
+- N月N日前, YYYY年N月N日前, N月N日（星期五）前: once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import takewhile
 from typing import Any
 
 from config.periods import period_key
@@ -26,7 +29,16 @@ from tasks.policy_import.units import UnitNames
 
 _NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}[〔\[【（(]\s*(\d{4})\s*[〕\]】）)]\s*\d{1,4}\s*号")
 _DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
-_ONCE = re.compile(r"(?<![每\d、])(?P<month>\d{1,2})月(?P<day>\d{1,2})日前")
+_ONCE = re.compile(
+    r"(?<![每\d、])(?:(?P<year>\d{4})年)?(?P<month>\d{1,2})月(?P<day>\d{1,2})日"
+    r"(?:（(?:星期|周)[一二三四五六日天]）)?前"
+)
+# 二○○七年四月十三日: a signature date in Chinese numerals.
+_CN_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"○": 0, "零": 0, "O": 0}
+_CN_DATE = re.compile(
+    r"^(?P<y>[〇○零O一二三四五六七八九]{4})年(?P<m>[一二三四五六七八九十]{1,2})月"
+    r"(?P<d>[一二三四五六七八九十]{1,3})日$"
+)
 _WEEKDAYS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 7, "天": 7}
 _HOUR = r"(?:(?P<hour>\d{1,2})(?:时|点|:00|：00))?"
 # Each notation: (frequency, pattern); the first that matches a sentence wins, so the longer
@@ -62,10 +74,24 @@ _DUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("yearly", re.compile(r"每年(?P<month>\d{1,2})月(?P<day>\d{1,2})日前")),
     ("once", _ONCE),
 ]
-# Not a bare 报: it would match 报告.
-_HAND_IN = re.compile(r"(?:报送|反馈|上报|呈报|报至|报给)(?:至|给|到)?")
+# An office reports go to, as a bare 报 names it: 报区人民政府办公室, 报旗政府督查室, 报区督查组,
+# 报县政府督查室备案. It must end the clause (or run into 备案), so that 报县政府分管领导审查 and
+# 报告、报表、报经 are no handing in.
+_OFFICE = (
+    r"(?:[区县市旗州省乡镇]|街道|上级)[^，。；、：（）《》]{0,20}?"
+    r"(?:办公室|督查室|督查组|督办室|专班|领导小组|办|局|委|组|中心|政府|室)"
+    r"(?=[，。；（]|备案|$)"
+)
+_HAND_IN = re.compile(rf"(?:报送|反馈|上报|呈报|报至|报给)(?:至|给|到)?|报(?={_OFFICE})")
+# 从2022年3月起, 从2023年第一季度开始: the first period reported on.
+_FROM = re.compile(
+    r"从(?P<year>\d{4})年(?:(?P<month>\d{1,2})月份?|第(?P<quarter>[一二三四1-4])季度)(?:起|开始)"
+)
+_QUARTERS = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+# 内容需包含A、B, 明确A、B（，明确C…）, 对A进行总结; not 对照 (对照目标任务) nor 对…进行督办.
 _CONTENT = re.compile(
-    r"(?:内容(?:需|须|应|要)?(?:包含|包括)|明确|对)(?P<list>[^，。；]+?)(?:进行总结|[，。；]|$)"
+    r"(?:内容(?:需|须|应|要)?(?:包含|包括)|明确)(?P<list>[^，。；]+?)(?:[，。；]|$)"
+    r"|对(?P<summed>[^，。；]+?)进行总结"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _ROOM = re.compile(r"[（(](?P<unit>[^（）()]{2,20}?)(?P<room>\d{1,5})\s*室[）)]")
@@ -100,6 +126,8 @@ def find_meta(paragraphs: list[str]) -> Meta:
     for line in lines:
         if (m := _DATE.match(line)) and meta.issued is None:
             meta.issued = date(int(m[1]), int(m[2]), int(m[3]))
+    if meta.issued is None:
+        meta.issued = next((d for line in lines if (d := _chinese_date(line))), None)
     if not meta.issuer:
         for index, line in enumerate(lines[:-1]):
             if _DATE.match(lines[index + 1]) and line.endswith(("办公室", "政府", "局")):
@@ -116,6 +144,25 @@ def find_meta(paragraphs: list[str]) -> Meta:
         if not value:
             meta.review.append(f"未识别{name}，请补填")
     return meta
+
+
+def _chinese_number(text: str) -> int:
+    """十三 → 13, 二十 → 20, 三十一 → 31, 四 → 4."""
+    if "十" not in text:
+        return _CN_DIGITS[text]
+    tens, _, ones = text.partition("十")
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
+def _chinese_date(line: str) -> date | None:
+    """二○○七年四月十三日 as a date; None if the line is no such date."""
+    if (m := _CN_DATE.match(line)) is None:
+        return None
+    year = int("".join(str(_CN_DIGITS[c]) for c in m["y"]))
+    try:
+        return date(year, _chinese_number(m["m"]), _chinese_number(m["d"]))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -200,6 +247,10 @@ def _due_rule(
             which = "上一年" if lands == "after_period" else "当年"
             review.append(f"“{phrase}”未写报送哪一年，按报送{which}处理，请确认")
         return {"month": month, "day_of_month": day, "lands": lands}, review
+    if "year" in found:  # 于2023年1月15日前: the year as written
+        fixed = date(int(found["year"]), int(found["month"]), int(found["day"]))
+        review.append(f"“{phrase}”按{fixed.isoformat()}当日截止")
+        return {"fixed_date": fixed}, review
     fixed = date(issued.year, int(found["month"]), int(found["day"]))
     if fixed < issued:
         fixed = fixed.replace(year=issued.year + 1)
@@ -234,16 +285,47 @@ class ObligationDraft:
     paper_copy: bool
     source_text: str
     review: list[str]
+    covers_from: str | None = None  # 从2022年3月起: the first period, in the frequency's notation
 
 
 def _sentences(paragraph: str) -> list[str]:
     return [s + "。" for s in paragraph.split("。") if s.strip()]
 
 
+# Half-width punctuation as many web pages print it, read as full-width: one character for one,
+# so that positions in the read text are positions in the printed one. A colon or comma between
+# digits (17:00, 1,000) stays.
+_HALF_WIDTH = str.maketrans({",": "，", ";": "；", "(": "（", ")": "）", ":": "："})
+
+
+def _full_width(text: str) -> str:
+    return "".join(
+        char.translate(_HALF_WIDTH)
+        if not (char in ",:" and 0 < i < len(text) - 1 and text[i - 1].isdigit()
+                and text[i + 1].isdigit())
+        else char
+        for i, char in enumerate(text)
+    )  # fmt: skip
+
+
+# Where a sentence's subject starts: past its numbering (三、, （二）, 1.) and 从…起，.
+_LEAD_IN = re.compile(
+    r"^(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]|\d+[.．、])?"
+    r"(?:从[^，。；]{2,15}?(?:起|开始)，?)?"
+)
+# A collective the sentence opens with: 各责任单位要, 各部门各单位要在, 各地区、各部门要,
+# 县直各相关单位要.
+_COLLECTIVE = r"(?:[县区市旗]直)?各[^，。；、：]{0,8}?(?:单位|部门|地区|乡镇|街道|机构|企业|镇|乡)"
+_COLLECTIVE_SUBJECT = re.compile(rf"^(?P<c>{_COLLECTIVE}(?:、?{_COLLECTIVE})*)")
+
+
 def _recipients(subject: str, names: UnitNames) -> tuple[list[str], str]:
-    """Units named at the start of a sentence, and what follows them."""
+    """Units named at the start of a sentence, and what follows them; without a known name, a
+    collective the sentence opens with (各部门各单位), as written."""
     found: list[str] = []
-    rest = subject
+    rest = _LEAD_IN.sub("", subject)
+    # 各项工作任务的主要责任单位 is 各主要责任单位.
+    rest = re.sub(r"^各项[^，。；]{1,10}?的(?=[^，。；]{1,8}单位)", "各", rest)
     labels = names.labels_longest_first()
     while True:
         label = next((lb for lb in labels if rest.startswith(lb)), None)
@@ -251,7 +333,19 @@ def _recipients(subject: str, names: UnitNames) -> tuple[list[str], str]:
             break
         found.append(label)
         rest = rest[len(label) :].lstrip("、，和及")
+    if not found and (m := _COLLECTIVE_SUBJECT.match(rest)):
+        found, rest = [m["c"]], rest[m.end() :]
     return found, rest
+
+
+def _covers_from(sentence: str, frequency: str) -> str | None:
+    """从2022年3月起 / 从2023年第一季度开始 as the frequency's first period key."""
+    if frequency == "once" or (m := _FROM.search(sentence)) is None:
+        return None
+    month = int(m["month"]) if m["month"] else 3 * _QUARTERS[m["quarter"]] - 2
+    if not 1 <= month <= 12:
+        return None
+    return period_key(frequency, date(int(m["year"]), month, 1))
 
 
 def find_obligations(
@@ -260,15 +354,65 @@ def find_obligations(
     """Reporting obligations anywhere in the notice (body or annex)."""
     out: list[ObligationDraft] = []
     for paragraph in paragraphs:
-        text = compact(paragraph)
-        text = re.sub(r"^[（(][一二三四五六七八九十]+[)）][^。]{1,8}。", "", text)  # (二)调度机制。
-        sentences = _sentences(text)
+        printed = compact(paragraph)
+        heading = re.match(
+            r"^[（(][一二三四五六七八九十]+[)）][^。]{1,8}。", printed
+        )  # (二)调度机制。
+        if heading is not None:
+            printed = printed[heading.end() :]
+        originals = _sentences(printed)
+        sentences = [_full_width(s) for s in originals]
         for index, sentence in enumerate(sentences):
             due = find_due(sentence, issued)
             if due is None or not _HAND_IN.search(sentence[due.end :]):
                 continue
-            out.append(_obligation(sentences, index, due, names))
+            out.append(_obligation(sentences, index, due, names, originals[index]))
     return out
+
+
+def _name(sentence: str, what: str, due: Due, verb_at: int) -> str:
+    """What is reported: the noun the subject ends with (各部门贯彻落实举措于…), else the one
+    after 将 or before the verb, else the one between the verb and 至."""
+    if re.search(r"[，；]", what) or what.startswith(("要", "务", "应", "须", "需", "请", "并")):
+        what = ""  # a clause (要高度重视，…并), not a noun
+    name = what.strip("，、")
+    if name:
+        return name
+    before = sentence[:verb_at]
+    # 将X报…, 将X，以书面和电子邮件的形式报…, 将X报县政府分管领导审查签字后，于…前报…
+    if (
+        m := re.search(
+            r"将(?P<n>[^。]+?)(?:，以[^，。；]{0,15}?(?:形式|方式))?$", before[due.end :]
+        )
+    ) and "，" not in m["n"]:
+        return m["n"]
+    if (m := re.search(r"将(?P<n>[^，。；]+?)报", before)) is not None:
+        return m["n"]
+    if (
+        m := re.search(r"将(?P<n>[^。；]+?)，以[^，。；]{0,15}?(?:形式|方式)$", before)
+    ) is not None:
+        return m["n"]
+    # 将…工作目标做好细化实施方案，…于4月20日前上报: the document made for the occasion.
+    made = re.findall(
+        r"(?:制订|制定|做好|形成|编制|建立)(?P<n>[^，。；]{1,15}?(?:方案|计划|清单|台账))",
+        sentence[: due.start],
+    )
+    if made:
+        return str(made[-1])
+    noun = re.search(
+        r"(?P<n>[^，。]*?(?:报告|台账|情况|清单|总结))(?:盖章后)?$", sentence[due.end : verb_at]
+    )
+    return noun["n"] if noun else ""
+
+
+def _tidy_name(name: str) -> str:
+    """A report's name as a title: …审阅同意后的《2022年<政府工作报告>…情况表》（电子版） →
+    《政府工作报告》…情况表; 本部门（单位）完成任务的进展情况 → 完成任务的进展情况."""
+    if (m := re.search(r"《(?P<t>[^《》]+)》", name)) is not None:
+        name = re.sub(r"^\d{4}年(?:度)?", "", m["t"]).replace("<", "《").replace(">", "》")
+    name = re.sub(r"^本(?:部门|单位|地区)(?:[（(](?:单位|部门)[)）])?的?", "", name)
+    # 上月/本季度/上年度… say which period; the cycle's label says it for each report.
+    return _PERIOD_WORD.sub("", name)
 
 
 def _obligation(
@@ -276,11 +420,21 @@ def _obligation(
     index: int,
     due: Due,
     names: UnitNames,
+    printed: str,
 ) -> ObligationDraft:
     sentence = sentences[index]
     review: list[str] = []
-    subject = re.sub(r"(?:请于|应于|要在|须在|需在|于|在)$", "", sentence[: due.start])
+    subject = re.sub(
+        r"(?:请于|应于|务于|要在|须在|需在|于|在)$", "", sentence[: due.start].rstrip("，")
+    )
     recipients, what = _recipients(subject.strip("，、"), names)
+    if not recipients:
+        # 一、各地区、各部门要高度重视…。从2022年3月起，务于每月25日前…: the paragraph's subject.
+        for earlier in reversed(sentences[:index]):
+            recipients, _ = _recipients(earlier, names)
+            if recipients:
+                break
+        what = ""
     if not recipients:
         review.append(f"报送事项“{sentence[:30]}…”未识别报送单位，请补填 recipients")
         recipients = ["（待填）"]
@@ -292,17 +446,17 @@ def _obligation(
     object_first = _NOUN_THEN_OFFICE.match(after[verb.end() :])
     if object_first is not None:
         submit_to = object_first["to"]
-    name = what.strip("，、")
-    if not name:
-        # "将月度进展情况报告报送…" / "总结报告盖章后报送…": the noun before the verb
-        noun = re.search(r"将(?P<n>[^，。]+?)$", after[: verb.start()]) or re.search(
-            r"(?P<n>[^，。]*?(?:报告|台账|情况|清单|总结))(?:盖章后)?$", after[: verb.start()]
-        )
-        name = noun["n"] if noun else (object_first["n"] if object_first else "")
+    submit_to = re.sub(r"备案$", "", submit_to)
+    if "（" in submit_to and "）" not in submit_to[submit_to.index("（") :]:
+        submit_to = submit_to[
+            : submit_to.index("（")
+        ]  # a bracket the clause cut: 区督查组（办公室设在…
+    name = _name(sentence, what, due, due.end + verb.start())
+    if not name and object_first is not None:
+        name = object_first["n"]
     if (also := re.search(r"连同(?P<n>[^，。]+?)于", sentence)) is not None:
         name = f"{name}及{also['n']}"
-    # 上月/本季度/上年度… say which period; the cycle's label says it for each report.
-    name = _PERIOD_WORD.sub("", name)
+    name = _tidy_name(name)
     prefix, already = _NAME_PREFIXES.get(due.frequency, ("", ()))
     if prefix and name and not name.startswith(already):
         name = f"{prefix}{name}"
@@ -310,20 +464,27 @@ def _obligation(
         name = "报送事项"
         review.append(f"报送事项“{sentence[:30]}…”未识别名称，请补填 name")
     content: list[str] = []
-    source = [sentence]
+    source = [printed]
     for other in (
         sentence,
         *sentences[index + 1 : index + 2],
         *sentences[max(0, index - 1) : index],
     ):
         if (m := _CONTENT.search(other)) and not content:
-            content = [c for c in re.split(r"[、]|及|和", m["list"]) if c]
+            listed = m["list"] or m["summed"]
+            if other.startswith("明确", m.start()):  # 明确责任，明确措施，明确时间节点
+                clauses = re.split(r"[，；。]", other[m.start() :])
+                listed = "、".join(
+                    c[2:] for c in takewhile(lambda c: c.startswith("明确"), clauses)
+                )
+            content = [c for c in re.split(r"[、]|及|和", listed) if c]
             if other is not sentence:
-                source = [other, sentence] if sentences.index(other) < index else [sentence, other]
+                source = [other, printed] if sentences.index(other) < index else [printed, other]
     if not content:
         content = [name]
         review.append(f"原文未列报送内容，内容暂记为“{name}”，请确认")
     review += due.review
+    covers_from = _covers_from(sentence, due.frequency)
     return ObligationDraft(
         due.frequency,
         name,
@@ -331,9 +492,11 @@ def _obligation(
         due.rule,
         content,
         submit_to,
-        "盖章" in sentence,
+        # 盖章 (a stamped copy), 以书面和电子邮件的形式 (a written copy besides the e-mail)
+        "盖章" in sentence or "书面" in sentence,
         "".join(source),
         review,
+        covers_from,
     )
 
 
@@ -454,6 +617,10 @@ def obligation_dict(draft: ObligationDraft, code: str, active: tuple[date, date]
     }
     if draft.frequency != "once":
         out["covers_from"], out["covers_to"] = (period_key(draft.frequency, d) for d in active)
+        # 从2022年3月起 in a notice issued in February: the reports start later. A start before
+        # the issue date's period stays at it (no cycle before the policy is active).
+        if draft.covers_from and out["covers_from"] < draft.covers_from <= out["covers_to"]:
+            out["covers_from"] = draft.covers_from
     out["content"] = [
         {"key": f"field-{i}", "label": label, "kind": "text"}
         for i, label in enumerate(draft.content, 1)

@@ -16,7 +16,7 @@ Matching, so that a number is only earned where the notice's own text is:
   equal after NFKC and whitespace (or one of the expected entry's ``also`` spellings), an alias
   in brackets at the end of either name being ignored (区水务局（区海洋局） = 区水务局);
 - an expected obligation is found by an imported one of the same frequency (and the same day of
-  the month or fixed date where the notice gives one).
+  the month, ``due.day_of_month``, or fixed date where the notice gives one).
 """
 
 from __future__ import annotations
@@ -277,7 +277,10 @@ def _obligation_found(want: ExpectedObligation, got: dict[str, Any]) -> bool:
     if got.get("frequency") != want.frequency:
         return False
     due = got.get("due") or {}
-    if want.day is not None and due.get("day_of_month") not in (None, want.day):
+    # ``day`` is a day of the month: the rule's day_of_month (monthly, yearly, and quarterly or
+    # half-yearly with ``lands``). A rule without one (days_after_end: 每季度结束后N日内) states
+    # another deadline and does not match it.
+    if want.day is not None and due.get("day_of_month") != want.day:
         return False
     return want.date is None or _as_date(due.get("fixed_date")) == want.date
 

@@ -135,6 +135,22 @@ def test_obligations_are_found_by_frequency_and_due_one_each() -> None:
     assert count_obligations((quarterly, once), [quarterly_due, on_the_day]) == 2
 
 
+@pytest.mark.parametrize(
+    ("due", "found"),
+    [
+        ({"day_of_month": 30, "lands": "in_period"}, True),  # 每季度最后一个月的30日前
+        ({"day_of_month": 31, "lands": "in_period"}, False),  # 每季度末
+        ({"days_after_end": 30}, False),  # 每季度结束后30日内: another deadline
+        ({}, False),
+    ],
+)
+def test_a_quarterly_day_is_the_rules_day_of_month(due: dict[str, Any], found: bool) -> None:
+    """The schema's quarterly rule gives days_after_end or day_of_month with lands: an expected
+    day of the month is matched by day_of_month only, a rule without one is another deadline."""
+    want = ExpectedObligation("进展", "quarterly", "每季度最后一个月的30日前", day=30)
+    assert count_obligations((want,), [{"frequency": "quarterly", "due": due}]) == int(found)
+
+
 @pytest.mark.parametrize("notice", CORPUS, ids=lambda e: e.name)
 def test_a_new_county_imports_its_notice_with_no_units_directory(
     tmp_path: Path, notice: Expected
