@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from models import tables as t
+from models.deadline_store import deadline_of, extensions_by_policy
 from models.policy_store import get_policy
 from tasks.consolidation.consolidate import (
     COUNTING,
@@ -26,6 +27,7 @@ from tasks.consolidation.consolidate import (
     as_previous,
     consolidate,
 )
+from tasks.deadlines import Extension
 
 LEAD_ROLES = ("lead", "responsible")
 
@@ -146,8 +148,9 @@ def _measure_facts(
     roles: dict[int, list[t.Responsibility]],
     targets: dict[int, list[t.Target]],
     all_units: dict[int | None, t.Unit],
+    extensions: dict[str, list[Extension]],
 ) -> tuple[MeasureFact, ...]:
-    """The measures with their units (by code) and targets."""
+    """The measures with their units (by code), targets and deadlines (with extensions)."""
 
     def code(unit_id: int) -> str:
         return all_units[unit_id].code if unit_id in all_units else str(unit_id)
@@ -172,6 +175,9 @@ def _measure_facts(
                     g.due,
                 )
                 for g in targets[m.id or 0]
+            ),
+            deadline=deadline_of(
+                m.number, m.title, m.deadline, m.deadline_phrase, m.deadline_kind, extensions
             ),
         )
         for m in measures
@@ -228,6 +234,8 @@ def load_consolidation_input(
     roles = _roles(session, list(numbers))
     targets = _targets(session, list(numbers))
     facts = _submission_facts(session, cycle.id, [u.id for u in unit_rows if u.id], numbers)
+    assert policy.id is not None
+    extensions = extensions_by_policy(session, [policy.id]).get(policy.id, {})
     return ConsolidationInput(
         policy_code=policy.code,
         county=policy.county,
@@ -244,7 +252,7 @@ def load_consolidation_input(
         units=tuple(
             UnitFact(u.code, u.name, u.kind, tuple(facts.get(u.id or 0, []))) for u in unit_rows
         ),
-        measures=_measure_facts(policy, measures, roles, targets, all_units),
+        measures=_measure_facts(policy, measures, roles, targets, all_units, extensions),
         groups=_group_facts(session, policy),
         unit_names={u.code: u.name for u in all_units.values()},
         ledger=_ledger(session, policy, unit_rows, numbers, as_of),
@@ -252,7 +260,13 @@ def load_consolidation_input(
         red_points=red_points,
         plausible_factor=plausible_factor,
         previous=previous,
+        deadline_window_days=window_days(policy),
     )
+
+
+def window_days(policy: t.Policy) -> int:
+    """The policy's 临期 window (config.schema.Escalation.deadline_window_days)."""
+    return int(policy.escalation.get("deadline_window_days", 30))
 
 
 def _previous_cycle(
