@@ -176,10 +176,21 @@ def deadlines(c: Consolidation) -> str:
     soon = [m for m in items if m.deadline is not None and m.deadline.state == "due_soon"]
     ask = ""
     if late:
-        ask = "逾期未完成的，请牵头单位说明原因、限期办结"
+        ask = f"请{_leads_asked(late)}说明逾期原因、限期办结"
     elif soon:
-        ask = "请牵头单位抓紧推进，确保按期完成"
+        ask = f"请{_leads_asked(soon)}抓紧推进，确保按期完成"
     return f"临期和逾期事项：{clauses}{more}" + (f"。{ask}。" if ask else "。")
+
+
+def _leads_asked(measures: Sequence[MeasureRow]) -> str:
+    """Whom the office asks: 县发改局; where a measure has several leads, 县文旅局等牵头单位."""
+    first = list(dict.fromkeys(m.lead_units[0] for m in measures if m.lead_units))
+    if not first:
+        return "牵头单位"
+    names = named(first)
+    if names.endswith("等"):  # more first leads than a sentence names
+        return names + "牵头单位"
+    return names + ("等牵头单位" if any(len(m.lead_units) > 1 for m in measures) else "")
 
 
 def quality(c: Consolidation) -> str:

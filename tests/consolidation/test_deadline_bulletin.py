@@ -99,7 +99,7 @@ def test_march_2023_lists_the_unemployment_insurance_window_end_without_a_light(
     # The table comes before the long measure table, and the sections are numbered on.
     assert markdown.index("## 四、临期和逾期事项") < markdown.index("## 五、措施推进情况")
     html = bulletin_html(c)
-    assert "<th>剩余/逾期天数</th>" in html and "政策执行期至2023年4月30日（星期日）" in html
+    assert "<th>剩余/<br>逾期天数</th>" in html and "政策执行期至2023年4月30日（星期日）" in html
     table = html.split("<h2>四、临期和逾期事项</h2>", 1)[1].split("<h2>", 1)[0]
     assert "light-" not in table and "<td>到期后政策停止执行</td>" in table
 
@@ -125,7 +125,7 @@ def test_measure_12_is_yellow_in_may_and_red_in_june_while_its_leads_report_in_p
     assert "第12条措施完成时限为6月30日（星期五），剩21天，牵头单位报送“推进中”" in (
         _judgement(bulletin_markdown(may))
     )
-    assert "请牵头单位抓紧推进，确保按期完成" in _judgement(bulletin_markdown(may))
+    assert "请县文旅局等牵头单位抓紧推进，确保按期完成" in _judgement(bulletin_markdown(may))
 
     june = _consolidated(
         settings, _month(LINGCHUAN, "2023-06", "2023-07-10T09:00:00+08:00", "2023-07-04T09:00")
@@ -141,7 +141,7 @@ def test_measure_12_is_yellow_in_may_and_red_in_june_while_its_leads_report_in_p
     ]  # fmt: skip
     judgement = _judgement(markdown)
     assert "第12条措施完成时限为6月30日（星期五），逾期10天，牵头单位报送“推进中”" in judgement
-    assert "逾期未完成的，请牵头单位说明原因、限期办结" in judgement
+    assert "请县文旅局等牵头单位说明逾期原因、限期办结" in judgement
     # The group that covers measure 12 counts it among its red measures.
     group = next(g for g in june.groups if g.name == twelve.group)
     assert group.red >= 1
@@ -222,9 +222,9 @@ def test_xinjiang_11_due_on_new_years_eve_is_red_in_the_december_summary(
          "推进中", "红灯（逾期未完成）"],
     ]  # fmt: skip
     assert (
-        "第11条措施完成时限为2022年12月31日（星期六），逾期10天，牵头单位报送“推进中”"
-        in _judgement(markdown)
-    )
+        "第11条措施完成时限为2022年12月31日（星期六），逾期10天，牵头单位报送“推进中”。"
+        "请县发改局说明逾期原因、限期办结。"
+    ) in _judgement(markdown)
     # The summary workbook carries the same row, next to 措施进展, its 提示 cell filled red.
     wb = openpyxl.load_workbook(io.BytesIO(summary_workbook(c)))
     assert wb.sheetnames[:3] == ["报送情况", "措施进展", "临期和逾期事项"]
