@@ -325,6 +325,12 @@ def deadline_note(d: DeadlineStanding) -> str:
     return "已延期，未到期"
 
 
+def _short_date(day: date, as_of: datetime) -> str:
+    """4月30日（星期日）; with the year when it is not the bulletin's."""
+    text = date_with_weekday(day)
+    return text.removeprefix(f"{as_of.astimezone(SHANGHAI).year}年")
+
+
 def deadline_rows(c: Consolidation) -> list[dict[str, Any]]:
     """临期和逾期事项, in ``Consolidation.deadline_items``' order (overdue first)."""
     rows: list[dict[str, Any]] = []
@@ -339,13 +345,12 @@ def deadline_rows(c: Consolidation) -> list[dict[str, Any]]:
                 "leads": deadline_leads(m),
                 "first_lead": _first_lead(m),
                 "due": deadline_due_text(d),
-                # The artifact's cells never wrap: the date alone (the reason is listed below
-                # the table), the light beside the days.
-                "due_short": (
-                    ("执行至" if d.deadline.kind == "window" else "")
-                    + date_with_weekday(d.deadline.due)
-                    + ("（已延期）" if d.deadline.extended else "")
-                ),
+                # The artifact's cells never wrap and its page is narrow: the number, the date
+                # without the bulletin's year, the light beside the days; the extension's
+                # reason is listed below the table.
+                "short_measure": f"{m.number} {m.title}",
+                "due_short": _short_date(d.deadline.due, c.source.as_of)
+                + ("（已延期）" if d.deadline.extended else ""),
                 "days_short": d.days_text
                 + (
                     f"（{LIGHT_LABELS[d.light]}）"

@@ -150,7 +150,7 @@ def _deadline_clause(m: MeasureRow, year: int) -> str:
     due = _short_day(d.deadline.due, year)
     if d.deadline.kind == "window":
         left = "今日到期" if d.days == 0 else f"还有{d.days}天"
-        return f"{cite(m.number)}{m.title}政策执行至{due}，{left}，到期后政策停止执行"
+        return f"{cite(m.number)}{m.title}，政策执行至{due}，{left}，到期后政策停止执行"
     when = f"完成时限为{due}"
     if d.deadline.extended:
         was = d.deadline.original

@@ -93,7 +93,7 @@ def test_march_2023_lists_the_unemployment_insurance_window_end_without_a_light(
     # A window end never turns a light: the measure is lit by its targets alone (it has none).
     assert _measure(c, "26(1)").light == "none"
     assert (
-        "第26条第（1）项降低失业保险费率政策执行至4月30日（星期日），还有20天，到期后政策停止执行"
+        "第26条第（1）项降低失业保险费率，政策执行至4月30日（星期日），还有20天，到期后政策停止执行"
         in (_judgement(markdown))
     )
     # The table comes before the long measure table, and the sections are numbered on.
@@ -194,8 +194,8 @@ def test_an_extension_keeps_measure_12_in_the_june_table_not_overdue(
     # The Prefect artifact keeps one-line cells and gives the reason below its table.
     artifact = bulletin_markdown(june, workbook=Path("/srv/v1/汇总表.xlsx"))
     assert _deadline_table(artifact)[1] == [
-        "第12条 着力扩大文旅消费", "县文旅局等14个单位", "2023年9月30日（星期六）（已延期）",
-        "剩82天", "推进中",
+        "12 着力扩大文旅消费", "县文旅局等14个单位", "9月30日（星期六）（已延期）", "剩82天",
+        "推进中",
     ]  # fmt: skip
     assert f"- 第12条原定2023年6月30日，经办公室同意延至2023年9月30日，延期理由：{REASON}。" in (
         artifact
