@@ -35,7 +35,7 @@ from tasks.consolidation.consolidate import (
     TargetRow,
     TextItem,
 )
-from tasks.consolidation.judgement import cite, judgement
+from tasks.consolidation.judgement import cite, judgement, short_day
 from tasks.cycles import report_title
 from tasks.deadlines import DeadlineStanding, date_with_weekday
 from tasks.render import md_cell, md_text, num, shared_environment
@@ -295,7 +295,7 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
 
 def deadline_leads(m: MeasureRow) -> str:
     """The lead units a deadline row names: up to three, else the first two and the count
-    (县文旅局、县财政局等15个单位); the measure table above lists them all."""
+    (县文旅局、县财政局等14个单位); the measure table above lists them all."""
     if len(m.lead_units) <= 3:
         return "、".join(m.lead_units) or "—"
     return f"{'、'.join(m.lead_units[:2])}等{len(m.lead_units)}个单位"
@@ -325,12 +325,6 @@ def deadline_note(d: DeadlineStanding) -> str:
     return "已延期，未到期"
 
 
-def _short_date(day: date, as_of: datetime) -> str:
-    """4月30日（星期日）; with the year when it is not the bulletin's."""
-    text = date_with_weekday(day)
-    return text.removeprefix(f"{as_of.astimezone(SHANGHAI).year}年")
-
-
 def deadline_rows(c: Consolidation) -> list[dict[str, Any]]:
     """临期和逾期事项, in ``Consolidation.deadline_items``' order (overdue first)."""
     rows: list[dict[str, Any]] = []
@@ -349,7 +343,7 @@ def deadline_rows(c: Consolidation) -> list[dict[str, Any]]:
                 # without the bulletin's year, the light beside the days; the extension's
                 # reason is listed below the table.
                 "short_measure": f"{m.number} {m.title}",
-                "due_short": _short_date(d.deadline.due, c.source.as_of)
+                "due_short": short_day(d.deadline.due, c.source.as_of.astimezone(SHANGHAI).year)
                 + ("（已延期）" if d.deadline.extended else ""),
                 "days_short": d.days_text
                 + (

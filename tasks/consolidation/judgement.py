@@ -137,7 +137,7 @@ def progress(c: Consolidation) -> str:
     return text + deadlines(c)
 
 
-def _short_day(day: date, year: int) -> str:
+def short_day(day: date, year: int) -> str:
     """6月30日（星期五）; with its year when not the bulletin's (2022年12月31日（星期六）)."""
     text = f"{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
     return text if day.year == year else f"{day.year}年{text}"
@@ -147,7 +147,7 @@ def _deadline_clause(m: MeasureRow, year: int) -> str:
     """第12条措施完成时限为6月30日（星期五），剩20天，牵头单位报送“推进中”."""
     d = m.deadline
     assert d is not None
-    due = _short_day(d.deadline.due, year)
+    due = short_day(d.deadline.due, year)
     if d.deadline.kind == "window":
         left = "今日到期" if d.days == 0 else f"还有{d.days}天"
         return f"{cite(m.number)}{m.title}，政策执行至{due}，{left}，到期后政策停止执行"

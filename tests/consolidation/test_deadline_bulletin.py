@@ -25,8 +25,14 @@ from models.db import session_scope
 from models.deadline_store import extend_deadline
 from tasks.calendar import SHANGHAI
 from tasks.consolidation.bulletin import bulletin_html, bulletin_markdown, summary_lines
-from tasks.consolidation.consolidate import Consolidation, MeasureRow, consolidate
+from tasks.consolidation.consolidate import (
+    Consolidation,
+    MeasureRow,
+    consolidate,
+    listed_deadline,
+)
 from tasks.consolidation.workbook import summary_workbook
+from tasks.deadlines import Extension, MeasureDeadline, stand
 from tests.consolidation_fixture import record_month
 from tests.helpers import load_seeds
 
@@ -266,3 +272,24 @@ def test_the_window_of_30_days_is_counted_on_the_local_date_of_as_of(
     c = _consolidated(settings, _month(LINGCHUAN, "2023-04", early.isoformat(), "2023-05-04T09:00"))
     assert (_measure(c, "12").light == "yellow") is listed
     assert any(m.number == "12" for m in c.deadline_items) is listed
+
+
+@pytest.mark.parametrize(
+    ("today", "status", "listed"),
+    [
+        (date(2023, 5, 30), "推进中", False),  # 6-30 is 31 days away: it would not be listed
+        (date(2023, 5, 31), "推进中", True),  # 30 days: it would be 临期, so it stays in sight
+        (date(2023, 7, 10), "推进中", True),  # past the original date: shown with its extension
+        (date(2023, 7, 10), "已完成", False),
+    ],
+)
+def test_an_extended_deadline_stays_listed_once_its_original_date_is_near(
+    today: date, status: str, listed: bool
+) -> None:
+    extension = Extension(date(2023, 6, 30), date(2023, 9, 30), REASON, "办公室", datetime.now())
+    twelve = MeasureDeadline(
+        "12", "着力扩大文旅消费", "task", date(2023, 6, 30), "2023年6月前", (extension,)
+    )
+    standing = stand(twelve, today=today, lead_status=status, window_days=30)
+    assert standing.light is None
+    assert listed_deadline(standing, 30) is listed
