@@ -25,8 +25,13 @@ from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from models import tables as t
-from models.consolidation_store import LEAD_ROLES, choose_cycle, window_days
-from models.deadline_store import deadline_of, extensions_by_policy
+from models.consolidation_store import (
+    LEAD_ROLES,
+    choose_cycle,
+    deadline_of,
+    extensions_by_policy,
+    window_days,
+)
 from tasks.consolidation.consolidate import (
     COUNTING,
     LOADED,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from models import tables as t
-from models.deadline_store import deadline_of, extensions_by_policy
 from models.policy_store import get_policy
 from tasks.consolidation.consolidate import (
     COUNTING,
@@ -27,9 +26,47 @@ from tasks.consolidation.consolidate import (
     as_previous,
     consolidate,
 )
-from tasks.deadlines import Extension
+from tasks.deadlines import Extension, MeasureDeadline
 
 LEAD_ROLES = ("lead", "responsible")
+
+
+def extensions_by_policy(
+    session: Session, policy_ids: list[int]
+) -> dict[int, dict[str, list[Extension]]]:
+    """The office's 延期 of the policies' measures in one query: policy id → measure number →
+    in the order granted (as ``models.deadline_store`` reads them for one policy)."""
+    out: dict[int, dict[str, list[Extension]]] = defaultdict(lambda: defaultdict(list))
+    for row in session.exec(
+        select(t.DeadlineExtension)
+        .where(col(t.DeadlineExtension.policy_id).in_(policy_ids))
+        .order_by(col(t.DeadlineExtension.at), col(t.DeadlineExtension.id))
+    ):
+        out[row.policy_id][row.measure_number].append(
+            Extension(row.previous_deadline, row.new_deadline, row.reason, row.by, row.at)
+        )
+    return out
+
+
+def deadline_of(
+    number: str,
+    title: str,
+    deadline: date | None,
+    phrase: str,
+    kind: str,
+    extensions: dict[str, list[Extension]],
+) -> MeasureDeadline | None:
+    """A measure row's deadline with its extensions; None for a measure the notice does not date."""
+    if deadline is None:
+        return None
+    return MeasureDeadline(
+        number=number,
+        title=title,
+        kind="window" if kind == "window" else "task",
+        original=deadline,
+        phrase=phrase,
+        extensions=tuple(extensions.get(number, ())),
+    )
 
 
 def pick_cycle(

@@ -23,45 +23,17 @@ class DeadlineError(NotFoundError):
 
 
 def _extensions(session: Session, policy_id: int) -> dict[str, list[Extension]]:
-    return extensions_by_policy(session, [policy_id]).get(policy_id, {})
-
-
-def extensions_by_policy(
-    session: Session, policy_ids: list[int]
-) -> dict[int, dict[str, list[Extension]]]:
-    """The policies' extensions in one query: policy id → measure number → in the order granted."""
     rows = session.exec(
         select(t.DeadlineExtension)
-        .where(col(t.DeadlineExtension.policy_id).in_(policy_ids))
+        .where(t.DeadlineExtension.policy_id == policy_id)
         .order_by(col(t.DeadlineExtension.at), col(t.DeadlineExtension.id))
     ).all()
-    out: dict[int, dict[str, list[Extension]]] = defaultdict(lambda: defaultdict(list))
+    out: dict[str, list[Extension]] = defaultdict(list)
     for row in rows:
-        out[row.policy_id][row.measure_number].append(
+        out[row.measure_number].append(
             Extension(row.previous_deadline, row.new_deadline, row.reason, row.by, row.at)
         )
     return out
-
-
-def deadline_of(
-    number: str,
-    title: str,
-    deadline: date | None,
-    phrase: str,
-    kind: str,
-    extensions: dict[str, list[Extension]],
-) -> MeasureDeadline | None:
-    """A measure row's deadline with its extensions; None for a measure the notice does not date."""
-    if deadline is None:
-        return None
-    return MeasureDeadline(
-        number=number,
-        title=title,
-        kind="window" if kind == "window" else "task",
-        original=deadline,
-        phrase=phrase,
-        extensions=tuple(extensions.get(number, ())),
-    )
 
 
 def measure_deadlines(session: Session, policy: t.Policy) -> list[MeasureDeadline]:
@@ -77,11 +49,18 @@ def measure_deadlines(session: Session, policy: t.Policy) -> list[MeasureDeadlin
         .order_by(col(t.Measure.sort_major), col(t.Measure.sort_minor))
     ).all()
     extensions = _extensions(session, policy.id)
-    found = (
-        deadline_of(m.number, m.title, m.deadline, m.deadline_phrase, m.deadline_kind, extensions)
+    return [
+        MeasureDeadline(
+            number=m.number,
+            title=m.title,
+            kind="window" if m.deadline_kind == "window" else "task",
+            original=m.deadline,
+            phrase=m.deadline_phrase,
+            extensions=tuple(extensions.get(m.number, ())),
+        )
         for m in measures
-    )
-    return [d for d in found if d is not None]
+        if m.deadline is not None
+    ]
 
 
 def extend_deadline(
