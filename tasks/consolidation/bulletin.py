@@ -499,7 +499,9 @@ def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) ->
         "short_light_note": (
             "注：进展状态取各牵头/负责单位所报最滞后者；灯取各量化目标中最滞后者，完成进度落后"
             f"序时进度{num(s.yellow_points)}个百分点及以上为黄灯，{num(s.red_points)}个百分点"
-            "及以上为红灯。"
+            "及以上为红灯"
+            # The artifact's 灯 is the measure's: its deadline's light counts too.
+            + ("；措施完成时限临期的为黄灯、逾期未完成的为红灯。" if c.deadline_items else "。")
         ),
         "problems": _by_group(c, c.problems),
         "next_steps": _by_group(c, c.next_steps),

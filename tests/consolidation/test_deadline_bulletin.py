@@ -203,6 +203,7 @@ def test_an_extension_keeps_measure_12_in_the_june_table_not_overdue(
         "12 着力扩大文旅消费", "县文旅局等14个单位", "9月30日（星期六）（已延期）", "剩82天",
         "推进中",
     ]  # fmt: skip
+    assert "措施完成时限临期的为黄灯、逾期未完成的为红灯" in artifact
     assert f"- 第12条原定2023年6月30日，经办公室同意延至2023年9月30日，延期理由：{REASON}。" in (
         artifact
     )
