@@ -2,7 +2,7 @@
 
 ``load_consolidation_inputs`` gives, for each policy code, exactly what
 ``models.consolidation_store.load_consolidation_input`` gives for it, but with a fixed number of
-set-based queries per chunk of policies (eleven, whatever the chunk's size) instead of about
+set-based queries per chunk of policies (twelve, whatever the chunk's size) instead of about
 eight per policy. ``iter_consolidation_inputs`` yields the inputs chunk by chunk, so a caller that
 consolidates as it goes (the nation's month) holds one chunk's rows at a time; the progress
 entries, the one large result, are streamed from the server.
@@ -25,7 +25,13 @@ from sqlmodel import Session, col, select
 
 from config.errors import NotFoundError
 from models import tables as t
-from models.consolidation_store import LEAD_ROLES, choose_cycle
+from models.consolidation_store import (
+    LEAD_ROLES,
+    choose_cycle,
+    deadline_of,
+    extensions_by_policy,
+    window_days,
+)
 from tasks.consolidation.consolidate import (
     COUNTING,
     LOADED,
@@ -37,6 +43,7 @@ from tasks.consolidation.consolidate import (
     TargetFact,
     UnitFact,
 )
+from tasks.deadlines import MeasureDeadline
 
 CHUNK = 400  # policies per pass: a province (~120 counties) is one pass
 STREAM_ROWS = 20_000  # progress entries fetched per round trip
@@ -156,6 +163,7 @@ class _ChunkRows:
     targets: dict[int, list[tuple[Any, ...]]]  # measure → its targets' columns
     groups: dict[int, list[GroupFact]]  # policy → its task-force groups
     facts: dict[tuple[int, int], list[SubmissionFact]]  # (cycle, unit) → by version
+    deadlines: dict[int, MeasureDeadline]  # measure → its deadline with extensions, if dated
 
 
 def _policies(session: Session, codes: list[str]) -> dict[str, t.Policy]:
@@ -256,13 +264,21 @@ def _county_units(
 
 def _measures(
     connection: Connection, policy_ids: list[int]
-) -> tuple[dict[int, list[tuple[int, str, str, str]]], dict[int, tuple[int, str]]]:
-    """6. The live measures per policy in notice order, and each one's (policy, number)."""
+) -> tuple[
+    dict[int, list[tuple[int, str, str, str]]],
+    dict[int, tuple[int, str]],
+    dict[int, tuple[Any, ...]],
+]:
+    """6. The live measures per policy in notice order, each one's (policy, number), and the
+    dated ones' (number, title, deadline, phrase, kind)."""
     measures: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
     measure_policy: dict[int, tuple[int, str]] = {}
-    for measure_id, policy_id, number, title, section_key in _all(connection,
+    dated: dict[int, tuple[Any, ...]] = {}
+    for measure_id, policy_id, number, title, section_key, deadline, phrase, kind in _all(
+        connection,
         _select(t.Measure.id, t.Measure.policy_id, t.Measure.number, t.Measure.title,
-               t.Measure.section_key)
+               t.Measure.section_key, t.Measure.deadline, t.Measure.deadline_phrase,
+               t.Measure.deadline_kind)
         .where(col(t.Measure.policy_id).in_(policy_ids), col(t.Measure.retired_at).is_(None))
         .order_by(col(t.Measure.policy_id), col(t.Measure.sort_major),
                   col(t.Measure.sort_minor), col(t.Measure.id))
@@ -270,7 +286,26 @@ def _measures(
         assert measure_id is not None
         measures[policy_id].append((measure_id, number, title, section_key))
         measure_policy[measure_id] = (policy_id, number)
-    return measures, measure_policy
+        if deadline is not None:
+            dated[measure_id] = (number, title, deadline, phrase, kind)
+    return measures, measure_policy, dated
+
+
+def _deadlines(
+    session: Session,
+    policy_ids: list[int],
+    dated: dict[int, tuple[Any, ...]],
+    measure_policy: dict[int, tuple[int, str]],
+) -> dict[int, MeasureDeadline]:
+    """12. The office's extensions of the dated measures, applied."""
+    extensions = extensions_by_policy(session, policy_ids) if dated else {}
+    out: dict[int, MeasureDeadline] = {}
+    for measure_id, (number, title, deadline, phrase, kind) in dated.items():
+        granted = extensions.get(measure_policy[measure_id][0], {})
+        found = deadline_of(number, title, deadline, phrase, kind, granted)
+        if found is not None:
+            out[measure_id] = found
+    return out
 
 
 def _live_measures(policy_ids: list[int]) -> ScalarSelect[Any]:
@@ -443,6 +478,7 @@ def _measure_facts(
                     mid, []
                 )
             ),
+            deadline=rows.deadlines.get(mid),
         )
         for mid, number, title, section_key in rows.measures.get(policy.id or 0, [])
     )
@@ -487,6 +523,7 @@ def _input(
         ledger=None if ledger is None else _ledger_fact(ledger, units, rows.facts, as_of),
         yellow_points=yellow_points,
         red_points=red_points,
+        deadline_window_days=window_days(policy),
     )
 
 
@@ -499,7 +536,8 @@ def _load_chunk(
     yellow_points: float,
     red_points: float,
 ) -> list[ConsolidationInput]:
-    """The inputs of ``codes``, in order, from eleven set-based queries (numbered below)."""
+    """The inputs of ``codes``, in order, from twelve set-based queries (numbered below); the
+    twelfth, the deadlines' extensions, only when a measure is dated."""
     if not codes:
         return []
     policies = _policies(session, codes)
@@ -511,7 +549,7 @@ def _load_chunk(
     obligation_ids = sorted({o.id for o, _ in chosen.values() if o.id is not None})
     obligated = _obligated_units(connection, obligation_ids)
     county_units = _county_units(connection, policies)
-    measures, measure_policy = _measures(connection, policy_ids)
+    measures, measure_policy, dated = _measures(connection, policy_ids)
     live_measures = _live_measures(policy_ids)
     roles = _roles(connection, live_measures)
     targets = _targets(connection, live_measures)
@@ -523,6 +561,7 @@ def _load_chunk(
     rows = _ChunkRows(
         obligated, county_units, measures, roles, targets, groups,
         _submission_facts(submissions, progress),
+        _deadlines(session, policy_ids, dated, measure_policy),
     )  # fmt: skip
     return [
         _input(policies[code], chosen[code], ledgers.get(code), rows, as_of,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -27,8 +27,47 @@ from tasks.consolidation.consolidate import (
     consolidate,
 )
 from tasks.cycles import is_periodic
+from tasks.deadlines import Extension, MeasureDeadline
 
 LEAD_ROLES = ("lead", "responsible")
+
+
+def extensions_by_policy(
+    session: Session, policy_ids: list[int]
+) -> dict[int, dict[str, list[Extension]]]:
+    """The office's 延期 of the policies' measures in one query: policy id → measure number →
+    in the order granted (as ``models.deadline_store`` reads them for one policy)."""
+    out: dict[int, dict[str, list[Extension]]] = defaultdict(lambda: defaultdict(list))
+    for row in session.exec(
+        select(t.DeadlineExtension)
+        .where(col(t.DeadlineExtension.policy_id).in_(policy_ids))
+        .order_by(col(t.DeadlineExtension.at), col(t.DeadlineExtension.id))
+    ):
+        out[row.policy_id][row.measure_number].append(
+            Extension(row.previous_deadline, row.new_deadline, row.reason, row.by, row.at)
+        )
+    return out
+
+
+def deadline_of(
+    number: str,
+    title: str,
+    deadline: date | None,
+    phrase: str,
+    kind: str,
+    extensions: dict[str, list[Extension]],
+) -> MeasureDeadline | None:
+    """A measure row's deadline with its extensions; None for a measure the notice does not date."""
+    if deadline is None:
+        return None
+    return MeasureDeadline(
+        number=number,
+        title=title,
+        kind="window" if kind == "window" else "task",
+        original=deadline,
+        phrase=phrase,
+        extensions=tuple(extensions.get(number, ())),
+    )
 
 
 def pick_cycle(
@@ -148,8 +187,9 @@ def _measure_facts(
     roles: dict[int, list[t.Responsibility]],
     targets: dict[int, list[t.Target]],
     all_units: dict[int | None, t.Unit],
+    extensions: dict[str, list[Extension]],
 ) -> tuple[MeasureFact, ...]:
-    """The measures with their units (by code) and targets."""
+    """The measures with their units (by code), targets and deadlines (with extensions)."""
 
     def code(unit_id: int) -> str:
         return all_units[unit_id].code if unit_id in all_units else str(unit_id)
@@ -174,6 +214,9 @@ def _measure_facts(
                     g.due,
                 )
                 for g in targets[m.id or 0]
+            ),
+            deadline=deadline_of(
+                m.number, m.title, m.deadline, m.deadline_phrase, m.deadline_kind, extensions
             ),
         )
         for m in measures
@@ -230,6 +273,8 @@ def load_consolidation_input(
     roles = _roles(session, list(numbers))
     targets = _targets(session, list(numbers))
     facts = _submission_facts(session, cycle.id, [u.id for u in unit_rows if u.id], numbers)
+    assert policy.id is not None
+    extensions = extensions_by_policy(session, [policy.id]).get(policy.id, {})
     return ConsolidationInput(
         policy_code=policy.code,
         county=policy.county,
@@ -247,7 +292,7 @@ def load_consolidation_input(
         units=tuple(
             UnitFact(u.code, u.name, u.kind, tuple(facts.get(u.id or 0, []))) for u in unit_rows
         ),
-        measures=_measure_facts(policy, measures, roles, targets, all_units),
+        measures=_measure_facts(policy, measures, roles, targets, all_units, extensions),
         groups=_group_facts(session, policy),
         unit_names={u.code: u.name for u in all_units.values()},
         ledger=_ledger(session, policy, unit_rows, numbers, as_of),
@@ -255,7 +300,13 @@ def load_consolidation_input(
         red_points=red_points,
         plausible_factor=plausible_factor,
         previous=previous,
+        deadline_window_days=window_days(policy),
     )
+
+
+def window_days(policy: t.Policy) -> int:
+    """The policy's 临期 window (config.schema.Escalation.deadline_window_days)."""
+    return int(policy.escalation.get("deadline_window_days", 30))
 
 
 def _previous_cycle(

@@ -32,7 +32,13 @@ def _moment(value: Any) -> datetime:
 def load_month(settings: Settings, name: str) -> dict[str, Any]:
     """Record the fixture's reports; returns the fixture (with as_of as a datetime)."""
     spec = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
-    spec["as_of"] = _moment(spec["as_of"])
+    return record_month(settings, spec)
+
+
+def record_month(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Record a month given as a fixture's mapping (policy, obligation, period, as_of, default,
+    units), for a test that varies a month in code; returns it with as_of as a datetime."""
+    spec = {**spec, "as_of": _moment(spec["as_of"])}
     calendar = WorkingCalendar.from_settings(settings)
     default = spec["default"]
     with session_scope(settings) as session:

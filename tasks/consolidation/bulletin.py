@@ -35,8 +35,9 @@ from tasks.consolidation.consolidate import (
     TargetRow,
     TextItem,
 )
-from tasks.consolidation.judgement import cite, judgement
+from tasks.consolidation.judgement import cite, judgement, short_day
 from tasks.cycles import period_words, report_title
+from tasks.deadlines import DeadlineStanding, date_with_weekday
 from tasks.render import md_cell, md_text, num, shared_environment
 
 _ILLEGAL_IN_FILENAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -292,6 +293,81 @@ def _measure_rows(c: Consolidation) -> list[dict[str, Any]]:
     return out
 
 
+def deadline_leads(m: MeasureRow) -> str:
+    """The lead units a deadline row names: up to three, else the first two and the count
+    (县文旅局、县财政局等14个单位); the measure table above lists them all."""
+    if len(m.lead_units) <= 3:
+        return "、".join(m.lead_units) or "—"
+    return f"{'、'.join(m.lead_units[:2])}等{len(m.lead_units)}个单位"
+
+
+def deadline_due_text(d: DeadlineStanding) -> str:
+    """完成时限 as the table reads it: 2023年6月30日（星期五）; extended, 原定… 延至… and why;
+    a policy window, 政策执行期至2023年4月30日（星期日）."""
+    deadline = d.deadline
+    if deadline.kind == "window":
+        return f"政策执行期至{date_with_weekday(deadline.due)}"
+    if not deadline.extended:
+        return date_with_weekday(deadline.due)
+    last = deadline.extensions[-1]
+    return (
+        f"原定{_day(deadline.original)}，经办公室同意延至{date_with_weekday(deadline.due)}"
+        f"（延期理由：{last.reason}）"
+    )
+
+
+def deadline_note(d: DeadlineStanding) -> str:
+    """The row's 提示: the light and why, or what a window's end means."""
+    if d.deadline.kind == "window":
+        return "到期后政策停止执行"
+    if d.light is not None:
+        return f"{LIGHT_LABELS[d.light]}（{d.label}）"
+    return "已延期，未到期"
+
+
+def deadline_rows(c: Consolidation) -> list[dict[str, Any]]:
+    """临期和逾期事项, in ``Consolidation.deadline_items``' order (overdue first)."""
+    rows: list[dict[str, Any]] = []
+    for m in c.deadline_items:
+        d = m.deadline
+        assert d is not None
+        rows.append(
+            {
+                "number": m.number,
+                "measure": f"{cite(m.number)} {m.title}",
+                "title": m.title,
+                "leads": deadline_leads(m),
+                "first_lead": _first_lead(m),
+                "due": deadline_due_text(d),
+                # The artifact's cells never wrap and its page is narrow: the number, the date
+                # without the bulletin's year, the light beside the days; the extension's
+                # reason is listed below the table.
+                "short_measure": f"{m.number} {m.title}",
+                "due_short": short_day(d.deadline.due, c.source.as_of.astimezone(SHANGHAI).year)
+                + ("（已延期）" if d.deadline.extended else ""),
+                "days_short": d.days_text
+                + (
+                    f"（{LIGHT_LABELS[d.light]}）"
+                    if d.light
+                    else "（政策到期）"
+                    if d.deadline.kind == "window"
+                    else ""
+                ),
+                "extension": (
+                    f"{cite(m.number)}原定{_day(d.deadline.original)}，经办公室同意延至"
+                    f"{_day(d.deadline.due)}，延期理由：{d.deadline.extensions[-1].reason}。"
+                    if d.deadline.extended
+                    else ""
+                ),
+                "days": d.days_text,
+                "status": status_text(m) if m.lead_units else "—",
+                "light": d.light or "none",
+                "note": deadline_note(d),
+            }
+        )
+    return rows
+
+
 def _by_group(c: Consolidation, items: Sequence[TextItem]) -> list[dict[str, Any]]:
     """One block per group that has member units, in directory order, each with its units' texts
     (empty when none of them wrote anything: the template prints 无); then 其他 when some unit
@@ -407,6 +483,12 @@ def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) ->
         "review": _review_sentence(c),
         "groups": _group_rows(c),
         "measures": _measure_rows(c),
+        "deadlines": deadline_rows(c),
+        "deadline_note": (
+            f"注：完成时限以办公室同意延期后的日期为准，按自然日计算；距完成时限{c.source.deadline_window_days}天"
+            "以内且牵头单位未报送“已完成”的为临期（黄灯），超过完成时限仍未报送“已完成”的为逾期未完成"
+            "（红灯），不论量化目标进度如何；政策执行期到期不亮灯，仅作提示。"
+        ),
         "light_note": (
             "注：进展状态取各牵头/负责单位所报最滞后者，与之不同的单位在其后括注；"
             f"序时进度为目标期限已过时间占比（至{_day(s.covers_end)}）；量化目标完成进度"
@@ -417,7 +499,9 @@ def bulletin_context(c: Consolidation, earlier: Sequence[PreviousCycle] = ()) ->
         "short_light_note": (
             "注：进展状态取各牵头/负责单位所报最滞后者；灯取各量化目标中最滞后者，完成进度落后"
             f"序时进度{num(s.yellow_points)}个百分点及以上为黄灯，{num(s.red_points)}个百分点"
-            "及以上为红灯。"
+            "及以上为红灯"
+            # The artifact's 灯 is the measure's: its deadline's light counts too.
+            + ("；措施完成时限临期的为黄灯、逾期未完成的为红灯。" if c.deadline_items else "。")
         ),
         "problems": _by_group(c, c.problems),
         "next_steps": _by_group(c, c.next_steps),

@@ -24,6 +24,13 @@ Rules the office asked for:
   has elapsed at the end of the reported period. A target behind schedule by at least the yellow
   (red) threshold, in percentage points, is yellow (red). A target's reached value is the largest
   its lead units report: they report the same county-wide figure, which must not be summed.
+- a measure's own deadline (``tasks/deadlines.py``, after the office's extensions) is read on the
+  consolidation's ``as_of`` as a local (Asia/Shanghai) date, not at the end of the reported
+  period: the bulletin tells the leaders what is due or overdue on the day they read it. A task
+  deadline passed without 已完成 as the measure's status is red (逾期未完成) whatever its targets
+  say; one due within ``deadline_window_days`` and not 已完成 is yellow (临期). A window end
+  (政策执行至…) is listed when near but never turns a light.
+- a measure's light is the worst of its targets' lights, 滞后 (yellow) and its deadline's.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from tasks.calendar import SHANGHAI
 from tasks.cycles import period_words
+from tasks.deadlines import DeadlineStanding, MeasureDeadline, stand, worth_listing
 
 UnitState = Literal["on_time", "late", "missing", "rejected"]
 Light = Literal["green", "yellow", "red", "check", "none"]
@@ -108,6 +117,7 @@ class MeasureFact:
     lead_units: tuple[str, ...]  # unit codes with role lead or responsible, in notice order
     support_units: tuple[str, ...]
     targets: tuple[TargetFact, ...]
+    deadline: MeasureDeadline | None = None  # the measure's own 完成时限 or 政策执行期, if dated
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,7 @@ class ConsolidationInput:
     plausible_factor: float = 1.5  # a value above this × its target is 待核实
     previous: PreviousCycle | None = None  # the month before, for changes and cumulative checks
     frequency: str = "monthly"  # of the obligation: the bulletin says 上月 / 上季度 / 上周 …
+    deadline_window_days: int = 30  # a task deadline this near and not 已完成: 临期 (yellow)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +227,7 @@ class MeasureRow:
     notes: tuple[tuple[str, str], ...]  # (unit name, note)
     targets: tuple[TargetRow, ...]
     light: Light
+    deadline: DeadlineStanding | None = None  # on as_of's local date, with ``status``
 
 
 @dataclass(frozen=True)
@@ -277,9 +289,36 @@ class Consolidation:
         done = self.counts["on_time"] + self.counts["late"]
         return done / obligated if obligated else 0.0
 
+    @property
+    def deadline_items(self) -> tuple[MeasureRow, ...]:
+        """临期和逾期事项: the measures whose deadline is worth listing; overdue first (longest
+        overdue first), then due soon, then extended, then policy windows ending (nearest first)."""
+        window = self.source.deadline_window_days
+        listed = [m for m in self.measures if m.deadline and listed_deadline(m.deadline, window)]
+        rank = {"overdue": 0, "due_soon": 1, "upcoming": 2, "window_open": 3}  # upcoming: extended
+
+        def key(m: MeasureRow) -> tuple[int, int]:
+            assert m.deadline is not None
+            days = m.deadline.days
+            return rank[m.deadline.state], -days if m.deadline.state == "overdue" else days
+
+        return tuple(sorted(listed, key=key))  # stable: notice order among equals
+
 
 # ---------------------------------------------------------------------------------------------
 # Rules
+
+
+def listed_deadline(standing: DeadlineStanding, window_days: int) -> bool:
+    """Whether the 临期和逾期事项 table lists a deadline: as ``worth_listing`` says, and also an
+    extended task deadline not yet 已完成 once its original date is within the window (or past):
+    an extension must not make a measure that was due or overdue drop out of sight."""
+    if worth_listing(standing, window_days):
+        return True
+    d = standing.deadline
+    if standing.state != "upcoming" or not d.extended:
+        return False
+    return standing.days - (d.due - d.original).days <= window_days
 
 
 def least_advanced(statuses: Sequence[str | None]) -> str | None:
@@ -565,6 +604,14 @@ def _measure_row(
     lights = [t.light for t in targets]
     if status == "滞后":
         lights.append("yellow")
+    deadline = None
+    if measure.deadline is not None:
+        deadline = stand(
+            measure.deadline, today=data.as_of.astimezone(SHANGHAI).date(), lead_status=status,
+            window_days=data.deadline_window_days,
+        )  # fmt: skip
+        if deadline.light is not None:
+            lights.append(deadline.light)
     return MeasureRow(
         number=measure.number,
         title=measure.title,
@@ -577,6 +624,7 @@ def _measure_row(
         notes=tuple(lead.notes + _support_notes(measure, latest, names, obliged)),
         targets=targets,
         light=_worst(lights),
+        deadline=deadline,
     )
 
 

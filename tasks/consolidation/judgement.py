@@ -3,7 +3,8 @@
 
 Every sentence is made by a rule from the month's consolidation, and every figure in it appears
 in the bulletin's tables or lists below (the month before is named in 报送总体情况); nothing is
-free text. Four paragraphs: 报送, 推进, 台账质量, 督办.
+free text. Four paragraphs: 报送, 推进 (which ends with the 临期和逾期事项 in one sentence),
+台账质量, 督办.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tasks.consolidation.consolidate import (
     TargetRow,
 )
 from tasks.cycles import period_words
+from tasks.deadlines import WEEKDAYS
 from tasks.render import article
 
 LATE_STATES = ("late", "missing", "rejected")
@@ -109,7 +111,7 @@ def progress(c: Consolidation) -> str:
         text += f"自报滞后的措施{len(behind)}项：{titles}。"
     targets = [(m, t) for m in c.measures for t in m.targets]
     if not targets:
-        return text + "本期措施均无量化目标。"
+        return text + "本期措施均无量化目标。" + deadlines(c)
     lights = [
         (LIGHT_LABELS[key], sum(1 for _, t in targets if t.light == key))
         for key in ("red", "yellow", "green", "check")
@@ -135,7 +137,63 @@ def progress(c: Consolidation) -> str:
         )
         more = "等" if len(yellow) > NAMED_AT_MOST else ""
         text += f"黄灯目标：{listed}{more}。"
-    return text
+    return text + deadlines(c)
+
+
+def short_day(day: date, year: int) -> str:
+    """6月30日（星期五）; with its year when not the bulletin's (2022年12月31日（星期六）)."""
+    text = f"{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
+    return text if day.year == year else f"{day.year}年{text}"
+
+
+def _deadline_clause(m: MeasureRow, year: int) -> str:
+    """第12条措施完成时限为6月30日（星期五），剩20天，牵头单位报送“推进中”."""
+    d = m.deadline
+    assert d is not None
+    due = short_day(d.deadline.due, year)
+    if d.deadline.kind == "window":
+        left = "今日到期" if d.days == 0 else f"还有{d.days}天"
+        return f"{cite(m.number)}{m.title}，政策执行至{due}，{left}，到期后政策停止执行"
+    when = f"完成时限为{due}"
+    if d.deadline.extended:
+        was = d.deadline.original
+        was_text = (
+            f"{was.month}月{was.day}日"
+            if was.year == year
+            else f"{was.year}年{was.month}月{was.day}日"
+        )
+        when = f"完成时限经办公室同意由{was_text}延至{due}"
+    said = "牵头单位未报送进展" if m.status is None else f"牵头单位报送“{m.status}”"
+    return f"{cite(m.number)}措施{when}，{d.days_text}，{said}"
+
+
+def deadlines(c: Consolidation) -> str:
+    """临期和逾期事项 in one sentence, the overdue first, with what the office asks for."""
+    items = c.deadline_items
+    if not items:
+        return ""
+    year = c.source.as_of.astimezone(SHANGHAI).year
+    clauses = "；".join(_deadline_clause(m, year) for m in items[:NAMED_AT_MOST])
+    more = f"等{len(items)}项（见临期和逾期事项表）" if len(items) > NAMED_AT_MOST else ""
+    late = [m for m in items if m.deadline is not None and m.deadline.state == "overdue"]
+    soon = [m for m in items if m.deadline is not None and m.deadline.state == "due_soon"]
+    ask = ""
+    if late:
+        ask = f"请{_leads_asked(late)}说明逾期原因、限期办结"
+    elif soon:
+        ask = f"请{_leads_asked(soon)}抓紧推进，确保按期完成"
+    return f"临期和逾期事项：{clauses}{more}" + (f"。{ask}。" if ask else "。")
+
+
+def _leads_asked(measures: Sequence[MeasureRow]) -> str:
+    """Whom the office asks: 县发改局; where a measure has several leads, 县文旅局等牵头单位."""
+    first = list(dict.fromkeys(m.lead_units[0] for m in measures if m.lead_units))
+    if not first:
+        return "牵头单位"
+    names = named(first)
+    if names.endswith("等"):  # more first leads than a sentence names
+        return names + "牵头单位"
+    return names + ("等牵头单位" if any(len(m.lead_units) > 1 for m in measures) else "")
 
 
 def quality(c: Consolidation) -> str:

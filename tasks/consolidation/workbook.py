@@ -25,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from tasks.calendar import SHANGHAI
 from tasks.consolidation.bulletin import (
+    deadline_rows,
     moment_text,
     report_name,
     source_measures,
@@ -135,6 +136,7 @@ _KINDS: dict[str, tuple[str, float]] = {
     "short_date": ("汇总短日期", 11.0),
     "moment": ("汇总时间", 22.0),
     "light": ("汇总居中", 6.0),
+    "light_text": ("汇总居中", 16.0),  # a light with its reason: 红灯（逾期未完成）
 }
 _WRAPPING = ("name", "text", "long")  # the kinds that take a page's spare width
 
@@ -204,7 +206,7 @@ def _write_sheet(
             cell = ws.cell(row=r, column=index, value=value)
             if isinstance(value, str) and value.startswith("="):
                 cell.data_type = "s"  # a bureau's text is never a formula
-            if kind == "light" and lights is not None:
+            if kind in ("light", "light_text") and lights is not None:
                 key = lights.get(r - 2, "none")
                 style = f"汇总{LIGHT_LABELS[key]}" if key in _LIGHT_FILLS else "汇总居中"
             cell.style = style
@@ -358,6 +360,28 @@ def _measure_sheet_rows(c: Consolidation) -> tuple[list[list[Any]], dict[int, st
     return rows, lights
 
 
+DEADLINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("编号", "center"),
+    ("措施", "text"),
+    ("牵头单位", "name"),
+    ("完成时限", "long"),
+    ("剩余/逾期\n天数", "center"),
+    ("报送进展", "center"),
+    ("提示", "light_text"),
+)
+
+
+def _deadline_sheet_rows(c: Consolidation) -> tuple[list[list[Any]], dict[int, str]]:
+    """临期和逾期事项 as the bulletin words them; the 提示 cell filled with the light."""
+    rows = deadline_rows(c)
+    table = [
+        [r["number"], r["title"], r["leads"], r["due"], r["days"],
+         r["status"], r["note"]]
+        for r in rows
+    ]  # fmt: skip
+    return table, {i: r["light"] for i, r in enumerate(rows)}
+
+
 MEASURE_UNIT_HEADERS = ("措施编号", "措施", "单位", "分工", "报送情况", "进展说明")
 _MEASURE_UNIT_KINDS = ("center", "text", "name", "short", "center", "long")
 
@@ -408,6 +432,12 @@ def summary_workbook(c: Consolidation) -> bytes:
         widths=[width for _, _, width in _MEASURE_COLUMNS],
         landscape=True,
     )
+    deadline_table, deadline_lights = _deadline_sheet_rows(c)
+    if deadline_table:  # read with 措施进展 at the meeting, so printed next to it
+        _write_sheet(
+            wb.create_sheet("临期和逾期事项"), title, DEADLINE_COLUMNS, deadline_table,
+            deadline_lights,
+        )  # fmt: skip
     for sheet, items, label in (
         ("问题困难", c.problems, "存在的问题困难"),
         ("下一步措施", c.next_steps, "下一步落实措施"),

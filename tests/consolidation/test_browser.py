@@ -28,7 +28,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from config.settings import Settings
-from tests.consolidation_fixture import load_month
+from tests.consolidation_fixture import load_month, record_month
 from tests.helpers import ROOT, UPDATE_GOLDEN, free_port, load_seeds, taskforce
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -232,3 +232,52 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
     assert "县能源局" in page and "县交通局" in page
     # The charts are inline SVG the browser draws as it is (no script to run).
     assert page.count("<svg ") == 2 and "图2 各组按时报送率与措施灯色" in page
+
+
+def test_the_deadline_table_fits_the_artifact_in_a_browser(tmp_path: Path) -> None:
+    """陵川's May 2023 as of 9 June: measure 12 (due 30 June) is 临期 and the June policy
+    windows of 31 and 32 end; the artifact's 临期和逾期事项 table fits the UI's column."""
+    chromium()
+    var = tmp_path / "var"
+    settings = Settings(var_dir=var)
+    load_seeds(settings, "lingchuan-2023")
+    record_month(
+        settings,
+        {
+            "policy": "lingchuan-2023", "obligation": "monthly-progress", "period": "2023-05",
+            "as_of": "2023-06-09T09:00:00+08:00", "units": {},
+            "default": {"received": "2023-06-02T09:00:00+08:00", "status": "推进中", "share": 0.4},
+        },
+    )  # fmt: skip
+    smtp_port, api_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TASKFORCE_", "PREFECT_"))},
+        "TASKFORCE_VAR_DIR": str(var),
+        "TASKFORCE_SMTP_PORT": str(smtp_port),
+        "TASKFORCE_MAILCATCHER_PORT": str(smtp_port),
+        "TASKFORCE_MAILCATCHER_DIRECTORY": str(var / "mail"),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    started = taskforce(env, "up", "--port", str(api_port))
+    assert started.returncode == 0, started.stderr
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        result = taskforce(env, "consolidate", "--policy", "lingchuan-2023", "--period", "2023-05",
+                           "--as-of", "2023-06-09T09:00")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        ui = f"http://127.0.0.1:{api_port}"
+        artifacts = httpx.post(f"{ui}/api/artifacts/filter", json={}, timeout=10).json()
+        [bulletin] = [a for a in artifacts if a["key"] == "consolidation-lingchuan-2023-bulletin"]
+        artifact_url = f"{ui}/artifacts/artifact/{bulletin['id']}"
+        page = browse(artifact_url, SCREENSHOTS / "artifact-deadlines.png")
+        assert "临期和逾期事项" in page and "12 着力扩大文旅消费" in page
+        with devtools(artifact_url) as browser:
+            edges = browser.evaluate(RIGHT_EDGES)
+            # 分组情况, 临期和逾期事项, 措施推进情况: each last column on screen.
+            assert [c["text"] for c in edges["columns"]][:3] == ["黄灯", "报送进展", "灯"], edges
+            for edge in edges["columns"] + edges["paths"]:
+                assert edge["right"] <= edge["limit"] + 0.5, edges
+            print({c["text"]: (round(c["right"]), round(c["limit"])) for c in edges["columns"]})
+    finally:
+        taskforce(env, "down")

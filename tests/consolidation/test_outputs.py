@@ -48,7 +48,12 @@ def test_bulletin_and_workbook_of_a_month(settings: Settings, name: str) -> None
     _golden(name, html)
     _golden(name, markdown)
     wb = openpyxl.load_workbook(io.BytesIO(workbook.read_bytes()))
-    assert wb.sheetnames[:4] == ["报送情况", "措施进展", "问题困难", "下一步措施"]
+    # 新绛's measure 11 is due on 31 December, 18 days after the November summary's as_of: its
+    # 临期 row is printed next to 措施进展; 陵川's February has no deadline within 30 days.
+    deadlines = ["临期和逾期事项"] if name == "xinjiang-2022-11" else []
+    assert wb.sheetnames[: 4 + len(deadlines)] == [
+        "报送情况", "措施进展", *deadlines, "问题困难", "下一步措施",
+    ]  # fmt: skip
     matrix = wb["报送情况"]
     names = [row[0] for row in matrix.iter_rows(min_row=2, values_only=True) if row[0]]
     assert len(names) == result.consolidation.counts["obligated"]

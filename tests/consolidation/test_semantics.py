@@ -199,8 +199,9 @@ def test_the_companies_never_lower_a_status_or_a_group(quarter: list[Consolidati
 
 def test_every_group_appears_in_problems_and_next_steps(quarter: list[Consolidation]) -> None:
     text = bulletin_markdown(quarter[-1])
-    problems = text.split("## 五、存在的问题")[1].split("## 六、")[0]
-    next_steps = text.split("## 六、下一步措施")[1].split("## 七、")[0]
+    # March, as of 10 April, lists 26(1)'s policy window ending on 30 April as section 四.
+    problems = text.split("## 六、存在的问题")[1].split("## 七、")[0]
+    next_steps = text.split("## 七、下一步措施")[1].split("## 八、")[0]
     for section in (problems, next_steps):
         assert re.findall(r"^### （.）(.+)$", section, re.M) == list(GROUPS)
     # 人行 leads 19 and 20 (项目谋划建设) and 31 and 32 (财政金融服务): its words go under both,
@@ -238,7 +239,7 @@ def test_implausible_values_are_flagged_not_lit(quarter: list[Consolidation]) ->
     assert (coal.light, coal.implausible) == ("check", "低于上月报送的30万吨（累计值不应减少）")
     text = bulletin_markdown(march)
     assert "| 100亿元（待核实） |" in text and "2857.1%" not in text
-    quality = text.split("## 八、台账报送质量")[1]
+    quality = text.split("## 九、台账报送质量")[1]  # after 四、临期和逾期事项
     assert (
         "第29条全年申请专项债券额度：报送100亿元，目标3.5亿元（2023年12月31日前），"
         "超过目标值的1.5倍（报送单位：县财政局）"
@@ -319,7 +320,10 @@ def test_judgement_march(quarter: list[Consolidation]) -> None:
         "推进情况：47项措施中，滞后1项、推进中46项。自报滞后的措施1项：第4条进一步简化复工复产"
         "验收程序。量化目标12项，红灯1项、黄灯1项、待核实2项、未报完成值8项。"
         "红灯目标：第20条新建项目开工率（县发改局等牵头）落后序时进度50.0个百分点，需重点督促。"
-        "黄灯目标：第21条招商引资签约项目总投资（县投资促进中心等牵头）落后14.7个百分点。",
+        "黄灯目标：第21条招商引资签约项目总投资（县投资促进中心等牵头）落后14.7个百分点。"
+        # As of 10 April, 26(1)'s rate cut ends in 20 days (30 April, a Sunday): told, unlit.
+        "临期和逾期事项：第26条第（1）项降低失业保险费率，政策执行至4月30日（星期日），还有20天，"
+        "到期后政策停止执行。",
         "台账质量：任务清单台账应报41个单位，已报送40个，未报送1个（县自然资源局）；"
         "填写不完整的1个：县能源局（1/2行完整）。报送数据明显不合常理、需核实的量化目标2项："
         "第1条全县煤炭全年产量、第29条全年申请专项债券额度。",
@@ -379,7 +383,10 @@ def test_judgement_xinjiang_november(settings: Settings) -> None:
         # behind (red); 3.6/4 = 90 % → 1.5 behind (green); the other 12 targets unreported.
         "推进情况：64项措施中，推进中60项、未报进展4项。量化目标14项，红灯1项、绿灯1项、"
         "未报完成值12项。红灯目标：第10条引进或培育落户新绛的网络货运平台企业（县交通运输局牵头）"
-        "落后序时进度91.5个百分点，需重点督促。",
+        "落后序时进度91.5个百分点，需重点督促。"
+        # Measure 11 (农村寄递物流, 县发改局) is due on 31 December, 16 days after as_of: 临期.
+        "临期和逾期事项：第11条措施完成时限为12月31日（星期六），剩16天，牵头单位报送“推进中”。"
+        "请县发改局抓紧推进，确保按期完成。",
         "台账质量：各单位均使用规定表格报送，未发现需核实的数据。",
         "督办情况：截至本期无在办督办事项。",
     ]

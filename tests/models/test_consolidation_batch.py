@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import Session, col, select
@@ -13,6 +13,7 @@ from models import tables as t
 from models.consolidation_batch import load_consolidation_inputs
 from models.consolidation_store import load_consolidation_input
 from models.db import engine_for, session_scope
+from models.deadline_store import extend_deadline
 from tests.consolidation_fixture import load_month
 from tests.helpers import load_seeds
 
@@ -111,3 +112,27 @@ def test_batch_equals_per_policy(settings: Settings) -> None:
             load_consolidation_inputs(
                 session, ["nowhere"], period="2023-02", as_of=datetime.now(UTC)
             )
+
+
+def test_batch_reads_deadlines_and_extensions_as_the_per_policy_loader(settings: Settings) -> None:
+    """Both loaders give a measure its deadline after the office's 延期 and the policy's window."""
+    load_seeds(settings)
+    spec = load_month(settings, "lingchuan-2023-02")
+    with session_scope(settings) as session:
+        extend_deadline(
+            session, "lingchuan-2023", "12", date(2023, 9, 30), reason="补贴资金下达延迟",
+            by="县工作专班办公室", at=datetime(2023, 3, 1, 2, tzinfo=UTC),
+        )  # fmt: skip
+    with Session(engine_for(settings.effective_database_url)) as session:
+        one = load_consolidation_input(
+            session, "lingchuan-2023", period="2023-02", as_of=spec["as_of"], with_previous=False
+        )
+        (batch,) = load_consolidation_inputs(
+            session, ["lingchuan-2023"], period="2023-02", as_of=spec["as_of"]
+        )
+    assert batch == one
+    dated = {m.number: m.deadline for m in one.measures if m.deadline is not None}
+    assert sorted(dated) == ["12", "26(1)", "26(2)", "26(9)", "31", "32"]
+    twelve = dated["12"]
+    assert (twelve.original, twelve.due) == (date(2023, 6, 30), date(2023, 9, 30))
+    assert dated["26(1)"].kind == "window" and one.deadline_window_days == 30
