@@ -25,8 +25,8 @@ from tasks.consolidation.consolidate import (
     STATUS_ORDER,
     SubmissionFact,
     UnitFact,
+    counting_reports,
 )
-from tasks.consolidation.consolidate import _counting as counting_reports
 from tasks.deadlines import (
     DeadlineStanding,
     Extension,
@@ -138,7 +138,7 @@ def last_statuses(
     """(unit code, measure number) → the status the unit last reported for the measure, in a
     report that counts by ``as_of`` (any cycle: the latest report wins, whatever its period).
 
-    "Counts" is the consolidation's rule (``tasks.consolidation.consolidate._counting``): a
+    "Counts" is the consolidation's rule (``tasks.consolidation.consolidate.counting_reports``): a
     reviewed and rejected reply or an unverified sender's mail says nothing of a measure.
     """
     assert policy.id is not None

@@ -356,7 +356,7 @@ def _worst(lights: Sequence[Light]) -> Light:
     return "none"
 
 
-def _counting(
+def counting_reports(
     unit: UnitFact, as_of: datetime
 ) -> tuple[SubmissionFact | None, SubmissionFact | None]:
     """(first, latest) of the unit's reports that count and had arrived by as_of."""
@@ -398,7 +398,7 @@ def _waits_unverified(unit: UnitFact, as_of: datetime) -> bool:
 
 
 def _unit_row(unit: UnitFact, as_of: datetime, groups: tuple[str, ...]) -> UnitRow:
-    first, latest = _counting(unit, as_of)
+    first, latest = counting_reports(unit, as_of)
     waiting = _waits_unverified(unit, as_of)
     if first is None or latest is None:
         arrived = _answered(unit, as_of)
@@ -684,7 +684,7 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
     }
     led_groups = _led_groups(data.measures, measure_group, {u.code for u in data.units})
     units = tuple(_unit_row(u, as_of, tuple(led_groups.get(u.code, []))) for u in data.units)
-    latest = {u.code: _counting(u, as_of)[1] for u in data.units}
+    latest = {u.code: counting_reports(u, as_of)[1] for u in data.units}
     counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
     counts["unverified"] = sum(1 for u in units if u.unverified)
