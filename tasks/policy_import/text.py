@@ -56,6 +56,8 @@ def read_document(file: Path) -> list[str]:
 
 _PIPES = re.compile(r"^[|｜]+$")
 _TRAILING_PIPE = re.compile(r"\s*[|｜]+$")
+_ROW = re.compile(r"^[|｜].*[^|｜\s].*[|｜].*[|｜]$")  # two cells at least
+_RULE = re.compile(r"^[|｜][-:|｜\s]+$")  # |---|:--| under a header row
 
 
 def text_paragraphs(text: str) -> list[str]:
@@ -67,12 +69,17 @@ def text_paragraphs(text: str) -> list[str]:
 def pipe_cells(lines: list[str]) -> list[str]:
     """A web page's table flattened to text with ``|`` for its cell borders, as one cell per line:
     a line of pipes alone ("|", or "||||" around empty cells) is a border and goes, and so does
-    the pipe ending every cell's line ("序号 |"). Empty cells are not kept: the table reader
+    the pipe ending every cell's line ("序号 |"); a row on one line between pipes is split into its
+    cells, and its |---| rule goes. Empty cells are not kept: the table reader
     aligns a row's cells to its columns by what they look like."""
     ending = sum(1 for line in lines if _TRAILING_PIPE.search(line) and not _PIPES.match(line))
+    rows = sum(1 for line in lines if _ROW.match(line))
     cells: list[str] = []
     for line in lines:
-        if _PIPES.match(line):
+        if _PIPES.match(line) or (rows >= 2 and _RULE.match(line)):
+            continue
+        if rows >= 2 and _ROW.match(line):  # a row on one line: "| 1 | 任务 | 县水利局 |"
+            cells += [cell.strip() for cell in re.split(r"[|｜]", line) if cell.strip()]
             continue
         if ending >= 3:  # a run of cells, not one line that happens to end in a pipe
             line = _TRAILING_PIPE.sub("", line)

@@ -204,3 +204,34 @@ def test_no_issue_date_and_a_year_in_the_title() -> None:
     assert (active["start"], active["end"]) == (date(2024, 1, 1), date(2024, 12, 31))
     line = next(r for r in result.review if r.startswith("有效期"))
     assert "2024-01-01～2024-12-31" in line and "未识别印发日期" in line
+
+
+ONE_LINE_ROWS = """县2024年河湖治理任务清单
+| 序号 | 重点任务 | 责任单位 | 完成时限 |
+|---|---|---|---|
+| 1 | 完成县城段河道清淤8公里。 | 县水利局 | 2024年6月 |
+| 2 | 建成农村污水处理设施20处。 | 县生态环境局、★县住建局 |  |
+"""
+
+
+def test_rows_on_one_line_between_pipes() -> None:
+    [table] = find_task_tables(text_paragraphs(ONE_LINE_ROWS))
+    assert [(r.task, r.units, r.deadline) for r in table.rows] == [
+        ("完成县城段河道清淤8公里。", "责任单位：县水利局", "2024年6月"),
+        ("建成农村污水处理设施20处。", "牵头单位：县住建局；责任单位：县生态环境局", "2024年6月"),
+    ]
+    # An empty cell is read as one merged with the row above (a page drops rowspan cells the
+    # same way), and the review list says so.
+    assert table.rows[1].followed == ["完成时限"]
+
+
+def test_a_garbled_issue_date_is_quoted() -> None:
+    text = "关于印发2022年目标任务的通知\n\n县人民政府办公室\n\n2022121日\n" + BLANK_LINES
+    result = import_policy(
+        text_paragraphs(text),
+        code="t",
+        directory=None,
+        units_directory="none",
+        today=date(2026, 12, 6),
+    )
+    assert "未识别印发日期（原文“2022121日”不是完整日期），请补填" in result.review
