@@ -549,7 +549,12 @@ def import_policy(
         )
     start, end = body_range(paragraphs)
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
-    issued, active_end, active_note = _active(meta.title or plan_title, meta.issued, today)
+    # A page that kept only the table has its title as first line (2025年开发区重点工作清单);
+    # "# …" lines are a keeper's notes on the file (its source), not the notice's.
+    first = next((p for p in paragraphs if not p.startswith("#")), "")
+    body_title = plan_title if start < end else ""  # no body: the line before it is no title
+    title = meta.title or body_title or (first if meta.issued is None else "")
+    issued, active_end, active_note = _active(title, meta.issued, today)
     tables = find_task_tables(paragraphs)
     in_table = {i for table in tables for i in range(table.start, table.end)}
     body = parse_body(

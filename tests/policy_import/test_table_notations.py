@@ -235,3 +235,29 @@ def test_a_garbled_issue_date_is_quoted() -> None:
         today=date(2026, 12, 6),
     )
     assert "未识别印发日期（原文“2022121日”不是完整日期），请补填" in result.review
+
+
+def test_a_page_of_only_a_table_takes_its_heading_year() -> None:
+    text = TRAILING_PIPES.replace("园区重点工作清单", "2025年园区重点工作清单")
+    result = import_policy(
+        text_paragraphs(text),
+        code="t",
+        directory=None,
+        units_directory="none",
+        today=date(2026, 12, 6),
+    )
+    active = result.policy["active"]
+    assert (active["start"], active["end"]) == (date(2025, 1, 1), date(2025, 12, 31))
+    # Without the year the caller's today stands in, and the review line says so.
+    result = import_policy(
+        text_paragraphs(TRAILING_PIPES),
+        code="t",
+        directory=None,
+        units_directory="none",
+        today=date(2026, 12, 6),
+    )
+    assert result.policy["active"]["start"] == date(2026, 12, 6)
+    assert (
+        "有效期推定为2026-12-06（原文未识别印发日期，按导入当日）至当年年底，请确认"
+        in result.review
+    )
