@@ -548,15 +548,17 @@ def import_policy(
             source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
         )
     start, end = body_range(paragraphs)
+    tables = find_task_tables(paragraphs)
+    in_table = {i for table in tables for i in range(table.start, table.end)}
     plan_title = compact(paragraphs[start - 1]) if start else meta.title
+    if start - 1 in in_table:  # the body starts inside a table: the line before is a cell
+        plan_title = meta.title or next(t.title for t in tables if t.start < start <= t.end)
     # A page that kept only the table has its title as first line (2025年开发区重点工作清单);
     # "# …" lines are a keeper's notes on the file (its source), not the notice's.
     first = next((p for p in paragraphs if not p.startswith("#")), "")
     body_title = plan_title if start < end else ""  # no body: the line before it is no title
     title = meta.title or body_title or (first if meta.issued is None else "")
     issued, active_end, active_note = _active(title, meta.issued, today)
-    tables = find_task_tables(paragraphs)
-    in_table = {i for table in tables for i in range(table.start, table.end)}
     body = parse_body(
         [p for i, p in enumerate(paragraphs[start:end], start) if i not in in_table],
         lambda text: carries_units(text, names),

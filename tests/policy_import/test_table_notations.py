@@ -166,6 +166,8 @@ def test_the_starred_unit_leads_in_the_imported_measures() -> None:
     result = import_policy(
         text_paragraphs(PIPE_LINES), code="t-2024", directory=None, units_directory="none"
     )
+    # The line before the body is a header cell (责任单位): the title is the table's.
+    assert result.policy["document"]["title"] == "县政府2024年重点工作任务分解落实方案"
     measures = result.policy["measures"]
     assert [m["text"] for m in measures] == [
         "地区生产总值增长6%左右。",
