@@ -38,14 +38,16 @@ class Column(Enum):
     other = "other"
 
 
+_PERSONS = re.compile(r"领导$|负责人$|联系人$")
 # Header cell -> column kind; first match wins (配合单位 before 单位).
 _HEADERS: list[tuple[re.Pattern[str], Column]] = [
     (re.compile(r"^(?:序号|编号)$"), Column.number),
+    (_PERSONS, Column.other),  # persons (钱 宇), not units
     (re.compile(r"(?:牵头|主责)(?:单位|部门)"), Column.lead),
     (re.compile(r"(?:配合|协办|参与|协同)(?:单位|部门)"), Column.support),
     (re.compile(r"(?:责任|承办|实施)(?:单位|部门|主体)"), Column.responsible),
     (re.compile(r"时限|时间|进度|节点|期限"), Column.deadline),
-    (re.compile(r"任务|措施|举措|内容|事项|工作要求"), Column.task),
+    (re.compile(r"任务|措施|举措|内容|事项|工作要求|^重点工作$|预期目标$"), Column.task),
     (re.compile(r"^(?:类别|分类|领域|板块|类型|方面|项目类别|任务类别)$"), Column.category),
 ]
 _UNIT_COLUMNS = (Column.responsible, Column.lead, Column.support)
@@ -78,8 +80,12 @@ class TaskTable:
 
 def column_of(header: str) -> Column | None:
     """The kind of a header cell; None when the line is not a column name."""
-    header = compact(header)
-    if len(header) > 8 or re.search(r"[。；;，,：:]", header):
+    header = re.sub(r"^\d{4}年度?", "", compact(header))  # 2022年预期目标
+    if (
+        len(header) > 8
+        or re.search(r"[。；;，,：:]", header)
+        or re.match(r"\d|[一二三四五六七八九十]+、", header)
+    ):
         return None
     for pattern, column in _HEADERS:
         if pattern.search(header):
@@ -113,10 +119,15 @@ def _header_cells(lines: list[str], at: int) -> _Header:
     while index < len(lines) and len(columns) < 10:
         line = compact(lines[index])
         joined = line + compact(lines[index + 1]) if index + 1 < len(lines) else ""
-        if column_of(line) in (None, Column.other) and column_of(joined) not in (
-            None,
-            Column.other,
-            Column.number,
+        if (
+            column_of(line) in (None, Column.other)
+            and not _PERSONS.search(line)  # 责任领导 then 责任单位: two columns
+            and column_of(joined)
+            not in (
+                None,
+                Column.other,
+                Column.number,
+            )
         ):
             line, index = joined, index + 1
         column = column_of(line)
@@ -231,17 +242,22 @@ def _unnumbered_table(lines: list[str], start: int) -> TaskTable | None:
         return None
     rows: list[TaskRow] = []
     category = ""
+    task_at = kinds.index(Column.task)
+    # Columns between the task and the units (牵头领导: persons) take the cells after the task.
+    first_unit = min(i for i, c in enumerate(kinds) if c in _UNIT_COLUMNS)
+    between = header.names[task_at + 1 : first_unit]
     for number, (cells, unit_cells, rest) in enumerate(groups, 1):
-        for cell in cells[:-1]:
+        items = [i for i, cell in enumerate(cells) if _NUMBERED_CELL.match(cell)]
+        task_index = items[-1] if items and between else len(cells) - 1
+        for cell in cells[:task_index]:
             match = _NUMBERED_CELL.match(cell)
             if match and match["part"]:
                 category = cell[match.end() :]
-        task = cells[-1] if cells else ""
+        task = cells[task_index] if cells else ""
         match = _NUMBERED_CELL.match(task)
-        labels = {Column.responsible: "责任", Column.lead: "牵头", Column.support: "配合"}
+        persons = [c for c in cells[task_index + 1 :] if c]
         unit_text = "；".join(
-            f"{labels[column]}单位：{text}"
-            for column, text in zip(unit_columns, unit_cells, strict=False)
+            unit_cell(column, text) for column, text in zip(unit_columns, unit_cells, strict=False)
         )
         deadline = ""
         if Column.deadline in after_units:
@@ -253,6 +269,8 @@ def _unnumbered_table(lines: list[str], start: int) -> TaskTable | None:
         ]
         cells = [c for c in rest if c != deadline]
         other = [f"{name}：{cell}" for name, cell in zip(names, cells, strict=False)]
+        if persons and between:
+            other.insert(0, f"{between[0]}：{'、'.join(persons)}")
         rows.append(
             TaskRow(
                 number=str(number),
@@ -263,6 +281,8 @@ def _unnumbered_table(lines: list[str], start: int) -> TaskTable | None:
                 other=other,
             )
         )
+    if start and column_of(lines[start - 1]) is Column.number:
+        start -= 1  # a 序号 column whose cells are not the rows' numbers (1 for rows 1.…11.)
     title = _title(lines[max(0, start - 2) : start])
     return TaskTable(start, at, title, [*kinds], header.names, rows)
 
@@ -445,11 +465,10 @@ def _row(
             values[column] += sep + text
         elif text:
             values[column] = text
-    labels = {Column.responsible: "责任", Column.lead: "牵头", Column.support: "配合"}
     units = [  # in the table's column order
-        f"{labels[column]}单位：{values[column]}"
+        unit_cell(column, values[column])
         for column in dict.fromkeys(columns)
-        if column in labels and column in values
+        if column in _LABELS and column in values
     ]
     row = TaskRow(
         number=number,
@@ -461,6 +480,23 @@ def _row(
         followed=followed,
     )
     return row, {c: v for c, v in values.items() if c is not Column.task}
+
+
+_LABELS = {Column.responsible: "责任", Column.lead: "牵头", Column.support: "配合"}
+_STAR = re.compile(r"^[★☆]\s*")
+
+
+def unit_cell(column: Column, text: str) -> str:
+    """A unit cell for the units parser, labelled by its column. A name marked ★ or ☆ leads (such
+    tables mark the lead unit so, the legend often left off the page): "★区发改委、统计局" is
+    "牵头单位：区发改委；责任单位：统计局"."""
+    names = re.split(r"[、，,；;]", text)
+    if not any(_STAR.match(name) for name in names):
+        return f"{_LABELS[column]}单位：{text}"
+    lead = [_STAR.sub("", name) for name in names if _STAR.match(name)]
+    rest = [name for name in names if name and not _STAR.match(name)]
+    label = "责任" if column is Column.lead else _LABELS[column]
+    return f"牵头单位：{'、'.join(lead)}" + (f"；{label}单位：{'、'.join(rest)}" if rest else "")
 
 
 def column_deadline(text: str, issued: date) -> Deadline | None:
@@ -486,6 +522,8 @@ def _title(before: list[str]) -> str:
     """The table's title: the line before the header, without its 附件N label."""
     for line in reversed(before):
         title = re.sub(r"^附件\s*\d*\s*[:：]?", "", compact(line))
+        if title.startswith(("(", "（")) and title.endswith((")", "）")):
+            continue  # (共118项)
         if title and len(title) <= 60 and not title.endswith(("。", "；")):
             return title
     return ""

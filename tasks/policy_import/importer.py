@@ -133,13 +133,45 @@ def notice_county(meta: Meta) -> str:
     return county_of(meta.issuer) or county_of(meta.title)
 
 
-def _active_end(title: str, issued: date) -> tuple[date, str]:
+def _title_year(title: str) -> int | None:
     years = [int(y) for y in re.findall(r"(\d{4})年", title)]
-    year = max(years) if years else issued.year
-    return date(year, 12, 31), (
-        f"有效期按标题中的{year}年推定为{issued.isoformat()}～{year}-12-31，请确认"
-        if years
-        else f"有效期原文未写，推定为印发日期{issued.isoformat()}至当年年底，请确认"
+    return max(years) if years else None
+
+
+def _active(title: str, issued: date | None, today: date | None) -> tuple[date, date, str]:
+    """The policy's start (the issue date) and end (the end of the title's year, else of the
+    issue year), and the review line saying how they were found. Without an issue date the
+    start is 1 January of the title's year, else the caller's today."""
+    year = _title_year(title)
+    if issued is None:
+        if year is not None:
+            start = date(year, 1, 1)
+            return (
+                start,
+                date(year, 12, 31),
+                (
+                    f"有效期按标题中的{year}年推定为{start.isoformat()}～{year}-12-31"
+                    "（原文未识别印发日期，相对时限亦按此推算），请确认"
+                ),
+            )
+        if today is None:
+            raise ValueError("no issue date and no today")
+        return (
+            today,
+            date(today.year, 12, 31),
+            (
+                f"有效期推定为{today.isoformat()}（原文未识别印发日期，按导入当日）至当年年底，请确认"
+            ),
+        )
+    end = date(year if year is not None else issued.year, 12, 31)
+    return (
+        issued,
+        end,
+        (
+            f"有效期按标题中的{year}年推定为{issued.isoformat()}～{end.isoformat()}，请确认"
+            if year is not None
+            else f"有效期原文未写，推定为印发日期{issued.isoformat()}至当年年底，请确认"
+        ),
     )
 
 
@@ -509,16 +541,24 @@ def import_policy(
     paragraphs, script = to_simplified(paragraphs)
     meta = find_meta(paragraphs)
     review = list(meta.review)
-    # Without an issue date relative phrases cannot be resolved; the review list says so and the
-    # caller's today (read once at the CLI's edge) stands in.
-    issued = meta.issued or today
-    if issued is None:
+    # Without an issue date the title's year, else the caller's today (read once at the CLI's
+    # edge), stands in; the review list says so.
+    if meta.issued is None and today is None:
         raise ConfigError(
             source or "（原文）", "", "未识别印发日期（应为单独一行的“YYYY年M月D日”）"
         )
     start, end = body_range(paragraphs)
     tables = find_task_tables(paragraphs)
     in_table = {i for table in tables for i in range(table.start, table.end)}
+    plan_title = compact(paragraphs[start - 1]) if start else meta.title
+    if start - 1 in in_table:  # the body starts inside a table: the line before is a cell
+        plan_title = meta.title or next(t.title for t in tables if t.start < start <= t.end)
+    # A page that kept only the table has its title as first line (2025年开发区重点工作清单);
+    # "# …" lines are a keeper's notes on the file (its source), not the notice's.
+    first = next((p for p in paragraphs if not p.startswith("#")), "")
+    body_title = plan_title if start < end else ""  # no body: the line before it is no title
+    title = meta.title or body_title or (first if meta.issued is None else "")
+    issued, active_end, active_note = _active(title, meta.issued, today)
     body = parse_body(
         [p for i, p in enumerate(paragraphs[start:end], start) if i not in in_table],
         lambda text: carries_units(text, names),
@@ -528,8 +568,6 @@ def import_policy(
     body.sections += table_sections
     body.measures += table_measures
     annex = paragraphs[end:]
-    plan_title = compact(paragraphs[start - 1]) if start else meta.title
-    active_end, active_note = _active_end(meta.title or plan_title, issued)
     review.append(active_note)
     review += _body_review(body) + table_review
     sections, group_codes, section_review = _sections(body, issued, active_end)

@@ -142,8 +142,16 @@ def find_meta(paragraphs: list[str]) -> Meta:
         ("印发日期", meta.issued),
     ):
         if not value:
-            meta.review.append(f"未识别{name}，请补填")
+            meta.review.append(
+                f"未识别{name}{_garbled_date(lines) if name == '印发日期' else ''}，请补填"
+            )
     return meta
+
+
+def _garbled_date(lines: list[str]) -> str:
+    """A date line a web page garbled ("2022121日" for 2022年1月21日?), quoted for the reader."""
+    garbled = next((line for line in lines if re.fullmatch(r"\d{4}[\d年月]{1,6}日", line)), None)
+    return f"（原文“{garbled}”不是完整日期）" if garbled else ""
 
 
 def _chinese_number(text: str) -> int:

@@ -54,9 +54,38 @@ def read_document(file: Path) -> list[str]:
     return text_paragraphs(text)
 
 
+_PIPES = re.compile(r"^[|｜]+$")
+_TRAILING_PIPE = re.compile(r"\s*[|｜]+$")
+_ROW = re.compile(r"^[|｜].*[^|｜\s].*[|｜].*[|｜]$")  # two cells at least
+_RULE = re.compile(r"^[|｜][-:|｜\s]+$")  # |---|:--| under a header row
+
+
 def text_paragraphs(text: str) -> list[str]:
-    """Non-empty lines, stripped: in these notices a blank line separates every paragraph."""
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """Non-empty lines, stripped: in these notices a blank line separates every paragraph (and
+    every cell of a table a web page flattened one cell per line)."""
+    return pipe_cells([line.strip() for line in text.splitlines() if line.strip()])
+
+
+def pipe_cells(lines: list[str]) -> list[str]:
+    """A web page's table flattened to text with ``|`` for its cell borders, as one cell per line:
+    a line of pipes alone ("|", or "||||" around empty cells) is a border and goes, and so does
+    the pipe ending every cell's line ("序号 |"); a row on one line between pipes is split into its
+    cells, and its |---| rule goes. Empty cells are not kept: the table reader
+    aligns a row's cells to its columns by what they look like."""
+    ending = sum(1 for line in lines if _TRAILING_PIPE.search(line) and not _PIPES.match(line))
+    rows = sum(1 for line in lines if _ROW.match(line))
+    cells: list[str] = []
+    for line in lines:
+        if _PIPES.match(line) or (rows >= 2 and _RULE.match(line)):
+            continue
+        if rows >= 2 and _ROW.match(line):  # a row on one line: "| 1 | 任务 | 县水利局 |"
+            cells += [cell.strip() for cell in re.split(r"[|｜]", line) if cell.strip()]
+            continue
+        if ending >= 3:  # a run of cells, not one line that happens to end in a pipe
+            line = _TRAILING_PIPE.sub("", line)
+        if line:
+            cells.append(line)
+    return cells
 
 
 def docx_paragraphs(data: bytes, file: Path) -> list[str]:

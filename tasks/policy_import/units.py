@@ -66,7 +66,7 @@ _UNNAMED_REST = re.compile(r"等(?:相关|有关|其他)?(?:单位|部门|机构
 # inside it, 各县（市、区）人民政府.
 UNIT_LIKE = re.compile(
     r"^(?:[^（()）]|[（(][^（()）]{1,20}[）)]){1,30}?(?:局|办|委|中心|政府|管委会|公司|集团|组|社|段|会|单位|支行|分行|行|部|所|站|"
-    r"院|队|部门|专班|联|室|处|科|区|镇|乡|街道|企业|机构)(?:[（(][^（()）]{1,20}[）)])?$"
+    r"院|队|部门|专班|联|室|处|科|区|镇|乡|街道|企业|机构|海关)(?:[（(][^（()）]{1,20}[）)])?$"
 )
 # Running text that names units without any bracket; the measure keeps its text.
 _LED_BY = re.compile(
