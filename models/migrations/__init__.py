@@ -24,7 +24,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlmodel import SQLModel
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
@@ -190,17 +190,27 @@ def schema_state(connection: Connection) -> SchemaState:
     return SchemaState("unknown", None, tuple(differences(actual, by_revision[nearest])))
 
 
+# Two processes that find the same database empty (two commands, or workers, on a new
+# database) both migrate it: the second waits for the first, then finds nothing left to do.
+_PG_LOCK = 0x7461736B  # pg_advisory_xact_lock key ("task")
+
+
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
-    """A connection to run revisions on, committed at the end.
+    """A connection to run revisions on, in one transaction that holds the database's lock.
 
     On SQLite, foreign keys are off meanwhile: batch mode copies a table and drops the old one,
-    which with them on would delete or refuse the rows that point at it.
+    which with them on would delete or refuse the rows that point at it. ``BEGIN IMMEDIATE``
+    takes the write lock at once and makes the DDL transactional (the driver would otherwise
+    commit each CREATE on its own, and another process could see half a schema).
     """
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         if sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         try:
             yield connection
             connection.commit()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -260,3 +261,35 @@ def test_newer_database_is_refused(tmp_path: Path, db_settings: Settings) -> Non
         init_db(db_settings)
     result = new_cli(tmp_path, db_settings, "db", "upgrade")
     assert result.returncode == 2 and "新版 taskforce" in result.stderr
+
+
+def test_processes_that_find_a_new_database_empty_make_it_once(
+    tmp_path: Path, db_settings: Settings
+) -> None:
+    """Three commands started together on a new database: one makes the tables, the others
+    wait for it and find nothing to do (without the lock, two of three failed on SQLite)."""
+    start = time.time() + 3  # after the three interpreters have started
+    script = (
+        "import sys, time\n"
+        "from config.settings import Settings\n"
+        "from models.db import init_db\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "init_db(Settings(database_url=sys.argv[1]))\n"
+    )
+    url = db_settings.effective_database_url
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TASKFORCE_")}
+    environment["PYTHONPATH"] = str(ROOT)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url, str(start)],
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], errors
+    assert stamped(db_settings) == migrations.head()
+    with engine_for(url).connect() as connection:
+        assert migrations.table_columns(connection) == migrations.model_tables()
