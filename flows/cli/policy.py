@@ -64,8 +64,9 @@ class CycleRow(JsonRow):
 def db_init() -> None:
     """建立数据库表；已有数据库则升级到本版本的表结构（数据不变）。"""
     settings = load_settings()
-    out.print(upgrade_line(upgrade_db(settings)), markup=False)
+    done = upgrade_db(settings)
     out.print(f"数据库已就绪：{settings.shown_database_url}", markup=False)
+    out.print(upgrade_line(done), markup=False)
     for line in form_lines(settings):
         out.print(line, markup=False)
 

@@ -232,3 +232,9 @@ def stamp(engine: Engine, revision: str) -> None:
     """Record ``revision`` as the database's without running anything."""
     with _migrating(engine) as connection:
         command.stamp(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo the revisions after ``revision`` (for a developer; an office restores a backup)."""
+    with _migrating(engine) as connection:
+        command.downgrade(alembic_config(connection), revision)

@@ -293,3 +293,19 @@ def test_processes_that_find_a_new_database_empty_make_it_once(
     assert stamped(db_settings) == migrations.head()
     with engine_for(url).connect() as connection:
         assert migrations.table_columns(connection) == migrations.model_tables()
+
+
+def test_each_revision_goes_down_and_up_again(db_settings: Settings) -> None:
+    engine = init_db(db_settings)
+    for revision in reversed(migrations.revisions()[:-1]):
+        migrations.downgrade(engine, revision)
+        with engine.connect() as connection:
+            assert migrations.table_columns(connection) == migrations.revision_tables()[revision]
+    migrations.downgrade(engine, "base")
+    with engine.connect() as connection:
+        assert migrations.table_columns(connection) == {}
+    migrations.upgrade(engine)
+    forget_schema_checks()
+    with engine.connect() as connection:
+        assert migrations.schema_state(connection).kind == "current"
+        assert migrations.table_columns(connection) == migrations.model_tables()
