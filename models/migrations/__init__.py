@@ -8,7 +8,8 @@ models and the head revision agree.
 
 A database made before migrations (tables, no ``alembic_version``) is recognised by its tables
 and columns: the newest revision whose tables and columns it has exactly is stamped, then the
-rest run. Anything else is refused with the differences named.
+rest run. Anything else is refused with the differences named. Tables that no revision has
+ever had are not ours and are ignored.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def revision_tables() -> dict[str, Tables]:
     return found
 
 
+def known_tables() -> frozenset[str]:
+    """Every table a revision or the models have."""
+    names = set(model_tables())
+    for tables in revision_tables().values():
+        names |= tables.keys()
+    return frozenset(names)
+
+
 def differences(actual: Tables, expected: Tables) -> list[str]:
     """What ``actual`` lacks or has beyond ``expected``, in Chinese, tables then columns."""
     lines = [f"缺少表 {name}" for name in sorted(expected.keys() - actual.keys())]
@@ -177,7 +186,11 @@ def schema_state(connection: Connection) -> SchemaState:
         if stamped in revisions():
             return SchemaState("behind", stamped)
         return SchemaState("ahead", stamped)
+    # Tables no revision ever had are someone else's (a Prefect server's in the same database,
+    # a bench's bookkeeping, a county's own report table): the migrations leave them alone.
     actual = table_columns(connection)
+    if actual.keys() - model_tables().keys():
+        actual = {name: columns for name, columns in actual.items() if name in known_tables()}
     if not actual:
         return SchemaState("empty")
     if actual == model_tables():

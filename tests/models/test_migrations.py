@@ -309,3 +309,21 @@ def test_each_revision_goes_down_and_up_again(db_settings: Settings) -> None:
     with engine.connect() as connection:
         assert migrations.schema_state(connection).kind == "current"
         assert migrations.table_columns(connection) == migrations.model_tables()
+
+
+def test_tables_that_are_not_ours_are_left_alone(db_settings: Settings) -> None:
+    """A database shared with something else (a Prefect server, a county's own table)."""
+    engine = engine_for(db_settings.effective_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE county_notes (id INTEGER PRIMARY KEY, note TEXT)"))
+        connection.execute(text("INSERT INTO county_notes VALUES (1, '汛期')"))
+    try:
+        init_db(db_settings)  # still an empty database, as far as taskforce is concerned
+        assert stamped(db_settings) == migrations.head()
+        forget_schema_checks()
+        with get_engine(db_settings).connect() as connection:
+            assert migrations.schema_state(connection).kind == "current"
+            assert connection.execute(text("SELECT note FROM county_notes")).all() == [("汛期",)]
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE county_notes"))
