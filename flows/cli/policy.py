@@ -62,7 +62,7 @@ class CycleRow(JsonRow):
 
 @db_app.command("init")
 def db_init() -> None:
-    """建立数据库表；已有数据库则升级到本版本的表结构（数据不变）。"""
+    """建立数据库表；已有的数据库则就地升级到本版本的表结构，原有数据保留。"""
     settings = load_settings()
     done = upgrade_db(settings)
     out.print(f"数据库已就绪：{settings.shown_database_url}", markup=False)
@@ -73,7 +73,7 @@ def db_init() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """将数据库就地升级到本版本的表结构（升级前请先备份）；已是最新则不变。"""
+    """将数据库就地升级到本版本的表结构，原有数据保留（升级前请先备份）；已是最新则不变。"""
     settings = load_settings()
     out.print(upgrade_line(upgrade_db(settings)), markup=False)
     out.print(f"数据库：{settings.shown_database_url}", markup=False)

@@ -149,12 +149,12 @@ class SchemaState:
         if self.kind == "behind":
             return (
                 f"数据库表结构为版本 {self.revision}，本程序需要版本 {latest}：请先备份数据库"
-                "（见 README“备份与恢复”），再运行 taskforce db upgrade。"
+                "（见 README 的 Backups 一节），再运行 taskforce db upgrade。"
             )
         if self.kind == "unversioned":
             return (
                 f"数据库建于启用表结构版本管理之前，表结构与版本 {self.revision} 一致，"
-                f"本程序需要版本 {latest}：请先备份数据库（见 README“备份与恢复”），"
+                f"本程序需要版本 {latest}：请先备份数据库（见 README 的 Backups 一节），"
                 "再运行 taskforce db upgrade。"
             )
         if self.kind == "ahead":
