@@ -3,7 +3,8 @@
     TaskforceError                 anything the project raises on purpose
     ├── ConfigError                a policy, units or holiday file is wrong: names file, path, value
     ├── SettingsError              a TASKFORCE_ variable is wrong, the database or data directory
-    │                              unusable: names the variable, never a secret's value
+    │   │                          unusable: names the variable, never a secret's value
+    │   └── SchemaError            the database's tables are not the version this program needs
     ├── CalendarError              a date the calendar cannot answer for (year not covered)
     ├── NotFoundError              an unknown policy, unit, obligation or period asked for by a user
     ├── RenderError                a mail template failed on a notice context: names template, line
@@ -44,6 +45,10 @@ class ConfigError(TaskforceError):
 
 class SettingsError(TaskforceError):
     """A setting from the environment is invalid, or what it points at cannot be used."""
+
+
+class SchemaError(SettingsError):
+    """The database needs ``taskforce db upgrade``, is newer than the program, or is not ours."""
 
 
 class CalendarError(TaskforceError):

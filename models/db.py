@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 import models.issued_forms  # its table too
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from config.errors import SchemaError
 from config.settings import Settings
+from models import migrations
 
 
 @lru_cache(maxsize=8)
@@ -37,15 +40,88 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# The URLs whose schema this process found current: checked once, not on every session.
+_current: set[str] = set()
+
+
 def get_engine(settings: Settings) -> Engine:
-    return engine_for(settings.effective_database_url)
+    """The engine, once its database is known to be at the program's schema version.
+
+    A database that needs ``taskforce db upgrade`` (or is newer than the program, or not ours)
+    is a :class:`SchemaError` here, so that a flow run by a worker stops with that sentence
+    instead of failing on a missing column halfway through. Nothing is created or changed: an
+    empty database is left to ``init_db``.
+    """
+    url = settings.effective_database_url
+    engine = engine_for(url)
+    if url not in _current:
+        with engine.connect() as connection:
+            state = migrations.schema_state(connection)
+        if not state.usable:
+            raise SchemaError(state.message())
+        if state.kind == "current":
+            _current.add(url)
+    return engine
 
 
 def init_db(settings: Settings) -> Engine:
-    """Create every table that does not exist yet."""
-    engine = get_engine(settings)
-    SQLModel.metadata.create_all(engine)
+    """Make the tables of an empty database (by running the migrations); refuse an old one.
+
+    Every command calls this before its work: a new database comes out at the newest schema
+    version, exactly as ``taskforce db upgrade`` leaves an old one; an old one is not upgraded
+    behind the user's back (``db init`` and ``db upgrade`` do that, after a backup).
+    """
+    url = settings.effective_database_url
+    engine = engine_for(url)
+    with engine.connect() as connection:
+        state = migrations.schema_state(connection)
+    if state.kind == "empty":
+        migrations.upgrade(engine)
+    elif not state.usable:
+        raise SchemaError(state.message())
+    elif state.kind == "unversioned":  # today's tables made by create_all: same schema
+        migrations.stamp(engine, migrations.head())
+    _current.add(url)
     return engine
+
+
+@dataclass(frozen=True)
+class Upgraded:
+    """What :func:`upgrade_db` did: the version before (None: empty), after, and whether an
+    unversioned database was recognised (``stamped`` is the version it was found at)."""
+
+    before: str | None
+    after: str
+    stamped: str | None = None
+
+
+def upgrade_db(settings: Settings) -> Upgraded:
+    """Bring the database to the newest schema version in place: ``db init`` and ``db upgrade``.
+
+    An empty database gets every table; one made before migrations is stamped with the version
+    its tables match, then upgraded; one that matches no version, or is newer, is refused.
+    """
+    url = settings.effective_database_url
+    engine = engine_for(url)
+    _current.discard(url)
+    with engine.connect() as connection:
+        state = migrations.schema_state(connection)
+    stamped = None
+    if state.kind == "unversioned":
+        assert state.revision is not None
+        migrations.stamp(engine, state.revision)
+        stamped = state.revision
+    elif state.kind in ("ahead", "unknown"):
+        raise SchemaError(state.message())
+    migrations.upgrade(engine)
+    _current.add(url)
+    return Upgraded(before=state.revision, after=migrations.head(), stamped=stamped)
+
+
+def forget_schema_checks() -> None:
+    """Check every database again on its next ``get_engine`` (a test that changed one behind
+    the program's back, by migrating it down or replacing its file)."""
+    _current.clear()
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 A returned form is trusted only if its signature verifies *and* its digest is one recorded here,
 so a valid key alone (leaked, or an old key kept for rotation) cannot sign a layout the office
-never sent. The table is made by ``create_all`` like the others (there are no migrations yet).
+never sent. Its table is made by the migrations like the others (models/migrations).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import CalendarSettings, Settings, SmtpSettings
-from tests.helpers import free_port
+from tests.helpers import drop_everything, free_port
 
 pytest_plugins = ["tests.smtp_server", "tests.imap_server"]  # real aiosmtpd and Dovecot servers
 
@@ -52,14 +52,12 @@ def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[
     url = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("TASKFORCE_TEST_POSTGRES_URL not set: PostgreSQL run not requested")
-    from sqlmodel import SQLModel
-
     from models.db import engine_for
 
     engine = engine_for(url)
-    SQLModel.metadata.drop_all(engine)
+    drop_everything(engine)
     yield settings.model_copy(update={"database_url": url})
-    SQLModel.metadata.drop_all(engine)
+    drop_everything(engine)
 
 
 @pytest.fixture(scope="session")

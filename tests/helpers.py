@@ -311,3 +311,17 @@ def dkim_key_pair() -> tuple[bytes, bytes]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def drop_everything(engine: Any) -> None:
+    """Drop the tables of the models and of the migrations (``alembic_version``), for a test
+    database that is used again (PostgreSQL): the next ``init_db`` starts from an empty one."""
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    from models.db import forget_schema_checks
+
+    SQLModel.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    forget_schema_checks()

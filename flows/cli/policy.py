@@ -17,7 +17,7 @@ from flows.cli.common import JsonOption, JsonRow, PolicyOption, load_settings, o
 from flows.cli.keys import form_lines
 from flows.cli.tables import whole
 from models import tables as t
-from models.db import init_db, session_scope
+from models.db import Upgraded, init_db, session_scope, upgrade_db
 from models.policy_store import get_policy, load_policy, policy_cycles, policy_document
 from tasks.calendar import SHANGHAI, WorkingCalendar, short_day
 from tasks.cycles import cycles_for_policy
@@ -26,7 +26,9 @@ from tasks.ics import cycles_to_ics
 if TYPE_CHECKING:
     from tasks.policy_import.importer import ImportResult
 
-db_app = typer.Typer(help="数据库：init 建立数据库表", no_args_is_help=True)
+db_app = typer.Typer(
+    help="数据库：init 建立数据库表，upgrade 将旧数据库升级到本版本的表结构", no_args_is_help=True
+)
 policy_app = typer.Typer(
     help="政策配置：load 载入、list 列出、show 查看、import 从通知原文生成草稿",
     no_args_is_help=True,
@@ -65,12 +67,35 @@ class CycleRow(JsonRow):
 
 @db_app.command("init")
 def db_init() -> None:
-    """建立数据库表（已存在的表不变）。"""
+    """建立数据库表；已有的数据库则就地升级到本版本的表结构，原有数据保留。"""
     settings = load_settings()
-    init_db(settings)
+    done = upgrade_db(settings)
     out.print(f"数据库已就绪：{settings.shown_database_url}", markup=False)
+    out.print(upgrade_line(done), markup=False)
     for line in form_lines(settings):
         out.print(line, markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """将数据库就地升级到本版本的表结构，原有数据保留（升级前请先备份）；已是最新则不变。"""
+    settings = load_settings()
+    out.print(upgrade_line(upgrade_db(settings)), markup=False)
+    out.print(f"数据库：{settings.shown_database_url}", markup=False)
+
+
+def upgrade_line(done: Upgraded) -> str:
+    """What ``db init`` and ``db upgrade`` say they did to the schema."""
+    if done.before is None:
+        return f"已建立数据库表（表结构版本 {done.after}）。"
+    found = (
+        f"数据库建于启用表结构版本管理之前，经核对与版本 {done.stamped} 一致，已记录版本号；"
+        if done.stamped
+        else ""
+    )
+    if done.before == done.after:
+        return f"{found}表结构已是最新版本 {done.after}，无需升级。"
+    return f"{found}表结构已从版本 {done.before} 升级到 {done.after}，原有数据保留。"
 
 
 @policy_app.command("load")

@@ -30,7 +30,7 @@ COMMANDS = {
     "simulate-replies": "ops",
 }
 GROUPS = {
-    "db": ("policy", ["init"]),
+    "db": ("policy", ["init", "upgrade"]),
     "policy": ("policy", ["load", "list", "show", "import"]),
     "measures": ("measures", ["deadlines", "extend"]),
     "intake": ("intake", ["replay"]),
