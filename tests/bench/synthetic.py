@@ -31,6 +31,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+import models.issued_forms  # registers its table
 import models.tables  # noqa: F401  (registers the tables)
 
 SCALES = {"county": 1, "province": 120, "nation": 2844}
