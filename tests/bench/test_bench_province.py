@@ -51,6 +51,8 @@ from tests.work_pool import (
 AS_OF = "2023-03-31T09:00"  # a Friday: March's report opens (synthetic cycles open at month end)
 PERIOD = "2023-03"
 SHARDS = 4
+# Read when the module is imported: the tests' environment fixture clears TASKFORCE_ variables.
+SCALE, COUNTIES = scale_from_env()
 
 
 def reset(url: str, var_dir: Path) -> None:
@@ -122,7 +124,7 @@ def test_province_day_one_worker_two_workers_and_the_floor(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = postgres_url()
-    scale, counties = scale_from_env()
+    scale, counties = SCALE, COUNTIES
     data_url = make_url(base).set(database=f"taskforce_bench_province_day_{counties}")
     data = data_url.render_as_string(hide_password=False)
     made = ensure_synthetic(data, scale, counties)
