@@ -239,7 +239,7 @@ def ran_text(item: str) -> str:
     if kind == "annual-rollup" and rest:
         return f"已更新{rest[0]}年度汇总"
     return {
-        "reminders": "已发出当日通知和提醒",
+        "reminders": "已处理当日报送通知和提醒",  # also when none was due
         "escalation": "已运行督办",
         "intake": "已收取报送",
     }.get(kind, item)

@@ -402,7 +402,7 @@ async def test_one_policy_failing_stops_no_other_and_the_artifact_lists_each(
     text = str(markdown.data)
     assert "共 2 项政策：完成 1 项，无事可做 0 项，出错 1 项。" in text
     # The failed policy first, named by its code (not loaded, it has no short name).
-    failed, ran = "| no-such-policy | 出错 | 政策", "| 陵川2023 | 完成 | 已发出当日通知和提醒 |"
+    failed, ran = "| no-such-policy | 出错 | 政策", "| 陵川2023 | 完成 | 已处理当日报送通知和提醒 |"
     assert text.index(failed) < text.index(ran)
     assert limit.limit == 3  # the setting sizes the shared limit
 
