@@ -59,9 +59,12 @@ test: lint
 	@.ci/libreoffice.sh || echo "LibreOffice could not be installed: the spreadsheet round-trip and print tests will be skipped"
 	$(BIN)/pytest
 
-# Benchmarks live apart from the tests and print figures beside a baseline.
+# Benchmarks live apart from the tests and print figures beside a baseline. The province day
+# and the PostgreSQL figures need the loopback PostgreSQL of .ci/postgres.sh (started here when
+# TASKFORCE_TEST_POSTGRES_URL is not set; without it those benchmarks skip and say why).
 bench: install
-	$(BIN)/pytest tests/bench -q -s -o addopts=""
+	TASKFORCE_TEST_POSTGRES_URL="$${TASKFORCE_TEST_POSTGRES_URL:-$$(.ci/postgres.sh || true)}" \
+	  $(BIN)/pytest tests/bench -q -s -o addopts=""
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

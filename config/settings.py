@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     escalation: EscalationSettings = EscalationSettings()
     serve: ServeSettings = ServeSettings()
+    # A tick works on this many policies at once, across all ticks and workers (a Prefect global
+    # concurrency limit); a served tick also splits its policies into this many sub-runs.
+    policy_concurrency: int = Field(default=4, ge=1, le=64)
     # Unset: the key file under var_dir, made on first need (tasks/forms/keys.py).
     form_key: SecretStr | None = None
     form_previous_keys: SecretStr | None = None  # comma-separated; verify only, never sign

@@ -101,17 +101,25 @@ async def escalation_flow(policy_code: str, as_of: datetime | None = None) -> Es
     summary.mail_pending = delivered.count("pending")
     await publish(summary)
     if summary.awaiting and settings.escalation.approval_wait_seconds > 0:
-        state = await office_approval(
-            summary.policy,
-            summary.policy_name,
-            summary.awaiting,
-            summary.as_of,
-            return_state=True,
-        )
-        if state.is_completed():
-            summary.decisions = await state.aresult()
-        else:
-            get_run_logger().warning("等待时限内无人审批：%d 项仍待审批", len(summary.awaiting))
-        refresh_lists(settings, summary)
-        await publish(summary)
+        await await_approval(summary, settings)
     return summary
+
+
+async def await_approval(summary: EscalationSummary, settings: Settings) -> None:
+    """The office's answer to the run's proposals, waited for in an ``office-approval`` sub-run
+    (``approval_wait_seconds``), then the lists again. Apart from :func:`escalation_flow`, so a
+    tick covering many policies waits for all their answers at once, not one policy after
+    another."""
+    state = await office_approval(
+        summary.policy,
+        summary.policy_name,
+        summary.awaiting,
+        summary.as_of,
+        return_state=True,
+    )
+    if state.is_completed():
+        summary.decisions = await state.aresult()
+    else:
+        get_run_logger().warning("等待时限内无人审批：%d 项仍待审批", len(summary.awaiting))
+    refresh_lists(settings, summary)
+    await publish(summary)

@@ -81,3 +81,22 @@ def named(verb: str, *, time: bool = False, monthly: bool = False) -> Callable[[
 
     name.__name__ = f"run_name_{verb}"
     return name
+
+
+def tick_named(verb: str) -> Callable[[], str]:
+    """A ``flow_run_name`` for a tick over policies: 全部政策 定时报送提醒 2023-01-28 09:00, or
+    the one policy it was given (陵川2023 …), or the first of several (陵川2023等3项政策 …)."""
+
+    def name() -> str:
+        parameters = dict(flow_run.parameters)
+        codes = parameters.get("policy_codes")
+        if not codes:
+            short = "全部政策"
+        elif len(codes) == 1:
+            short = policy_short(str(codes[0]))
+        else:
+            short = f"{policy_short(str(codes[0]))}等{len(codes)}项政策"
+        return run_name(short, verb, _moment(parameters), time=True)
+
+    name.__name__ = f"tick_name_{verb}"
+    return name

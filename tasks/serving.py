@@ -1,5 +1,9 @@
 """What ``taskforce serve`` runs and when, as plain functions the Prefect wrappers call.
 
+Five deployments, one per tick, whatever the number of policies: a tick covers every policy
+active on its day (or those named in its ``policy_codes`` parameter), so loading a policy needs
+no deployment change.
+
 Cron runs every tick at a fixed clock time in Asia/Shanghai; whether the day is a working day
 (调休 Saturdays included) and whether a monthly deadline has just passed is decided here, from
 the calendar and the cycles in the database, because cron cannot express either.
@@ -12,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from config.settings import ServeSettings
+from models import tables as t
 from models.policy_store import policy_cycles
 from tasks.calendar import SHANGHAI, WorkingCalendar, format_day
 
@@ -28,8 +34,15 @@ ANNUAL_CRON = "0 10 * * *"  # after the month's consolidation has been mailed
 INTAKE_INTERVAL = timedelta(minutes=10)
 INTAKE_ANCHOR = datetime(2023, 1, 1, tzinfo=SHANGHAI)  # runs fall on :00, :10, … local time
 
-# The tick flows of flows/serve.py, by kind; a deployment per kind per policy.
+# The tick flows of flows/serve.py, by kind; one deployment per kind.
 KINDS = ("reminders", "escalation", "intake", "consolidation", "annual")
+# The deployments' name: the UI lists tick-reminders/taskforce, …
+DEPLOYMENT_NAME = "taskforce"
+# How long a policy stays active after the later of its end and its last report's due day: the
+# consolidation day (the first working day after the due day, 8 days after it across the Spring
+# Festival), the annual roll-up made that day, the 督办单 opened 3 working days after it, and the
+# 13710 clocks of that case (the longest is one month) all fall inside it.
+ACTIVE_TAIL = timedelta(days=45)
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,10 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class DeploymentSpec:
-    """A served deployment: which tick, for which policy, on which schedule."""
+    """A served deployment: which tick, on which schedule."""
 
     kind: str  # one of KINDS
-    name: str  # the policy code: the UI lists it as <tick flow>/<policy code>
+    name: str  # the UI lists it as <tick flow>/<name>
     parameters: dict[str, Any]
     schedule: ScheduleSpec
     description: str
@@ -80,19 +93,50 @@ DESCRIPTIONS = {
 }
 
 
-def deployment_specs(policy_codes: Sequence[str]) -> list[DeploymentSpec]:
-    """A deployment per tick kind per policy, the policy code in its parameters."""
+def deployment_specs() -> list[DeploymentSpec]:
+    """A deployment per tick kind; no policy in its parameters (each run finds the active ones)."""
     return [
         DeploymentSpec(
             kind=kind,
-            name=code,
-            parameters={"policy_code": code},
+            name=DEPLOYMENT_NAME,
+            parameters={},
             schedule=SCHEDULES[kind],
             description=DESCRIPTIONS[kind],
         )
-        for code in policy_codes
         for kind in KINDS
     ]
+
+
+def is_active(start: date, end: date, last_due: date | None, day: date) -> bool:
+    """Whether a tick on ``day`` works on a policy active from ``start`` to ``end`` whose last
+    report is due on ``last_due``: from its start to ACTIVE_TAIL after the later of the two."""
+    last = max(end, last_due) if last_due is not None else end
+    return start <= day <= last + ACTIVE_TAIL
+
+
+def active_policy_codes(session: Session, day: date) -> list[str]:
+    """The codes of the loaded policies a tick on ``day`` works on, in code order."""
+    last_due: dict[int, date] = {
+        policy_id: due
+        for policy_id, due in session.exec(
+            select(t.Obligation.policy_id, func.max(t.Cycle.due_date))
+            .join(t.Cycle, col(t.Cycle.obligation_id) == t.Obligation.id)
+            .where(col(t.Obligation.retired_at).is_(None), col(t.Cycle.retired_at).is_(None))
+            .group_by(col(t.Obligation.policy_id))
+        )
+    }
+    policies = session.exec(select(t.Policy).order_by(col(t.Policy.code))).all()
+    return [
+        p.code
+        for p in policies
+        if p.id is not None and is_active(p.active_start, p.active_end, last_due.get(p.id), day)
+    ]
+
+
+def shards(codes: Sequence[str], count: int) -> list[list[str]]:
+    """``codes`` dealt round-robin into at most ``count`` non-empty shards of near-equal size."""
+    count = max(1, min(count, len(codes)))
+    return [list(codes[i::count]) for i in range(count)] if codes else []
 
 
 def lateness_limit(kind: str, settings: ServeSettings) -> timedelta:
@@ -182,9 +226,46 @@ def periodic_cycles(session: Session, policy_code: str) -> list[DueCycle]:
 
 @dataclass
 class TickOutcome:
-    """What a tick did: skipped (and why), or which runs it started."""
+    """What a tick did for one policy: skipped (and why), which runs it started, or its error."""
 
     policy_code: str
     as_of: datetime
     skipped: str | None = None
     ran: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def ran_text(item: str) -> str:
+    """What a tick's ``ran`` entry means, as the office reads it in the tick's artifact."""
+    kind, *rest = item.split()
+    if kind == "monthly-consolidation" and len(rest) == 2:
+        year, month = rest[1].split("-")
+        return f"已汇总{year}年{int(month)}月报告并发送通报"
+    if kind == "annual-rollup" and rest:
+        return f"已更新{rest[0]}年度汇总"
+    return {
+        "reminders": "已处理当日报送通知和提醒",  # also when none was due
+        "escalation": "已运行督办",
+        "intake": "已收取报送",
+    }.get(kind, item)
+
+
+@dataclass
+class TickReport:
+    """What a tick did: skipped as a whole (and why), or each policy's outcome."""
+
+    kind: str
+    as_of: datetime
+    skipped: str | None = None
+    policies: list[TickOutcome] = field(default_factory=list)
+
+    def outcome(self, policy_code: str) -> TickOutcome:
+        """The outcome of one policy (KeyError when the tick did not cover it)."""
+        for outcome in self.policies:
+            if outcome.policy_code == policy_code:
+                return outcome
+        raise KeyError(policy_code)
+
+    @property
+    def failed(self) -> list[TickOutcome]:
+        return [o for o in self.policies if o.error is not None]

@@ -20,6 +20,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TASKFORCE_") and name not in (
             "TASKFORCE_TEST_POSTGRES_URL",
+            "TASKFORCE_REQUIRE_POSTGRES",
             "TASKFORCE_REQUIRE_IMAP",
             "TASKFORCE_REQUIRE_BROWSER",
             "TASKFORCE_REQUIRE_LIBREOFFICE",

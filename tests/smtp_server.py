@@ -23,6 +23,7 @@ measurements (a sink sharing the sender's interpreter halves the rate).
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -65,6 +66,7 @@ class RecordingHandler:
         self.refused: dict[str, str] = {}  # lower-cased recipient -> reply to its RCPT
         self.senders_refused: dict[str, str] = {}  # lower-cased sender -> reply to MAIL FROM
         self.drops = 0  # DATA transfers still to cut in the middle
+        self.data_delay = 0.0  # seconds each DATA waits before its 250: a slow relay
         self.data_commands = 0  # DATA transactions seen, whatever their end
         self.connections = 0
 
@@ -104,6 +106,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             self.data_commands += 1
             if self.data_replies:
@@ -215,6 +219,12 @@ class SmtpServer:
         """Answer ``reply`` to every MAIL FROM with this address (our sender, misconfigured)."""
         with self.handler.lock:
             self.handler.senders_refused[address.lower()] = reply
+
+    def delay_data(self, seconds: float) -> None:
+        """Answer every DATA ``seconds`` late, as a slow relay does (0: at once again); the
+        message counts as accepted once answered."""
+        with self.handler.lock:
+            self.handler.data_delay = seconds
 
     def drop_next_data(self, count: int = 1) -> None:
         """Close the connection in the middle of the next ``count`` DATA transfers."""

@@ -242,9 +242,10 @@ def print_json(data: Sequence[JsonRow] | Mapping[str, Any]) -> None:
 PolicyOption = Annotated[str, typer.Option("--policy", help="政策代码")]
 OptionalPolicyOption = Annotated[str | None, typer.Option("--policy", help="政策代码")]
 ReplayPolicyOption = Annotated[str | None, typer.Option("--policy", help="只重放该政策的")]
+
 ServePoliciesOption = Annotated[
     list[str] | None,
-    typer.Option("--policy", help="只运行该政策（可重复；默认全部已载入的政策）"),
+    typer.Option("--policy", help="只覆盖该政策（可重复；默认当日处于执行期的全部政策）"),
 ]
 
 # --json

@@ -76,34 +76,40 @@ def down() -> None:
 def serve_command(
     policy: ServePoliciesOption = None,
 ) -> None:
-    """长期运行：按北京时间定时提醒、督办、收取报送、汇总（Prefect 部署，Ctrl-C 停止）。"""
-    from config.errors import NotFoundError
-
+    """长期运行：按北京时间定时提醒、督办、收取报送、汇总（五个 Prefect 部署，
+    覆盖所有执行期内的政策；Ctrl-C 停止）。"""
     settings = load_settings()
     init_db(settings)
     with session_scope(settings) as session:
-        codes = policy or list(session.exec(select(t.Policy.code).order_by(t.Policy.code)).all())
-        for code in codes:
+        codes = list(session.exec(select(t.Policy.code).order_by(t.Policy.code)).all())
+        for code in policy or []:
             get_policy(session, code)  # fail fast, before Prefect starts
-    if not codes:
-        raise NotFoundError("数据库中尚无政策；请先运行 taskforce policy load")
     from flows.cli.services import use_running_server
 
     api_url = use_running_server(settings)  # before Prefect is imported: it reads the URL once
-    from flows.serve import TICKS, serve_policies
+    from flows.serve import TICKS, serve_ticks
     from tasks.serving import deployment_specs
 
-    # The deployment is named after the policy; its parameters carry the same code.
     table = Table("部署", "计划", title="taskforce serve：定时运行的部署")
     table.add_column("说明", overflow="fold")
-    for spec in deployment_specs(codes):
+    for spec in deployment_specs():
         table.add_row(
             f"{TICKS[spec.kind].name}/{spec.name}", spec.schedule.label(), spec.description
         )
     out.print(whole(table))
+    if policy:
+        out.print(f"每次运行只覆盖：{'、'.join(policy)}（--policy）。")
+    else:
+        # Loading a policy later needs no restart: each run reads the policies from the database.
+        loaded = "、".join(codes) or "尚无（taskforce policy load 载入后即纳入，无须重启）"
+        out.print(f"每次运行覆盖当日处于执行期的全部政策；已载入：{loaded}。")
+    out.print(
+        f"各政策依次运行，同时运行的政策不超过 {settings.policy_concurrency} 项"
+        "（TASKFORCE_POLICY_CONCURRENCY）；某一政策出错不影响其他政策。"
+    )
     limit = settings.serve.max_lateness_minutes
     out.print(f"停机后补跑的运行，推迟超过 {limit} 分钟的跳过（收取报送超过 10 分钟即跳过）。")
-    # Stopping pauses the deployments and restarting resumes them (serve_policies says why).
+    # Stopping pauses the deployments and restarting resumes them (serve_ticks says why).
     out.print(
         "停止服务（Ctrl-C 或 kill）时以上部署自动暂停，不再排队运行；"
         "重新执行 taskforce serve 即全部恢复（在界面中手动暂停的部署也会恢复）。"
@@ -116,7 +122,7 @@ def serve_command(
             "[yellow]未运行 taskforce up，也未设置 PREFECT_API_URL：使用 Prefect 临时服务器"
             "（随本进程退出，无界面）。[/yellow]"
         )
-    serve_policies(codes)
+    serve_ticks(policy)
 
 
 def demo(

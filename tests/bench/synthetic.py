@@ -31,6 +31,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+import models.issued_forms  # registers its table
 import models.tables  # noqa: F401  (registers the tables)
 
 SCALES = {"county": 1, "province": 120, "nation": 2844}
@@ -290,7 +291,7 @@ def config_rows(c: int, ts: Stamp, counters: dict[str, int]) -> dict[str, list[R
     out["measure"] = [
         (mid + m, pid, str(m + 1), None, m + 1, 0,
          f"{SECTIONS[m * GROUPS // MEASURES]}({m % 10 + 1})",
-         f"措施{m + 1}", f"第{m + 1}项措施的内容。", None, "", "", None)
+         f"措施{m + 1}", f"第{m + 1}项措施的内容。", None, "", "task", "", None)
         for m in range(MEASURES)
     ]  # fmt: skip
     out["responsibility"] = []

@@ -17,7 +17,14 @@ from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import escalation_flow, office_approval
 from flows.intake import intake_flow
 from flows.reminders import reminders_flow
-from flows.serve import TICKS, annual_tick, consolidation_tick, escalation_tick, reminders_tick
+from flows.serve import (
+    TICKS,
+    annual_tick,
+    consolidation_tick,
+    escalation_tick,
+    intake_tick,
+    reminders_tick,
+)
 from tasks.calendar import SHANGHAI, local_moment, parse_as_of
 from tests.helpers import at
 
@@ -30,7 +37,13 @@ TAKING_AS_OF: list[tuple[Flow[Any, Any], dict[str, Any]]] = [
     (escalation_tick, {}),
     (consolidation_tick, {}),
     (annual_tick, {}),
+    (intake_tick, {}),
 ]
+
+
+def policy(flow: Flow[Any, Any]) -> dict[str, Any]:
+    """The policy parameter: one code for a flow, a list of codes for a tick."""
+    return {"policy_codes": ["p"]} if flow in TICKS.values() else {"policy_code": "p"}
 
 
 @pytest.mark.parametrize(("flow", "extra"), TAKING_AS_OF, ids=lambda f: getattr(f, "name", ""))
@@ -45,7 +58,7 @@ TAKING_AS_OF: list[tuple[Flow[Any, Any], dict[str, Any]]] = [
 def test_as_of_text_becomes_the_moment_parse_as_of_reads(
     flow: Flow[Any, Any], extra: dict[str, Any], text: str, moment: datetime
 ) -> None:
-    validated = flow.validate_parameters({"policy_code": "p", "as_of": text, **extra})
+    validated = flow.validate_parameters({**policy(flow), "as_of": text, **extra})
     assert isinstance(validated["as_of"], datetime)
     assert local_moment(validated["as_of"]) == parse_as_of(text) == moment
 
@@ -60,11 +73,11 @@ def test_local_moment() -> None:
 
 @pytest.mark.parametrize(("flow", "extra"), TAKING_AS_OF, ids=lambda f: getattr(f, "name", ""))
 def test_as_of_defaults_to_none(flow: Flow[Any, Any], extra: dict[str, Any]) -> None:
-    assert flow.validate_parameters({"policy_code": "p", **extra})["as_of"] is None
+    assert flow.validate_parameters({**policy(flow), **extra})["as_of"] is None
 
 
 # What a user or a deployment gives a run: Prefect stores these and shows them in its UI.
-PLAIN = {"policy_code", "as_of", "source", "period", "obligation", "year"}
+PLAIN = {"policy_code", "policy_codes", "as_of", "source", "period", "obligation", "year"}
 ALL_FLOWS = [reminders_flow, escalation_flow, consolidation_flow, annual_flow, intake_flow,
              *TICKS.values()]  # fmt: skip
 

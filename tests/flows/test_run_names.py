@@ -107,7 +107,7 @@ async def test_runs_and_artifacts_say_what_and_when(
             code, None, in_utc, spec["obligation"], return_state=True
         )
         states["annual"] = await annual_flow(code, year, in_utc, return_state=True)
-        states["tick"] = await reminders_tick(code, in_utc, return_state=True)
+        states["tick"] = await reminders_tick([code], in_utc, return_state=True)
     assert all(s.is_completed() for s in states.values()), states
     ids = {kind: s.state_details.flow_run_id for kind, s in states.items()}
     async with get_client() as client:

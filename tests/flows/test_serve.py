@@ -1,9 +1,11 @@
-"""``taskforce serve``: the schedule decisions as plain functions, the deployments it builds,
-the ticks under a real Prefect server, and the command registering them against a server."""
+"""``taskforce serve``: the schedule decisions as plain functions, the five deployments it
+builds, the ticks over policies under a real Prefect server, and the command registering them
+against a server. The work pool with two workers is tests/flows/test_workers.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +32,7 @@ from prefect.settings import PREFECT_API_URL
 
 from config.settings import ServeSettings, Settings, use_settings
 from flows.serve import (
+    POLICY_LIMIT,
     TICKS,
     annual_tick,
     build_deployments,
@@ -41,14 +44,19 @@ from flows.serve import (
 from models.db import session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.serving import (
+    ACTIVE_TAIL,
+    DEPLOYMENT_NAME,
     DueCycle,
+    active_policy_codes,
     consolidation_day,
     cycles_to_consolidate,
     deployment_specs,
+    is_active,
     lateness_limit,
     non_working_reason,
     periodic_cycles,
     rollup_years,
+    shards,
     stale_reason,
     working_day_note,
 )
@@ -192,16 +200,72 @@ def test_cycles_to_consolidate_from_the_loaded_policy(settings: Settings) -> Non
     assert found == [f"2023-{m:02d}" for m in range(1, 13)]
 
 
+# -- which policies a tick covers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "active"),
+    [
+        (date(2023, 1, 11), False),  # the day before the notice's start
+        (date(2023, 1, 12), True),
+        (date(2023, 12, 31), True),  # its end
+        # December's report is due on 5 January 2024; consolidated on the 8th, with the final
+        # annual roll-up; its 督办单 and 13710 clocks run on: active 45 days after that due day.
+        (date(2024, 1, 8), True),
+        (date(2024, 2, 19), True),
+        (date(2024, 2, 20), False),
+    ],
+)
+def test_a_policy_is_active_from_its_start_to_the_tail_after_its_last_due_day(
+    day: date, active: bool
+) -> None:
+    assert timedelta(days=45) == ACTIVE_TAIL
+    assert is_active(date(2023, 1, 12), date(2023, 12, 31), date(2024, 1, 5), day) is active
+
+
+def test_a_policy_without_cycles_is_active_until_the_tail_after_its_end() -> None:
+    assert is_active(date(2023, 1, 1), date(2023, 6, 30), None, date(2023, 8, 14))
+    assert not is_active(date(2023, 1, 1), date(2023, 6, 30), None, date(2023, 8, 15))
+
+
+def test_the_active_policies_of_a_day_from_the_loaded_seeds(settings: Settings) -> None:
+    load_seeds(settings)
+    with session_scope(settings) as session:
+        found = {d: active_policy_codes(session, d) for d in SEED_DAYS}
+    assert found == SEED_DAYS
+
+
+SEED_DAYS = {
+    date(2022, 10, 18): [],
+    date(2022, 11, 1): ["xinjiang-2022"],
+    # 新绛's December summary is due on 10 January 2023: both run in January and February.
+    date(2023, 1, 20): ["lingchuan-2023", "xinjiang-2022"],
+    date(2023, 2, 24): ["lingchuan-2023", "xinjiang-2022"],
+    date(2023, 2, 25): ["lingchuan-2023"],
+    date(2024, 3, 1): [],
+}
+
+
+def test_shards_deal_policies_round_robin() -> None:
+    codes = [f"p{n:03d}" for n in range(10)]
+    parts = shards(codes, 4)
+    assert [len(p) for p in parts] == [3, 3, 2, 2]
+    assert sorted(c for p in parts for c in p) == codes
+    assert shards(codes[:2], 4) == [["p000"], ["p001"]]
+    assert shards([], 4) == []
+    assert shards(codes, 1) == [codes]
+
+
 # -- the deployments --------------------------------------------------------------------------
 
 
-def test_a_deployment_per_tick_per_policy_with_timezone_and_policy_code() -> None:
-    deployments = build_deployments(SEEDS)
+def test_five_deployments_whatever_the_policies_with_timezone_and_no_policy_code() -> None:
+    deployments = build_deployments()
     assert sorted((d.flow_name, d.name) for d in deployments) == sorted(
-        (flow, code) for flow in KINDS for code in SEEDS
+        (flow, DEPLOYMENT_NAME) for flow in KINDS
     )
     for d in deployments:
-        assert d.parameters == {"policy_code": d.name}
+        assert d.parameters == {}  # each run finds the active policies, or is given some
         assert d.entrypoint == f"flows.serve.{TICKS_BY_FLOW[str(d.flow_name)]}"
         [schedule] = d.schedules or []
         inner = schedule.schedule
@@ -212,6 +276,13 @@ def test_a_deployment_per_tick_per_policy_with_timezone_and_policy_code() -> Non
         else:
             assert isinstance(inner, IntervalSchedule) and inner.interval == value
             assert inner.anchor_date.astimezone(SHANGHAI).time().minute == 0
+
+
+def test_serve_policy_restricts_the_runs_by_their_default_parameter() -> None:
+    """``taskforce serve --policy X``: the same five deployments, their runs covering only X."""
+    deployments = build_deployments(["lingchuan-2023"])
+    assert sorted(d.name for d in deployments) == [DEPLOYMENT_NAME] * 5
+    assert all(d.parameters == {"policy_codes": ["lingchuan-2023"]} for d in deployments)
 
 
 TICKS_BY_FLOW = {f.name: f.fn.__name__ for f in TICKS.values()}
@@ -229,7 +300,8 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
         value = schedule.get("cron") or timedelta(seconds=schedule["interval"])
         anchor = schedule.get("anchor_date")
         anchor = datetime.fromisoformat(anchor) if anchor else None
-        declared[(function, d["name"])] = (d["parameters"], value, anchor, d["description"])
+        parameters = d.get("parameters", {})
+        declared[(function, d["name"])] = (parameters, value, anchor, d["description"])
     expected = {
         (TICKS[s.kind].fn.__name__, s.name): (
             s.parameters,
@@ -237,19 +309,19 @@ def test_prefect_yaml_declares_the_same_deployments() -> None:
             s.schedule.anchor,
             s.description,
         )
-        for s in deployment_specs(SEEDS)
+        for s in deployment_specs()
     }
     assert declared == expected
+    text = (ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    assert not any(code in text for code in SEEDS)  # nothing to add when a policy is loaded
 
 
 async def test_the_deployments_register_with_their_schedules(prefect_server: None) -> None:
     """What ``serve`` sends the API, applied directly (``serve`` itself is tested below)."""
-    ids = [await d.aapply() for d in build_deployments(["lingchuan-2023"])]
+    ids = [await d.aapply() for d in build_deployments()]
     async with get_client() as client:
         stored = [await client.read_deployment(i) for i in ids]
-    assert {(d.name, d.parameters["policy_code"]) for d in stored} == {
-        ("lingchuan-2023", "lingchuan-2023")
-    }
+    assert {(d.name, str(d.parameters)) for d in stored} == {(DEPLOYMENT_NAME, "{}")}
     schedules = sorted(
         (s.schedule.model_dump(exclude={"anchor_date"}, exclude_none=True).items(), s.active)
         for d in stored
@@ -275,16 +347,64 @@ async def test_the_daily_ticks_do_nothing_on_a_rest_day(
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
     # Sunday 22 January 2023, in the Spring Festival holiday.
     with use_settings(settings):
-        reminders = await reminders_tick("lingchuan-2023", at(date(2023, 1, 22), 9))
-        escalation = await escalation_tick("lingchuan-2023", at(date(2023, 1, 22), 9))
-    for outcome in (reminders, escalation):
-        assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
+        reminders = await reminders_tick(None, at(date(2023, 1, 22), 9))
+        escalation = await escalation_tick(None, at(date(2023, 1, 22), 9))
+    for report in (reminders, escalation):
+        assert report.policies == [] and "不是工作日" in str(report.skipped)
     assert smtp_server.messages == []
-    # 28 January, the 调休 Saturday: January's monthly report opens and the forms go out.
+    # 28 January, the 调休 Saturday: January's monthly report opens and the forms go out, for
+    # the policy active that day (the only one loaded).
     with use_settings(settings):
-        worked = await reminders_tick("lingchuan-2023", at(date(2023, 1, 28), 9))
-    assert worked.skipped is None and worked.ran == ["reminders"]
+        worked = await reminders_tick(None, at(date(2023, 1, 28), 9))
+    assert worked.skipped is None
+    assert [(o.policy_code, o.ran, o.error) for o in worked.policies] == [
+        ("lingchuan-2023", ["reminders"], None)
+    ]
     assert len(smtp_server.messages) > 30
+
+
+NOT_LOADED = (
+    "政策 'no-such-policy' 尚未载入（已载入：lingchuan-2023）；"
+    "请先运行 taskforce policy load 载入其配置文件"
+)
+
+
+async def test_one_policy_failing_stops_no_other_and_the_artifact_lists_each(
+    prefect_server: None, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """A policy named but not loaded fails inside its slot; the one after it still sends its
+    forms, the run ends Failed naming the broken policy, the artifact has a row per policy."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
+    settings = settings.model_copy(update={"policy_concurrency": 3})
+    with use_settings(settings):
+        state = await reminders_tick(
+            ["no-such-policy", "lingchuan-2023"], at(date(2023, 1, 28), 9), return_state=True
+        )
+    assert state.type == StateType.FAILED and state.message == "1 项政策出错：no-such-policy"
+    assert len(smtp_server.messages) > 30
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+        limit = await client.read_global_concurrency_limit_by_name(POLICY_LIMIT)
+    [table] = [json.loads(str(a.data)) for a in artifacts if a.type == "table"]
+    assert table == [
+        {"policy_code": "no-such-policy", "result": "出错", "detail": NOT_LOADED},
+        {"policy_code": "lingchuan-2023", "result": "完成", "detail": "reminders"},
+    ]
+    [markdown] = [a for a in artifacts if a.type == "markdown"]
+    assert markdown.key == "tick-reminders"
+    assert markdown.description == "定时报送提醒（2023年1月28日 09:00）"
+    text = str(markdown.data)
+    assert "共 2 项政策：完成 1 项，无事可做 0 项，出错 1 项。" in text
+    # The failed policy first, named by its code (not loaded, it has no short name).
+    failed, ran = "| no-such-policy | 出错 | 政策", "| 陵川2023 | 完成 | 已处理当日报送通知和提醒 |"
+    assert text.index(failed) < text.index(ran)
+    assert limit.limit == 3  # the setting sizes the shared limit
 
 
 async def test_consolidation_and_annual_ticks_run_on_the_day_after_the_deadline(
@@ -292,14 +412,17 @@ async def test_consolidation_and_annual_ticks_run_on_the_day_after_the_deadline(
 ) -> None:
     settings = with_smtp(load_seeds(settings, "lingchuan-2023"), smtp_server)
     with use_settings(settings):
-        sunday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 5), 9, 30))
-        monday = await consolidation_tick("lingchuan-2023", at(date(2023, 2, 6), 9, 30))
-        annual = await annual_tick("lingchuan-2023", at(date(2023, 2, 6), 10))
-    assert sunday.ran == [] and "不汇总" in str(sunday.skipped)
-    assert monday.ran == ["monthly-consolidation monthly-progress 2023-01"]
+        sunday = await consolidation_tick(None, at(date(2023, 2, 5), 9, 30))
+        monday = await consolidation_tick(None, at(date(2023, 2, 6), 9, 30))
+        annual = await annual_tick(["lingchuan-2023"], at(date(2023, 2, 6), 10))
+    sunday_outcome = sunday.outcome("lingchuan-2023")
+    assert sunday_outcome.ran == [] and "不汇总" in str(sunday_outcome.skipped)
+    assert monday.outcome("lingchuan-2023").ran == [
+        "monthly-consolidation monthly-progress 2023-01"
+    ]
     bulletin = settings.var_dir / "reports" / "lingchuan-2023" / "2023-01"
     assert any(bulletin.rglob("*通报.html"))
-    assert annual.ran == ["annual-rollup 2023"]
+    assert annual.outcome("lingchuan-2023").ran == ["annual-rollup 2023"]
     assert len(smtp_server.messages) >= 1  # the bulletin to the leaders
 
 
@@ -323,8 +446,8 @@ async def test_the_served_escalation_pauses_for_the_office(
     assert settings.escalation.approval_wait_seconds == 0
     started = datetime.now(UTC)
     with use_settings(settings):
-        outcome = await escalation_tick("lingchuan-2023", at(date(2023, 3, 20), 10))
-    assert outcome.ran == ["escalation"]
+        report = await escalation_tick(["lingchuan-2023"], at(date(2023, 3, 20), 10))
+    assert report.outcome("lingchuan-2023").ran == ["escalation"]
     async with get_client() as client:
         runs = await client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["office-approval"]))
@@ -348,17 +471,17 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
     yesterday = datetime.now(UTC) - timedelta(days=1)
     async with get_client() as client:
         run = await client.create_flow_run(
-            intake_tick, parameters={"policy_code": "lingchuan-2023"},
+            intake_tick, parameters={"policy_codes": ["lingchuan-2023"]},
             state=Scheduled(scheduled_time=yesterday),
         )  # fmt: skip
     with use_settings(settings):
         state = await run_flow_async(
-            intake_tick, flow_run=run, parameters={"policy_code": "lingchuan-2023"},
+            intake_tick, flow_run=run, parameters={"policy_codes": ["lingchuan-2023"]},
             return_type="state",
         )  # fmt: skip
     assert state.type == StateType.COMPLETED
-    outcome = await state.aresult()
-    assert outcome.ran == [] and "停机后补跑的过期运行" in str(outcome.skipped)
+    report = await state.aresult()
+    assert report.policies == [] and "停机后补跑的过期运行" in str(report.skipped)
     # Named for the slot it was meant for, in Beijing time, whatever its server-given name was.
     async with get_client() as client:
         named = await client.read_flow_run(run.id)
@@ -368,28 +491,28 @@ async def test_a_replayed_run_past_the_limit_is_skipped(
 async def test_a_deployment_run_takes_as_of_as_text(
     prefect_server: None, settings: Settings
 ) -> None:
-    """What ``prefect deployment run tick-reminders/lingchuan-2023 --param as_of=2023-01-22T09:00``
+    """What ``prefect deployment run tick-reminders/taskforce --param as_of=2023-01-22T09:00``
     sends: the text passes the API's check against the deployment's parameter schema, and the
     run reads it as a naive datetime, Beijing time (22 January 2023 is in the holiday)."""
     from prefect.flow_engine import run_flow_async
 
     settings = load_seeds(settings, "lingchuan-2023")
-    [tick] = [d for d in build_deployments(["lingchuan-2023"]) if d.flow_name == "tick-reminders"]
+    [tick] = [d for d in build_deployments() if d.flow_name == "tick-reminders"]
     deployment_id = await tick.aapply()
     async with get_client() as client:
         run = await client.create_flow_run_from_deployment(
             deployment_id, parameters={"as_of": "2023-01-22T09:00"}
         )
-    assert run.parameters == {"policy_code": "lingchuan-2023", "as_of": "2023-01-22T09:00"}
+    assert run.parameters == {"as_of": "2023-01-22T09:00"}
     with use_settings(settings):
         state = await run_flow_async(
             reminders_tick, flow_run=run, parameters=run.parameters, return_type="state"
         )
-    outcome = await state.aresult()
-    assert outcome.as_of == at(date(2023, 1, 22), 9) and outcome.as_of.tzinfo is SHANGHAI
-    assert outcome.ran == [] and "不是工作日" in str(outcome.skipped)
+    report = await state.aresult()
+    assert report.as_of == at(date(2023, 1, 22), 9) and report.as_of.tzinfo is SHANGHAI
+    assert report.policies == [] and "不是工作日" in str(report.skipped)
     async with get_client() as client:  # the text as_of names the run as it dates the work
-        assert (await client.read_flow_run(run.id)).name == "陵川2023 定时报送提醒 2023-01-22 09:00"
+        assert (await client.read_flow_run(run.id)).name == "全部政策 定时报送提醒 2023-01-22 09:00"
 
 
 # -- taskforce serve against a running server -------------------------------------------------
@@ -413,7 +536,8 @@ def test_taskforce_serve_pauses_on_sigterm_and_resumes_on_restart(
     finally:
         output = stop(first)
     assert sorted(running) == SERVED, output
-    assert "tick-intake/xinjiang-2022" in output and "每 10 分钟" in output
+    assert "tick-intake/taskforce" in output and "每 10 分钟" in output
+    assert "已载入：lingchuan-2023、xinjiang-2022" in output
     assert f"部署登记到 {env['PREFECT_API_URL']}" in output
     assert "停止服务（Ctrl-C 或 kill）时以上部署自动暂停" in output
     assert all(not d.paused for d in running.values())
@@ -452,7 +576,7 @@ async def test_the_server_queues_scheduled_runs_and_a_pause_drops_them(
     from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    [intake] = [d for d in build_deployments(["queue-probe"]) if d.flow_name == "tick-intake"]
+    [intake] = [d for d in build_deployments() if d.flow_name == "tick-intake"]
     deployment_id = await intake.aapply()
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     # No retries: the client would retry the server's 503 for about two minutes.
@@ -472,8 +596,7 @@ async def test_the_server_queues_scheduled_runs_and_a_pause_drops_them(
             assert await scheduled_runs(client, deployment_id) == 0
 
 
-POLICY = "xinjiang-2022"
-SERVED = sorted(f"{flow}/{POLICY}" for flow in KINDS)
+SERVED = sorted(f"{flow}/{DEPLOYMENT_NAME}" for flow in KINDS)
 
 
 def serve_env(settings: Settings) -> dict[str, str]:
@@ -490,7 +613,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
 
 def start_serve(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--policy", POLICY],
+        [sys.executable, "-m", "flows.cli", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -510,10 +633,10 @@ def stop(process: subprocess.Popen[str]) -> str:
 
 
 async def read_served() -> dict[str, DeploymentResponse]:
-    """The policy's served deployments by ``flow/deployment`` name."""
+    """The served deployments by ``flow/deployment`` name."""
     async with get_client() as client:
         found = await client.read_deployments(
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[POLICY]))
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["taskforce"]))
         )
         flows = {f.id: f.name for f in await client.read_flows()}
     return {f"{flows[d.flow_id]}/{d.name}": d for d in found}
