@@ -121,9 +121,9 @@ def begin(
         day = moment.astimezone(SHANGHAI).date()
         report.skipped = non_working_reason(day, calendar)
         if note := working_day_note(day, calendar):
-            log.info(note)
+            log.info("今日：%s", note)
     if report.skipped:
-        log.info(report.skipped)
+        log.info("本次定时运行：%s", report.skipped)
     return report
 
 
@@ -229,7 +229,7 @@ async def run_policies(
                 else:
                     outcome = await STEPS[kind](code, moment, settings)
         except Exception as exc:  # one policy's failure (a mailbox server down) stops no other
-            logger.exception("%s: %s failed", kind, code)
+            logger.exception("%s 定时任务中 %s 出错（错误详情如下）", kind, code)
             log.error("%s：出错，其余政策照常运行：%s", code, describe(exc))
             outcome = TickOutcome(policy_code=code, as_of=moment, error=describe(exc))
         if outcome.skipped:

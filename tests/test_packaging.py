@@ -49,7 +49,12 @@ def test_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
     assert "config/policies/lingchuan-2023.yaml" in names  # package data
 
     # A __main__ module runs the command line when imported: it is checked present, not run.
-    modules = sorted(m.removesuffix(".__init__") for m in expected if not m.endswith("__main__"))
+    # Alembic's env.py runs the migrations when Alembic loads it, inside its own context.
+    modules = sorted(
+        m.removesuffix(".__init__")
+        for m in expected
+        if not m.endswith("__main__") and m != "models.migrations.env"
+    )
     script = (
         "import importlib, sys\n"
         f"site = {str(site)!r}\n"
