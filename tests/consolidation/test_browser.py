@@ -162,12 +162,8 @@ def devtools(url: str) -> Iterator[DevTools]:
                 time.sleep(0.1)
 
 
-def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -> None:
-    chromium()
-    var = tmp_path / "var"
-    settings = Settings(var_dir=var)
-    load_seeds(settings, "lingchuan-2023")
-    load_month(settings, "lingchuan-2023-02")
+def _ui_environment(var: Path, tmp_path: Path) -> tuple[dict[str, str], int]:
+    """A `taskforce up` of its own: free ports, its var/ and Prefect home; and the UI's port."""
     smtp_port, api_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TASKFORCE_", "PREFECT_"))},
@@ -178,6 +174,16 @@ def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    return env, api_port
+
+
+def test_the_office_sees_the_run_and_the_bulletin_in_a_browser(tmp_path: Path) -> None:
+    chromium()
+    var = tmp_path / "var"
+    settings = Settings(var_dir=var)
+    load_seeds(settings, "lingchuan-2023")
+    load_month(settings, "lingchuan-2023-02")
+    env, api_port = _ui_environment(var, tmp_path)
     started = taskforce(env, "up", "--port", str(api_port))
     assert started.returncode == 0, started.stderr
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -249,16 +255,7 @@ def test_the_deadline_table_fits_the_artifact_in_a_browser(tmp_path: Path) -> No
             "default": {"received": "2023-06-02T09:00:00+08:00", "status": "推进中", "share": 0.4},
         },
     )  # fmt: skip
-    smtp_port, api_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TASKFORCE_", "PREFECT_"))},
-        "TASKFORCE_VAR_DIR": str(var),
-        "TASKFORCE_SMTP_PORT": str(smtp_port),
-        "TASKFORCE_MAILCATCHER_PORT": str(smtp_port),
-        "TASKFORCE_MAILCATCHER_DIRECTORY": str(var / "mail"),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
+    env, api_port = _ui_environment(var, tmp_path)
     started = taskforce(env, "up", "--port", str(api_port))
     assert started.returncode == 0, started.stderr
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
