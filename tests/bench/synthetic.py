@@ -33,6 +33,7 @@ from sqlmodel import SQLModel
 
 import models.issued_forms  # registers its table
 import models.tables  # noqa: F401  (registers the tables)
+from tests.bench.report import TINY
 
 SCALES = {"county": 1, "province": 120, "nation": 2844}
 PROVINCE = 120
@@ -89,7 +90,7 @@ def scale_from_env() -> tuple[str, int]:
     if scale not in SCALES:
         raise ValueError(f"TASKFORCE_BENCH_SCALE must be one of {', '.join(SCALES)}: {scale!r}")
     counties = SCALES[scale]
-    cap = os.environ.get("TASKFORCE_BENCH_COUNTIES")
+    cap = "2" if TINY else os.environ.get("TASKFORCE_BENCH_COUNTIES")
     if cap:
         counties = min(counties, int(cap))
     return scale, counties
@@ -128,7 +129,8 @@ def sqlite_url(scale: str, counties: int) -> str:
 def postgres_bench_url(test_url: str, scale: str) -> str:
     """A database of its own on the test server, so the tests' drop_all never meets it."""
     url = make_url(test_url)
-    return url.set(database=f"taskforce_bench_{scale}").render_as_string(hide_password=False)
+    name = f"taskforce_bench_{scale}" + ("_tiny" if TINY else "")  # a tiny run keeps the real one
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _recreate_postgres(url: str) -> None:

@@ -11,18 +11,18 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
 from config.settings import Settings
+from tests.bench.report import TINY, size
 from tests.helpers import load_seeds
 from tests.intake.flood import flood
 from tests.intake.memory_probe import MB, run_probe, write_message
 from tests.intake_helpers import at, office_mailbox
 
-STRANGERS = int(os.environ.get("TASKFORCE_BENCH_FLOOD_STRANGERS", "10000"))
-SPOOFED = int(os.environ.get("TASKFORCE_BENCH_FLOOD_SPOOFED", "2000"))
+STRANGERS = size("TASKFORCE_BENCH_FLOOD_STRANGERS", 10000, 50)
+SPOOFED = size("TASKFORCE_BENCH_FLOOD_SPOOFED", 2000, 10)
 POLICY = "lingchuan-2023"
 RSJ = "rsj@lingchuan.example.org"
 
@@ -46,9 +46,15 @@ def test_peak_memory(settings: Settings, tmp_path: Path) -> None:
     write_message(warm, "warm", sender=RSJ, office=office, size=20_000,
                   received_at=at(date(2023, 3, 1), 9))  # fmt: skip
     limit = settings.intake.max_message_bytes
-    for size in (39 * MB, 300 * MB):
-        maildir = tmp_path / f"m{size}"
-        path = write_message(maildir, "big", sender=RSJ, office=office, size=size,
+    # A tiny run: the same two sides of the limit, around a limit of 1 MB.
+    if TINY:
+        limit = MB
+        settings = settings.model_copy(
+            update={"intake": settings.intake.model_copy(update={"max_message_bytes": limit})}
+        )
+    for big in (limit - MB // 40, int(7.5 * limit)):
+        maildir = tmp_path / f"m{big}"
+        path = write_message(maildir, "big", sender=RSJ, office=office, size=big,
                              received_at=at(date(2023, 3, 1), 10))  # fmt: skip
         try:
             result = run_probe(settings, POLICY, warm, maildir)
@@ -58,6 +64,6 @@ def test_peak_memory(settings: Settings, tmp_path: Path) -> None:
                 raw.unlink()
         over = (result["peak"] - result["baseline"]) / MB
         print(
-            f"  {size / MB:.0f} MB message: {over:.0f} MB over the baseline "
+            f"  {big / MB:.0f} MB message: {over:.0f} MB over the baseline "
             f"(target ≤ {2 * limit / MB:.0f} MB), outcome {result['outcomes'][0][0]}"
         )

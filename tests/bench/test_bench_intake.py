@@ -14,7 +14,6 @@ from __future__ import annotations
 import email
 import email.policy
 import io
-import os
 import time
 from datetime import date
 from pathlib import Path
@@ -34,11 +33,12 @@ from tasks.forms.values import read_form
 from tasks.intake.steps import take_in
 from tasks.mail.sources import MaildirSource
 from tasks.reminders.steps import prepare_reminders
+from tests.bench.report import size
 from tests.helpers import load_seeds
 from tests.intake_helpers import XLSX, at, reply
 
-MESSAGES = int(os.environ.get("TASKFORCE_BENCH_MESSAGES", "2000"))
-PARSES = int(os.environ.get("TASKFORCE_BENCH_PARSES", "300"))
+MESSAGES = size("TASKFORCE_BENCH_MESSAGES", 2000, 20)
+PARSES = size("TASKFORCE_BENCH_PARSES", 300, 5)
 POLICY = "lingchuan-2023"
 OFFICE = "taskforce-office@lingchuan.example.org"
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.report import size
 from tests.helpers import POLICY_FILES, free_port
 
-REPEAT = int(os.environ.get("TASKFORCE_BENCH_REPEAT", "3"))
+REPEAT = size("TASKFORCE_BENCH_REPEAT", 3, 1)
 BIN = Path(sys.executable).parent / "taskforce"
 POLICY_FILE = POLICY_FILES["lingchuan-2023"]
 

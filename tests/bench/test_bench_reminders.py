@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -40,11 +39,12 @@ from tasks.forms.layout import form_spec_from_context
 from tasks.mail.notices import notice_context
 from tasks.mail.outbox import deliver_outbox
 from tasks.render import make_environment, render_notice
+from tests.bench.report import size
 from tests.helpers import load_seeds
 from tests.smtp_server import sink_process
 
-UNITS = int(os.environ.get("TASKFORCE_BENCH_UNITS", "10000"))
-SAMPLE = int(os.environ.get("TASKFORCE_BENCH_SAMPLE", "1000"))
+UNITS = size("TASKFORCE_BENCH_UNITS", 10000, 40)
+SAMPLE = size("TASKFORCE_BENCH_SAMPLE", 1000, 10)
 AS_OF = datetime(2023, 1, 12, 9, tzinfo=SHANGHAI)
 
 

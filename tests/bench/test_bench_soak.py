@@ -49,13 +49,14 @@ from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy
 from tasks.mail.outbox import deliver_outbox
 from tasks.mail.smtp import message_id_for
+from tests.bench.report import size
 from tests.helpers import ROOT, free_port, load_seeds
 
-KILLS = int(os.environ.get("TASKFORCE_BENCH_SOAK_KILLS", "3"))
-MAILS = int(os.environ.get("TASKFORCE_BENCH_SOAK_MAILS", "2000"))
+KILLS = size("TASKFORCE_BENCH_SOAK_KILLS", 3, 1)
+MAILS = size("TASKFORCE_BENCH_SOAK_MAILS", 2000, 200)
 CAP = float(os.environ.get("TASKFORCE_BENCH_SOAK_CAP", "60"))
 SEED = int(os.environ.get("TASKFORCE_BENCH_SOAK_SEED", "18"))
-FAULT_RUNS = int(os.environ.get("TASKFORCE_BENCH_FAULT_RUNS", "8"))
+FAULT_RUNS = size("TASKFORCE_BENCH_FAULT_RUNS", 8, 1)
 CONCURRENCY = Settings().smtp.concurrency  # TASKFORCE_SMTP_CONCURRENCY, as a deployment sets it
 POLICY = "lingchuan-2023"
 RERUN_EVERY = 5.0  # s between re-runs that left rows pending or sending
