@@ -1,9 +1,10 @@
 """Writing a workbook deterministically: the same workbook and moment give the same bytes.
 
 openpyxl's ``Workbook.save`` stamps "modified" with the clock, and the zip entries of its
-worksheets carry the mtimes of temporary files. The forms (``tasks/forms/build.py``) and the
-consolidation workbooks (``tasks/consolidation/workbook.py``, ``annual_outputs.py``) are saved
-here instead, with every time taken from one given moment.
+worksheets carry the mtimes of temporary files. The consolidation workbooks
+(``tasks/consolidation/workbook.py``, ``annual_outputs.py``) are saved by ``save_deterministic``
+instead, with every time taken from one given moment. The forms (``tasks/forms/build.py``) are
+written by ``write_workbook``, the same XML openpyxl writes, without its object model.
 """
 
 from __future__ import annotations
