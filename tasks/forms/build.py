@@ -135,16 +135,16 @@ def wrap_cjk(text: str, width: float) -> str:
     usable = width - 2.0  # what Excel fits at 100 %; LibreOffice fits more: neither wraps again
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line, width = "", 0  # the line so far and its display width, kept as it grows
+        line, line_width = "", 0  # the line so far and its display width, kept as it grows
         for token in _TOKEN.findall(paragraph):
             token_width = display_width(token)
-            if line.strip() and width + token_width > usable:
+            if line.strip() and line_width + token_width > usable:
                 lines.append(line.rstrip())
                 line = token.lstrip()
-                width = display_width(line)
+                line_width = display_width(line)
             else:
                 line += token
-                width += token_width
+                line_width += token_width
         lines.append(line.rstrip())
     return "\n".join(lines)
 
