@@ -126,10 +126,13 @@ def _both(spec: FormSpec) -> tuple[bytes, bytes]:
 
 
 def _every_units_form() -> list[tuple[str, FormSpec]]:
-    """Each reference case for every unit of its policy (with measures or without)."""
+    """Each table case for every unit of its policy (with measures or without, one target or
+    many); the roster, the same for every unit but its name, for a few."""
     out = []
     for case in CASES:
         units = [u.name for u in policy_bundle(case[1]).resolver.directory.units]
+        if case[7] == "roster":
+            units = units[:5]
         for unit in units:
             context = form_context(case[1], case[2], unit, *case[4:7])
             out.append((f"{case[0]}-{unit}", form_spec_from_context(context)))
@@ -138,7 +141,7 @@ def _every_units_form() -> list[tuple[str, FormSpec]]:
 
 def test_every_units_form_is_what_openpyxl_writes() -> None:
     specs = _every_units_form()
-    assert len(specs) > 4 * 20
+    assert len(specs) > 3 * 40
     for name, spec in specs:
         ours, theirs = _both(spec)
         assert ours == theirs, name
