@@ -30,22 +30,11 @@ contract in ``tasks/forms/layout.py``.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Protection, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.workbook.protection import WorkbookProtection
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.pagebreak import Break
-from openpyxl.worksheet.properties import PageSetupProperties
-from openpyxl.worksheet.worksheet import Worksheet
 
 from config.errors import FormError
 from tasks.calendar import format_day
@@ -69,74 +58,57 @@ from tasks.forms.layout import (
     layout_kind,
     sign,
 )
-from tasks.forms.xlsx import display_width, save_deterministic
+from tasks.forms.xlsx import (
+    CellStyle,
+    PrintSetup,
+    Sheet,
+    Validation,
+    display_width,
+    stylesheet,
+    write_workbook,
+)
+from tasks.forms.xlsx import column_letter as get_column_letter
 
 # ---------------------------------------------------------------------------------------------
 # Building
 
 
-_THIN = Side(style="thin", color="808080")
-_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_GREY = PatternFill("solid", fgColor="D9D9D9")
-_LIGHT = PatternFill("solid", fgColor="F2F2F2")
-_YELLOW = PatternFill("solid", fgColor="FFF2CC")  # fill-in cells, named in the instructions
-_LOCKED = Protection(locked=True)
-_UNLOCKED = Protection(locked=False)
+_GREY = "D9D9D9"
+_LIGHT = "F2F2F2"
+_YELLOW = "FFF2CC"  # fill-in cells, named in the instructions
 _BODY = "宋体"
 _HEAD = "黑体"
 _LINE_POINTS = 15.5  # one wrapped line of 10.5-pt 宋体 (Noto CJK, its stand-in, runs 1.45 em)
 _SPACER_POINTS = 10.0
 _CHINESE_ORDINALS = "一二三四五六七八九十"
 _BORDERLESS = frozenset({"表头标题", "表头说明"})
+# What openpyxl refuses in a cell (control characters other than tab, line feed, return).
+_ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+_MAX_CELL = 32767  # characters in one cell, as Excel (and openpyxl) cut a longer text
 
-
-def _named_styles() -> dict[str, NamedStyle]:
-    """The few cell styles a form uses, as named styles (cheap to assign per cell)."""
-
-    def style(
-        name: str,
-        *,
-        font: Font,
-        horizontal: str = "left",
-        vertical: str = "center",
-        fill: PatternFill | None = None,
-        border: Border | None = _BOX,
-        locked: bool = True,
-        number_format: str = "General",
-    ) -> NamedStyle:
-        named = NamedStyle(name=name)
-        named.font = font
-        named.alignment = Alignment(horizontal=horizontal, vertical=vertical, wrap_text=True)
-        if fill is not None:
-            named.fill = fill
-        if border is not None:
-            named.border = border
-        named.protection = _LOCKED if locked else _UNLOCKED
-        named.number_format = number_format
-        return named
-
-    body = Font(name=_BODY, size=10.5)
-    bold = Font(name=_BODY, size=11, bold=True)
-    styles = [
-        style("表头标题", font=Font(name=_HEAD, size=16), horizontal="center", border=None),
-        style("表头说明", font=body, border=None),
-        style("栏目标题", font=bold, fill=_GREY),
-        style("列标题", font=bold, horizontal="center", fill=_GREY),
-        style("预填", font=body, fill=_LIGHT),
-        style("预填居中", font=body, horizontal="center", fill=_LIGHT),
-        style("填写", font=body, vertical="top", fill=_YELLOW, locked=False),
-        style("填写居中", font=body, horizontal="center", fill=_YELLOW, locked=False),
-        style("填写数字", font=body, horizontal="right", fill=_YELLOW, locked=False),
-        style(
-            "填写日期",
-            font=body,
-            horizontal="center",
-            fill=_YELLOW,
-            locked=False,
-            number_format='yyyy"年"m"月"d"日"',
-        ),
-    ]
-    return {s.name: s for s in styles}
+# The few cell styles a form uses, as named styles: a 10.5-pt 宋体 body, bold 11-pt headings,
+# grey pre-filled cells, light yellow fill-in cells (unlocked), all wrapped in a thin grey box.
+FORM_STYLES = (
+    CellStyle("表头标题", _HEAD, 16, horizontal="center", border=False),
+    CellStyle("表头说明", _BODY, 10.5, border=False),
+    CellStyle("栏目标题", _BODY, 11, bold=True, fill=_GREY),
+    CellStyle("列标题", _BODY, 11, bold=True, horizontal="center", fill=_GREY),
+    CellStyle("预填", _BODY, 10.5, fill=_LIGHT),
+    CellStyle("预填居中", _BODY, 10.5, horizontal="center", fill=_LIGHT),
+    CellStyle("填写", _BODY, 10.5, vertical="top", fill=_YELLOW, locked=False),
+    CellStyle("填写居中", _BODY, 10.5, horizontal="center", fill=_YELLOW, locked=False),
+    CellStyle("填写数字", _BODY, 10.5, horizontal="right", fill=_YELLOW, locked=False),
+    CellStyle(
+        "填写日期",
+        _BODY,
+        10.5,
+        horizontal="center",
+        fill=_YELLOW,
+        locked=False,
+        number_format='yyyy"年"m"月"d"日"',
+    ),
+)
+_STYLESHEET = stylesheet(FORM_STYLES)  # built once: only the order of its cell formats varies
 
 
 def _lines(text: str, width: float) -> int:
@@ -163,13 +135,16 @@ def wrap_cjk(text: str, width: float) -> str:
     usable = width - 2.0  # what Excel fits at 100 %; LibreOffice fits more: neither wraps again
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
+        line, line_width = "", 0  # the line so far and its display width, kept as it grows
         for token in _TOKEN.findall(paragraph):
-            if line.strip() and display_width(line + token) > usable:
+            token_width = display_width(token)
+            if line.strip() and line_width + token_width > usable:
                 lines.append(line.rstrip())
                 line = token.lstrip()
+                line_width = display_width(line)
             else:
                 line += token
+                line_width += token_width
         lines.append(line.rstrip())
     return "\n".join(lines)
 
@@ -223,11 +198,11 @@ def target_lines(target: Mapping[str, Any], width: float) -> str:
 class _SheetWriter:
     """Writes a form sheet top to bottom, recording fill-in cells and validations as it goes."""
 
-    ws: Worksheet
+    ws: Sheet
     widths: list[float]
     row: int = 1
     cells: list[InputCell] = field(default_factory=list)
-    validations: dict[str, DataValidation] = field(default_factory=dict)
+    validations: dict[str, Validation] = field(default_factory=dict)
     ordinal: int = 0
     header_row: int | None = None
     # Rows that must print on the same page as the row below them (a heading and the start of its
@@ -238,29 +213,23 @@ class _SheetWriter:
     def last_column(self) -> int:
         return len(self.widths)
 
-    def put(self, row: int, column: int, value: Any, style: str) -> None:
-        cell = self.ws.cell(row=row, column=column)
-        if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell.value = value
-        if isinstance(value, str) and value.startswith("="):
-            cell.data_type = "s"  # text from the policy is never a formula
-        cell.style = style
+    def put(self, row: int, column: int, value: str | None, style: str) -> None:
+        # Text from the policy is written as text, never as a formula (=…) or a number.
+        if value is not None:
+            value = _ILLEGAL_CHARACTERS.sub("", value)[:_MAX_CELL]
+        self.ws.put(row, column, value, style)
 
     def merge(self, row: int, first: int, last: int, rows: int = 1) -> None:
         """Merge a block whose top-left cell is written, giving every cell its style."""
         if last == first and rows == 1:
             return
-        style = self.ws.cell(row=row, column=first).style
+        style = self.ws.style_of(row, first)
         if style not in _BORDERLESS:  # Excel draws a merged block's border from its edge cells
             for r in range(row, row + rows):
                 for column in range(first, last + 1):
                     if (r, column) != (row, first):
-                        self.ws.cell(row=r, column=column).style = style
-        # Registered directly: ws.merge_cells() rebuilds each edge cell's border object by object
-        # (half of a form's build time); the cells above already carry the box border.
-        coord = f"{get_column_letter(first)}{row}:{get_column_letter(last)}{row + rows - 1}"
-        self.ws.merged_cells.add(coord)
+                        self.ws.restyle(r, column, style)
+        self.ws.merges.append((row, first, row + rows - 1, last))
 
     def line(self, value: str, style: str, height: float | None = None) -> int:
         """A full-width row; returns its row number."""
@@ -272,7 +241,7 @@ class _SheetWriter:
             lines = value.count("\n") + 1
         self.put(row, 1, value, style)
         self.merge(row, 1, self.last_column)
-        self.ws.row_dimensions[row].height = height or (lines * _LINE_POINTS + 6)
+        self.ws.heights[row] = height or (lines * _LINE_POINTS + 6)
         self.row += 1
         return row
 
@@ -285,59 +254,75 @@ class _SheetWriter:
 
     def spacer(self, *, keep_with_previous: bool = True) -> None:
         """A thin blank row; it stays with what is above it, so no page starts with a gap."""
-        self.ws.row_dimensions[self.row].height = _SPACER_POINTS
+        self.ws.heights[self.row] = _SPACER_POINTS
         if keep_with_previous and self.row > 1:
             self.keep_with_next.add(self.row - 1)
         self.row += 1
 
     def heights(self) -> list[float]:
         """Every row's height in points, top to bottom (each row is given one explicitly)."""
-        return [float(self.ws.row_dimensions[r].height or 0) for r in range(1, self.row)]
+        return [float(self.ws.heights.get(r) or 0) for r in range(1, self.row)]
 
     def text_area(self, key: str, label: str, required: bool, height: float) -> None:
         row = self.row
         self.put(row, 1, None, "填写")
         self.merge(row, 1, self.last_column)
-        self.ws.row_dimensions[row].height = height
+        self.ws.heights[row] = height
         self.cells.append(InputCell(f"A{row}", key, "", label, "text", required))
         self.row += 1
 
-    def validation(self, name: str) -> DataValidation:
+    def validation(self, name: str) -> Validation:
         """One validation object per kind of rule, with every cell it covers."""
         if name not in self.validations:
             self.validations[name] = _make_validation(name)
-            self.ws.add_data_validation(self.validations[name])
+            self.ws.validations.append(self.validations[name])
         return self.validations[name]
 
 
-def _make_validation(name: str) -> DataValidation:
+def _make_validation(name: str) -> Validation:
+    """A rule with its error and prompt texts; blanks allowed, both messages shown."""
     if name == "status":
-        dv = DataValidation(type="list", formula1=f'"{",".join(STATUS_CHOICES)}"')
-        dv.error = f"请从下拉列表中选择：{'、'.join(STATUS_CHOICES)}"
-        dv.prompt = "请选择本项进展状态"
-    elif name == "yes_no":
-        dv = DataValidation(type="list", formula1=f'"{",".join(YES_NO)}"')
-        dv.error = "请从下拉列表中选择：是、否"
-        dv.prompt = "请选择“是”或“否”"
-    elif name == "number":
-        dv = DataValidation(
-            type="decimal", operator="between", formula1="-1000000000000", formula2="1000000000000"
+        return Validation(
+            "list",
+            f'"{",".join(STATUS_CHOICES)}"',
+            error=f"请从下拉列表中选择：{'、'.join(STATUS_CHOICES)}",
+            prompt="请选择本项进展状态",
+            error_title="填写有误",
+            prompt_title="填写提示",
         )
-        dv.error = "请只填写数字（不带单位，单位见“目标”栏）"
-        dv.prompt = "只填数字，单位见“目标”栏"
-    elif name == "date":
+    if name == "yes_no":
+        return Validation(
+            "list",
+            f'"{",".join(YES_NO)}"',
+            error="请从下拉列表中选择：是、否",
+            prompt="请选择“是”或“否”",
+            error_title="填写有误",
+            prompt_title="填写提示",
+        )
+    if name == "number":
+        return Validation(
+            "decimal",
+            "-1000000000000",
+            operator="between",
+            formula2="1000000000000",
+            error="请只填写数字（不带单位，单位见“目标”栏）",
+            prompt="只填数字，单位见“目标”栏",
+            error_title="填写有误",
+            prompt_title="填写提示",
+        )
+    if name == "date":
         # 36526 and 73050 are the serial numbers of 2000-01-01 and 2099-12-31.
-        dv = DataValidation(type="date", operator="between", formula1="36526", formula2="73050")
-        dv.error = "请填写日期，例如 2023-01-18"
-        dv.prompt = "日期，例如 2023-01-18"
-    else:  # pragma: no cover - a programming error
-        raise ValueError(name)
-    dv.errorTitle = "填写有误"
-    dv.promptTitle = "填写提示"
-    dv.showErrorMessage = True
-    dv.showInputMessage = True
-    dv.allow_blank = True
-    return dv
+        return Validation(
+            "date",
+            "36526",
+            operator="between",
+            formula2="73050",
+            error="请填写日期，例如 2023-01-18",
+            prompt="日期，例如 2023-01-18",
+            error_title="填写有误",
+            prompt_title="填写提示",
+        )
+    raise ValueError(name)  # pragma: no cover - a programming error
 
 
 _PROGRESS_COLUMNS: tuple[tuple[str, str, float], ...] = (
@@ -446,10 +431,9 @@ def _header_row(w: _SheetWriter, labels: Sequence[str]) -> int:
     row = w.row
     for column, label in enumerate(labels, start=1):
         w.put(row, column, label, "列标题")
-    w.ws.row_dimensions[row].height = (
+    w.ws.heights[row] = (
         max(_lines(label, w.widths[i]) for i, label in enumerate(labels)) * _LINE_POINTS + 8
     )
-    w.ws.print_title_rows = f"{row}:{row}"  # on every page the table runs on to
     w.header_row = row
     w.keep_with_next.add(row)  # a header row never ends a page
     w.row += 1
@@ -499,17 +483,17 @@ def _write_progress(w: _SheetWriter, spec: FormSpec, fld: Mapping[str, Any]) -> 
         for index, target in enumerate(targets):
             row = first + index
             w.put(row, 4, None, "填写居中")
-            status.add(f"D{row}")
+            status.add(row, 4)
             text = "（无量化目标）" if target is None else target_lines(target, w.widths[4])
             w.put(row, 5, text, "预填")
             if target is None:
                 w.put(row, 6, "—", "预填居中")
             else:
                 w.put(row, 6, None, "填写数字")
-                number.add(f"F{row}")
+                number.add(row, 6)
             w.put(row, 7, None, "填写")
             lines = max(title_lines, text.count("\n") + 1, 2)
-            w.ws.row_dimensions[row].height = math.ceil(lines) * _LINE_POINTS + 8
+            w.ws.heights[row] = math.ceil(lines) * _LINE_POINTS + 8
             rows.append(TableRow(row, str(measure["number"]), None if target is None else index))
         w.keep_with_next.update(range(first, first + len(targets) - 1))  # merged cells
         w.row = first + len(targets)
@@ -561,7 +545,7 @@ def _write_ledger(
                 value = "\n".join(target_lines(t, w.widths[3 + i]) for t in measure["targets"])
                 lines.append(value.count("\n") + 1)
             w.put(row, 4 + i, value, "填写")
-        w.ws.row_dimensions[row].height = max(lines) * _LINE_POINTS + 8
+        w.ws.heights[row] = max(lines) * _LINE_POINTS + 8
         rows.append(TableRow(row, str(measure["number"]), None))
         w.row += 1
     if not spec.measures:
@@ -578,14 +562,14 @@ def _write_roster_field(w: _SheetWriter, fld: Mapping[str, Any]) -> None:
         w.put(row, 1, part_label or label, "预填")
         style = {"choice": "填写居中", "date": "填写日期"}.get(kind, "填写")
         w.put(row, 2, None, style)
-        w.ws.row_dimensions[row].height = height
+        w.ws.heights[row] = height
         cell = f"B{row}"
         choices: tuple[str, ...] = ()
         if kind == "choice":
             choices = YES_NO
-            w.validation("yes_no").add(cell)
+            w.validation("yes_no").add(row, 2)
         elif kind == "date":
-            w.validation("date").add(cell)
+            w.validation("date").add(row, 2)
         w.cells.append(
             InputCell(
                 cell, key, part, part_label or label, kind, required and part_required, choices
@@ -609,7 +593,7 @@ def _write_footer(w: _SheetWriter) -> None:
         w.put(row, last + 1, None, "填写")
         cell = f"{get_column_letter(last + 1)}{row}"
         w.cells.append(InputCell(cell, "footer", part, label, "text", False))
-    w.ws.row_dimensions[row].height = 24
+    w.ws.heights[row] = 24
     w.row += 1
 
 
@@ -675,46 +659,34 @@ def page_breaks(
     return breaks
 
 
-def _setup_print(ws: Worksheet, w: _SheetWriter, kind: LayoutKind) -> None:
+def _setup_print(w: _SheetWriter, kind: LayoutKind) -> None:
     """A4, the form's columns across one page, and manual page breaks so that no heading or
     header row ends a page and no measure is split.
 
     A fixed zoom rather than "fit to 1 page wide": Excel ignores manual page breaks under
     fit-to-page, and at the zoom fit-to-width would pick they fall where the layout put them.
+    The sheet is protected with no password: this guards against slips, the HMAC against
+    forgery; a unit may still make a row taller (or a column wider) for a long answer.
     """
     landscape = kind != "roster"
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     scale = print_scale(w.widths, landscape)
-    ws.page_setup.scale = scale
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=False)
-    ws.print_options.horizontalCentered = True
-    for side, inches in _MARGINS.items():
-        setattr(ws.page_margins, side, inches)
-    ws.print_area = f"A1:{get_column_letter(w.last_column)}{w.row - 1}"
     repeat = None if w.header_row is None else (w.header_row, w.header_row)
     page = body_points(landscape, scale)
-    for row in page_breaks(w.heights(), w.keep_with_next, page, repeat):
-        ws.row_breaks.append(Break(id=row))
-    footer = ws.oddFooter
-    if footer is not None:
-        footer.center.text = PAGE_FOOTER
-        footer.center.size = 9
+    w.ws.print_setup = PrintSetup(
+        landscape=landscape,
+        scale=scale,
+        margins=_MARGINS,
+        footer=f"&C&9 {PAGE_FOOTER}",  # centred, 9 pt
+        last_row=w.row - 1,
+        title_row=w.header_row,  # on every page the table runs on to
+        row_breaks=page_breaks(w.heights(), w.keep_with_next, page, repeat),
+    )
 
 
-def _protect(ws: Worksheet) -> None:
-    """Lock pre-filled cells; no password: this guards against slips, the HMAC against forgery."""
-    ws.protection.sheet = True
-    ws.protection.formatRows = False  # a unit may make a row taller for a long answer
-    ws.protection.formatColumns = False
-
-
-def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLayout:
+def _write_form_sheet(ws: Sheet, spec: FormSpec, kind: LayoutKind) -> FormLayout:
     content = list(spec.content)
     per_measure = [f for f in content if f["kind"] == "per_measure"]
-    w = _SheetWriter(ws, _table_widths(kind, per_measure))
-    for index, width in enumerate(w.widths, start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
+    w = _SheetWriter(ws, ws.widths)
     _write_header(w, spec, kind)
     table: TableLayout | None = None
     for fld in content:
@@ -734,8 +706,7 @@ def _write_form_sheet(ws: Worksheet, spec: FormSpec, kind: LayoutKind) -> FormLa
             w.text_area(str(fld["key"]), str(fld["label"]), bool(fld["required"]), height)
     if kind != "roster":
         _write_footer(w)
-    _setup_print(ws, w, kind)
-    _protect(ws)
+    _setup_print(w, kind)
     return FormLayout(kind, ws.title, tuple(w.cells), table)
 
 
@@ -754,15 +725,14 @@ def _meta_fields(spec: FormSpec, layout: FormLayout) -> dict[str, str]:
     }
 
 
-def _write_meta(ws: Worksheet, fields: Mapping[str, str], signature: str) -> None:
+def _meta_sheet(fields: Mapping[str, str], signature: str) -> Sheet:
+    """The very hidden, protected sheet of signed metadata; every value is written as text, so
+    it is never read back as a number or a formula."""
+    ws = Sheet(META_SHEET, [14.0, 80.0], very_hidden=True, form_protection=False)
     for row, (name, value) in enumerate([*fields.items(), ("signature", signature)], start=1):
-        ws.cell(row=row, column=1, value=name)
-        cell = ws.cell(row=row, column=2, value=value)
-        cell.data_type = "s"  # never read back as a number or a formula
-    ws.column_dimensions["A"].width = 14
-    ws.column_dimensions["B"].width = 80
-    ws.sheet_state = "veryHidden"
-    ws.protection.sheet = True
+        ws.put(row, 1, name, None)
+        ws.put(row, 2, value[:_MAX_CELL], None)
+    return ws
 
 
 def build_form(spec: FormSpec, key: bytes) -> bytes:
@@ -772,24 +742,26 @@ def build_form(spec: FormSpec, key: bytes) -> bytes:
 
 def build_signed_form(spec: FormSpec, key: bytes) -> tuple[bytes, str]:
     """The form, and the digest of its signed metadata the office records as issued."""
+    sheets, fields = form_sheets(spec, key)
+    # The structure is locked (write_workbook), which keeps the hidden sheet from being
+    # unhidden, renamed or deleted by accident; like the sheet protection it has no password
+    # and is not the trust anchor. File times come from issued_at, not the clock.
+    data = write_workbook(sheets, _STYLESHEET, form_title(spec), spec.issued_at)
+    return data, form_digest(fields)
+
+
+def form_sheets(spec: FormSpec, key: bytes) -> tuple[list[Sheet], dict[str, str]]:
+    """The form's two sheets, laid out and signed: the unit's form and the very hidden
+    metadata; and the signed fields."""
     check_key(key)
     kind = layout_kind(spec.content)
-    wb = Workbook()
-    for style in _named_styles().values():
-        wb.add_named_style(style)
-    ws = wb.active
-    assert ws is not None
-    ws.title = _sheet_name(spec, kind)
+    per_measure = [f for f in spec.content if f["kind"] == "per_measure"]
+    ws = Sheet(_sheet_name(spec, kind), _table_widths(kind, per_measure))
     layout = _write_form_sheet(ws, spec, kind)
     fields = _meta_fields(spec, layout)
     if len(fields["layout"]) > 32_000:  # Excel's limit for one cell is 32,767 characters
         raise FormError(f"{spec.unit_name} 的表格措施过多，元数据超出单元格长度上限")
-    _write_meta(wb.create_sheet(META_SHEET), fields, sign(fields, key))
-    wb.active = 0
-    # Locking the structure keeps the hidden sheet from being unhidden, renamed or deleted by
-    # accident; like the sheet protection it has no password and is not the trust anchor.
-    wb.security = WorkbookProtection(lockStructure=True)
-    wb.properties.title = form_title(spec)
-    out = io.BytesIO()
-    save_deterministic(wb, out, spec.issued_at)  # file times from issued_at, not the clock
-    return out.getvalue(), form_digest(fields)
+    # Signed values cannot be cleaned like the visible text; openpyxl refused them as well.
+    if any(_ILLEGAL_CHARACTERS.search(v) for v in (*fields.values(), form_title(spec))):
+        raise FormError(f"{spec.unit_name!r} 的表格元数据含有不能写入表格的控制字符")
+    return [ws, _meta_sheet(fields, sign(fields, key))], fields

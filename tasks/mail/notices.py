@@ -74,7 +74,7 @@ def notice_context(
     attachment_name: str,
 ) -> dict[str, Any]:
     """The template context of one notice to one unit (shape documented in templates/README)."""
-    office = policy.task_force_spec.office
+    office = office_context(policy)  # validates the stored task force once per notice, not twice
     return {
         "kind": kind,
         "unit": {
@@ -102,8 +102,8 @@ def notice_context(
             "working_days_left": days_left,
         },
         "measures": measures,
-        "office": office_context(policy),
-        "reply": {"mailbox": office.mailbox, "attachment_name": attachment_name},
+        "office": office,
+        "reply": {"mailbox": office["mailbox"], "attachment_name": attachment_name},
         "as_of": as_of.astimezone(SHANGHAI),
     }
 

@@ -38,8 +38,8 @@ from tasks.forms.build import build_form
 from tasks.forms.layout import form_spec_from_context
 from tasks.mail.notices import notice_context
 from tasks.mail.outbox import deliver_outbox
-from tasks.render import make_environment, render_notice
-from tests.bench.report import size
+from tasks.render import make_environment, render_notice, shared_environment
+from tests.bench.report import TINY, record, size
 from tests.helpers import load_seeds
 from tests.smtp_server import sink_process
 
@@ -87,7 +87,7 @@ def real_contexts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, An
 
 
 def _render_chunk(contexts: list[dict[str, Any]]) -> int:
-    env = make_environment()
+    env = shared_environment()  # compiled once per process, as the reminders step does
     total = 0
     for context in contexts:
         mail = render_notice(env, context)
@@ -119,18 +119,38 @@ def _shape(data: bytes) -> tuple[int, int]:
     return sheet.max_row, sheet.max_column
 
 
+def _rate_of(fn: Callable[[], object], count: int) -> float:
+    start = time.perf_counter()
+    fn()
+    return rate(count, time.perf_counter() - start)
+
+
 def test_bench_rendering(real_contexts: list[dict[str, Any]]) -> None:
-    """(d) mails + forms per second, one core and two, against bare openpyxl with the same cells."""
+    """(d) mails + forms per second, one core and two, against bare openpyxl with the same cells.
+
+    The floor writes a plain workbook as large as each form (every cell of its used range a
+    string, and a 15-row metadata sheet) with no styles, merges, validations, print setup or
+    protection, and renders no mail: the "now" side does all of those.
+    """
     contexts = [real_contexts[i % len(real_contexts)] for i in range(SAMPLE)]
     shapes = [_shape(build_form(form_spec_from_context(c), b"k")) for c in real_contexts]
     shapes = [shapes[i % len(shapes)] for i in range(SAMPLE)]
+    # The best of two alternated rounds: the machine is shared and its noise only slows a run.
+    rounds = 1 if TINY else 2
 
-    start = time.perf_counter()
-    _render_chunk(contexts)
-    ours_one = rate(SAMPLE, time.perf_counter() - start)
-    start = time.perf_counter()
-    _bare_chunk(shapes)
-    bare_one = rate(SAMPLE, time.perf_counter() - start)
+    ours_one = bare_one = 0.0
+    for _ in range(rounds):
+        ours_one = max(ours_one, _rate_of(lambda: _render_chunk(contexts), SAMPLE))
+        bare_one = max(bare_one, _rate_of(lambda: _bare_chunk(shapes), SAMPLE))
+    record(
+        "mail + signed form rendering, 1 core",
+        ours_one,
+        bare_one,
+        "/s",
+        kind="rate",
+        target=0.77,
+        floor_what="bare openpyxl writing the same cells",
+    )
     line(
         "render mail + form, 1 core (per s)",
         ours_one,
@@ -142,12 +162,25 @@ def test_bench_rendering(real_contexts: list[dict[str, Any]]) -> None:
     half = SAMPLE // 2
     with ProcessPoolExecutor(2) as pool:
         list(pool.map(_render_chunk, [contexts[:2], contexts[2:4]]))  # warm the workers
-        start = time.perf_counter()
-        list(pool.map(_render_chunk, [contexts[:half], contexts[half:]]))
-        ours_two = rate(SAMPLE, time.perf_counter() - start)
-        start = time.perf_counter()
-        list(pool.map(_bare_chunk, [shapes[:half], shapes[half:]]))
-        bare_two = rate(SAMPLE, time.perf_counter() - start)
+        list(pool.map(_bare_chunk, [shapes[:2], shapes[2:4]]))
+        ours_two = bare_two = 0.0
+        for _ in range(rounds):
+            ours = _rate_of(
+                lambda: list(pool.map(_render_chunk, [contexts[:half], contexts[half:]])), SAMPLE
+            )
+            bare = _rate_of(
+                lambda: list(pool.map(_bare_chunk, [shapes[:half], shapes[half:]])), SAMPLE
+            )
+            ours_two, bare_two = max(ours_two, ours), max(bare_two, bare)
+    record(
+        "mail + signed form rendering, 2 processes",
+        ours_two,
+        bare_two,
+        "/s",
+        kind="rate",
+        target=0.77,
+        floor_what="bare openpyxl writing the same cells, 2 processes",
+    )
     line(
         "render mail + form, 2 processes (per s)",
         ours_two,
