@@ -157,7 +157,6 @@ def iter_consolidations(
                 yellow_points, red_points,
             )  # fmt: skip
             done = [consolidate(item) for item in inputs]
-        del inputs
         yield from done
 
 
