@@ -4,7 +4,8 @@
 ``models.consolidation_store.load_consolidation_input`` gives for it, but with a fixed number of
 set-based queries per chunk of policies (twelve, whatever the chunk's size) instead of about
 eight per policy. ``iter_consolidation_inputs`` yields the inputs chunk by chunk, so a caller that
-consolidates as it goes (the nation's month) holds one chunk's rows at a time; the progress
+consolidates as it goes (the nation's month, ``iter_consolidations``) holds one chunk's rows at a
+time; the progress
 entries, the one large result, are streamed from the server.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ScalarSelect, Select, Text, cast
+from sqlalchemy import Connection, ScalarSelect, Select, Text, cast, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -35,6 +36,7 @@ from models.consolidation_store import (
 from tasks.consolidation.consolidate import (
     COUNTING,
     LOADED,
+    Consolidation,
     ConsolidationInput,
     GroupFact,
     LedgerFact,
@@ -42,6 +44,7 @@ from tasks.consolidation.consolidate import (
     SubmissionFact,
     TargetFact,
     UnitFact,
+    consolidate,
 )
 from tasks.deadlines import MeasureDeadline
 
@@ -132,6 +135,31 @@ def iter_consolidation_inputs(
         yield from inputs
 
 
+def iter_consolidations(
+    session: Session,
+    policy_codes: Sequence[str],
+    *,
+    period: str,
+    as_of: datetime,
+    obligation: str | None = None,
+    yellow_points: float = 10.0,
+    red_points: float = 30.0,
+    chunk: int = CHUNK,
+) -> Iterator[Consolidation]:
+    """Each policy's month consolidated (``consolidate`` of ``iter_consolidation_inputs``), in
+    order. A chunk is read and consolidated with the cyclic garbage collector paused: neither
+    makes reference cycles, and re-enabled between the two the collector would walk the
+    chunk's freshly read rows two or three times over (a tenth of the province's month)."""
+    for start in range(0, len(policy_codes), chunk):
+        with _gc_paused():
+            inputs = _load_chunk(
+                session, list(policy_codes[start : start + chunk]), period, obligation, as_of,
+                yellow_points, red_points,
+            )  # fmt: skip
+            done = [consolidate(item) for item in inputs]
+        yield from done
+
+
 def _ledger_obligation(
     obligations: list[t.Obligation], first_cycle: dict[int, t.Cycle]
 ) -> tuple[t.Obligation, t.Cycle, tuple[str, ...]] | None:
@@ -159,7 +187,7 @@ class _ChunkRows:
     obligated: dict[int, list[tuple[int, str, str, str]]]  # obligation → (id, code, name, kind)
     county_units: dict[str, dict[int, tuple[str, str]]]  # county → unit id → (code, name)
     measures: dict[int, list[tuple[int, str, str, str]]]  # policy → (id, number, title, section)
-    roles: dict[int, list[tuple[int, str]]]  # measure → (unit id, role), in notice order
+    roles: dict[int, tuple[list[int], list[int]]]  # measure → (lead unit ids, others'), in order
     targets: dict[int, list[tuple[Any, ...]]]  # measure → its targets' columns
     groups: dict[int, list[GroupFact]]  # policy → its task-force groups
     facts: dict[tuple[int, int], list[SubmissionFact]]  # (cycle, unit) → by version
@@ -189,9 +217,12 @@ def _chosen_cycles(
     period: str | None,
     obligation: str | None,
     as_of: datetime,
+    every_cycle: bool = False,
 ) -> tuple[dict[str, _Chosen], dict[str, _Ledger]]:
     """2–3. Each policy's cycle to consolidate and its ledger, from every obligation (retired
-    too: the ledger looks at them all) and cycle."""
+    too: the ledger looks at them all) and their cycles: for a named period only that period's
+    and the once-off obligations' (the ledger's), unless ``every_cycle`` (to name the periods
+    there are when the period is not found)."""
     obligations: dict[int, list[t.Obligation]] = defaultdict(list)
     for o in session.exec(
         select(t.Obligation)
@@ -200,12 +231,17 @@ def _chosen_cycles(
     ):
         obligations[o.policy_id].append(o)
     cycles_of: dict[int, list[t.Cycle]] = defaultdict(list)
-    for c in session.exec(
+    statement = (
         select(t.Cycle)
         .join(t.Obligation, col(t.Obligation.id) == t.Cycle.obligation_id)
         .where(col(t.Obligation.policy_id).in_(policy_ids))
         .order_by(col(t.Cycle.obligation_id), col(t.Cycle.id))
-    ):
+    )
+    if period is not None and not every_cycle:
+        statement = statement.where(
+            or_(col(t.Cycle.period) == period, col(t.Obligation.frequency) == "once")
+        )
+    for c in session.exec(statement):
         cycles_of[c.obligation_id].append(c)
 
     chosen: dict[str, _Chosen] = {}
@@ -319,16 +355,19 @@ def _live_measures(policy_ids: list[int]) -> ScalarSelect[Any]:
 
 def _roles(
     connection: Connection, live_measures: ScalarSelect[Any]
-) -> dict[int, list[tuple[int, str]]]:
-    """7. The responsibilities of the live measures, in notice order."""
-    roles: dict[int, list[tuple[int, str]]] = defaultdict(list)
+) -> dict[int, tuple[list[int], list[int]]]:
+    """7. The responsibilities of the live measures: (lead units, the others), in notice order."""
+    roles: dict[int, tuple[list[int], list[int]]] = {}
     for measure_id, unit_id, role in _all(connection,
         _select(t.Responsibility.measure_id, t.Responsibility.unit_id, t.Responsibility.role)
         .where(col(t.Responsibility.measure_id).in_(live_measures))
         .order_by(col(t.Responsibility.measure_id), col(t.Responsibility.position),
                   col(t.Responsibility.id))
     ):  # fmt: skip
-        roles[measure_id].append((unit_id, role))
+        split = roles.get(measure_id)
+        if split is None:
+            split = roles[measure_id] = ([], [])
+        split[0 if role in LEAD_ROLES else 1].append(unit_id)
     return roles
 
 
@@ -405,7 +444,7 @@ def _progress(
     entry for another policy's measure is left out."""
     submission_policy = {s[0]: cycle_policy[s[1]] for s in submissions if s[4] in COUNTING}
     progress: dict[int, _Progress] = defaultdict(dict)
-    loads: Callable[[Any], Any] = _loads
+    fast = _fast_loads  # the column is never NULL: _loads only for what orjson refuses
     result = connection.execute(  # streamed: the option on the statement, not the connection
         _select(t.ProgressEntry.submission_id, t.ProgressEntry.measure_id, t.ProgressEntry.status,
                t.ProgressEntry.value_reached, cast(t.ProgressEntry.fields, Text))
@@ -417,7 +456,11 @@ def _progress(
         for submission_id, measure_id, status, value, fields in part:
             owner = measure_policy.get(measure_id)
             if owner is not None and submission_policy.get(submission_id) == owner[0]:
-                progress[submission_id][owner[1]] = (status, value, loads(fields))
+                try:
+                    parsed = fast(fields)
+                except ValueError:
+                    parsed = _loads(fields)
+                progress[submission_id][owner[1]] = (status, value, parsed)
     return progress
 
 
@@ -456,20 +499,19 @@ def _measure_facts(
 ) -> tuple[MeasureFact, ...]:
     """The policy's measures with their units (by code) and targets."""
 
-    def unit_code(unit_id: int) -> str:
-        return all_units[unit_id][0] if unit_id in all_units else str(unit_id)
+    codes = {unit_id: code for unit_id, (code, _) in all_units.items()}
+    none: tuple[list[int], list[int]] = ([], [])
+
+    def unit_codes(unit_ids: list[int]) -> tuple[str, ...]:
+        return tuple([codes[u] if u in codes else str(u) for u in unit_ids])
 
     return tuple(
         MeasureFact(
             number=number,
             title=title,
             section_key=section_key,
-            lead_units=tuple(
-                unit_code(u) for u, role in rows.roles.get(mid, []) if role in LEAD_ROLES
-            ),
-            support_units=tuple(
-                unit_code(u) for u, role in rows.roles.get(mid, []) if role not in LEAD_ROLES
-            ),
+            lead_units=unit_codes(rows.roles.get(mid, none)[0]),
+            support_units=unit_codes(rows.roles.get(mid, none)[1]),
             targets=tuple(
                 TargetFact(
                     position, metric, value, uom, direction, starts or policy.active_start, due
@@ -543,9 +585,14 @@ def _load_chunk(
     policies = _policies(session, codes)
     policy_ids = [p.id for p in policies.values() if p.id is not None]
     connection = session.connection()  # column queries run on Core: plain rows, no ORM work
-    chosen, ledgers = _chosen_cycles(
-        session, codes, policies, policy_ids, period, obligation, as_of
-    )
+    try:
+        chosen, ledgers = _chosen_cycles(
+            session, codes, policies, policy_ids, period, obligation, as_of
+        )
+    except NotFoundError:  # said with every period the policy has
+        chosen, ledgers = _chosen_cycles(
+            session, codes, policies, policy_ids, period, obligation, as_of, every_cycle=True
+        )
     obligation_ids = sorted({o.id for o, _ in chosen.values() if o.id is not None})
     obligated = _obligated_units(connection, obligation_ids)
     county_units = _county_units(connection, policies)

@@ -39,6 +39,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from tasks.calendar import SHANGHAI
@@ -397,8 +398,14 @@ def _waits_unverified(unit: UnitFact, as_of: datetime) -> bool:
     return bool(arrived) and arrived[-1].status == UNVERIFIED
 
 
-def _unit_row(unit: UnitFact, as_of: datetime, groups: tuple[str, ...]) -> UnitRow:
-    first, latest = counting_reports(unit, as_of)
+def _unit_row(
+    unit: UnitFact,
+    as_of: datetime,
+    groups: tuple[str, ...],
+    reports: tuple[SubmissionFact | None, SubmissionFact | None],
+) -> UnitRow:
+    """A unit's line, from its (first, latest) reports that count (``counting_reports``)."""
+    first, latest = reports
     waiting = _waits_unverified(unit, as_of)
     if first is None or latest is None:
         arrived = _answered(unit, as_of)
@@ -494,13 +501,13 @@ def _target_row(
 def _led_groups(
     measures: Sequence[MeasureFact],
     measure_group: Mapping[str, GroupFact | None],
-    obliged: Collection[str],
+    reporting: Mapping[str, tuple[str, ...]],
 ) -> dict[str, list[str]]:
     """Unit code → the names of the groups whose measures it reports on, in measure order."""
     led_groups: dict[str, list[str]] = {}
     for measure in measures:
         group = measure_group[measure.number]
-        for code in reporting_units(measure, obliged):
+        for code in reporting[measure.number]:
             if group is not None and group.name not in led_groups.setdefault(code, []):
                 led_groups[code].append(group.name)
     return led_groups
@@ -528,12 +535,11 @@ def _lead_reports(
     measure: MeasureFact,
     latest: Mapping[str, SubmissionFact | None],
     names: Mapping[str, str],
-    obliged: Collection[str],
+    reporting: tuple[str, ...],
 ) -> _LeadReports:
-    """The reporting units' statuses, notes and reached values for one measure; a lead unit not
-    obliged to report is listed as 不需报送 and counts for nothing."""
+    """The reporting units' (``reporting_units``) statuses, notes and reached values for one
+    measure; a lead unit not obliged to report is listed as 不需报送 and counts for nothing."""
     found = _LeadReports()
-    reporting = reporting_units(measure, obliged)
     for code in dict.fromkeys((*measure.lead_units, *reporting)):
         if code not in reporting:
             found.reports.append((names.get(code, code), NOT_OBLIGED))
@@ -565,18 +571,21 @@ def _support_notes(
     measure: MeasureFact,
     latest: Mapping[str, SubmissionFact | None],
     names: Mapping[str, str],
-    obliged: Collection[str],
+    reporting: tuple[str, ...],
 ) -> list[tuple[str, str]]:
     """The notes of a measure's 配合 units: shown, never counted."""
     notes: list[tuple[str, str]] = []
-    reporting = reporting_units(measure, obliged)
+    number = measure.number
     for code in measure.support_units:
         if code in reporting:  # its note is already among the reporting units' notes
             continue
         report = latest.get(code)
-        entry = report.progress.get(measure.number) if report else None
-        if entry is not None and str(entry[2].get("note") or "").strip():
-            notes.append((names.get(code, code), str(entry[2]["note"]).strip()))
+        entry = report.progress.get(number) if report else None
+        if entry is None:
+            continue
+        note = str(entry[2].get("note") or "").strip()
+        if note:
+            notes.append((names.get(code, code), note))
     return notes
 
 
@@ -585,11 +594,12 @@ def _measure_row(
     group: GroupFact | None,
     latest: Mapping[str, SubmissionFact | None],
     data: ConsolidationInput,
+    reporting: tuple[str, ...],
 ) -> MeasureRow:
-    """One measure's row: its lead units' reports, its targets against schedule, its light."""
+    """One measure's row: its lead units' reports, its targets against schedule, its light;
+    ``reporting``: the units whose reports make its status (``reporting_units``)."""
     names = data.unit_names
-    obliged = {u.code for u in data.units}
-    lead = _lead_reports(measure, latest, names, obliged)
+    lead = _lead_reports(measure, latest, names, reporting)
     before = data.previous.reached if data.previous else {}
     targets = tuple(
         _target_row(
@@ -621,7 +631,7 @@ def _measure_row(
         reports=tuple(lead.reports),
         status=status,
         lead_reported=sum(1 for _, s in lead.reports if s not in (NOT_REPORTED, NOT_OBLIGED)),
-        notes=tuple(lead.notes + _support_notes(measure, latest, names, obliged)),
+        notes=tuple(lead.notes + _support_notes(measure, latest, names, reporting)),
         targets=targets,
         light=_worst(lights),
         deadline=deadline,
@@ -648,6 +658,13 @@ def _group_row(
     )  # fmt: skip
 
 
+@lru_cache(maxsize=4096)
+def says_something(text: str) -> bool:
+    """Whether a unit's text is more than "nothing to report" (``NOTHING_SAID``); units send
+    the same few sentences month after month."""
+    return not NOTHING_SAID.match(re.sub(r"\s", "", text))
+
+
 def _texts(
     units: Sequence[UnitRow],
     latest: Mapping[str, SubmissionFact | None],
@@ -664,7 +681,7 @@ def _texts(
             continue
         for key, bucket in (("problems", problems), ("next-steps", next_steps)):
             text = str(report.fields.get(key) or "").strip()
-            if text and not NOTHING_SAID.match(re.sub(r"\s", "", text)):
+            if text and says_something(text):
                 bucket.extend(TextItem(g, unit.name, text) for g in unit.groups or (OTHER_GROUP,))
     order = {g.name: i for i, g in enumerate(groups)}
     problems.sort(key=lambda x: order.get(x.group, len(order)))  # stable: directory order within
@@ -682,14 +699,22 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
         )
         for m in data.measures
     }
-    led_groups = _led_groups(data.measures, measure_group, {u.code for u in data.units})
-    units = tuple(_unit_row(u, as_of, tuple(led_groups.get(u.code, []))) for u in data.units)
-    latest = {u.code: counting_reports(u, as_of)[1] for u in data.units}
+    obliged = {u.code for u in data.units}
+    reporting = {m.number: reporting_units(m, obliged) for m in data.measures}
+    led_groups = _led_groups(data.measures, measure_group, reporting)
+    reports = {u.code: counting_reports(u, as_of) for u in data.units}
+    units = tuple(
+        _unit_row(u, as_of, tuple(led_groups.get(u.code, [])), reports[u.code]) for u in data.units
+    )
+    latest = {code: pair[1] for code, pair in reports.items()}
     counts = {state: sum(1 for u in units if u.state == state) for state in STATE_LABELS}
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
     counts["unverified"] = sum(1 for u in units if u.unverified)
     counts["obligated"] = len(units)
-    measures = [_measure_row(m, measure_group[m.number], latest, data) for m in data.measures]
+    measures = [
+        _measure_row(m, measure_group[m.number], latest, data, reporting[m.number])
+        for m in data.measures
+    ]
     problems, next_steps = _texts(units, latest, data.groups)
     return Consolidation(
         source=data,

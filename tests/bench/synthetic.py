@@ -17,6 +17,7 @@ the same counties; ``TASKFORCE_BENCH_REGENERATE=1`` forces a fresh one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -176,6 +177,14 @@ def db_size(engine: Engine) -> int:
     )
 
 
+def schema_fingerprint() -> str:
+    """The tables' columns as the code declares them: a database generated before a column was
+    added (or dropped) is generated again rather than failing the benchmark."""
+    tables = SQLModel.metadata.sorted_tables
+    shape = [[t.name, [c.name for c in t.columns]] for t in tables]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+
+
 def ensure_synthetic(url: str, scale: str, counties: int) -> Synthetic:
     """The synthetic database at ``url`` with ``counties`` counties: reused, else generated."""
     backend = make_url(url).get_backend_name()
@@ -191,7 +200,12 @@ def ensure_synthetic(url: str, scale: str, counties: int) -> Synthetic:
                 Path(str(path) + suffix).unlink(missing_ok=True)
     engine = create_engine(url)
     meta = _meta(engine)
-    if meta is not None and meta.get("counties") == counties and meta.get("complete"):
+    if (
+        meta is not None
+        and meta.get("counties") == counties
+        and meta.get("complete")
+        and meta.get("schema") == schema_fingerprint()
+    ):
         found = Synthetic(url, backend, codes, provinces, meta["rows"], meta["seconds"],
                           db_size(engine), reused=True)  # fmt: skip
         engine.dispose()
@@ -212,7 +226,8 @@ def ensure_synthetic(url: str, scale: str, counties: int) -> Synthetic:
     seconds = time.perf_counter() - start
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE synthetic_meta (key TEXT PRIMARY KEY, value TEXT)"))
-        summary = {"counties": counties, "rows": rows, "seconds": seconds, "complete": True}
+        summary = {"counties": counties, "rows": rows, "seconds": seconds, "complete": True,
+                   "schema": schema_fingerprint()}  # fmt: skip
         conn.execute(
             text("INSERT INTO synthetic_meta VALUES ('summary', :v)"), {"v": json.dumps(summary)}
         )
