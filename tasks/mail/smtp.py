@@ -271,7 +271,8 @@ class _Batch:
         self.outcomes[index] = outcome
         self.left -= 1
         if status == "sent":
-            logger.debug("%s：已发送至 %s：%s", mail.key, ", ".join(mail.recipients), reply)
+            if logger.isEnabledFor(logging.DEBUG):  # the join is not free, 10,000 times
+                logger.debug("%s：已发送至 %s：%s", mail.key, ", ".join(mail.recipients), reply)
         elif outcome.attempts == 0:  # never tried after a stop: one line in stop() says it all
             logger.debug("%s：待发送，本次未尝试", mail.key)
         else:
