@@ -157,9 +157,6 @@ class _Recorder:
         now = self.clock()
         if self.connection is None:
             self.connection = get_engine(self.settings).connect()
-            if self.connection.dialect.name == "sqlite":
-                self.connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                self.connection.commit()
         try:
             with self.connection.begin():
                 record_outcomes(
