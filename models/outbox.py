@@ -13,6 +13,11 @@ releases a claim whose lease has run out, or whose holder is a dead process on t
 crashed run's mail goes out again within seconds. Outcomes are written before a connection
 takes its next mail, so a crash can repeat only the mails inside an SMTP transaction at that
 instant; their stable Message-ID lets the receiving side drop the copy.
+
+``enqueue`` also serialises each pending mail's message (``tasks.mail.notices.prebuild``: the
+stdlib email package, ~0.5 ms a mail, ~1 ms with a form) into ``mime``, less the headers that
+follow the settings on the day it is sent (From, Reply-To, Message-ID): delivery then streams
+bytes instead of building MIME. A sent or failed row drops them.
 """
 
 from __future__ import annotations

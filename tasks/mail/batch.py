@@ -1,5 +1,12 @@
 """Outbox rows to the mails of one batch: what cannot be built is held or failed, not sent.
 
+A row queued with its message stored (``Notification.mime``, serialised by ``enqueue``) goes
+as those bytes with today's From, Reply-To and Message-ID (``wire_bytes``), as long as its
+attachment files are as they were read then (size and mtime); otherwise, and for rows queued
+before messages were stored, the message is built from the row here, as it always was. A
+"missing attachment" is therefore a file missing when the mail is sent: a file gone or rewritten
+since queueing makes the row be built again, and held as below if the file is gone.
+
 ``deliver_outbox`` calls ``build_batch`` on the rows it claimed and sends ``mails``; ``held``
 are the outcomes of the rows not built, to record like any other outcome:
 
