@@ -255,7 +255,7 @@ def _queueing_cost(real_contexts: list[dict[str, Any]], tmp_path: Path, items: l
     plain = (time.perf_counter() - start) / len(sample)
     env = make_environment()
     forms = []
-    for i, context in enumerate(real_contexts[: min(len(real_contexts), 50)]):
+    for i, context in enumerate(real_contexts[: min(len(real_contexts), SAMPLE, 50)]):
         path = tmp_path / f"form-{i}.xlsx"
         path.write_bytes(build_form(form_spec_from_context(context), b"k"))
         forms.append((render_notice(env, context), path))
