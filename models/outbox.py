@@ -226,7 +226,8 @@ def claim_pending(
 
 
 def _decode(is_json: bool, value: Any) -> Any:
-    if not is_json or value is None:
+    # psycopg decodes PostgreSQL's json itself; SQLite gives the text.
+    if not is_json or not isinstance(value, str):
         return value
     return [] if value == "[]" else json.loads(value)
 
