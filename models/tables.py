@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -281,6 +281,14 @@ class Notification(SQLModel, table=True):
     body_text: str
     body_html: str = ""
     attachments: list[dict[str, Any]] = _json(list)
+    # The message serialised when queued, less From, Reply-To and Message-ID (which follow the
+    # settings of the day it goes out): delivery only streams it. None for rows queued before
+    # (or whose attachment was missing then), and once sent or failed: built from the row.
+    mime: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # [size, mtime_ns] of each attachment file when ``mime`` was built: changed, it is rebuilt.
+    mime_sources: list[list[int]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     status: str = "pending"  # pending / sending / sent / failed / cancelled
     claimed_by: str = ""  # the delivery that is sending it: "<flow run id>:<suffix>"
     claim_holder: str = ""  # where that delivery runs: "<host>:<pid>"

@@ -1,5 +1,12 @@
 """Outbox rows to the mails of one batch: what cannot be built is held or failed, not sent.
 
+A row queued with its message stored (``Notification.mime``, serialised by ``enqueue``) goes
+as those bytes with today's From, Reply-To and Message-ID (``wire_bytes``), as long as its
+attachment files are as they were read then (size and mtime); otherwise, and for rows queued
+before messages were stored, the message is built from the row here, as it always was. A
+"missing attachment" is therefore a file missing when the mail is sent: a file gone or rewritten
+since queueing makes the row be built again, and held as below if the file is gone.
+
 ``deliver_outbox`` calls ``build_batch`` on the rows it claimed and sends ``mails``; ``held``
 are the outcomes of the rows not built, to record like any other outcome:
 
@@ -23,7 +30,8 @@ from dataclasses import dataclass
 
 from config.errors import DeliveryError
 from models import tables as t
-from tasks.mail.notices import build_email
+from models.outbox import ClaimedRow
+from tasks.mail.notices import build_email, file_stamps, wire_bytes
 from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, sender_problem
 
 logger = logging.getLogger(__name__)
@@ -37,7 +45,9 @@ class BuiltBatch:
     held: list[DeliveryOutcome]
 
 
-def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -> BuiltBatch:
+def build_batch(
+    rows: Sequence[t.Notification | ClaimedRow], *, sender: str, reply_to: str
+) -> BuiltBatch:
     """Build each row's message; hold or fail, with the reason, the rows that cannot be built."""
     if problem := sender_problem(sender):
         logger.error(
@@ -53,6 +63,10 @@ def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -
     unbuilt: list[DeliveryOutcome] = []
     for row in rows:
         key = row.idempotency_key
+        recipients = tuple(row.to + row.cc)
+        if (data := _stored(row, sender=sender, reply_to=reply_to)) is not None:
+            mails.append(OutgoingMail(key=key, message=data, recipients=recipients))
+            continue
         try:
             message = build_email(row, sender=sender, reply_to=reply_to)
         except DeliveryError as exc:  # an attachment file missing or unreadable (names the path)
@@ -64,5 +78,20 @@ def build_batch(rows: Sequence[t.Notification], *, sender: str, reply_to: str) -
             error = f"邮件无法生成：{type(exc).__name__}: {exc}"
             unbuilt.append(DeliveryOutcome(key, "failed", 0, error=error))
             continue
-        mails.append(OutgoingMail(key=key, message=message, recipients=tuple(row.to + row.cc)))
+        mails.append(OutgoingMail(key=key, message=message, recipients=recipients))
     return BuiltBatch(mails, unbuilt)
+
+
+def _stored(row: t.Notification | ClaimedRow, *, sender: str, reply_to: str) -> bytes | None:
+    """The bytes serialised when the row was queued, with today's sender; None when there are
+    none (queued before, or an attachment was missing then) or an attachment file has changed
+    since (rebuilt from the row, so that a rebuilt form goes and a deleted one holds the mail)."""
+    if row.mime is None:
+        return None
+    if row.attachments and file_stamps(row.attachments) != row.mime_sources:
+        return None
+    try:
+        return wire_bytes(row.mime, key=row.idempotency_key, sender=sender, reply_to=reply_to)
+    except ValueError:  # not the layout prebuild writes: build it from the row instead
+        logger.warning("%s：预先生成的邮件无法使用，按记录重新生成", row.idempotency_key)
+        return None

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from config.settings import Settings
 from models import tables as t
-from models.db import session_scope
+from models.db import get_engine, session_scope
 from models.outbox import (
     GiveUp,
     Outcome,
@@ -35,7 +36,7 @@ from models.outbox import (
 )
 
 if TYPE_CHECKING:
-    from tasks.mail.smtp import DeliveryOutcome
+    from tasks.mail.smtp import DeliveryOutcome, OutgoingMail
 
 # Mail (email.mime, aiosmtplib) is imported where a mail is sent: most days nothing is due, and
 # `taskforce remind` should not pay for those imports to find that out.
@@ -129,6 +130,13 @@ class _Recorder:
         self.wake = asyncio.Event()
         self.progress = asyncio.Condition()
         self.inflight: asyncio.Future[None] | None = None  # the write running in its thread
+        self.connection: Connection | None = None
+
+    def close(self) -> None:
+        """Give the batch's connection back."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
     def add(self, outcome: DeliveryOutcome) -> None:
         self.buffer.append(outcome)
@@ -142,14 +150,28 @@ class _Recorder:
             await self.progress.wait_for(lambda: self.written >= target)
 
     def write(self, outcomes: list[DeliveryOutcome], *, renew: bool) -> None:
-        """One transaction: the outcomes, and the lease of the claims still held when due."""
+        """One transaction: the outcomes, and the lease of the claims still held when due.
+
+        On the connection the recorder holds for the batch (never two writes at once: the
+        thread's write is awaited before the next, and before ``finish``)."""
         now = self.clock()
-        with session_scope(self.settings) as session:
-            record_outcomes(
-                session, [self._row(o) for o in outcomes], now=now, give_up=self.give_up
-            )
-            if renew:
-                renew_lease(session, run_id=self.run_id, until=now + self.lease, now=now)
+        if self.connection is None:
+            self.connection = get_engine(self.settings).connect()
+        try:
+            with self.connection.begin():
+                record_outcomes(
+                    self.connection,
+                    [self._row(o) for o in outcomes],
+                    now=now,
+                    give_up=self.give_up,
+                )
+                if renew:
+                    renew_lease(
+                        self.connection, run_id=self.run_id, until=now + self.lease, now=now
+                    )
+        except BaseException:
+            self.close()  # the next write starts on a fresh connection from the pool
+            raise
         if renew:
             self.renewed_at = now
         self.recorded_keys.update(o.key for o in outcomes)
@@ -249,7 +271,6 @@ async def deliver_outbox(
         if not rows:  # the usual day: nothing queued, nothing to import or send
             return DeliverySummary([], {}, {})
         from tasks.mail.batch import build_batch
-        from tasks.mail.smtp import send_batch
 
         # A missing attachment or an unusable sender holds its rows (pending, not an attempt);
         # a mail that cannot be built for another reason fails alone.
@@ -262,6 +283,23 @@ async def deliver_outbox(
         subjects = {row.idempotency_key: row.subject for row in rows}
         to = {row.idempotency_key: ", ".join(row.to) for row in rows}
     recorder = _Recorder(settings, claimed, run_id=run_id, claimed_at=now, clock=clock)
+    try:
+        return await _send(recorder, mails, unbuilt, settings, subjects, to)
+    finally:
+        recorder.close()
+
+
+async def _send(
+    recorder: _Recorder,
+    mails: list[OutgoingMail],
+    unbuilt: list[DeliveryOutcome],
+    settings: Settings,
+    subjects: dict[str, str],
+    to: dict[str, str],
+) -> DeliverySummary:
+    """Send the built mails while the recorder stores their outcomes; the summary in row order."""
+    from tasks.mail.smtp import send_batch
+
     if unbuilt:
         recorder.write(unbuilt, renew=False)
     ticker = asyncio.create_task(recorder.run())
@@ -280,7 +318,7 @@ async def deliver_outbox(
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await recorder.settle()
-    position = {key: i for i, key in enumerate(claimed)}  # the rows' order, as before
+    position = {key: i for i, key in enumerate(recorder.claimed)}  # the rows' order, as before
     outcomes = sorted(unbuilt + sent, key=lambda o: position[o.key])
     recorder.finish(outcomes)
     for outcome in sent:

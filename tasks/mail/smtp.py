@@ -74,7 +74,9 @@ class OutgoingMail:
     """One fully built message (From, To, Message-ID set by the caller) and its envelope."""
 
     key: str  # the outbox idempotency key
-    message: EmailMessage | Message  # compat32 Message builds ~10x faster for CJK headers
+    # Serialised bytes (what the outbox stores when a mail is queued) go out as they are; a
+    # compat32 Message builds ~10x faster for CJK headers than an EmailMessage.
+    message: EmailMessage | Message | bytes
     recipients: tuple[str, ...]  # envelope recipients (To + Cc + Bcc)
 
 
@@ -269,7 +271,8 @@ class _Batch:
         self.outcomes[index] = outcome
         self.left -= 1
         if status == "sent":
-            logger.debug("%s：已发送至 %s：%s", mail.key, ", ".join(mail.recipients), reply)
+            if logger.isEnabledFor(logging.DEBUG):  # the join is not free, 10,000 times
+                logger.debug("%s：已发送至 %s：%s", mail.key, ", ".join(mail.recipients), reply)
         elif outcome.attempts == 0:  # never tried after a stop: one line in stop() says it all
             logger.debug("%s：待发送，本次未尝试", mail.key)
         else:
@@ -408,9 +411,14 @@ class _Batch:
     async def transmit(self, index: int, client: aiosmtplib.SMTP) -> None:
         mail = self.mails[index]
         try:
-            refused, message = await client.send_message(
-                mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
-            )
+            if isinstance(mail.message, bytes):
+                refused, message = await send_bytes(
+                    client, mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
+                )
+            else:
+                refused, message = await client.send_message(
+                    mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
+                )
         except Exception as exc:
             error = _classify_logged(exc, key=mail.key)
             if not _expected(exc):
@@ -433,6 +441,31 @@ class _Batch:
             reply=f"250 {message}",
             refused={address: str(response) for address, response in refused.items()},
         )
+
+
+async def send_bytes(
+    client: aiosmtplib.SMTP, data: bytes, *, sender: str, recipients: list[str]
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """``send_message`` for a message already serialised: the same envelope and MAIL options
+    (SMTPUTF8 for a non-ASCII address, BODY=8BITMIME when offered), without the email package."""
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not client.is_connected:
+                raise
+            await client.helo()
+    options = []
+    if not (sender.isascii() and all(r.isascii() for r in recipients)):
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "An address containing non-ASCII characters was provided, but "
+                "SMTPUTF8 is not supported by this server"
+            )
+        options.append("SMTPUTF8")
+    if client.supports_extension("8BITMIME"):
+        options.append("BODY=8BITMIME")
+    return await client.sendmail(sender, recipients, data, mail_options=options)
 
 
 def _expected(exc: BaseException) -> bool:

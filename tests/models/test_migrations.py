@@ -139,8 +139,8 @@ def test_revision_1_is_the_old_release_schema(
     old_cli(old_release, tmp_path, db_settings, "db", "init")
     with engine_for(db_settings.effective_database_url).connect() as connection:
         assert migrations.table_columns(connection) == migrations.revision_tables()["1"]
-    assert migrations.revisions() == ["1", "2"]
-    assert migrations.revision_tables()["2"] == migrations.model_tables()
+    assert migrations.revisions() == ["1", "2", "3"]
+    assert migrations.revision_tables()["3"] == migrations.model_tables()
 
 
 def test_filled_revision_1_database_upgrades_and_the_flows_go_on(
@@ -185,7 +185,7 @@ def test_filled_revision_1_database_upgrades_and_the_flows_go_on(
     assert "Traceback" not in refused.stderr
     upgraded = new_cli(tmp_path, settings, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "已从版本 1 升级到 2" in upgraded.stdout
+    assert f"已从版本 1 升级到 {migrations.head()}" in upgraded.stdout
     assert stamped(settings) == migrations.head()
     assert dump(settings, revision_1) == before  # every row, every old column, unchanged
     with engine_for(settings.effective_database_url).connect() as connection:
@@ -230,13 +230,13 @@ def test_database_from_before_migrations_is_recognised_and_upgraded(
 
     upgraded = new_cli(tmp_path, settings, "db", "init")  # db init upgrades too
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "与版本 1 一致" in upgraded.stdout and "升级到 2" in upgraded.stdout
+    assert "与版本 1 一致" in upgraded.stdout and f"升级到 {migrations.head()}" in upgraded.stdout
     assert stamped(settings) == migrations.head()
     assert dump(settings, migrations.revision_tables()["1"]) == before
     listed = new_cli(tmp_path, settings, "policy", "list")
     assert listed.returncode == 0 and POLICY in listed.stdout
     again = new_cli(tmp_path, settings, "db", "upgrade")
-    assert again.returncode == 0 and "已是最新版本 2" in again.stdout
+    assert again.returncode == 0 and f"已是最新版本 {migrations.head()}" in again.stdout
 
 
 def test_database_that_matches_no_revision_is_refused(
