@@ -31,7 +31,13 @@ from config.errors import FormError, NotFoundError, TaskforceError
 from config.settings import Settings
 from models import tables as t
 from models.db import session_scope
-from models.intake_store import PolicyIntake, claim_item, load_policy_intake, record_draft
+from models.intake_store import (
+    PolicyIntake,
+    claim_item,
+    claim_items,
+    load_policy_intake,
+    record_draft,
+)
 from models.outbox import NewNotification, enqueue
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.keys import FormKeys, form_keys
@@ -551,10 +557,13 @@ def _take_batch(
     if not stored:
         return
     with session_scope(run.settings) as session:
-        item_ids = [
-            claim_item(session, _item_values(policy_code, message, digest, relative, run.now))
-            for message, digest, relative in stored
-        ]
+        item_ids = claim_items(
+            session,
+            [
+                _item_values(policy_code, message, digest, relative, run.now)
+                for message, digest, relative in stored
+            ],
+        )
     todo: list[tuple[int, bytes | None]] = []
     for (message, _, _), item_id in zip(stored, item_ids, strict=True):
         # Marked once stored and claimed: the raw copy is safe whatever processing does.

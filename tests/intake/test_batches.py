@@ -192,3 +192,20 @@ def test_a_run_killed_mid_batch_loses_and_doubles_nothing(
         i.id for i in items if i.status == "processed"
     )
     assert len(receipt_keys) == len(submissions) == len(set(receipt_keys))
+
+
+def test_a_message_twice_in_one_batch_is_taken_in_once(settings: Settings, tmp_path: Path) -> None:
+    load_seeds(settings, POLICY)
+    office = office_mailbox(settings, POLICY)
+    maildir = tmp_path / "maildir"
+    content = reply(None, sender="rsj@lingchuan.example.org", office=office).as_bytes()
+    deliver_to_maildir(maildir, content, "rsj@lingchuan.example.org", office,
+                       received_at=at(date(2023, 3, 1), 9))  # fmt: skip
+    [filed] = (maildir / "new").iterdir()
+    shutil.copy(filed, filed.with_name(f"{filed.name}.copy"))  # the same file filed twice
+    summary = take_in(settings, POLICY, MaildirSource(maildir), now=WHEN)
+    assert summary.duplicates == 1
+    assert [line["outcome"] for line in summary.lines] == ["unverified"]
+    assert not list((maildir / "new").iterdir())
+    with session_scope(settings) as session:
+        assert len(session.exec(select(t.InboundItem)).all()) == 1
