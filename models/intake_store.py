@@ -260,19 +260,20 @@ def record_draft(
     session.add(submission)
     session.flush()
     assert submission.id is not None
-    for report in draft.measures:
-        measure_id = intake.measure_ids.get(report.number)
-        if measure_id is None:
-            continue  # validation already reported a measure the policy does not have
-        session.add(
-            t.ProgressEntry(
-                submission_id=submission.id,
-                measure_id=measure_id,
-                status=report.status,
-                value_reached=report.value_reached,
-                fields=report.fields,
-            )
-        )
+    entries = [
+        {
+            "submission_id": submission.id,
+            "measure_id": measure_id,
+            "status": report.status,
+            "value_reached": report.value_reached,
+            "fields": report.fields,
+        }
+        for report in draft.measures
+        # None: validation already reported a measure the policy does not have
+        if (measure_id := intake.measure_ids.get(report.number)) is not None
+    ]
+    if entries:  # one statement, no ORM objects: intake writes thousands at a deadline
+        session.execute(insert(t.ProgressEntry), entries)
     if draft.status in REPLIED:
         intake.submitted.add((draft.obligation, draft.period, draft.unit_code))
     return submission

@@ -20,14 +20,20 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.packaging.relationship import get_dependents, get_rels_path
-from openpyxl.reader.excel import ExcelReader
-from openpyxl.styles.cell_style import CellStyleList
+from openpyxl.reader.excel import (  # type: ignore[attr-defined]  # not in the stubs
+    ExcelReader,
+    _find_workbook_part,
+)
+from openpyxl.reader.workbook import WorkbookParser
+from openpyxl.styles.cell_style import CellStyleList, StyleArray
+from openpyxl.styles.named_styles import NamedStyleList
 from openpyxl.styles.numbers import NumberFormatList
 from openpyxl.styles.stylesheet import Stylesheet
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
-from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS
+from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
 from openpyxl.xml.functions import fromstring, iterparse
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
@@ -178,6 +184,27 @@ class _ValuesSheet(ReadOnlyWorksheet):
                 yield empty_row
 
 
+class _ValuesWorkbook(Workbook):
+    """A workbook that starts without openpyxl's default fonts, fills, borders and named style
+    (a fifth of opening a form): only the cell formats a value's reading looks up."""
+
+    def _setup_styles(self) -> None:
+        wb: Any = self
+        wb._number_formats = IndexedList()
+        wb._date_formats = {}
+        wb._timedelta_formats = {}
+        wb._cell_styles = IndexedList([StyleArray()])
+        wb._named_styles = NamedStyleList()
+        for empty in ("_fonts", "_alignments", "_borders", "_fills", "_protections"):
+            setattr(wb, empty, IndexedList())
+
+
+class _ValuesWorkbookParser(WorkbookParser):
+    def __init__(self, archive: zipfile.ZipFile, part: str, keep_links: bool = True) -> None:
+        super().__init__(archive, part, keep_links)
+        self.wb = _ValuesWorkbook()
+
+
 class _ValuesReader(ExcelReader):
     """openpyxl's read-only reader cut to what cell values need.
 
@@ -190,13 +217,28 @@ class _ValuesReader(ExcelReader):
     def read(self) -> None:
         self.read_manifest()
         self.read_strings()
-        self.read_workbook()
+        self._read_workbook()
         self.read_properties()
         self.read_custom()
         self.read_theme()
         _apply_number_formats(self.archive, self.wb)
         self.read_worksheets()
         self.parser.assign_names()
+
+    def _read_workbook(self) -> None:
+        # openpyxl 3.1's ExcelReader.read_workbook for read-only mode, with _ValuesWorkbook.
+        wb_part = _find_workbook_part(self.package)
+        self.parser = _ValuesWorkbookParser(
+            self.archive, wb_part.PartName[1:], keep_links=self.keep_links
+        )
+        self.parser.parse()
+        wb: Any = self.parser.wb
+        wb._sheets = []
+        wb._data_only = self.data_only
+        wb._read_only = self.read_only
+        wb.template = wb_part.ContentType in (XLTX, XLTM)
+        wb._archive = self.archive
+        self.wb = wb
 
     def read_worksheets(self) -> None:
         # openpyxl 3.1's read-only branch of ExcelReader.read_worksheets, with _ValuesSheet.
