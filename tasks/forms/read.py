@@ -29,6 +29,7 @@ from openpyxl.styles.cell_style import CellStyleList, StyleArray
 from openpyxl.styles.named_styles import NamedStyleList
 from openpyxl.styles.numbers import NumberFormatList
 from openpyxl.styles.stylesheet import Stylesheet
+from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
@@ -123,6 +124,8 @@ def _cell_text(value: Any) -> str:
 
 
 _SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
+_INLINE_TAG = f"{{{SHEET_MAIN_NS}}}is"
+_TEXT_TAG = f"{{{SHEET_MAIN_NS}}}t"
 
 
 class _RowsParser(WorkSheetParser):
@@ -130,6 +133,36 @@ class _RowsParser(WorkSheetParser):
     what surrounds the rows: views, validations, merges, protection and page setup are most of
     a form sheet's parsing and hold no value. The XML after the rows is still read to its end
     when the caller reads on, so a sheet broken there fails as it does in openpyxl."""
+
+    def parse_cell(self, element: Any) -> dict[str, Any]:
+        """openpyxl's parse_cell, with a plain inline string (``<is><t>…</t></is>``, what the
+        forms hold) read without building openpyxl's rich-text objects for it."""
+        child = element.find(_INLINE_TAG) if element.get("t") == "inlineStr" else None
+        if (
+            child is None
+            or not self.data_only
+            or self.rich_text
+            or child.attrib
+            or len(child) != 1
+            or child[0].tag != _TEXT_TAG
+            or len(child[0])
+        ):
+            cell: dict[str, Any] = super().parse_cell(element)
+            return cell
+        coordinate = element.get("r")
+        style_id = element.get("s", 0)
+        if style_id:
+            style_id = int(style_id)
+        if coordinate:
+            row, column = coordinate_to_tuple(coordinate)
+            self.col_counter = column
+        else:
+            self.col_counter += 1
+            row, column = self.row_counter, self.col_counter
+        # Text.from_tree(child).content for a lone <t>: its text, "" when empty
+        value = child[0].text or ""
+        return {"row": row, "column": column, "value": value, "data_type": "s",
+                "style_id": style_id}  # fmt: skip
 
     def parse(self) -> Generator[Any, None, None]:
         rows = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -118,12 +119,20 @@ def _sheet1(change: Callable[[bytes], bytes]) -> Callable[[str, bytes], bytes | 
     return lambda name, body: change(body) if name == "xl/worksheets/sheet1.xml" else body
 
 
+def _inline(body: bytes) -> Callable[[bytes], bytes]:
+    """Every inline string of the sheet replaced by ``body``."""
+    return lambda sheet: re.sub(rb"<is>.*?</is>", body, sheet)
+
+
 def _cases() -> list[tuple[str, bytes]]:
     formats = _formats_workbook()
     filled = fill_form(blank("monthly"), FORM_KEY)
 
     def styles(change: Callable[[bytes], bytes | None]) -> bytes:
         return _rezip(formats, _styles(change))
+
+    def inline(body: bytes) -> bytes:
+        return _rezip(filled, _sheet1(_inline(body)))
 
     return [
         *_corpus_workbooks(),
@@ -143,6 +152,26 @@ def _cases() -> list[tuple[str, bytes]]:
             "unknown elements",
             _rezip(filled, _sheet1(_replace(b"<sheetData>", b"<x:y xmlns:x='u'/><sheetData>"))),
         ),
+        (
+            "inline rich text",
+            _rezip(filled, _sheet1(_inline(b"<is><r><t>a</t></r><r><t>b</t></r></is>"))),
+        ),
+        ("inline empty text", inline(b"<is><t/></is>")),
+        ("inline two texts", inline(b"<is><t>a</t><t>b</t></is>")),
+        (
+            "inline text and run",
+            _rezip(filled, _sheet1(_inline(b"<is><t>a</t><r><t>b</t></r></is>"))),
+        ),
+        ("inline empty", inline(b"<is/>")),
+        (
+            "inline spaces",
+            _rezip(filled, _sheet1(_inline(b'<is><t xml:space="preserve"> a </t></is>'))),
+        ),
+        (
+            "inline other namespace",
+            _rezip(filled, _sheet1(_inline(b"<is><x:t xmlns:x='u'>a</x:t></is>"))),
+        ),
+        ("inline without is", inline(b"")),
         ("style index past cellXfs", _rezip(filled, _sheet1(_replace(b' s="', b' s="9')))),
     ]
 
