@@ -1,9 +1,12 @@
 """The steps of an intake run, as plain functions the Prefect wrappers and the CLI call.
 
-For every message a source yields: store the raw bytes (content-addressed) → claim the item in
-the database (the sha256 is unique, so a concurrent run that read the same message skips it) →
-mark it processed at the source → parse, decide, record versioned submissions and queue the
-receipt or rejection, all in one transaction. A message over ``intake.max_message_bytes`` is
+For every batch of messages a source yields (``INTAKE_BATCH``): store the raw bytes
+(content-addressed) → claim the items in the database, one transaction (the sha256 is unique, so
+a concurrent run that read the same message skips it) → mark them processed at the source →
+parse, decide, record versioned submissions and queue the receipts or rejections, one
+transaction for the batch (a bug in one message: the batch again, one message at a time, so only
+that one is marked ``error``). A run killed between the two leaves the items ``stored``, their
+raw bytes safe, for ``replay``. A message over ``intake.max_message_bytes`` is
 measured before it is read: it is copied into the raw store in chunks and only its header block
 is parsed, to quarantine it. A bug while parsing leaves the item in status ``error`` with its
 reason, the raw bytes safe; ``replay`` runs it again after a fix. At the end of a run the office
