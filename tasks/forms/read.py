@@ -32,6 +32,7 @@ from openpyxl.styles.stylesheet import Stylesheet
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.utils.indexed_list import IndexedList
+from openpyxl.workbook.defined_name import DefinedNameList
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
@@ -234,8 +235,14 @@ class _ValuesWorkbook(Workbook):
 
 class _ValuesWorkbookParser(WorkbookParser):
     def __init__(self, archive: zipfile.ZipFile, part: str, keep_links: bool = True) -> None:
-        super().__init__(archive, part, keep_links)
-        self.wb = _ValuesWorkbook()
+        # openpyxl 3.1's WorkbookParser.__init__, whose Workbook() would build the default styles
+        parser: Any = self
+        parser.archive = archive
+        parser.workbook_part_name = part
+        parser.defined_names = DefinedNameList()
+        parser.wb = _ValuesWorkbook()
+        parser.keep_links = keep_links
+        parser.sheets = []
 
 
 class _ValuesReader(ExcelReader):
