@@ -44,6 +44,27 @@ def claim_item(session: Session, values: dict[str, Any]) -> int | None:
     return None if row is None else int(row[0])
 
 
+def claim_items(session: Session, rows: list[dict[str, Any]]) -> list[int | None]:
+    """``claim_item`` for several rows in one statement: per row its new id, or None for a
+    duplicate (of an earlier row or of one already stored)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    table = t.InboundItem.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["raw_sha256"])
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["raw_sha256"])
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(table)
+    result = session.execute(stmt.values(rows).returning(table.c.id, table.c.raw_sha256))
+    ids = {sha: int(row_id) for row_id, sha in result}
+    claimed: list[int | None] = []
+    for row in rows:  # a message twice in the batch: its first copy is the one claimed
+        claimed.append(ids.pop(row["raw_sha256"], None))
+    return claimed
+
+
 @dataclass
 class PolicyIntake:
     """An IntakeContext plus the ids and rows recording needs."""
@@ -239,19 +260,20 @@ def record_draft(
     session.add(submission)
     session.flush()
     assert submission.id is not None
-    for report in draft.measures:
-        measure_id = intake.measure_ids.get(report.number)
-        if measure_id is None:
-            continue  # validation already reported a measure the policy does not have
-        session.add(
-            t.ProgressEntry(
-                submission_id=submission.id,
-                measure_id=measure_id,
-                status=report.status,
-                value_reached=report.value_reached,
-                fields=report.fields,
-            )
-        )
+    entries = [
+        {
+            "submission_id": submission.id,
+            "measure_id": measure_id,
+            "status": report.status,
+            "value_reached": report.value_reached,
+            "fields": report.fields,
+        }
+        for report in draft.measures
+        # None: validation already reported a measure the policy does not have
+        if (measure_id := intake.measure_ids.get(report.number)) is not None
+    ]
+    if entries:  # one statement, no ORM objects: intake writes thousands at a deadline
+        session.execute(insert(t.ProgressEntry), entries)
     if draft.status in REPLIED:
         intake.submitted.add((draft.obligation, draft.period, draft.unit_code))
     return submission

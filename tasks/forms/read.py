@@ -13,12 +13,30 @@ import io
 import logging
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
+from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.packaging.relationship import get_dependents, get_rels_path
+from openpyxl.reader.excel import (  # type: ignore[attr-defined]  # not in the stubs
+    ExcelReader,
+    _find_workbook_part,
+)
+from openpyxl.reader.workbook import WorkbookParser
+from openpyxl.styles.cell_style import CellStyleList, StyleArray
+from openpyxl.styles.named_styles import NamedStyleList
+from openpyxl.styles.numbers import NumberFormatList
+from openpyxl.styles.stylesheet import Stylesheet
+from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.utils.indexed_list import IndexedList
+from openpyxl.workbook.defined_name import DefinedNameList
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
+from openpyxl.xml.functions import fromstring, iterparse
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
 from tasks.forms.keys import FormKeys, key_id
@@ -106,13 +124,216 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+_SHEET_DATA_TAG = f"{{{SHEET_MAIN_NS}}}sheetData"
+_INLINE_TAG = f"{{{SHEET_MAIN_NS}}}is"
+_TEXT_TAG = f"{{{SHEET_MAIN_NS}}}t"
+
+
+class _RowsParser(WorkSheetParser):
+    """openpyxl's sheet parser, cells read exactly as it reads them, that builds nothing of
+    what surrounds the rows: views, validations, merges, protection and page setup are most of
+    a form sheet's parsing and hold no value. The XML after the rows is still read to its end
+    when the caller reads on, so a sheet broken there fails as it does in openpyxl."""
+
+    def parse_cell(self, element: Any) -> dict[str, Any]:
+        """openpyxl's parse_cell, with a plain inline string (``<is><t>…</t></is>``, what the
+        forms hold) read without building openpyxl's rich-text objects for it."""
+        child = element.find(_INLINE_TAG) if element.get("t") == "inlineStr" else None
+        if (
+            child is None
+            or not self.data_only
+            or self.rich_text
+            or child.attrib
+            or len(child) != 1
+            or child[0].tag != _TEXT_TAG
+            or len(child[0])
+        ):
+            cell: dict[str, Any] = super().parse_cell(element)
+            return cell
+        coordinate = element.get("r")
+        style_id = element.get("s", 0)
+        if style_id:
+            style_id = int(style_id)
+        if coordinate:
+            row, column = coordinate_to_tuple(coordinate)
+            self.col_counter = column
+        else:
+            self.col_counter += 1
+            row, column = self.row_counter, self.col_counter
+        # Text.from_tree(child).content for a lone <t>: its text, "" when empty
+        value = child[0].text or ""
+        return {"row": row, "column": column, "value": value, "data_type": "s",
+                "style_id": style_id}  # fmt: skip
+
+    def parse(self) -> Generator[Any, None, None]:
+        rows = True
+        for _, element in iterparse(self.source):
+            if rows and element.tag == ROW_TAG:
+                row = self.parse_row(element)
+                element.clear()
+                yield row
+            elif element.tag == _SHEET_DATA_TAG:
+                rows = False
+            elif not rows:
+                element.clear()
+
+
+class _ValuesSheet(ReadOnlyWorksheet):
+    """A read-only sheet whose rows come from ``_RowsParser``."""
+
+    def _cells_by_row(
+        self, min_col: int, min_row: int, max_col: int | None, max_row: int | None,
+        values_only: bool = False,
+    ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+        # openpyxl 3.1's ReadOnlyWorksheet._cells_by_row, with the parser swapped.
+        ws: Any = self  # openpyxl's stubs leave its private members out
+        filler = None if values_only else EMPTY_CELL
+        max_col = max_col or self.max_column
+        max_row = max_row or self.max_row
+        empty_row: tuple[Any, ...] = ()
+        if max_col is not None:
+            empty_row = (filler,) * (max_col + 1 - min_col)
+        counter = min_row
+        idx = 1
+        with ws._get_source() as src:
+            parser = _RowsParser(
+                src,
+                ws._shared_strings,
+                data_only=ws.parent.data_only,
+                epoch=ws.parent.epoch,
+                date_formats=ws.parent._date_formats,
+                timedelta_formats=ws.parent._timedelta_formats,
+            )
+            for idx, row in parser.parse():
+                if max_row is not None and idx > max_row:
+                    break
+                for _ in range(counter, idx):  # rows the file leaves out
+                    counter += 1
+                    yield empty_row
+                if counter <= idx:
+                    counter += 1
+                    yield ws._get_row(row, min_col, max_col, values_only)
+        if max_row is not None and max_row < idx:
+            for _ in range(counter, max_row + 1):
+                yield empty_row
+
+
+class _ValuesWorkbook(Workbook):
+    """A workbook that starts without openpyxl's default fonts, fills, borders and named style
+    (a fifth of opening a form): only the cell formats a value's reading looks up."""
+
+    def _setup_styles(self) -> None:
+        wb: Any = self
+        wb._number_formats = IndexedList()
+        wb._date_formats = {}
+        wb._timedelta_formats = {}
+        wb._cell_styles = IndexedList([StyleArray()])
+        wb._named_styles = NamedStyleList()
+        for empty in ("_fonts", "_alignments", "_borders", "_fills", "_protections"):
+            setattr(wb, empty, IndexedList())
+
+
+class _ValuesWorkbookParser(WorkbookParser):
+    def __init__(self, archive: zipfile.ZipFile, part: str, keep_links: bool = True) -> None:
+        # openpyxl 3.1's WorkbookParser.__init__, whose Workbook() would build the default styles
+        parser: Any = self
+        parser.archive = archive
+        parser.workbook_part_name = part
+        parser.defined_names = DefinedNameList()
+        parser.wb = _ValuesWorkbook()
+        parser.keep_links = keep_links
+        parser.sheets = []
+
+
+class _ValuesReader(ExcelReader):
+    """openpyxl's read-only reader cut to what cell values need.
+
+    Fonts, fills, borders and named styles are most of a form's opening time and no value
+    depends on them: only the number formats are read, which decide which numbers are dates or
+    percentages. Sheets read their rows and stop (``_RowsParser``). Every other part (manifest,
+    strings, workbook, properties, relationships) is read as openpyxl reads it.
+    """
+
+    def read(self) -> None:
+        self.read_manifest()
+        self.read_strings()
+        self._read_workbook()
+        self.read_properties()
+        self.read_custom()
+        self.read_theme()
+        _apply_number_formats(self.archive, self.wb)
+        self.read_worksheets()
+        self.parser.assign_names()
+
+    def _read_workbook(self) -> None:
+        # openpyxl 3.1's ExcelReader.read_workbook for read-only mode, with _ValuesWorkbook.
+        wb_part = _find_workbook_part(self.package)
+        self.parser = _ValuesWorkbookParser(
+            self.archive, wb_part.PartName[1:], keep_links=self.keep_links
+        )
+        self.parser.parse()
+        wb: Any = self.parser.wb
+        wb._sheets = []
+        wb._data_only = self.data_only
+        wb._read_only = self.read_only
+        wb.template = wb_part.ContentType in (XLTX, XLTM)
+        wb._archive = self.archive
+        self.wb = wb
+
+    def read_worksheets(self) -> None:
+        # openpyxl 3.1's read-only branch of ExcelReader.read_worksheets, with _ValuesSheet.
+        wb: Any = self.wb
+        sheet: Any
+        for sheet, rel in self.parser.find_sheets():
+            if rel.target not in self.valid_files:
+                continue
+            if "chartsheet" in rel.Type:
+                self.read_chartsheet(sheet, rel)
+                continue
+            rels_path = get_rels_path(rel.target)
+            if rels_path in self.valid_files:
+                get_dependents(self.archive, rels_path)  # a broken one fails as in openpyxl
+            ws = _ValuesSheet(self.wb, sheet.name, rel.target, self.shared_strings)
+            ws.sheet_state = sheet.state
+            wb._sheets.append(ws)
+
+
+def _apply_number_formats(archive: zipfile.ZipFile, wb: Any) -> None:
+    """What openpyxl's apply_stylesheet sets that a read-only cell's value and number_format
+    read: the cell formats (cellXfs), the custom number formats and the date/duration styles."""
+    try:
+        src = archive.read(ARC_STYLE)
+    except KeyError:
+        return
+    node: Any = fromstring(src)  # openpyxl's stubs type neither the tree nor these attributes
+    num_fmts = node.find(f"{{{SHEET_MAIN_NS}}}numFmts")
+    cell_xfs = node.find(f"{{{SHEET_MAIN_NS}}}cellXfs")
+    # Stylesheet's own constructor rebases custom formats and indexes the date formats.
+    stylesheet: Any = Stylesheet(
+        numFmts=None if num_fmts is None else NumberFormatList.from_tree(num_fmts),
+        cellXfs=None if cell_xfs is None else CellStyleList.from_tree(cell_xfs),
+    )
+    if stylesheet.cell_styles:
+        wb._number_formats = stylesheet.number_formats
+        wb._cell_styles = stylesheet.cell_styles
+        wb._date_formats = stylesheet.date_formats
+        wb._timedelta_formats = stylesheet.timedelta_formats
+
+
 def open_workbook(data: bytes) -> Workbook:
     """A returned workbook opened read-only, values as last computed; the caller closes it.
 
-    Opening costs most of a form's reading (the stylesheet is parsed each time), so intake opens
-    a workbook once for the signature and the values.
+    Opening costs most of a form's reading, so intake opens a workbook once for the signature
+    and the values, and skips the styles no value needs (``_ValuesReader``).
     """
-    return load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    reader = _ValuesReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    try:
+        reader.read()
+    except BaseException:
+        reader.archive.close()
+        raise
+    workbook: Workbook = reader.wb
+    return workbook
 
 
 def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import update
+from sqlalchemy import func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -207,28 +208,94 @@ def oversize_notice(
 # At most one receipt (and one rejection) per unit per cycle per hour
 
 
+class ThrottleBook:
+    """The first receipt and rejection queued within the hour per (kind, unit, cycle), kept up
+    to date by reading only the outbox rows added since it last looked.
+
+    One query per notice scanned the whole outbox (no index on unit and cycle): at a deadline's
+    thousands of replies that grew with every receipt. The book reads the rows once, then only
+    those with a higher id. Rows it has seen are not read again: a receipt that a delivery marks
+    failed during the same intake run still holds back the next one within the hour.
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.first: dict[tuple[str, int, int | None], tuple[int, datetime]] = {}
+        self.last_id: int | None = None
+
+    def refresh(self, session: Session) -> None:
+        """Take in the outbox rows added since the last look."""
+        query = sa_select(  # sqlmodel's select types at most four columns
+            col(t.Notification.id),
+            col(t.Notification.kind),
+            col(t.Notification.unit_id),
+            col(t.Notification.cycle_id),
+            col(t.Notification.status),
+            col(t.Notification.created_at),
+        )
+        if self.last_id is None:  # the first look: only what can throttle
+            query = query.where(
+                col(t.Notification.kind).in_(THROTTLED_KINDS),
+                col(t.Notification.status).in_(_THROTTLE_STATUSES),
+                col(t.Notification.created_at) > self.now - THROTTLE,
+            )
+            top = session.exec(select(func.max(t.Notification.id))).one()
+            self.last_id = top or 0
+        else:
+            query = query.where(col(t.Notification.id) > self.last_id)
+        for row_id, kind, unit_id, cycle_id, status, created_at in session.execute(
+            query.order_by(col(t.Notification.id))
+        ).all():
+            assert row_id is not None
+            self.last_id = max(self.last_id, row_id)
+            if (
+                kind in THROTTLED_KINDS
+                and unit_id is not None
+                and status in _THROTTLE_STATUSES
+                and created_at > self.now - THROTTLE
+            ):
+                self.first.setdefault((kind, unit_id, cycle_id), (row_id, created_at))
+
+    def earlier(self, notice: NewNotification) -> tuple[int, datetime] | None:
+        assert notice.unit_id is not None
+        return self.first.get((notice.kind, notice.unit_id, notice.cycle_id))
+
+
 def throttle(
-    session: Session, notices: list[NewNotification], *, now: datetime
+    session: Session,
+    notices: list[NewNotification],
+    *,
+    now: datetime,
+    book: ThrottleBook | None = None,
 ) -> list[NewNotification]:
     """The notices with every receipt or rejection that would follow one of the same kind, unit
-    and cycle queued within the hour turned into a ``cancelled`` record with the reason."""
+    and cycle queued within the hour turned into a ``cancelled`` record with the reason.
+
+    ``book``: the run's view of the outbox (``ThrottleBook``, same ``now``), instead of a query
+    per notice."""
     out: list[NewNotification] = []
+    if book is not None and any(n.kind in THROTTLED_KINDS for n in notices):
+        book.refresh(session)
     for notice in notices:
         if notice.kind not in THROTTLED_KINDS or notice.unit_id is None:
             out.append(notice)
             continue
-        earlier = session.exec(
-            select(t.Notification.id, t.Notification.created_at)
-            .where(
-                t.Notification.kind == notice.kind,
-                t.Notification.unit_id == notice.unit_id,
-                t.Notification.cycle_id == notice.cycle_id,
-                col(t.Notification.status).in_(_THROTTLE_STATUSES),
-                col(t.Notification.created_at) > now - THROTTLE,
-            )
-            .order_by(col(t.Notification.id))
-            .limit(1)
-        ).first()
+        earlier = (
+            book.earlier(notice)
+            if book is not None
+            else session.exec(
+                select(t.Notification.id, t.Notification.created_at)
+                .where(
+                    t.Notification.kind == notice.kind,
+                    t.Notification.unit_id == notice.unit_id,
+                    t.Notification.cycle_id == notice.cycle_id,
+                    col(t.Notification.status).in_(_THROTTLE_STATUSES),
+                    col(t.Notification.created_at) > now - THROTTLE,
+                )
+                .order_by(col(t.Notification.id))
+                .limit(1)
+            ).first()
+        )
         if earlier is None:
             out.append(notice)
             continue
