@@ -73,6 +73,7 @@ class Pool:
     env: dict[str, str]
     workers: dict[str, subprocess.Popen[bytes]]
     logs: Path
+    server: subprocess.Popen[bytes] | None = None
 
     def taken_by(self) -> dict[str, str]:
         """Which worker submitted each flow run, from the workers' own logs."""
@@ -169,7 +170,7 @@ def running_pool(
             )
             for name, prefix in workers.items()
         }
-        yield Pool(api_url, env, started, logs)
+        yield Pool(api_url, env, started, logs, server)
     finally:
         for process in reversed(processes):
             stop_group(process)
@@ -212,6 +213,18 @@ async def wait_final(client: PrefectClient, run_id: UUID, timeout: float = 240) 
         if run.state_type in FINAL or time.monotonic() > deadline:
             return run
         await asyncio.sleep(0.5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid``, the children it reaped and those still alive."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:
