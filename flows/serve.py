@@ -73,6 +73,7 @@ from tasks.serving import (
     periodic_cycles,
     ran_text,
     rollup_years,
+    shard_total,
     shards,
     stale_reason,
     working_day_note,
@@ -148,7 +149,7 @@ async def remind_one(policy_code: str, as_of: datetime, settings: Settings) -> d
     """One policy's notices and reminders of the day: the reminders flow's steps, one task run.
 
     Not the flow as a sub-run: a province's tick has a hundred policies, and a flow run with its
-    three task runs cost the worker ~0.5 s of bookkeeping each (issue 22 §3).
+    three task runs and a concurrency slot of its own cost tenths of a second each (issue 22 §3).
     """
     return await remind_steps(policy_code, local_moment(as_of), settings)
 
@@ -304,18 +305,6 @@ async def online_workers() -> int | None:
         return len(await client.read_workers_for_work_pool(pool, worker_filter=online))
 
 
-async def shard_count(codes: Sequence[str], settings: Settings) -> int:
-    """How many shards a deployment's tick splits its policies into: one per online worker
-    (no more than the concurrency setting), or the setting under ``taskforce serve``."""
-    workers = await online_workers()
-    limit = (
-        settings.policy_concurrency
-        if workers is None
-        else min(workers, settings.policy_concurrency)
-    )
-    return max(1, min(limit, len(codes)))
-
-
 async def run_shards(
     kind: str,
     parts: list[list[str]],
@@ -458,7 +447,8 @@ async def run_tick(
             codes = list(dict.fromkeys(policy_codes))
         await ensure_policy_limit(settings)
         split = policy_codes is None and this_deployment_id() is not None
-        parts = shards(codes, await shard_count(codes, settings)) if split else []
+        count = shard_total(len(codes), settings.policy_concurrency, await online_workers())
+        parts = shards(codes, count) if split else []
         if len(parts) > 1:
             explicit = local_moment(as_of) if as_of is not None else None
             report.policies = await run_shards(kind, parts, explicit, report.as_of, settings)

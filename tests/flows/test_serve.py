@@ -56,6 +56,7 @@ from tasks.serving import (
     non_working_reason,
     periodic_cycles,
     rollup_years,
+    shard_total,
     shards,
     stale_reason,
     working_day_note,
@@ -257,6 +258,23 @@ def test_shards_deal_policies_round_robin() -> None:
 
 
 # -- the deployments --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policies", "concurrency", "workers", "expected"),
+    [
+        (120, 4, 1, 1),  # one machine: the tick does it all, no sub-run
+        (120, 4, 2, 2),
+        (120, 4, 9, 4),  # never more than the concurrency setting
+        (120, 4, None, 4),  # taskforce serve: no work pool
+        (1, 4, 2, 1),
+        (0, 4, 2, 1),
+    ],
+)
+def test_a_tick_takes_a_shard_per_online_worker(
+    policies: int, concurrency: int, workers: int | None, expected: int
+) -> None:
+    assert shard_total(policies, concurrency, workers) == expected
 
 
 def test_five_deployments_whatever_the_policies_with_timezone_and_no_policy_code() -> None:
