@@ -76,12 +76,15 @@ class Pool:
     server: subprocess.Popen[bytes] | None = None
 
     def taken_by(self) -> dict[str, str]:
-        """Which worker submitted each flow run, from the workers' own logs."""
+        """Which worker submitted each flow run, from the workers' own logs (a worker that
+        found the run already taken by another logs an aborted submission: not its run)."""
         taken = {}
         for name in self.workers:
             log = (self.logs / f"{name}.log").read_text(errors="replace")
+            aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", log))
             for run_id in re.findall(r"submitting flow run '([0-9a-f-]{36})'", log):
-                taken[run_id] = name
+                if run_id not in aborted:
+                    taken[run_id] = name
         return taken
 
     def worker_logs(self) -> str:
