@@ -18,11 +18,10 @@ import logging
 import shutil
 import time
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from config.settings import Settings, use_settings
 from flows.serve import reminders_tick
-from models.db import engine_for
 from tasks.calendar import parse_as_of
 from tests.bench.province_floor import run as run_directly
 
@@ -31,7 +30,9 @@ def reset(settings: Settings, period: str) -> None:
     """The day not yet run: no report of ``period`` in, no notice queued or form issued."""
     cycles = "SELECT id FROM cycle WHERE period = :p"
     submissions = f"SELECT id FROM submission WHERE cycle_id IN ({cycles})"
-    engine = engine_for(settings.database_url)
+    # Not the app's engine: SQLite's foreign-key check would scan a million progress entries
+    # for each deleted submission (the entries go first, so nothing is left dangling).
+    engine = create_engine(settings.database_url)
     with engine.begin() as conn:
         conn.execute(
             text(f"DELETE FROM progressentry WHERE submission_id IN ({submissions})"),
@@ -40,6 +41,7 @@ def reset(settings: Settings, period: str) -> None:
         conn.execute(text(f"DELETE FROM submission WHERE id IN ({submissions})"), {"p": period})
         conn.execute(text("DELETE FROM notification"))
         conn.execute(text("DELETE FROM issuedform"))
+    engine.dispose()
     shutil.rmtree(settings.var_dir / "forms", ignore_errors=True)
 
 
