@@ -23,6 +23,11 @@ from uuid import UUID
 import httpx
 import pytest
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 
 from tests.helpers import ROOT, free_port
@@ -127,10 +132,13 @@ def running_pool(
     *,
     setup: list[list[str]] | None = None,
     worker_extra: list[str] | None = None,
+    unscheduled: bool = False,
 ) -> Iterator[Pool]:
     """The server on ``prefect_db``, the setup commands, then one worker per name (each
     command prefixed by its list, e.g. ``["taskset", "-c", "0"]``, and followed by
-    ``worker_extra``); all stopped on exit."""
+    ``worker_extra``); all stopped on exit. ``unscheduled``: the deployments' schedules
+    turned off before the workers start, so that only the runs a test triggers run (a
+    benchmark's worker must not be busy with the intake tick of the real clock)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = base_environment(home, api_url) | settings_env
@@ -163,6 +171,8 @@ def running_pool(
         wait_healthy(api_url, server, logs / "server.log")
         for command in SETUP_COMMANDS if setup is None else setup:
             run(command, env)
+        if unscheduled:
+            asyncio.run(turn_off_schedules(api_url))
         started = {
             name: start(
                 WORKER_COMMAND,
@@ -177,6 +187,19 @@ def running_pool(
     finally:
         for process in reversed(processes):
             stop_group(process)
+
+
+async def turn_off_schedules(api_url: str) -> None:
+    """Every deployment schedule inactive, and the runs already scheduled from them deleted."""
+    async with PrefectClient(api_url) as client:
+        for deployment in await client.read_deployments():
+            for schedule in deployment.schedules:
+                await client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+        scheduled = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        )
+        for flow_run in await client.read_flow_runs(flow_run_filter=scheduled):
+            await client.delete_flow_run(flow_run.id)
 
 
 def wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> None:

@@ -228,6 +228,7 @@ def test_province_day_one_worker_two_workers_and_the_floor(
                     workers,
                     setup=SETUP_COMMANDS,
                     worker_extra=["--limit", "1"],
+                    unscheduled=True,
                 ) as pool:
                     assert pool.server is not None
                     processes = {
