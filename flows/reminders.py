@@ -69,6 +69,28 @@ async def reminders_flow(policy_code: str, as_of: datetime | None = None) -> dic
     await publish_report(
         title, policy_code, prepared, delivered, stop_line(delivered, settings.smtp)
     )
+    return outcome(prepared, delivered, settings)
+
+
+async def remind_steps(policy_code: str, moment: datetime, settings: Settings) -> dict[str, Any]:
+    """The flow's steps as plain calls of the task bodies, for a tick's one task per policy.
+
+    Same notices, mails, log lines and artifacts as the flow, without its ~10 API round trips
+    of a flow run and three task runs: a province's tick runs this for every policy.
+    """
+    title = artifact_title(f"{policy_short(policy_code)} 报送提醒", moment, figures=False)
+    prepared = prepare_notices.fn(policy_code, moment, None, settings)
+    delivered = await deliver.fn(policy_code, settings)
+    await publish_report.fn(
+        title, policy_code, prepared, delivered, stop_line(delivered, settings.smtp)
+    )
+    return outcome(prepared, delivered, settings)
+
+
+def outcome(
+    prepared: PrepareSummary, delivered: DeliverySummary, settings: Settings
+) -> dict[str, Any]:
+    """What a run returns: the counts, and the command's closing lines."""
     return {
         "queued": len(prepared.queued),
         "already": len(prepared.already),

@@ -3,13 +3,17 @@
 Each tick first asks whether it should run at all (too late after downtime, a rest day; the
 pure rules are in tasks/serving.py), logs why when it does not, and otherwise works on every
 policy active on its day (or those named in ``policy_codes``). Policies run one after another
-inside a slot of the Prefect global concurrency limit ``taskforce-policies``
-(``TASKFORCE_POLICY_CONCURRENCY`` slots, across all ticks and workers); one policy's failure
-(its mailbox server down) is recorded in its row of the tick's artifact and the others go on.
+inside one slot of the Prefect global concurrency limit ``taskforce-policies``
+(``TASKFORCE_POLICY_CONCURRENCY`` slots, across all ticks and workers), each policy's reminders
+one task run; one policy's failure (its mailbox server down) is recorded in its row of the
+tick's artifact and the others go on.
 
-A scheduled tick that is a deployment run (on a worker, or under ``taskforce serve``) splits
-its policies into ``TASKFORCE_POLICY_CONCURRENCY`` shards, each a sub-run of the same
-deployment that any worker may take: a province's policies spread over the machines.
+A tick that is a deployment run splits its policies into shards, as many as the work pool has
+workers online (at most ``TASKFORCE_POLICY_CONCURRENCY``; under ``taskforce serve``, that many):
+it works on the last shard itself and sends each other one to a sub-run of the same deployment
+that any worker may take, so a province's policies spread over the machines. With one worker
+online the tick does all the work in its own process: a sub-run costs a process start and its
+bookkeeping, and one machine gains nothing from them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterType,
+    WorkerFilter,
+    WorkerFilterStatus,
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.concurrency.asyncio import concurrency
@@ -38,7 +44,7 @@ from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.deployments.runner import RunnerDeployment
 from prefect.logging import get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.schedules import Cron, Interval, Schedule
 from prefect.states import Failed
 from prefect.types.entrypoint import EntrypointType
@@ -47,7 +53,7 @@ from config.settings import Settings, current_settings, use_settings
 from flows.consolidation import annual_flow, consolidation_flow
 from flows.escalation import await_approval, escalation_flow
 from flows.intake import intake_flow
-from flows.reminders import reminders_flow
+from flows.reminders import remind_steps
 from flows.run_names import policy_short, tick_named
 from models.db import session_scope
 from tasks.calendar import SHANGHAI, WorkingCalendar, local_moment
@@ -67,6 +73,7 @@ from tasks.serving import (
     periodic_cycles,
     ran_text,
     rollup_years,
+    shard_total,
     shards,
     stale_reason,
     working_day_note,
@@ -133,8 +140,22 @@ def begin(
 PolicyStep = Callable[[str, datetime, Settings], Awaitable[TickOutcome]]
 
 
+def _reminders_task_name() -> str:
+    return f"{policy_short(str(task_run.parameters.get('policy_code', '')))} 报送提醒"
+
+
+@task(name="policy-reminders", task_run_name=_reminders_task_name, cache_policy=NONE)
+async def remind_one(policy_code: str, as_of: datetime, settings: Settings) -> dict[str, Any]:
+    """One policy's notices and reminders of the day: the reminders flow's steps, one task run.
+
+    Not the flow as a sub-run: a province's tick has a hundred policies, and a flow run with its
+    three task runs and a concurrency slot of its own cost tenths of a second each (issue 22 §3).
+    """
+    return await remind_steps(policy_code, local_moment(as_of), settings)
+
+
 async def remind_policy(code: str, moment: datetime, settings: Settings) -> TickOutcome:
-    await reminders_flow(code, moment)
+    await remind_one(code, moment, settings)
     return TickOutcome(policy_code=code, as_of=moment, ran=["reminders"])
 
 
@@ -217,24 +238,23 @@ def describe(exc: BaseException) -> str:
 async def run_policies(
     kind: str, codes: Sequence[str], moment: datetime, settings: Settings
 ) -> list[TickOutcome]:
-    """Each policy's work in turn, each in a slot of the global limit; a failure is recorded."""
-    log = get_run_logger()
+    """Each policy's work in turn, all in one slot of the global limit (a slot per policy
+    cost two API calls each); a failure is recorded against its policy and the next goes on."""
     waiting: list[EscalationSummary] = []
-    outcomes = []
-    for code in codes:
-        try:
+    outcomes: list[TickOutcome] = []
+    try:
+        if codes:
             async with concurrency(POLICY_LIMIT, occupy=1, lease_duration=SLOT_LEASE_SECONDS):
-                if kind == "escalation":
-                    outcome = await escalate_policy(code, moment, settings, waiting=waiting)
-                else:
-                    outcome = await STEPS[kind](code, moment, settings)
-        except Exception as exc:  # one policy's failure (a mailbox server down) stops no other
-            logger.exception("%s 定时任务中 %s 出错（错误详情如下）", kind, code)
-            log.error("%s：出错，其余政策照常运行：%s", code, describe(exc))
-            outcome = TickOutcome(policy_code=code, as_of=moment, error=describe(exc))
-        if outcome.skipped:
-            log.info("%s：%s", code, outcome.skipped)
-        outcomes.append(outcome)
+                for code in codes:
+                    outcomes.append(await run_policy(kind, code, moment, settings, waiting))
+    except Exception as exc:  # the slot itself (the server): every policy not run says so
+        logger.exception("%s 定时任务未能取得并发名额（错误详情如下）", kind)
+        done = {o.policy_code for o in outcomes}
+        outcomes += [
+            TickOutcome(policy_code=code, as_of=moment, error=describe(exc))
+            for code in codes
+            if code not in done
+        ]
     if waiting and settings.serve.approval_wait_seconds > 0:
         # Served, proposals wait in the UI for a working day, all policies' at once.
         wait = settings.escalation.model_copy(
@@ -246,34 +266,76 @@ async def run_policies(
     return outcomes
 
 
+async def run_policy(
+    kind: str,
+    code: str,
+    moment: datetime,
+    settings: Settings,
+    waiting: list[EscalationSummary],
+) -> TickOutcome:
+    """One policy's work; its failure becomes its outcome and is logged."""
+    log = get_run_logger()
+    try:
+        if kind == "escalation":
+            outcome = await escalate_policy(code, moment, settings, waiting=waiting)
+        else:
+            outcome = await STEPS[kind](code, moment, settings)
+    except Exception as exc:  # one policy's failure (a mailbox server down) stops no other
+        logger.exception("%s 定时任务中 %s 出错（错误详情如下）", kind, code)
+        log.error("%s：出错，其余政策照常运行：%s", code, describe(exc))
+        outcome = TickOutcome(policy_code=code, as_of=moment, error=describe(exc))
+    if outcome.skipped:
+        log.info("%s：%s", code, outcome.skipped)
+    return outcome
+
+
 def shard_parameters(shard: list[str], as_of: datetime | None) -> dict[str, Any]:
     """A sub-run's parameters: its policies, and the tick's explicit day if it had one."""
     return {"policy_codes": shard} | ({"as_of": as_of.isoformat()} if as_of else {})
 
 
+async def online_workers() -> int | None:
+    """How many workers of this run's work pool are online; None outside a pool (serve)."""
+    context = FlowRunContext.get()
+    pool = context.flow_run.work_pool_name if context and context.flow_run else None
+    if pool is None:
+        return None
+    online = WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
+    async with get_client() as client:
+        return len(await client.read_workers_for_work_pool(pool, worker_filter=online))
+
+
 async def run_shards(
-    kind: str, codes: Sequence[str], as_of: datetime | None, settings: Settings
+    kind: str,
+    parts: list[list[str]],
+    as_of: datetime | None,
+    moment: datetime,
+    settings: Settings,
 ) -> list[TickOutcome]:
-    """The policies split into sub-runs of this deployment, waited for; their outcomes read
-    back from the table artifact each one leaves (a sub-run may run on another machine)."""
+    """All shards but the last sent to sub-runs of this deployment, the last worked on here
+    meanwhile; the sub-runs' outcomes read back from the table artifact each one leaves (a
+    sub-run may run on another machine)."""
     deployment_id = this_deployment_id()
     assert deployment_id is not None  # run_tick splits only a deployment's run
-    parts = shards(codes, settings.policy_concurrency)
-    runs: list[FlowRun] = await asyncio.gather(
-        *(
-            arun_deployment(
-                name=deployment_id,
-                parameters=shard_parameters(part, as_of),
-                timeout=None,
-                poll_interval=SHARD_POLL_SECONDS,
+    *sent, own = parts
+    runs_and_own = await asyncio.gather(
+        asyncio.gather(
+            *(
+                arun_deployment(
+                    name=deployment_id,
+                    parameters=shard_parameters(part, as_of),
+                    timeout=None,
+                    poll_interval=SHARD_POLL_SECONDS,
+                )
+                for part in sent
             )
-            for part in parts
-        )
+        ),
+        run_policies(kind, own, moment, settings),
     )
-    moment = as_of or scheduled_start()
+    runs: list[FlowRun] = list(runs_and_own[0])
     outcomes: list[TickOutcome] = []
     async with get_client() as client:
-        for part, run in zip(parts, runs, strict=True):
+        for part, run in zip(sent, runs, strict=True):
             rows = await shard_rows(client, run.id)
             for code in part:
                 if code in rows:
@@ -282,7 +344,7 @@ async def run_shards(
                     state = run.state.name if run.state else "未知"
                     error = f"子运行“{run.name}”结束于 {state}，未报告本政策的结果；下次运行补做"
                     outcomes.append(TickOutcome(policy_code=code, as_of=moment, error=error))
-    return outcomes
+    return outcomes + runs_and_own[1]
 
 
 # The table artifact's columns: what a parent tick reads back from its sub-runs.
@@ -384,14 +446,12 @@ async def run_tick(
         else:
             codes = list(dict.fromkeys(policy_codes))
         await ensure_policy_limit(settings)
-        split = (
-            policy_codes is None
-            and this_deployment_id() is not None
-            and min(len(codes), settings.policy_concurrency) > 1
-        )
-        if split:
+        split = policy_codes is None and this_deployment_id() is not None
+        count = shard_total(len(codes), settings.policy_concurrency, await online_workers())
+        parts = shards(codes, count) if split else []
+        if len(parts) > 1:
             explicit = local_moment(as_of) if as_of is not None else None
-            report.policies = await run_shards(kind, codes, explicit, settings)
+            report.policies = await run_shards(kind, parts, explicit, report.as_of, settings)
         else:
             report.policies = await run_policies(kind, codes, report.as_of, settings)
     await publish(report, keyed=not is_sub_run)

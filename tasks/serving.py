@@ -139,6 +139,14 @@ def shards(codes: Sequence[str], count: int) -> list[list[str]]:
     return [list(codes[i::count]) for i in range(count)] if codes else []
 
 
+def shard_total(policies: int, concurrency: int, workers: int | None) -> int:
+    """How many shards a deployment's tick deals its policies into: one per online worker (a
+    shard more than the machines only adds a process start), at most the concurrency setting;
+    the setting where there is no work pool (``taskforce serve``)."""
+    limit = concurrency if workers is None else min(workers, concurrency)
+    return max(1, min(limit, policies))
+
+
 def lateness_limit(kind: str, settings: ServeSettings) -> timedelta:
     """How late a run of this kind may start; intake never later than its own interval,
     since the next pass is due by then and reads the same mailbox."""

@@ -23,6 +23,11 @@ from uuid import UUID
 import httpx
 import pytest
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 
 from tests.helpers import ROOT, free_port
@@ -73,14 +78,18 @@ class Pool:
     env: dict[str, str]
     workers: dict[str, subprocess.Popen[bytes]]
     logs: Path
+    server: subprocess.Popen[bytes] | None = None
 
     def taken_by(self) -> dict[str, str]:
-        """Which worker submitted each flow run, from the workers' own logs."""
+        """Which worker submitted each flow run, from the workers' own logs (a worker that
+        found the run already taken by another logs an aborted submission: not its run)."""
         taken = {}
         for name in self.workers:
             log = (self.logs / f"{name}.log").read_text(errors="replace")
+            aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", log))
             for run_id in re.findall(r"submitting flow run '([0-9a-f-]{36})'", log):
-                taken[run_id] = name
+                if run_id not in aborted:
+                    taken[run_id] = name
         return taken
 
     def worker_logs(self) -> str:
@@ -123,10 +132,13 @@ def running_pool(
     *,
     setup: list[list[str]] | None = None,
     worker_extra: list[str] | None = None,
+    unscheduled: bool = False,
 ) -> Iterator[Pool]:
     """The server on ``prefect_db``, the setup commands, then one worker per name (each
     command prefixed by its list, e.g. ``["taskset", "-c", "0"]``, and followed by
-    ``worker_extra``); all stopped on exit."""
+    ``worker_extra``); all stopped on exit. ``unscheduled``: the deployments' schedules
+    turned off before the workers start, so that only the runs a test triggers run (a
+    benchmark's worker must not be busy with the intake tick of the real clock)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = base_environment(home, api_url) | settings_env
@@ -159,6 +171,8 @@ def running_pool(
         wait_healthy(api_url, server, logs / "server.log")
         for command in SETUP_COMMANDS if setup is None else setup:
             run(command, env)
+        if unscheduled:
+            asyncio.run(turn_off_schedules(api_url))
         started = {
             name: start(
                 WORKER_COMMAND,
@@ -169,10 +183,23 @@ def running_pool(
             )
             for name, prefix in workers.items()
         }
-        yield Pool(api_url, env, started, logs)
+        yield Pool(api_url, env, started, logs, server)
     finally:
         for process in reversed(processes):
             stop_group(process)
+
+
+async def turn_off_schedules(api_url: str) -> None:
+    """Every deployment schedule inactive, and the runs already scheduled from them deleted."""
+    async with PrefectClient(api_url) as client:
+        for deployment in await client.read_deployments():
+            for schedule in deployment.schedules:
+                await client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+        scheduled = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        )
+        for flow_run in await client.read_flow_runs(flow_run_filter=scheduled):
+            await client.delete_flow_run(flow_run.id)
 
 
 def wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -212,6 +239,18 @@ async def wait_final(client: PrefectClient, run_id: UUID, timeout: float = 240) 
         if run.state_type in FINAL or time.monotonic() > deadline:
             return run
         await asyncio.sleep(0.5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid``, the children it reaped and those still alive."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:

@@ -8,13 +8,23 @@
 
 Whole processes, wall time, best of ``TASKFORCE_BENCH_REPEAT`` (default 3). The target of
 issue 7 is under 4 s for (a)'s nothing-to-send day.
+
+(c) Prefect's share of a reminders run at 10,000 units (issue 24): 200 synthetic counties × 50
+    units (``TASKFORCE_BENCH_REMIND_COUNTIES``), the opening day of their March report, one
+    notice and form per unit through a sink; in one process against the server of (a), the
+    reminders tick as a flow (a task run per policy) against the same steps called directly
+    (tests/bench/remind_share.py). 200 counties rather than one policy of 10,000 units: a
+    county has tens of units, so a province's day is how 10,000 notices come about, and the
+    consolidation benchmark's generator makes them as they are.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,12 +33,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.report import size
-from tests.helpers import POLICY_FILES, free_port
+from tests.bench.report import record, size
+from tests.bench.synthetic import UNITS, ensure_synthetic, sqlite_url
+from tests.helpers import POLICY_FILES, ROOT, free_port
+from tests.smtp_server import sink_process
 
 REPEAT = size("TASKFORCE_BENCH_REPEAT", 3, 1)
 BIN = Path(sys.executable).parent / "taskforce"
 POLICY_FILE = POLICY_FILES["lingchuan-2023"]
+COUNTIES = size("TASKFORCE_BENCH_REMIND_COUNTIES", 200, 2)
 
 BASELINE = """
 import asyncio
@@ -54,10 +67,10 @@ asyncio.run(baseline("lingchuan-2023", "2023-01-31T09:00"))
 """
 
 
-def run(env: dict[str, str], *args: str) -> tuple[float, str]:
+def run(env: dict[str, str], *args: str, timeout: float = 600) -> tuple[float, str]:
     """Wall time of one process, and its output; fails the benchmark if the command does."""
     start = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-2000:]
     return seconds, done.stdout
@@ -119,3 +132,47 @@ def test_bench_remind_after_up(served: tuple[dict[str, str], Path]) -> None:
             f" {base:6.2f} s | {min(times) - base:+5.2f} s"
         )
     print(f"\ntarget (issue 7): nothing-to-send day under 4 s; runs: {[f'{t:.2f}' for t in quiet]}")
+
+
+def test_prefect_share_of_a_reminders_run_at_10000_units(
+    served: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, var = served
+    state = json.loads((var / "run" / "services.json").read_text(encoding="utf-8"))
+    made = ensure_synthetic(sqlite_url("nation", COUNTIES), "nation", COUNTIES)
+    copy = tmp_path / "province.db"
+    with (
+        sqlite3.connect(made.url.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(copy) as target,
+    ):
+        source.backup(target)  # the day is reset and run in a copy: the cached one stays whole
+    with sink_process() as (host, port):
+        run_env = {
+            **env,
+            "PREFECT_API_URL": state["api_url"],
+            "TASKFORCE_DATABASE_URL": f"sqlite:///{copy}",
+            "TASKFORCE_VAR_DIR": str(tmp_path / "var"),
+            "TASKFORCE_FORM_KEY": secrets.token_urlsafe(32),
+            "TASKFORCE_SMTP_HOST": host,
+            "TASKFORCE_SMTP_PORT": str(port),
+            "PYTHONPATH": str(ROOT),
+        }
+        _, output = run(
+            run_env, sys.executable, "-m", "tests.bench.remind_share",
+            "--as-of", "2023-03-31T09:00", "--period", "2023-03", timeout=7200,
+        )  # fmt: skip
+    figures = json.loads(output.strip().splitlines()[-1])
+    units = COUNTIES * UNITS
+    assert figures["policies"] == COUNTIES and figures["sent"] == units, figures
+    flow_s, direct_s = figures["flow_seconds"], figures["direct_seconds"]
+    row = record(
+        f"Prefect's share of a reminders run, {units:,} units", flow_s, direct_s, "s",
+        kind="overhead", target=0.10,
+        floor_what=f"the same steps called directly in the same process ({COUNTIES} counties)",
+    )  # fmt: skip
+    print(
+        f"\nreminders run, {units:,} units ({COUNTIES} counties): flow {flow_s:.1f} s,"
+        f" steps called directly {direct_s:.1f} s, Prefect's share {100 * row.share:.1f} %"
+        f"\n  CPU seconds of the process: flow {figures['flow_cpu_seconds']:.1f} s, directly"
+        f" {figures['direct_cpu_seconds']:.1f} s (the wall times wait for a busy machine too)"
+    )

@@ -56,6 +56,7 @@ from tasks.serving import (
     non_working_reason,
     periodic_cycles,
     rollup_years,
+    shard_total,
     shards,
     stale_reason,
     working_day_note,
@@ -259,6 +260,23 @@ def test_shards_deal_policies_round_robin() -> None:
 # -- the deployments --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("policies", "concurrency", "workers", "expected"),
+    [
+        (120, 4, 1, 1),  # one machine: the tick does it all, no sub-run
+        (120, 4, 2, 2),
+        (120, 4, 9, 4),  # never more than the concurrency setting
+        (120, 4, None, 4),  # taskforce serve: no work pool
+        (1, 4, 2, 1),
+        (0, 4, 2, 1),
+    ],
+)
+def test_a_tick_takes_a_shard_per_online_worker(
+    policies: int, concurrency: int, workers: int | None, expected: int
+) -> None:
+    assert shard_total(policies, concurrency, workers) == expected
+
+
 def test_five_deployments_whatever_the_policies_with_timezone_and_no_policy_code() -> None:
     deployments = build_deployments()
     assert sorted((d.flow_name, d.name) for d in deployments) == sorted(
@@ -396,8 +414,14 @@ async def test_one_policy_failing_stops_no_other_and_the_artifact_lists_each(
         {"policy_code": "no-such-policy", "result": "出错", "detail": NOT_LOADED},
         {"policy_code": "lingchuan-2023", "result": "完成", "detail": "reminders"},
     ]
-    [markdown] = [a for a in artifacts if a.type == "markdown"]
-    assert markdown.key == "tick-reminders"
+    # Each policy's reminders are a task of the tick's own run, their artifacts under it.
+    markdowns = {a.key: a for a in artifacts if a.type == "markdown"}
+    assert set(markdowns) == {
+        "tick-reminders",
+        "reminders-lingchuan-2023",
+        "delivery-lingchuan-2023",
+    }
+    markdown = markdowns["tick-reminders"]
     assert markdown.description == "定时报送提醒（2023年1月28日 09:00）"
     text = str(markdown.data)
     assert "共 2 项政策：完成 1 项，无事可做 0 项，出错 1 项。" in text
