@@ -533,6 +533,9 @@ def take_in(
         _take_batch(run, policy_code, source, batch, summary)
         raise
     _take_batch(run, policy_code, source, batch, summary)
+    # A run killed between claim and record left its batch ``stored``: the next run records it
+    # once no live run can still be working on it, so no one has to think of ``replay``.
+    _process_ids(run, _replayable(settings, policy_code, [], now, errors=False), summary)
     # Items a crashed run left undigested are in this one (queue_quarantine_digest).
     queue_digest(run, policy_code)
     return summary
@@ -690,19 +693,42 @@ def replay(
     """
     run = _new_run(settings, now)
     summary = IntakeSummary(policy_code or "", "replay")
+    ids = _replayable(settings, policy_code, item_ids, now, errors=True)
+    _process_ids(run, ids, summary)
+    for code in sorted(_policies(settings, ids)):
+        queue_digest(run, code)
+    return summary
+
+
+def _replayable(
+    settings: Settings,
+    policy_code: str | None,
+    item_ids: list[int],
+    now: datetime,
+    *,
+    errors: bool,
+) -> list[int]:
+    """The given items, else those left ``stored`` for over STALE_ITEM (and, with ``errors``,
+    those in ``error``): a live run's batch goes from claim to record in seconds."""
     with session_scope(settings) as session:
         query = select(t.InboundItem.id)
         if item_ids:
             query = query.where(col(t.InboundItem.id).in_(item_ids))
         else:
             stale = now - STALE_ITEM
-            query = query.where(
-                (col(t.InboundItem.status) == "error")
-                | ((col(t.InboundItem.status) == "stored") & (t.InboundItem.created_at < stale))
-            )
+            left = (col(t.InboundItem.status) == "stored") & (t.InboundItem.created_at < stale)
+            query = query.where(left | (col(t.InboundItem.status) == "error") if errors else left)
         if policy_code:
             query = query.where(t.InboundItem.policy_code == policy_code)
-        ids = [i for i in session.exec(query.order_by(col(t.InboundItem.id))).all() if i]
+        return [i for i in session.exec(query.order_by(col(t.InboundItem.id))).all() if i]
+
+
+def _process_ids(run: _Run, ids: list[int], summary: IntakeSummary) -> None:
+    """Process each item again, except one that already made a submission (never doubled)."""
+    if not ids:
+        return
+    settings = run.settings
+    with session_scope(settings) as session:
         recorded = set(
             session.exec(
                 select(t.Submission.inbound_id).where(col(t.Submission.inbound_id).in_(ids))
@@ -718,9 +744,6 @@ def replay(
                 )
             continue
         summary.lines.extend(process_item(run, item_id))
-    for code in sorted(_policies(settings, ids)):
-        queue_digest(run, code)
-    return summary
 
 
 def _policies(settings: Settings, item_ids: list[int]) -> set[str]:
