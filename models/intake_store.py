@@ -31,17 +31,7 @@ REPLIED = (*SUBMITTED_STATUSES, "unverified")
 
 def claim_item(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an InboundItem unless its raw_sha256 exists; the new id, or None for a duplicate."""
-    dialect = session.get_bind().dialect.name
-    table = t.InboundItem.__table__  # type: ignore[attr-defined]
-    if dialect == "postgresql":
-        stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["raw_sha256"])
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["raw_sha256"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(table)
-    result = session.execute(stmt.values(**values).returning(table.c.id))
-    row = result.first()
-    return None if row is None else int(row[0])
+    return claim_items(session, [values])[0]
 
 
 def claim_items(session: Session, rows: list[dict[str, Any]]) -> list[int | None]:
