@@ -166,9 +166,11 @@ async def test_two_workers_run_every_tick_and_send_each_mail_once(running: Runni
         tick: [r for r in runs if r.deployment_id is not None] for tick, runs in children.items()
     }
     logs = pool.worker_logs()
+    # A tick that failed says which policy and why in its state's message: shown first.
+    why = {tick: r.state.message for tick, r in finished.items() if r.state is not None}
     assert {tick: r.state_type for tick, r in finished.items()} == dict.fromkeys(
         parents, StateType.COMPLETED
-    ), logs[-5000:]
+    ), f"{why}\n{logs[-5000:]}"
     # Each tick split its two active policies into a shard per online worker: 陵川 in a sub-run
     # of its own deployment, 新绛 worked on by the tick itself (each mail sent, below).
     for tick, runs in shard_runs.items():
