@@ -279,48 +279,45 @@ class _SheetWriter:
         return self.validations[name]
 
 
+def _titled(kind: str, formula1: str, **options: str) -> Validation:
+    """A validation whose error and prompt boxes carry the form's own titles."""
+    return Validation(kind, formula1, error_title="填写有误", prompt_title="填写提示", **options)  # type: ignore[arg-type]
+
+
 def _make_validation(name: str) -> Validation:
     """A rule with its error and prompt texts; blanks allowed, both messages shown."""
     if name == "status":
-        return Validation(
+        return _titled(
             "list",
             f'"{",".join(STATUS_CHOICES)}"',
             error=f"请从下拉列表中选择：{'、'.join(STATUS_CHOICES)}",
             prompt="请选择本项进展状态",
-            error_title="填写有误",
-            prompt_title="填写提示",
         )
     if name == "yes_no":
-        return Validation(
+        return _titled(
             "list",
             f'"{",".join(YES_NO)}"',
             error="请从下拉列表中选择：是、否",
             prompt="请选择“是”或“否”",
-            error_title="填写有误",
-            prompt_title="填写提示",
         )
     if name == "number":
-        return Validation(
+        return _titled(
             "decimal",
             "-1000000000000",
             operator="between",
             formula2="1000000000000",
             error="请只填写数字（不带单位，单位见“目标”栏）",
             prompt="只填数字，单位见“目标”栏",
-            error_title="填写有误",
-            prompt_title="填写提示",
         )
     if name == "date":
         # 36526 and 73050 are the serial numbers of 2000-01-01 and 2099-12-31.
-        return Validation(
+        return _titled(
             "date",
             "36526",
             operator="between",
             formula2="73050",
             error="请填写日期，例如 2023-01-18",
             prompt="日期，例如 2023-01-18",
-            error_title="填写有误",
-            prompt_title="填写提示",
         )
     raise ValueError(name)  # pragma: no cover - a programming error
 
