@@ -43,6 +43,7 @@ from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run, task_run
 from prefect.schedules import Cron, Interval, Schedule
@@ -225,9 +226,16 @@ STEPS: dict[str, PolicyStep] = {
 async def ensure_policy_limit(settings: Settings) -> None:
     """The global concurrency limit, created or resized to the setting on every tick."""
     async with get_client() as client:
-        await client.upsert_global_concurrency_limit_by_name(
-            POLICY_LIMIT, settings.policy_concurrency
-        )
+        try:
+            await client.upsert_global_concurrency_limit_by_name(
+                POLICY_LIMIT, settings.policy_concurrency
+            )
+        except ObjectAlreadyExists:
+            # Prefect's upsert reads, then creates: a tick that started at the same moment
+            # created it in between. It exists now, so this upsert only resizes it.
+            await client.upsert_global_concurrency_limit_by_name(
+                POLICY_LIMIT, settings.policy_concurrency
+            )
 
 
 def describe(exc: BaseException) -> str:

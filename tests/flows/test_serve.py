@@ -5,6 +5,7 @@ against a server. The work pool with two workers is tests/flows/test_workers.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
 from config.settings import ServeSettings, Settings, use_settings
@@ -37,6 +39,7 @@ from flows.serve import (
     annual_tick,
     build_deployments,
     consolidation_tick,
+    ensure_policy_limit,
     escalation_tick,
     intake_tick,
     reminders_tick,
@@ -357,6 +360,22 @@ async def test_the_deployments_register_with_their_schedules(prefect_server: Non
 
 def with_smtp(settings: Settings, smtp_server: SmtpServer) -> Settings:
     return settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+
+
+async def test_ticks_starting_together_all_get_the_policy_limit(
+    prefect_server: None, settings: Settings
+) -> None:
+    """Prefect's upsert of a global limit reads, then creates: two ticks that start at the same
+    moment on a fresh server both found no limit, and the second create failed its tick (the
+    reminders and intake ticks of the worker test, once in CI). Each must go on instead."""
+    async with get_client() as client:
+        with contextlib.suppress(ObjectNotFound):
+            await client.delete_global_concurrency_limit_by_name(POLICY_LIMIT)
+    sized = settings.model_copy(update={"policy_concurrency": 5})
+    await asyncio.gather(*(ensure_policy_limit(sized) for _ in range(6)))
+    async with get_client() as client:
+        limit = await client.read_global_concurrency_limit_by_name(POLICY_LIMIT)
+    assert limit.limit == 5
 
 
 async def test_the_daily_ticks_do_nothing_on_a_rest_day(
