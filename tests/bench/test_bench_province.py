@@ -36,11 +36,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -192,13 +194,13 @@ def test_province_day_one_worker_two_workers_and_the_floor(
     }
     figures: dict[str, float] = {}
     cpu: dict[str, dict[str, float]] = {}
+    timelines: dict[str, list[str]] = {}
     notices = counties * UNITS
     pg = postmaster(data)
 
-    # The floor: one process on core 0, no Prefect; then two side by side, one per core.
-    for label, parts in (("floor", 1), ("two floors", 2)):
+    def measure_floors(label: str, parts: int) -> None:
         reset(data, var_dir)
-        store = tmp_path / f"sink-floor-{parts}"
+        store = tmp_path / f"sink-{label.replace(' ', '-')}"
         with sink(store) as (port, sink_process):
             env = {**settings_env, "TASKFORCE_SMTP_PORT": str(port), "PYTHONPATH": str(ROOT)}
             pg_before, sink_before = cpu_seconds(pg), cpu_seconds(sink_process.pid)
@@ -211,6 +213,13 @@ def test_province_day_one_worker_two_workers_and_the_floor(
         assert sum(r["sent"] for r in results) == notices, results
         assert arrived(store) == (notices, notices)
         figures[label] = max(r["seconds"] for r in results)
+
+    # The floor: one process on core 0, no Prefect; then two side by side, one per core. The
+    # floor runs again after the workers, and counts as the mean of both runs: run first only,
+    # it once took 177 s against one worker's 150 s for the same work and 15 % more CPU
+    # seconds (the order, not the code: cold caches are the suspect).
+    measure_floors("floor, first", 1)
+    measure_floors("two floors", 2)
 
     # One worker, then two: each a pool of its own (a fresh Prefect database each).
     for label, cores in (("one worker", ["0"]), ("two workers", ["0", "1"])):
@@ -238,17 +247,25 @@ def test_province_day_one_worker_two_workers_and_the_floor(
                         "postgresql": [pg],
                     }
                     before = {k: sum(map(cpu_seconds, v)) for k, v in processes.items()}
-                    seconds, state = asyncio.run(timed_tick(pool.api_url))
+                    seconds, state, runs = asyncio.run(timed_tick(pool.api_url))
                     cpu[label] = {
                         k: sum(map(cpu_seconds, v)) - before[k] for k, v in processes.items()
                     }
                     assert state == StateType.COMPLETED, pool.worker_logs()[-5000:]
-                    taken = set(pool.taken_by().values())
+                    taken_by = pool.taken_by()
+                    taken = set(taken_by.values())
+                    timelines[label] = timeline(runs, taken_by)
             assert taken == set(workers)
             assert arrived(store) == (notices, notices)
         finally:
             drop_database(base, name)
         figures[label] = seconds
+
+    measure_floors("floor, again", 1)
+    figures["floor"] = (figures["floor, first"] + figures["floor, again"]) / 2
+    cpu["floor"] = {
+        k: (cpu["floor, first"][k] + cpu["floor, again"][k]) / 2 for k in cpu["floor, first"]
+    }
 
     one, two = figures["one worker"], figures["two workers"]
     bottom, pair = figures["floor"], figures["two floors"]
@@ -256,7 +273,9 @@ def test_province_day_one_worker_two_workers_and_the_floor(
         print(f"\nprovince day: {made.summary()}")
         print(f"reminders tick {AS_OF}, {notices:,} notices with forms")
         lines = [
-            ("floor (one process, no Prefect, 1 core)", "floor", ""),
+            ("floor (one process, no Prefect, 1 core)", "floor", "mean of the two below"),
+            ("  before the workers", "floor, first", ""),
+            ("  after the workers", "floor, again", ""),
             ("two floors side by side (1 core each)", "two floors",
              f"{bottom / pair:.2f}× one floor"),
             ("one worker (1 core)", "one worker", f"{one / bottom:.2f}× floor (target ≤ 1.3×)"),
@@ -267,6 +286,8 @@ def test_province_day_one_worker_two_workers_and_the_floor(
             used = "  ".join(f"{k} {v:.0f}" for k, v in cpu[label].items())
             print(f"  {text_:<42} {figures[label]:8.1f} s  {note}")
             print(f"  {'':<42} CPU s: {used}")
+            for line in timelines.get(label, []):
+                print(f"  {'':<42} {line}")
         print(
             f"  Prefect's share of one worker's wall         {100 * (one - bottom) / one:8.1f} %"
             " (target < 10 %)"
@@ -300,10 +321,36 @@ def test_province_day_one_worker_two_workers_and_the_floor(
     )  # fmt: skip
 
 
-async def timed_tick(api_url: str) -> tuple[float, StateType | None]:
-    """Trigger the reminders tick and wait for it: wall seconds and its final state."""
+async def timed_tick(api_url: str) -> tuple[float, StateType | None, list[FlowRun]]:
+    """Trigger the reminders tick and wait for it: wall seconds, its final state, and the tick's
+    run followed by its sub-runs (for the timeline)."""
     async with PrefectClient(api_url) as client:
         start = time.perf_counter()
         run_id = await trigger(client, "reminders", AS_OF)
         run = await wait_final(client, run_id, timeout=3600)
-        return time.perf_counter() - start, run.state_type
+        seconds = time.perf_counter() - start
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])
+            )
+        )
+        shards = sorted(
+            (r for r in children if r.deployment_id is not None), key=lambda r: r.created or 0
+        )
+        return seconds, run.state_type, [run, *shards]
+
+
+def timeline(runs: list[FlowRun], taken: dict[str, str]) -> list[str]:
+    """Where a tick's wall time went: when each run (the tick, then its sub-runs) was created,
+    started and ended, in seconds after the tick's run was created, and its worker."""
+    zero = runs[0].created
+    assert zero is not None
+
+    def after(moment: datetime | None) -> str:
+        return f"{(moment - zero).total_seconds():6.1f}" if moment else "     -"
+
+    return [
+        f"{'tick' if i == 0 else 'sub-run':<8} on {taken.get(str(r.id), '?'):<9} created "
+        f"{after(r.created)} s, started {after(r.start_time)} s, ended {after(r.end_time)} s"
+        for i, r in enumerate(runs)
+    ]
