@@ -57,7 +57,7 @@ test: lint
 	@.ci/dovecot.sh || echo "Dovecot could not be installed: the IMAP tests will be skipped"
 	@.ci/chromium.sh || echo "Chromium could not be installed: the browser test will be skipped"
 	@.ci/libreoffice.sh || echo "LibreOffice could not be installed: the spreadsheet round-trip and print tests will be skipped"
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # Benchmarks live apart from the tests and print figures beside a baseline. The province day
 # and the PostgreSQL figures need the loopback PostgreSQL of .ci/postgres.sh (started here when

@@ -14,6 +14,36 @@ from tests.helpers import drop_everything, free_port
 pytest_plugins = ["tests.smtp_server", "tests.imap_server"]  # real aiosmtpd and Dovecot servers
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test``), each worker process its own PostgreSQL database:
+    ``db_settings`` empties its database before and after each test, so two workers sharing one
+    would drop each other's tables mid-test."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("TASKFORCE_TEST_POSTGRES_URL")
+    if worker and url:
+        os.environ["TASKFORCE_TEST_POSTGRES_URL"] = worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """``url`` with its database renamed ``<name>_<worker>``, created when missing."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TASKFORCE_ variable of the developer's shell leaks into a test."""
