@@ -90,6 +90,11 @@ def _gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        # What the pause allocated joins the oldest generation at once (freeze, then unfreeze):
+        # left in the youngest, the first collection after it would walk all of it (a tenth of
+        # a province's month), and the next generation's again.
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
