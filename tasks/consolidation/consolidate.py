@@ -540,30 +540,32 @@ def _lead_reports(
     """The reporting units' (``reporting_units``) statuses, notes and reached values for one
     measure; a lead unit not obliged to report is listed as 不需报送 and counts for nothing."""
     found = _LeadReports()
+    number = measure.number
     for code in dict.fromkeys((*measure.lead_units, *reporting)):
+        name = names.get(code, code)
         if code not in reporting:
-            found.reports.append((names.get(code, code), NOT_OBLIGED))
+            found.reports.append((name, NOT_OBLIGED))
             continue
         report = latest.get(code)
-        entry = report.progress.get(measure.number) if report else None
+        entry = report.progress.get(number) if report is not None else None
         if entry is None:
-            found.reports.append((names.get(code, code), NOT_REPORTED))
+            found.reports.append((name, NOT_REPORTED))
             continue
         status, value, fields = entry
-        found.reports.append((names.get(code, code), status or "未填"))
+        found.reports.append((name, status or "未填"))
         found.statuses.append(status)
-        name = names.get(code, code)
-        for target in fields.get("targets", []) or []:
-            if isinstance(target.get("value"), int | float):
+        given = fields.get("targets")
+        for target in given or ():
+            if isinstance(target.get("value"), (int, float)):
                 index = int(target.get("index", 0))
                 found.values.setdefault(index, []).append(float(target["value"]))
                 found.sources.setdefault(index, []).append(name)
-        if value is not None and not fields.get("targets"):
+        if value is not None and not given:
             found.values.setdefault(0, []).append(value)
             found.sources.setdefault(0, []).append(name)
-        note = str(fields.get("note") or "").strip()
-        if note:
-            found.notes.append((names.get(code, code), note))
+        note = fields.get("note")
+        if note and (note := str(note).strip()):
+            found.notes.append((name, note))
     return found
 
 
@@ -577,14 +579,14 @@ def _support_notes(
     notes: list[tuple[str, str]] = []
     number = measure.number
     for code in measure.support_units:
-        if code in reporting:  # its note is already among the reporting units' notes
-            continue
         report = latest.get(code)
-        entry = report.progress.get(number) if report else None
+        if report is None or code in reporting:  # a reporting unit's note is already listed
+            continue
+        entry = report.progress.get(number)
         if entry is None:
             continue
-        note = str(entry[2].get("note") or "").strip()
-        if note:
+        note = entry[2].get("note")
+        if note and (note := str(note).strip()):
             notes.append((names.get(code, code), note))
     return notes
 
@@ -626,8 +628,8 @@ def _measure_row(
         number=measure.number,
         title=measure.title,
         group=group.name if group else "",
-        lead_units=tuple(names.get(c, c) for c in measure.lead_units),
-        support_units=tuple(names.get(c, c) for c in measure.support_units),
+        lead_units=tuple(map(names.get, measure.lead_units, measure.lead_units)),
+        support_units=tuple(map(names.get, measure.support_units, measure.support_units)),
         reports=tuple(lead.reports),
         status=status,
         lead_reported=sum(1 for _, s in lead.reports if s not in (NOT_REPORTED, NOT_OBLIGED)),
