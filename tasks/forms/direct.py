@@ -53,6 +53,8 @@ from openpyxl.xml.functions import fromstring
 # Sheets larger than this unpacked are left to openpyxl, which parses only the sheets it is
 # asked for; this reader parses every sheet at opening.
 MAX_SHEET_BYTES = 2_000_000
+# Styles parts up to this size are remembered (a form's is about 9 KB).
+MAX_CACHED_STYLES = 256_000
 
 _NS = f"{{{SHEET_MAIN_NS}}}"
 _ROW, _CELL, _VALUE = f"{_NS}row", f"{_NS}c", f"{_NS}v"
@@ -104,7 +106,6 @@ class _Formats:
     durations: frozenset[int] = frozenset()
 
 
-@lru_cache(maxsize=64)
 def _formats(styles: bytes | None) -> _Formats:
     """openpyxl's own reading of the number formats and cell formats of a styles part.
 
@@ -114,6 +115,13 @@ def _formats(styles: bytes | None) -> _Formats:
     """
     if styles is None:
         return _Formats()
+    if len(styles) > MAX_CACHED_STYLES:  # a cache entry keeps its key's bytes
+        return _read_formats.__wrapped__(styles)
+    return _read_formats(styles)
+
+
+@lru_cache(maxsize=64)
+def _read_formats(styles: bytes) -> _Formats:
     node: Any = fromstring(styles)  # openpyxl's stubs type neither the tree nor these attributes
     num_fmts = node.find(f"{_NS}numFmts")
     cell_xfs = node.find(f"{_NS}cellXfs")
