@@ -4,8 +4,9 @@ Intake reads two sheets of a small workbook (``_meta`` and the form sheet); open
 read-only load spends most of its time on objects no value needs (a Workbook, the stylesheet's
 descriptors, a cell object per cell, a second parse of every sheet for its dimension). This
 reader keeps openpyxl's own code for the package's small parts (content types, workbook,
-relationships, document properties, defined names, shared strings) and reads the cell XML and
-the number formats itself, with openpyxl's rules for each cell type.
+relationships, document properties, defined names, shared strings, the stylesheet's number
+formats, remembered per distinct styles part) and reads the cell XML itself, by openpyxl's
+rules for each cell type.
 
 It takes only workbooks in the shape it knows. Anything else (a chartsheet, rows out of order,
 a style index past the cell formats, a date serial out of range, a custom number format id
@@ -37,14 +38,16 @@ from openpyxl.reader.workbook import WorkbookParser
 from openpyxl.styles.cell_style import CellStyleList
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, NumberFormatList
 from openpyxl.styles.stylesheet import Stylesheet
-from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
+from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.datetime import WINDOWS_EPOCH, from_excel, from_ISO8601
 from openpyxl.workbook.defined_name import DefinedNameList
+from openpyxl.worksheet.dimensions import SheetDimension
 from openpyxl.xml.constants import (
     ARC_CONTENT_TYPES,
     ARC_CORE,
     ARC_CUSTOM,
     ARC_STYLE,
+    ARC_THEME,
     SHARED_STRINGS,
     SHEET_MAIN_NS,
 )
@@ -214,6 +217,8 @@ def open_direct(data: bytes) -> DirectBook:
             raise NotPlain("1904 date system")
         if ARC_CORE in names:
             DocumentProperties.from_tree(tree(archive.read(ARC_CORE)))  # fails as openpyxl's
+        if ARC_THEME in names:
+            archive.read(ARC_THEME)  # openpyxl keeps its bytes: a damaged one fails there too
         if ARC_CUSTOM in names:
             CustomPropertyList.from_tree(tree(archive.read(ARC_CUSTOM)))
         formats = _formats(archive.read(ARC_STYLE) if ARC_STYLE in names else None)
@@ -251,12 +256,11 @@ def _read_sheet(body: bytes, strings: list[str], formats: _Formats) -> _SheetCel
         raise NotPlain("not one sheetData")
     # openpyxl takes the first dimension that ends before sheetData does
     dimensions = [child for child in top[: data[0]] if child.tag == _DIMENSION]
-    dimension: tuple[Any, ...] | None = None
+    dimension: Any = None
     if dimensions:
-        ref = dimensions[0].get("ref")
-        if ref is None:
-            raise NotPlain("dimension without a range")
-        dimension = range_boundaries(ref)
+        element: Any = dimensions[0]  # openpyxl's stubs want their own tree type
+        found: Any = SheetDimension.from_tree(element)
+        dimension = found.boundaries  # a missing or bad range fails as in openpyxl
     sheet_data = top[data[0]]
     rows_only = all(child.tag == _ROW for child in sheet_data)
     if (

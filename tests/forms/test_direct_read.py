@@ -24,7 +24,7 @@ from tasks.forms.direct import DirectBook, open_direct
 from tasks.forms.read import META_SHEET, _read_meta_rows, open_openpyxl, open_workbook
 from tasks.forms.values import _read_grid
 from tests.forms.blank_forms import blank
-from tests.forms.test_open_workbook import CASES
+from tests.forms.test_open_workbook import CASES, _rezip
 from tests.helpers import FORM_KEY
 from tests.libreoffice import XLSX_FILTER, calc
 
@@ -78,12 +78,34 @@ def _shared_strings_form() -> bytes:
     return out.getvalue()
 
 
-EXTRA = [("shared strings form", _shared_strings_form())]
+def _edited(part: str, old: bytes, new: bytes) -> bytes:
+    """The filled form with one replacement in one part (sheet1: the form, sheet2: _meta)."""
+    filled = fill_form(blank("monthly"), FORM_KEY)
+    change = lambda name, body: body.replace(old, new, 1) if name == part else body  # noqa: E731
+    return _rezip(filled, change)
+
+
+META = "xl/worksheets/sheet2.xml"
+FORM = "xl/worksheets/sheet1.xml"
+EXTRA = [
+    ("shared strings form", _shared_strings_form()),
+    ("meta dimension of one row",
+     _edited(META, b'<dimension ref="A1:B9"/>', b'<dimension ref="A1"/>')),
+    ("meta without dimension", _edited(META, b'<dimension ref="A1:B9"/>', b"")),
+    ("dimension with an unknown attribute",
+     _edited(META, b'<dimension ref="A1:B9"/>', b'<dimension ref="A1:B9" x="1"/>')),
+    ("dimension without a range", _edited(FORM, b'<dimension ref="A1:G31"/>', b"<dimension/>")),
+    ("meta rows out of order", _edited(META, b'<row r="2">', b'<row r="12">')),
+    ("cells without references", _edited(META, b'<c r="B1" ', b"<c ")),
+    ("shared string past the table",
+     _edited(FORM, b't="inlineStr"><is><t>', b't="s"><v>7</v><is><t>')),
+]  # fmt: skip
 ALL = [*CASES, *EXTRA]
 # Workbooks in the usual shape: these must be read directly.
 DIRECT = {"filled monthly form", "formats", "unknown built-in format", "unknown elements",
           "inline rich text", "inline empty text", "inline two texts", "inline text and run",
-          "inline empty", "inline spaces",
+          "inline empty", "inline spaces", "meta dimension of one row", "meta without dimension",
+          "cells without references",
           "inline other namespace", "inline without is", "shared strings form"}  # fmt: skip
 
 
