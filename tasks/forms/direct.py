@@ -10,7 +10,7 @@ rules for each cell type.
 
 It takes only workbooks in the shape it knows. Anything else (a chartsheet, rows out of order,
 a style index past the cell formats, a date serial out of range, a custom number format id
-that is not defined, a 1904 date system, broken XML anywhere in a sheet, a very large sheet)
+that is not defined, a 1904 date system, broken XML anywhere in a sheet, large sheets)
 raises ``NotPlain`` and the caller opens the workbook with openpyxl, whose values or error then
 stand. ``tests/forms/test_direct_read.py`` checks that both give the same values.
 """
@@ -53,9 +53,9 @@ from openpyxl.xml.constants import (
 )
 from openpyxl.xml.functions import fromstring
 
-# Sheets larger than this unpacked are left to openpyxl, which parses only the sheets it is
-# asked for; this reader parses every sheet at opening.
-MAX_SHEET_BYTES = 2_000_000
+# Workbooks whose sheets hold more than this unpacked, together, are left to openpyxl, which
+# streams only the sheets it is asked for; this reader parses every sheet whole at opening.
+MAX_SHEETS_BYTES = 2_000_000
 # Styles parts up to this size are remembered (a form's is about 9 KB).
 MAX_CACHED_STYLES = 256_000
 
@@ -225,6 +225,7 @@ def open_direct(data: bytes) -> DirectBook:
         sheetnames: list[str] = []
         sheets: dict[str, _SheetCells] = {}
         stubs: list[_Sheet] = []
+        sheet_bytes = 0
         for sheet, rel in parser.find_sheets():
             if rel.target not in names:
                 continue
@@ -233,8 +234,9 @@ def open_direct(data: bytes) -> DirectBook:
             rels_path = get_rels_path(rel.target)
             if rels_path in names:
                 get_dependents(archive, rels_path)
-            if archive.getinfo(rel.target).file_size > MAX_SHEET_BYTES:
-                raise NotPlain("large sheet")
+            sheet_bytes += archive.getinfo(rel.target).file_size
+            if sheet_bytes > MAX_SHEETS_BYTES:
+                raise NotPlain("large sheets")
             sheets[sheet.name] = _read_sheet(archive.read(rel.target), strings, formats)
             sheetnames.append(sheet.name)
             stubs.append(_Sheet())

@@ -20,6 +20,7 @@ import pytest
 
 from config.errors import FormReadError
 from tasks.demo.bureaus import fill_form
+from tasks.forms import direct
 from tasks.forms.direct import DirectBook, open_direct
 from tasks.forms.read import META_SHEET, _read_meta_rows, open_openpyxl, open_workbook
 from tasks.forms.values import _read_grid
@@ -147,4 +148,15 @@ def test_a_form_saved_by_libreoffice_reads_the_same(tmp_path: Path) -> None:
         office.edit(source, [(saved, XLSX_FILTER)], edits)
     data = saved.read_bytes()
     assert isinstance(open_direct(data), DirectBook)
+    assert _reads(open_workbook, data) == _reads(open_openpyxl, data)
+
+
+def test_large_sheets_are_left_to_openpyxl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sheets are parsed whole here, so past a total size openpyxl streams them instead."""
+    data = dict(ALL)["filled monthly form"]
+    monkeypatch.setattr(direct, "MAX_SHEETS_BYTES", 10_000)  # the form's sheets: ~23 KB
+    with pytest.raises(direct.NotPlain):
+        direct.open_direct(data)
+    assert not isinstance(open_workbook(data), DirectBook)
+    monkeypatch.undo()
     assert _reads(open_workbook, data) == _reads(open_openpyxl, data)
