@@ -39,6 +39,7 @@ from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
 from openpyxl.xml.functions import fromstring, iterparse
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
+from tasks.forms.direct import DirectBook, open_direct
 from tasks.forms.keys import FormKeys, key_id
 from tasks.forms.layout import (
     FORM_VERSION,
@@ -320,12 +321,27 @@ def _apply_number_formats(archive: zipfile.ZipFile, wb: Any) -> None:
         wb._timedelta_formats = stylesheet.timedelta_formats
 
 
-def open_workbook(data: bytes) -> Workbook:
+# What open_workbook returns: the values read directly, or openpyxl's read-only workbook.
+OpenWorkbook = DirectBook | Workbook
+
+
+def open_workbook(data: bytes) -> OpenWorkbook:
     """A returned workbook opened read-only, values as last computed; the caller closes it.
 
     Opening costs most of a form's reading, so intake opens a workbook once for the signature
-    and the values, and skips the styles no value needs (``_ValuesReader``).
+    and the values. A workbook in the usual shape is read straight from its XML
+    (``tasks/forms/direct.py``); any other is opened by openpyxl, skipping the styles no value
+    needs (``_ValuesReader``), and whatever openpyxl then reads or raises stands.
     """
+    try:
+        return open_direct(data)
+    except Exception:  # any surprise: openpyxl's reading is the reference
+        logger.debug("form read with openpyxl", exc_info=True)
+    return open_openpyxl(data)
+
+
+def open_openpyxl(data: bytes) -> Workbook:
+    """The workbook opened by openpyxl (read-only, values, no styles beyond number formats)."""
     reader = _ValuesReader(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     try:
         reader.read()
@@ -336,12 +352,17 @@ def open_workbook(data: bytes) -> Workbook:
     return workbook
 
 
-def _read_meta_rows(wb: Workbook) -> dict[str, str] | None:
+def _read_meta_rows(wb: OpenWorkbook) -> dict[str, str] | None:
     """The _meta sheet as name → value, or None when there is no such sheet."""
     if META_SHEET not in wb.sheetnames:
         return None
     rows: dict[str, str] = {}
-    for values in wb[META_SHEET].iter_rows(max_col=2, values_only=True):
+    pairs: Iterable[Iterable[Any]] = (
+        wb.pairs(META_SHEET)
+        if isinstance(wb, DirectBook)
+        else wb[META_SHEET].iter_rows(max_col=2, values_only=True)
+    )
+    for values in pairs:
         name, value = [*values, None, None][:2]
         if name is None and value is None:
             continue
@@ -357,7 +378,7 @@ def read_form_metadata(
     key: bytes | FormKeys,
     *,
     max_unpacked: int = MAX_UNPACKED_BYTES,
-    workbook: Workbook | None = None,
+    workbook: OpenWorkbook | None = None,
 ) -> FormMetadata:
     """Open a returned form, verify its signature and return whose form it is and its layout.
 

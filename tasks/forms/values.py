@@ -44,12 +44,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.utils import column_index_from_string, coordinate_to_tuple, get_column_letter
 from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from config.errors import FormError, FormReadError
+from tasks.forms.direct import DirectBook
 from tasks.forms.layout import (
     META_SHEET,
     CellType,
@@ -59,7 +59,13 @@ from tasks.forms.layout import (
     TableLayout,
     TableRow,
 )
-from tasks.forms.read import MAX_UNPACKED_BYTES, UNREADABLE, check_archive, open_workbook
+from tasks.forms.read import (
+    MAX_UNPACKED_BYTES,
+    UNREADABLE,
+    OpenWorkbook,
+    check_archive,
+    open_workbook,
+)
 from tasks.text import clean_text
 
 # Least advanced first: a measure is only as far along as its least advanced target.
@@ -151,31 +157,45 @@ class _Grid:
         return self.values.get((row, column))
 
 
-def _read_grid(wb: Workbook, sheet: str, max_row: int, max_col: int) -> _Grid | list[str]:
+def _read_grid(wb: OpenWorkbook, sheet: str, max_row: int, max_col: int) -> _Grid | list[str]:
     """The sheet's cells up to max_row × max_col, or the names of the sheets when it is missing.
 
     Read-only mode streams the sheet's XML once; asking it for cells one by one would re-parse the
     sheet for every cell, so every needed cell comes from a single iter_rows pass.
     """
+    values: dict[tuple[int, int], Any] = {}
+    percent: set[tuple[int, int]] = set()
+    if isinstance(wb, DirectBook):
+        if sheet not in wb.sheetnames:
+            return [name for name in wb.sheetnames if name != META_SHEET]
+        for row_index, column_index, value, style in wb.cells(sheet, max_row, max_col):
+            value = _formula_marked(value, False)
+            values[row_index, column_index] = value
+            if isinstance(value, int | float) and _is_percent_format(wb.number_format(style)):
+                percent.add((row_index, column_index))
+        return _Grid(values, frozenset(percent))
     ws = wb[sheet] if sheet in wb.sheetnames else None
     if not isinstance(ws, ReadOnlyWorksheet):
         return [name for name in wb.sheetnames if name != META_SHEET]
-    values: dict[tuple[int, int], Any] = {}
-    percent: set[tuple[int, int]] = set()
     rows = ws.iter_rows(min_row=1, max_row=max_row, min_col=1, max_col=max_col)
     for row_index, row in enumerate(rows, start=1):
         for column_index, cell in enumerate(row, start=1):
-            value: Any = cell.value
-            if value is None:
+            if cell.value is None:
                 continue
-            if isinstance(value, str) and (
-                value.strip() in FORMULA_ERRORS or (cell.data_type == "f" and value.startswith("="))
-            ):
-                value = FormulaCell(value.strip())
+            value = _formula_marked(cell.value, cell.data_type == "f")
             values[row_index, column_index] = value
             if isinstance(value, int | float) and _is_percent_format(cell.number_format):
                 percent.add((row_index, column_index))
     return _Grid(values, frozenset(percent))
+
+
+def _formula_marked(value: Any, formula: bool) -> Any:
+    """A cell's value, or a FormulaCell for a formula error (or a formula kept unevaluated)."""
+    if isinstance(value, str) and (
+        value.strip() in FORMULA_ERRORS or (formula and value.startswith("="))
+    ):
+        return FormulaCell(value.strip())
+    return value
 
 
 def _is_percent_format(number_format: str | None) -> bool:
@@ -372,7 +392,7 @@ def read_form(
     *,
     unit_measures: Collection[str] | None = None,
     max_unpacked: int = MAX_UNPACKED_BYTES,
-    workbook: Workbook | None = None,
+    workbook: OpenWorkbook | None = None,
 ) -> FormReading:
     """Read and check the values of a returned form whose signature ``metadata`` came from.
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from openpyxl import Workbook
-
 from config.errors import FormNotOursError, FormReadError, FormSignatureError
 from tasks.calendar import SHANGHAI, WorkingCalendar, format_day
 from tasks.forms.keys import FormKeys
@@ -31,6 +29,7 @@ from tasks.forms.layout import FormMetadata
 from tasks.forms.read import (
     MAX_UNPACKED_BYTES,
     ODS_ADVICE,
+    OpenWorkbook,
     check_archive,
     open_workbook,
     read_form_metadata,
@@ -161,7 +160,7 @@ def infer_cycle(
 
 @dataclass(frozen=True)
 class _Sorted:
-    forms: list[tuple[Attachment, FormMetadata, Workbook]]  # opened once, closed by decide
+    forms: list[tuple[Attachment, FormMetadata, OpenWorkbook]]  # opened once, closed by decide
     tampered: list[str]  # reasons
     documents: list[Attachment]
     problems: list[FormIssue]  # whole-file problems: corrupt, macro, too large, .ods
@@ -221,7 +220,7 @@ def _sort_attachments(
     return result
 
 
-def _open_checked(data: bytes) -> Workbook | None:
+def _open_checked(data: bytes) -> OpenWorkbook | None:
     """The workbook opened once for signature and values; None when it cannot be opened
     safely (too large unpacked, corrupt, encrypted), and read_form_metadata then says why."""
     try:
@@ -244,7 +243,7 @@ def _form_draft(
     sender: str,
     attachment: Attachment,
     meta: FormMetadata,
-    workbook: Workbook,
+    workbook: OpenWorkbook,
     received_at: datetime,
 ) -> Draft | str:
     """The submission a signed form makes, or the reason to quarantine the message."""

@@ -1,4 +1,5 @@
-"""open_workbook reads values as openpyxl's own read-only load does, without the full stylesheet.
+"""open_openpyxl (open_workbook's fallback) reads values as openpyxl's own read-only load does,
+without the full stylesheet.
 
 Every cell of every sheet (value, type, number format) and every failure is compared with
 ``openpyxl.load_workbook(read_only=True, data_only=True)`` over the intake corpus's workbooks,
@@ -20,7 +21,7 @@ import openpyxl
 import pytest
 
 from tasks.demo.bureaus import fill_form
-from tasks.forms.read import open_workbook
+from tasks.forms.read import open_openpyxl
 from tests.forms.blank_forms import blank
 from tests.helpers import DATA, FORM_KEY
 
@@ -181,16 +182,16 @@ CASES = _cases()
 
 @pytest.mark.parametrize(("name", "data"), CASES, ids=[name for name, _ in CASES])
 def test_cells_read_as_openpyxl_reads_them(name: str, data: bytes) -> None:
-    assert _cells(open_workbook, data) == _cells(_reference, data)
+    assert _cells(open_openpyxl, data) == _cells(_reference, data)
 
 
 def test_the_cases_hold_what_they_claim() -> None:
     """The comparison sees dates, durations, percentages and failures, not only text."""
-    cells = [c for c in _cells(open_workbook, dict(CASES)["formats"]) if len(c) == 6]
+    cells = [c for c in _cells(open_openpyxl, dict(CASES)["formats"]) if len(c) == 6]
     types = {c[4] for c in cells}
     formats = {c[5] for c in cells}
     assert {"d", "n", "s", "b"} <= types
     assert {"0%", "[h]:mm:ss", "mm-dd-yy"} <= formats
-    assert _cells(open_workbook, dict(CASES)["broken styles xml"])[0] == "open failed"
-    assert _cells(open_workbook, dict(CASES)["broken after the rows"])[0] == "read failed"
+    assert _cells(open_openpyxl, dict(CASES)["broken styles xml"])[0] == "open failed"
+    assert _cells(open_openpyxl, dict(CASES)["broken after the rows"])[0] == "read failed"
     assert len(_corpus_workbooks()) >= 10
