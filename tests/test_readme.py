@@ -174,8 +174,21 @@ def check_taskforce_line(line: str, root: Any) -> str | None:
     return None
 
 
+# Parts of the checkout's var/ that other tests write while this one runs (make test runs two
+# pytest processes): Prefect's home for the whole run (the commands here get one of their own),
+# the browser test's screenshots, the tiny benchmarks' synthetic databases. Not where a command
+# that ignored TASKFORCE_VAR_DIR would write (taskforce.db, forms, raw, reports, run, …).
+SHARED_BY_TESTS = ("prefect", "screenshots", "bench")
+
+
 def _files(directory: Path) -> set[Path]:
-    return set(directory.rglob("*")) if directory.exists() else set()
+    if not directory.exists():
+        return set()
+    return {
+        path
+        for path in directory.rglob("*")
+        if path.relative_to(directory).parts[0] not in SHARED_BY_TESTS
+    }
 
 
 def taskforce_lines(markdown: str) -> list[tuple[int, str]]:

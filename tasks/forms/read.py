@@ -336,7 +336,7 @@ def open_workbook(data: bytes) -> OpenWorkbook:
     try:
         return open_direct(data)
     except Exception:  # any surprise: openpyxl's reading is the reference
-        logger.debug("form read with openpyxl", exc_info=True)
+        logger.debug("表格不是常见结构，改用 openpyxl 读取", exc_info=True)
     return open_openpyxl(data)
 
 
