@@ -27,6 +27,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, bindparam, false, insert, null, or_, type_coerce, update
@@ -174,7 +175,15 @@ class ClaimedRow:
 
 _CLAIMED_COLUMNS = [f.name for f in fields(ClaimedRow)]
 _JSON_COLUMNS = frozenset({"to", "cc", "attachments", "mime_sources"})
-_CLAIMED_JSON = [name in _JSON_COLUMNS for name in _CLAIMED_COLUMNS]
+_JSON_AT = [i for i, name in enumerate(_CLAIMED_COLUMNS) if name in _JSON_COLUMNS]
+# JSON columns come as their text and are decoded in _claimed_row: SQLAlchemy's JSON type cost
+# twice as much per value, four values a row.
+_CLAIMED_SELECT = [
+    type_coerce(Notification.__table__.c[name], Text)  # type: ignore[attr-defined]
+    if name in _JSON_COLUMNS
+    else Notification.__table__.c[name]  # type: ignore[attr-defined]
+    for name in _CLAIMED_COLUMNS
+]
 
 
 def claim_pending(
@@ -189,47 +198,38 @@ def claim_pending(
 ) -> list[ClaimedRow]:
     """Atomically mark this policy's pending rows as ``sending`` by this delivery (with its
     lease) and return them."""
-    candidates = session.exec(
-        select(Notification.id)
-        .where(col(Notification.status) == "pending", Notification.policy_id == policy_id)
-        .order_by(col(Notification.id))
+    table = Notification.__table__  # type: ignore[attr-defined]
+    chosen = (
+        select(table.c.id)
+        .where(table.c.status == "pending", table.c.policy_id == policy_id)
+        .order_by(table.c.id)
         .limit(limit)
-    ).all()
-    if not candidates:
-        return []
-    session.execute(
-        update(Notification)
-        .where(col(Notification.id).in_(candidates), col(Notification.status) == "pending")
+    )
+    # One statement claims and reads: only the rows this UPDATE changed come back, so a row
+    # another delivery claimed first is not among them (PostgreSQL re-checks the status of a
+    # row it waited for). Plain rows, not ORM objects: loading 10,000 Notification objects
+    # took more time than a tenth of sending them.
+    rows = session.execute(
+        update(table)
+        .where(table.c.id.in_(chosen.scalar_subquery()), table.c.status == "pending")
         .values(
             status="sending", claimed_by=run_id, claim_holder=holder, lease_until=lease_until,
             updated_at=now,
         )
-    )  # fmt: skip
+        .returning(*_CLAIMED_SELECT)
+    ).all()  # fmt: skip
     session.commit()
-    table = Notification.__table__  # type: ignore[attr-defined]
-    # Plain rows, not ORM objects: loading 10,000 Notification objects took more time than a
-    # tenth of sending them.
-    # JSON columns come as their text and are decoded here: SQLAlchemy's JSON type cost twice
-    # as much per value, four values a row.
-    columns = [
-        type_coerce(table.c[name], Text) if name in _JSON_COLUMNS else table.c[name]
-        for name in _CLAIMED_COLUMNS
-    ]
-    rows = session.execute(
-        select(*columns)
-        .where(
-            table.c.id.in_(candidates), table.c.status == "sending", table.c.claimed_by == run_id
-        )
-        .order_by(table.c.id)
-    )
-    return [ClaimedRow(*map(_decode, _CLAIMED_JSON, row)) for row in rows]
+    # By id, as they were chosen: RETURNING keeps no order.
+    return [_claimed_row(row) for row in sorted(rows, key=itemgetter(0))]
 
 
-def _decode(is_json: bool, value: Any) -> Any:
-    # psycopg decodes PostgreSQL's json itself; SQLite gives the text.
-    if not is_json or not isinstance(value, str):
-        return value
-    return [] if value == "[]" else json.loads(value)
+def _claimed_row(row: Sequence[Any]) -> ClaimedRow:
+    values = list(row)
+    for i in _JSON_AT:
+        # psycopg decodes PostgreSQL's json itself; SQLite gives the text.
+        if isinstance(text := values[i], str):
+            values[i] = [] if text == "[]" else json.loads(text)
+    return ClaimedRow(*values)
 
 
 @dataclass(frozen=True)

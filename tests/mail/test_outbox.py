@@ -27,7 +27,7 @@ from sqlmodel import col, select, update
 from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
-from models.outbox import NewNotification, enqueue, release_expired_claims
+from models.outbox import NewNotification, claim_pending, enqueue, release_expired_claims
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
 from tasks.mail.outbox import deliver_outbox, holder_id
@@ -283,6 +283,31 @@ async def test_a_run_still_sending_renews_its_lease_and_an_expired_one_is_releas
     assert {row.status for row in _rows(settings).values()} == {"sent"}
     assert _rows(settings)[held].lease_until is None
     assert len(server.messages) == 3 and set(server.message_ids().values()) == {1}
+
+
+def test_a_claim_returns_the_rows_it_changed_in_id_order_and_a_second_claim_none_of_them(
+    db_settings: Settings,
+) -> None:
+    """The claim is one UPDATE … RETURNING: what it returns is exactly what it marked."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 5)
+    with session_scope(db_settings) as session:
+        policy_id = get_policy(session, POLICY).id
+        assert policy_id is not None
+        lease = NOW + timedelta(seconds=15)
+        first = claim_pending(
+            session, policy_id=policy_id, run_id="a", now=NOW, lease_until=lease, limit=3
+        )
+        second = claim_pending(session, policy_id=policy_id, run_id="b", now=NOW, lease_until=lease)
+        third = claim_pending(session, policy_id=policy_id, run_id="c", now=NOW, lease_until=lease)
+    assert [row.to for row in first] == [[f"unit{n}@lingchuan.example.org"] for n in range(3)]
+    assert [row.to for row in second] == [[f"unit{n}@lingchuan.example.org"] for n in (3, 4)]
+    assert third == []
+    assert all(row.mime is not None and row.cc == [] for row in first + second)
+    rows = _rows(db_settings)
+    assert {a: (r.status, r.claimed_by) for a, r in rows.items()} == {
+        f"unit{n}@lingchuan.example.org": ("sending", "a" if n < 3 else "b") for n in range(5)
+    }
 
 
 async def test_a_claim_of_a_dead_process_is_released_at_once(
