@@ -123,16 +123,22 @@ def _formats(styles: bytes | None) -> _Formats:
     return _read_formats(styles)
 
 
-@lru_cache(maxsize=64)
-def _read_formats(styles: bytes) -> _Formats:
+def number_format_stylesheet(styles: bytes) -> Any:
+    """openpyxl's Stylesheet of a styles part, built from its cell formats (cellXfs) and custom
+    number formats only: all that a cell's value and number format need to be read."""
     node: Any = fromstring(styles)  # openpyxl's stubs type neither the tree nor these attributes
     num_fmts = node.find(f"{_NS}numFmts")
     cell_xfs = node.find(f"{_NS}cellXfs")
     # Stylesheet's own constructor rebases custom formats and indexes the date formats.
-    sheet: Any = Stylesheet(
+    return Stylesheet(
         numFmts=None if num_fmts is None else NumberFormatList.from_tree(num_fmts),
         cellXfs=None if cell_xfs is None else CellStyleList.from_tree(cell_xfs),
     )
+
+
+@lru_cache(maxsize=64)
+def _read_formats(styles: bytes) -> _Formats:
+    sheet = number_format_stylesheet(styles)
     if not sheet.cell_styles:
         return _Formats()
     custom = list(sheet.number_formats)

@@ -25,10 +25,8 @@ from openpyxl.reader.excel import (  # type: ignore[attr-defined]  # not in the 
     _find_workbook_part,
 )
 from openpyxl.reader.workbook import WorkbookParser
-from openpyxl.styles.cell_style import CellStyleList, StyleArray
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.styles.named_styles import NamedStyleList
-from openpyxl.styles.numbers import NumberFormatList
-from openpyxl.styles.stylesheet import Stylesheet
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.utils.indexed_list import IndexedList
@@ -36,10 +34,10 @@ from openpyxl.workbook.defined_name import DefinedNameList
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
-from openpyxl.xml.functions import fromstring, iterparse
+from openpyxl.xml.functions import iterparse
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
-from tasks.forms.direct import DirectBook, open_direct
+from tasks.forms.direct import DirectBook, number_format_stylesheet, open_direct
 from tasks.forms.keys import FormKeys, key_id
 from tasks.forms.layout import (
     FORM_VERSION,
@@ -306,14 +304,7 @@ def _apply_number_formats(archive: zipfile.ZipFile, wb: Any) -> None:
         src = archive.read(ARC_STYLE)
     except KeyError:
         return
-    node: Any = fromstring(src)  # openpyxl's stubs type neither the tree nor these attributes
-    num_fmts = node.find(f"{{{SHEET_MAIN_NS}}}numFmts")
-    cell_xfs = node.find(f"{{{SHEET_MAIN_NS}}}cellXfs")
-    # Stylesheet's own constructor rebases custom formats and indexes the date formats.
-    stylesheet: Any = Stylesheet(
-        numFmts=None if num_fmts is None else NumberFormatList.from_tree(num_fmts),
-        cellXfs=None if cell_xfs is None else CellStyleList.from_tree(cell_xfs),
-    )
+    stylesheet = number_format_stylesheet(src)
     if stylesheet.cell_styles:
         wb._number_formats = stylesheet.number_formats
         wb._cell_styles = stylesheet.cell_styles
