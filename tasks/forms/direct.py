@@ -87,14 +87,19 @@ class _Sheet:
         self._print_area: Any = None
 
 
-class _BookParser(WorkbookParser):
-    def __init__(self, archive: zipfile.ZipFile, part: str) -> None:
+class BookParser(WorkbookParser):
+    """openpyxl 3.1's WorkbookParser on a stand-in ``book`` instead of the Workbook() its own
+    __init__ builds (with every default style): both form readers need only what it parses."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, part: str, book: Any, *, keep_links: bool = False
+    ) -> None:
         parser: Any = self  # openpyxl's stubs leave its members out
         parser.archive = archive
         parser.workbook_part_name = part
         parser.defined_names = DefinedNameList()
-        parser.wb = _Book()
-        parser.keep_links = False
+        parser.wb = book
+        parser.keep_links = keep_links
         parser.sheets = []
 
 
@@ -216,7 +221,7 @@ def open_direct(data: bytes) -> DirectBook:
         if part is not None:
             with archive.open(part.PartName[1:]) as src:
                 strings = read_string_table(src)
-        parser: Any = _BookParser(archive, _find_workbook_part(package).PartName[1:])
+        parser: Any = BookParser(archive, _find_workbook_part(package).PartName[1:], _Book())
         parser.parse()
         book: Any = parser.wb
         if book.epoch != WINDOWS_EPOCH:

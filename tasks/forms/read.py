@@ -24,20 +24,18 @@ from openpyxl.reader.excel import (  # type: ignore[attr-defined]  # not in the 
     ExcelReader,
     _find_workbook_part,
 )
-from openpyxl.reader.workbook import WorkbookParser
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.styles.named_styles import NamedStyleList
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.utils.indexed_list import IndexedList
-from openpyxl.workbook.defined_name import DefinedNameList
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_STYLE, SHEET_MAIN_NS, XLTM, XLTX
 from openpyxl.xml.functions import iterparse
 
 from config.errors import FormError, FormNotOursError, FormReadError, FormSignatureError
-from tasks.forms.direct import DirectBook, number_format_stylesheet, open_direct
+from tasks.forms.direct import BookParser, DirectBook, number_format_stylesheet, open_direct
 from tasks.forms.keys import FormKeys, key_id
 from tasks.forms.layout import (
     FORM_VERSION,
@@ -232,18 +230,6 @@ class _ValuesWorkbook(Workbook):
             setattr(wb, empty, IndexedList())
 
 
-class _ValuesWorkbookParser(WorkbookParser):
-    def __init__(self, archive: zipfile.ZipFile, part: str, keep_links: bool = True) -> None:
-        # openpyxl 3.1's WorkbookParser.__init__, whose Workbook() would build the default styles
-        parser: Any = self
-        parser.archive = archive
-        parser.workbook_part_name = part
-        parser.defined_names = DefinedNameList()
-        parser.wb = _ValuesWorkbook()
-        parser.keep_links = keep_links
-        parser.sheets = []
-
-
 class _ValuesReader(ExcelReader):
     """openpyxl's read-only reader cut to what cell values need.
 
@@ -267,8 +253,8 @@ class _ValuesReader(ExcelReader):
     def _read_workbook(self) -> None:
         # openpyxl 3.1's ExcelReader.read_workbook for read-only mode, with _ValuesWorkbook.
         wb_part = _find_workbook_part(self.package)
-        self.parser = _ValuesWorkbookParser(
-            self.archive, wb_part.PartName[1:], keep_links=self.keep_links
+        self.parser = BookParser(
+            self.archive, wb_part.PartName[1:], _ValuesWorkbook(), keep_links=self.keep_links
         )
         self.parser.parse()
         wb: Any = self.parser.wb
