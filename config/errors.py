@@ -87,6 +87,12 @@ class DeliveryError(TaskforceError):
         super().__init__(message)
 
 
+class RecordingFailed(TaskforceError):
+    """Outcomes of a batch being sent cannot be stored: the batch stops sending.
+
+    Mail that went on regardless could go twice after a crash."""
+
+
 class TransientDeliveryError(DeliveryError):
     """A failure that may pass: the same mail can be tried again later."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session, create_engine
 
 import models.issued_forms  # its table too
@@ -38,6 +38,63 @@ def engine_for(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+# What relax_commits changed, kept with the DBAPI connection so restore_commits can undo it.
+_RELAXED = "taskforce_relaxed_from"
+
+
+def relax_commits(connection: Connection, *, lock_wait: float) -> None:
+    """Until ``restore_commits``: the connection's commits return without waiting for the disk,
+    and a statement waits at most ``lock_wait`` seconds for a lock held elsewhere (then fails
+    with OperationalError), for writes made in an event loop, which must not stall it.
+
+    A killed process loses none of these commits (they are with the OS or the server); a power
+    cut of the database host can lose the last ones, never leave a transaction half done.
+    SQLite in WAL mode: ``synchronous=NORMAL`` (FULL otherwise) and ``busy_timeout``;
+    PostgreSQL: ``synchronous_commit`` off and ``lock_timeout``."""
+    dialect = connection.dialect.name
+    wait_ms = max(1, round(lock_wait * 1000))
+    if dialect == "sqlite":
+        previous = (
+            connection.exec_driver_sql("PRAGMA synchronous").scalar(),
+            connection.exec_driver_sql("PRAGMA busy_timeout").scalar(),
+        )
+        connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={wait_ms}")
+    elif dialect == "postgresql":
+        previous = (
+            connection.exec_driver_sql("SHOW synchronous_commit").scalar(),
+            connection.exec_driver_sql("SHOW lock_timeout").scalar(),
+        )
+        connection.exec_driver_sql("SET synchronous_commit TO off")
+        connection.exec_driver_sql(f"SET lock_timeout = {wait_ms}")
+    else:
+        return
+    connection.commit()
+    connection.info[_RELAXED] = previous
+
+
+def restore_commits(connection: Connection) -> None:
+    """Undo ``relax_commits`` before the connection goes back to the pool; a connection that
+    cannot be restored (broken) is discarded instead."""
+    previous = connection.info.pop(_RELAXED, None)
+    if previous is None:
+        return
+    synchronous, lock_wait = previous
+    try:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA synchronous={int(synchronous)}")
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(lock_wait)}")
+        else:
+            connection.exec_driver_sql(
+                "SELECT set_config('synchronous_commit', %(sync)s, false),"
+                " set_config('lock_timeout', %(wait)s, false)",
+                {"sync": synchronous, "wait": lock_wait},
+            )
+        connection.commit()
+    except Exception:
+        connection.invalidate()
 
 
 # The URLs whose schema this process found current: checked once, not on every session.

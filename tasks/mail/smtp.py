@@ -49,7 +49,12 @@ from typing import Literal
 
 import aiosmtplib
 
-from config.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from config.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RecordingFailed,
+    TransientDeliveryError,
+)
 from config.settings import SmtpSettings
 
 logger = logging.getLogger(__name__)
@@ -249,9 +254,16 @@ class _Batch:
     async def run(self) -> list[DeliveryOutcome]:
         for index in range(len(self.mails)):
             self.queue.put_nowait(index)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.workers):
-                group.create_task(self.worker())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.workers):
+                    group.create_task(self.worker())
+        except BaseExceptionGroup as raised:
+            # Every connection waiting on the recorder gets its failure: raise it once.
+            failures = [e for e in raised.exceptions if isinstance(e, RecordingFailed)]
+            if failures and len(failures) == len(raised.exceptions):
+                raise failures[0] from None
+            raise
         return [outcome for outcome in self.outcomes if outcome is not None]
 
     def settle(
@@ -493,7 +505,8 @@ async def send_batch(
     so that the caller can record it before the batch ends; it should be quick, and an exception
     from it is logged and does not stop the batch. ``recorded``, when given, is awaited by a
     connection after each mail it settled and before it takes the next: the caller returns
-    once every outcome handed to ``on_settled`` so far is stored.
+    once every outcome handed to ``on_settled`` so far is stored, or raises
+    ``RecordingFailed``, which stops the batch and is raised from it.
     """
     if not mails:
         return []

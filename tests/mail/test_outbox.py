@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import Session as DbSession
 from sqlmodel import col, select, update
 
+from config.errors import RecordingFailed
 from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
@@ -51,8 +52,10 @@ class HoldingHandler(RecordingHandler):
         self.address = address
         self.held = threading.Event()
         self.release = threading.Event()
+        self.arrived: dict[str, float] = {}  # first recipient -> time.monotonic() of its DATA
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.arrived.setdefault(envelope.rcpt_tos[0], time.monotonic())
         if self.address in envelope.rcpt_tos:
             self.held.set()
             # In a thread: the server's loop keeps serving while this mail waits.
@@ -421,3 +424,131 @@ async def test_a_refused_recipient_is_kept_on_the_sent_row(
     row = "| 已发送（部分收件人被拒收） | unit1\\@lingchuan.example.org, gone1\\@example.org |"
     assert row in markdown
     assert "gone1\\@example.org（550 5.1.1 User unknown）" in markdown
+
+
+# --- outcome writes: a database that fails or is busy ------------------------------------
+
+
+def _fail_when_sent(settings: Settings, key: str) -> Callable[[], None]:
+    """A trigger that refuses to store ``key`` as sent (a database error that is not a busy
+    lock); returns what removes it."""
+    engine = get_engine(settings)
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_sent BEFORE UPDATE OF status ON notification"
+                f" WHEN NEW.status = 'sent' AND OLD.idempotency_key = '{key}'"
+                " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN"
+                " RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation';"
+                " END $$ LANGUAGE plpgsql"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_sent BEFORE UPDATE OF status ON notification FOR EACH ROW"
+                f" WHEN (NEW.status = 'sent' AND OLD.idempotency_key = '{key}')"
+                " EXECUTE FUNCTION refuse_sent()"
+            )
+
+    def remove() -> None:
+        with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_sent")
+            else:
+                connection.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_sent ON notification")
+                connection.exec_driver_sql("DROP FUNCTION IF EXISTS refuse_sent()")
+
+    return remove
+
+
+async def test_an_outcome_the_database_refuses_stops_the_batch_instead_of_hanging_it(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """The database refuses to store mail 3 as sent (not a busy lock: a trigger raising an
+    error). The connection waiting for that outcome gets the error: the delivery ends with it
+    at once, mail 4 and after are not sent, and mail 3 is still claimed, so the next delivery
+    sends it again (the one mail in flight, as after a crash). Before, the delivery waited for
+    the outcome forever."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 8)
+    remove = _fail_when_sent(db_settings, f"{POLICY}|test|3")
+    try:
+        settings = _with_smtp(db_settings, smtp_server, concurrency=1)
+        with pytest.raises(RecordingFailed, match="refused by the test"):
+            await asyncio.wait_for(deliver_outbox(settings, POLICY, run_id="run-f", now=NOW), 30)
+    finally:
+        remove()
+    received = [mail.rcpt_tos[0] for mail in smtp_server.messages]
+    assert received == [f"unit{n}@lingchuan.example.org" for n in range(4)]
+    rows = _rows(db_settings)
+    assert [rows[f"unit{n}@lingchuan.example.org"].status for n in range(8)] == (
+        ["sent"] * 3 + ["sending"] * 5
+    )
+    # The claims go back once their lease has run out; then everything not sent goes, mail 3
+    # a second time (same Message-ID), nothing else twice.
+    later = NOW + timedelta(seconds=settings.smtp.lease_seconds + 1)
+    summary = await deliver_outbox(settings, POLICY, run_id="run-g", now=later)
+    assert summary.count("sent") == 5
+    assert {row.status for row in _rows(db_settings).values()} == {"sent"}
+    counts = smtp_server.message_ids()
+    assert len(counts) == 8 and sorted(counts.values()) == [1] * 7 + [2]
+
+
+async def test_a_busy_database_holds_the_connections_without_stalling_the_event_loop(
+    db_settings: Settings, holding_server: Callable[[str], SmtpServer]
+) -> None:
+    """Another writer locks the outbox for a second while mail 2 is being sent. Its outcome
+    waits for the lock: mail 3 reaches the server only after the lock is gone (a crash in
+    between repeats mail 2 at most), every mail goes once, and the event loop, where the
+    outcomes are written, never stops for more than a fraction of the lock's second (a write
+    waiting the database's 30 s for the lock would have stopped it all that time)."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 6)
+    server = holding_server("unit2@lingchuan.example.org")
+    handler = server.handler
+    assert isinstance(handler, HoldingHandler)
+    settings = _with_smtp(db_settings, server, concurrency=1)
+    engine = get_engine(db_settings)
+    locked, unlocked_at = threading.Event(), [0.0]
+
+    def hold_the_lock() -> None:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("LOCK TABLE notification IN EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(1.0)
+            unlocked_at[0] = time.monotonic()
+            connection.commit()
+
+    gaps: list[float] = []
+
+    async def watch_the_loop() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    watcher = asyncio.create_task(watch_the_loop())
+    delivery = asyncio.create_task(deliver_outbox(settings, POLICY, run_id="run-l", now=NOW))
+    await _wait_held(handler)
+    locker = threading.Thread(target=hold_the_lock)
+    locker.start()
+    assert await asyncio.to_thread(locked.wait, 10)
+    arrivals_before = len(server.messages)
+    handler.release.set()
+    summary = await asyncio.wait_for(delivery, 30)
+    watcher.cancel()
+    await asyncio.to_thread(locker.join)
+    assert arrivals_before == 2
+    assert summary.count("sent") == 6
+    assert {row.status for row in _rows(settings).values()} == {"sent"}
+    assert len(server.messages) == 6 and set(server.message_ids().values()) == {1}
+    mail_3 = handler.arrived["unit3@lingchuan.example.org"]
+    assert mail_3 >= unlocked_at[0], "mail 3 went before the outcome of mail 2 was stored"
+    assert max(gaps) < 0.5, f"the event loop stopped for {max(gaps):.2f} s"
