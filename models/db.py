@@ -50,7 +50,8 @@ def relax_commits(connection: Connection, *, lock_wait: float) -> None:
     with OperationalError), for writes made in an event loop, which must not stall it.
 
     A killed process loses none of these commits (they are with the OS or the server); a power
-    cut of the database host can lose the last ones, never leave a transaction half done.
+    cut of the database host can lose the last ones, never leave a transaction half done: the
+    caller bounds how many with ``relaxed_transaction(flush=True)`` now and then.
     SQLite in WAL mode: ``synchronous=NORMAL`` (FULL otherwise) and ``busy_timeout``;
     PostgreSQL: ``synchronous_commit`` off and ``lock_timeout``."""
     dialect = connection.dialect.name
@@ -75,15 +76,37 @@ def relax_commits(connection: Connection, *, lock_wait: float) -> None:
     connection.info[_RELAXED] = previous
 
 
+@contextmanager
+def relaxed_transaction(connection: Connection, *, flush: bool) -> Iterator[None]:
+    """A transaction on a connection given to ``relax_commits``; with ``flush``, its commit
+    waits for the disk as usual, and so every commit before it is on disk too."""
+    sqlite = connection.dialect.name == "sqlite"
+    if flush and sqlite:  # (SQLite refuses the change inside a transaction)
+        connection.exec_driver_sql("PRAGMA synchronous=FULL")
+        connection.commit()
+    try:
+        with connection.begin():
+            if flush and not sqlite:
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+            yield
+    finally:
+        if flush and sqlite and not connection.invalidated:
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            connection.commit()
+
+
 def restore_commits(connection: Connection) -> None:
-    """Undo ``relax_commits`` before the connection goes back to the pool; a connection that
-    cannot be restored (broken) is discarded instead."""
+    """Undo ``relax_commits`` before the connection goes back to the pool, once what its commits
+    left unflushed is on disk; a connection that cannot be restored (broken) is discarded."""
     previous = connection.info.pop(_RELAXED, None)
     if previous is None:
         return
     synchronous, lock_wait = previous
     try:
         if connection.dialect.name == "sqlite":
+            # Checkpointing syncs the log first. (PostgreSQL's WAL writer flushes the commits
+            # within three wal_writer_delay, 0.6 s by default, on its own.)
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             connection.exec_driver_sql(f"PRAGMA synchronous={int(synchronous)}")
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(lock_wait)}")
         else:

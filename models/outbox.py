@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, bindparam, false, insert, null, or_, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Session, col, select
 
 from models.tables import Notification
@@ -271,7 +272,7 @@ def _outcome_update(*, drop_message: bool) -> Any:
     table = Notification.__table__  # type: ignore[attr-defined]
     names = ("status", "attempts", "server_reply", "last_error", "updated_at", "sent_at")
     values: dict[str, Any] = {name: bindparam(f"o_{name}") for name in names}
-    values["lease_until"] = None  # settled: who held it (claimed_by) stays as a record
+    values["lease_until"] = null()  # settled: who held it (claimed_by) stays as a record
     values["first_tried_at"] = bindparam("o_first_tried_at")
     if drop_message:  # the stored message has served; a re-queued row is built from its fields
         values.update(mime=null(), mime_sources=null())
@@ -280,6 +281,36 @@ def _outcome_update(*, drop_message: bool) -> Any:
 
 _SETTLED = _outcome_update(drop_message=True)
 _UNSETTLED = _outcome_update(drop_message=False)
+# The timestamp columns' conversion for the driver (UTC, naive on SQLite, text there).
+_TIMESTAMP: Any = Notification.__table__.c.updated_at.type  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """An outcome UPDATE compiled once for a dialect, run on the driver's own executemany."""
+
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in order when the dialect is positional
+    timestamp: Callable[[datetime | None], Any]
+
+    def run(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        params: list[Any] = rows
+        if self.order is not None:
+            params = [tuple(row[name] for name in self.order) for row in rows]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(self.sql, params)
+        finally:
+            cursor.close()
+
+
+@lru_cache(maxsize=8)
+def _driver_statement(dialect: Dialect, *, settled: bool) -> _DriverStatement:
+    compiled = (_SETTLED if settled else _UNSETTLED).compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return _DriverStatement(
+        compiled.string, order, _TIMESTAMP.bind_processor(dialect) or (lambda value: value)
+    )
 
 
 def _connection(db: Session | Connection) -> Connection:
@@ -294,25 +325,33 @@ def record_outcomes(
     give_up: GiveUp = GiveUp(),
 ) -> None:
     """Store outcomes in one executemany (row by row costs ~30 % at 10,000 rows); the claim is
-    cleared, and a mail past the give-up limits is failed. Core statements, not the ORM's bulk
-    update: a delivery writes every few mails, and the ORM's machinery cost more per write than
-    the transaction (~0.8 ms against ~0.2 ms of CPU for three rows). A delivery passes the one
-    connection it holds for its batch (a session per write doubled that again)."""
+    cleared, and a mail past the give-up limits is failed.
+
+    The statement is compiled once and run on the driver's cursor, its values converted as
+    SQLAlchemy would (the timestamp once per call): a delivery writes every mail or two, and
+    SQLAlchemy's execution machinery cost 2.3× the statement itself (10,000 outcomes in threes:
+    0.47 s of CPU against 0.14 s on SQLite). A delivery passes the one connection it holds for
+    its batch."""
     if not outcomes:
         return
-    settled: list[dict[str, Any]] = []
-    unsettled: list[dict[str, Any]] = []
+    connection = _connection(db)
+    statements = {
+        settled: _driver_statement(connection.dialect, settled=settled) for settled in (True, False)
+    }
+    stamp = statements[True].timestamp
+    at = stamp(now)
+    rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     for o in outcomes:
         status, error = settled_status(o, now, give_up)
-        row = {
-            "o_id": o.row_id, "o_status": status, "o_attempts": o.previous_attempts + o.attempts,
-            "o_server_reply": o.reply, "o_last_error": error, "o_updated_at": now,
-            "o_sent_at": now if status == "sent" else None,
-            "o_first_tried_at": o.first_tried or (now if o.attempts else None),
-        }  # fmt: skip
-        (settled if status in ("sent", "failed") else unsettled).append(row)
-    connection = _connection(db)
-    if settled:
-        connection.execute(_SETTLED, settled)
-    if unsettled:
-        connection.execute(_UNSETTLED, unsettled)
+        first_tried = stamp(o.first_tried) if o.first_tried else (at if o.attempts else None)
+        rows[status in ("sent", "failed")].append(
+            {
+                "o_id": o.row_id, "o_status": status,
+                "o_attempts": o.previous_attempts + o.attempts, "o_server_reply": o.reply,
+                "o_last_error": error, "o_updated_at": at,
+                "o_sent_at": at if status == "sent" else None, "o_first_tried_at": first_tried,
+            }
+        )  # fmt: skip
+    for settled, chosen in rows.items():
+        if chosen:
+            statements[settled].run(connection, chosen)
