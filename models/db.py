@@ -104,8 +104,8 @@ def restore_commits(connection: Connection) -> None:
     synchronous, lock_wait = previous
     try:
         if connection.dialect.name == "sqlite":
-            # Checkpointing syncs the log first. (PostgreSQL's WAL writer flushes the commits
-            # within three wal_writer_delay, 0.6 s by default, on its own.)
+            # Checkpointing syncs the log first. (PostgreSQL's WAL writer flushes the last
+            # commits within three wal_writer_delay, 0.6 s by default, on its own.)
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             connection.exec_driver_sql(f"PRAGMA synchronous={int(synchronous)}")
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(lock_wait)}")

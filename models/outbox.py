@@ -35,6 +35,7 @@ from sqlalchemy import Text, bindparam, false, insert, null, or_, type_coerce, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from models.tables import Notification
@@ -297,9 +298,14 @@ class _DriverStatement:
         params: list[Any] = rows
         if self.order is not None:
             params = [tuple(row[name] for name in self.order) for row in rows]
+        dbapi_error = connection.dialect.loaded_dbapi.Error
         cursor = connection.connection.cursor()
         try:
             cursor.executemany(self.sql, params)
+        except dbapi_error as error:  # as SQLAlchemy raises it: a busy database is retried
+            raise DBAPIError.instance(
+                self.sql, None, error, dbapi_error, dialect=connection.dialect
+            ) from error
         finally:
             cursor.close()
 
@@ -309,7 +315,9 @@ def _driver_statement(dialect: Dialect, *, settled: bool) -> _DriverStatement:
     compiled = (_SETTLED if settled else _UNSETTLED).compile(dialect=dialect)
     order = tuple(compiled.positiontup or ()) if compiled.positional else None
     return _DriverStatement(
-        compiled.string, order, _TIMESTAMP.bind_processor(dialect) or (lambda value: value)
+        compiled.string,
+        order,
+        _TIMESTAMP.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value),
     )
 
 

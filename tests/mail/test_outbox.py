@@ -28,7 +28,14 @@ from config.errors import RecordingFailed
 from config.settings import Settings
 from models import tables as t
 from models.db import get_engine, session_scope
-from models.outbox import NewNotification, claim_pending, enqueue, release_expired_claims
+from models.outbox import (
+    NewNotification,
+    Outcome,
+    claim_pending,
+    enqueue,
+    record_outcomes,
+    release_expired_claims,
+)
 from models.policy_store import get_policy
 from tasks.calendar import SHANGHAI
 from tasks.mail.outbox import deliver_outbox, holder_id
@@ -311,6 +318,58 @@ def test_a_claim_returns_the_rows_it_changed_in_id_order_and_a_second_claim_none
     assert {a: (r.status, r.claimed_by) for a, r in rows.items()} == {
         f"unit{n}@lingchuan.example.org": ("sending", "a" if n < 3 else "b") for n in range(5)
     }
+
+
+def test_outcomes_written_on_the_driver_are_stored_as_the_orm_stores_them(
+    db_settings: Settings,
+) -> None:
+    """``record_outcomes`` runs its UPDATE on the driver's cursor with values it converts
+    itself: each column must hold what SQLAlchemy writes for the same values (timestamps
+    above all: the give-up age and the office's views compare them), for a sent, a failed
+    and a pending outcome, microseconds and a first attempt from an earlier run included."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 6)
+    now = datetime(2023, 1, 12, 9, 30, 0, 123456, tzinfo=SHANGHAI)
+    earlier = datetime(2023, 1, 12, 8, 0, 0, tzinfo=SHANGHAI)  # within the give-up limits
+    outcomes = [  # (status, attempts before, attempts now, first tried, reply, error)
+        ("sent", 0, 1, None, "250 2.0.0 Ok: queued as 7F3A2", ""),
+        ("failed", 1, 1, earlier, "550 5.1.1 用户不存在", "收件人地址被拒收"),
+        ("pending", 2, 1, earlier, "451 4.7.1 稍后再试", "暂时无法投递"),
+    ]
+    with session_scope(db_settings) as session:
+        ids = [
+            row.id or 0
+            for row in session.exec(select(t.Notification).order_by(col(t.Notification.id)))
+        ]
+        record_outcomes(
+            session,
+            [
+                Outcome(ids[i], before, status, tried, reply, error, first)
+                for i, (status, before, tried, first, reply, error) in enumerate(outcomes)
+            ],
+            now=now,
+        )
+        for i, (status, before, tried, first, reply, error) in enumerate(outcomes):
+            twin = session.get(t.Notification, ids[i + 3])
+            assert twin is not None
+            twin.status, twin.attempts = status, before + tried
+            twin.server_reply, twin.last_error = reply, error
+            twin.updated_at, twin.lease_until = now, None
+            twin.sent_at = now if status == "sent" else None
+            twin.first_tried_at = first or now
+            if status != "pending":
+                twin.mime, twin.mime_sources = None, None
+            session.add(twin)
+    columns = (
+        "status, attempts, server_reply, last_error, updated_at, sent_at, first_tried_at,"
+        " lease_until, mime IS NULL, mime_sources IS NULL"
+    )
+    with get_engine(db_settings).connect() as connection:
+        stored = connection.exec_driver_sql(f"SELECT {columns} FROM notification ORDER BY id").all()
+    assert [tuple(row) for row in stored[:3]] == [tuple(row) for row in stored[3:]]
+    assert [row[0] for row in stored[:3]] == ["sent", "failed", "pending"]
+    rows = list(_rows(db_settings).values())
+    assert rows[0].sent_at == now and rows[1].first_tried_at == earlier
 
 
 async def test_a_claim_of_a_dead_process_is_released_at_once(
