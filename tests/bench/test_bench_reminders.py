@@ -9,7 +9,8 @@
 (c) a naive sender: one new connection per message, sequential;
 (d) rendering (mail templates + signed form) against a bare openpyxl loop writing the same cells.
 
-Sizes: ``TASKFORCE_BENCH_UNITS`` messages (default 10,000) for (a)/(b); (a'), (c), (d) on a sample
+Sizes: ``TASKFORCE_BENCH_UNITS`` messages (default 10,000) for (a)/(b), alternated for
+``TASKFORCE_BENCH_ROUNDS`` rounds (default 5, the round of median share kept); (a'), (c), (d) on a sample
 (``TASKFORCE_BENCH_SAMPLE``, default 1,000), reported per second so the figures compare.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +35,7 @@ from sqlmodel import col, select
 
 from config.settings import Settings
 from models import tables as t
-from models.db import session_scope
+from models.db import engine_for, session_scope
 from models.notice_data import load_notice_data
 from models.outbox import NewNotification, enqueue
 from models.policy_store import get_policy
@@ -48,6 +51,7 @@ from tests.smtp_server import sink_process
 
 UNITS = size("TASKFORCE_BENCH_UNITS", 10000, 40)
 SAMPLE = size("TASKFORCE_BENCH_SAMPLE", 1000, 10)
+ROUNDS = size("TASKFORCE_BENCH_ROUNDS", 5, 1)
 AS_OF = datetime(2023, 1, 12, 9, tzinfo=SHANGHAI)
 
 
@@ -307,11 +311,24 @@ def _queueing_cost(real_contexts: list[dict[str, Any]], tmp_path: Path, items: l
     )
 
 
+def _restore(settings: Settings, database: Path, copy: Path) -> None:
+    """The outbox as queued, for the next round: the database file copied back."""
+    engine_for(settings.effective_database_url).dispose()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(copy, database)
+
+
 async def test_bench_sending(real_contexts: list[dict[str, Any]], tmp_path: Path) -> None:
-    """(a) floor, (b) outbox → sink, (c) naive, in msg/s, same sink, same bytes."""
+    """(a) floor, (b) outbox → sink, (c) naive, in msg/s, same sink, same bytes.
+
+    (a) and (b) alternate for ``ROUNDS`` rounds, the outbox restored between them: on this
+    2-core machine one round's share ranged from 68 % to 98 % with the same code, so the row
+    keeps the round of median share, and every round is printed."""
     env = make_environment()
     mail = render_notice(env, real_contexts[0])
-    settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 's.db'}")
+    database = tmp_path / "s.db"
+    settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{database}")
     load_seeds(settings, "lingchuan-2023")
     with session_scope(settings) as session:
         policy_id = get_policy(session, "lingchuan-2023").id
@@ -326,27 +343,43 @@ async def test_bench_sending(real_contexts: list[dict[str, Any]], tmp_path: Path
     template["Subject"] = mail.subject
     template.set_content(mail.text)
     workers = settings.smtp.concurrency
+    raw = _wire(settings, UNITS)
+    engine_for(settings.effective_database_url).dispose()
+    with sqlite3.connect(database) as connection:  # the queued outbox, whole in one file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    queued_copy = tmp_path / "queued.db"
+    shutil.copyfile(database, queued_copy)
 
+    rounds: list[tuple[float, float]] = []  # (ours, floor) in seconds
     with sink_process() as (host, port):
         smtp = settings.smtp.model_copy(update={"host": host, "port": port})
         run_settings = settings.model_copy(update={"smtp": smtp})
         prebuilt = _messages(template, SAMPLE)
-        # The floor pushes the very bytes (b) sends, serialised beforehand: SMTP transport only.
-        raw = _wire(settings, UNITS)
-        floor = rate(UNITS, await _timed(lambda: _bare_loop(raw, host, port, workers)))
-        objects = rate(SAMPLE, await _timed(lambda: _bare_objects(prebuilt, host, port, workers)))
-        ours_seconds = await _timed(
-            lambda: deliver_outbox(
-                run_settings, "lingchuan-2023", run_id="bench", now=datetime.now(UTC)
+        for n in range(ROUNDS):
+            _restore(settings, database, queued_copy)
+            # The floor pushes the very bytes (b) sends, serialised beforehand: transport only.
+            floor_seconds = await _timed(lambda: _bare_loop(raw, host, port, workers))
+            ours_seconds = await _timed(
+                lambda n=n: deliver_outbox(
+                    run_settings, "lingchuan-2023", run_id=f"bench-{n}", now=datetime.now(UTC)
+                )
             )
-        )
+            with session_scope(settings) as session:
+                statuses = session.exec(select(t.Notification.status)).all()
+            assert statuses == ["sent"] * UNITS, "the bench measured something else than sending"
+            rounds.append((ours_seconds, floor_seconds))
+            print(
+                f"round {n + 1}: outbox {rate(UNITS, ours_seconds):7.1f} msg/s, bare loop"
+                f" {rate(UNITS, floor_seconds):7.1f} msg/s,"
+                f" {100 * floor_seconds / ours_seconds:5.1f} % of it"
+            )
+        objects = rate(SAMPLE, await _timed(lambda: _bare_objects(prebuilt, host, port, workers)))
         naive = rate(SAMPLE, await _timed(lambda: _naive(prebuilt, host, port)))
-    with session_scope(settings) as session:
-        statuses = session.exec(select(t.Notification.status)).all()
-    assert statuses == ["sent"] * UNITS, "the bench measured something else than sending"
+    ours_seconds, floor_seconds = sorted(rounds, key=lambda r: r[1] / r[0])[len(rounds) // 2]
+    floor = rate(UNITS, floor_seconds)
     ours = rate(UNITS, ours_seconds)
     row = record(
-        f"sending, outbox → SMTP sink, {UNITS} mails, {workers} connections",
+        f"sending, outbox → SMTP sink, {UNITS} mails, {workers} connections, median of {ROUNDS}",
         ours,
         floor,
         "msg/s",
