@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.engine import Connection
 from sqlmodel import Session as DbSession
 from sqlmodel import col, select, update
 
@@ -611,3 +612,41 @@ async def test_a_busy_database_holds_the_connections_without_stalling_the_event_
     mail_3 = handler.arrived["unit3@lingchuan.example.org"]
     assert mail_3 >= unlocked_at[0], "mail 3 went before the outcome of mail 2 was stored"
     assert max(gaps) < 0.5, f"the event loop stopped for {max(gaps):.2f} s"
+
+
+def _commit_settings(connection: Connection) -> tuple[str, str]:
+    """(how commits are flushed, how long a lock is waited for) on this connection."""
+    if connection.dialect.name == "sqlite":
+        return (
+            str(connection.exec_driver_sql("PRAGMA synchronous").scalar()),
+            str(connection.exec_driver_sql("PRAGMA busy_timeout").scalar()),
+        )
+    return (
+        str(connection.exec_driver_sql("SHOW synchronous_commit").scalar()),
+        str(connection.exec_driver_sql("SHOW lock_timeout").scalar()),
+    )
+
+
+async def test_the_delivery_gives_its_connection_back_flushing_commits_again(
+    db_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """The outcome writes' connection skips the disk flush and waits briefly for locks; back in
+    the pool it must not: every pooled connection after a delivery commits and waits as one
+    that never delivered (a submission written on it must reach the disk)."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 5)
+    engine = get_engine(db_settings)
+    with engine.connect() as connection:
+        usual = _commit_settings(connection)
+    summary = await deliver_outbox(
+        _with_smtp(db_settings, smtp_server, concurrency=2), POLICY, run_id="run-p", now=NOW
+    )
+    assert summary.count("sent") == 5
+    idle = engine.pool.checkedin()  # type: ignore[attr-defined]
+    assert idle >= 1
+    connections = [engine.connect() for _ in range(idle)]  # each connection the pool holds
+    try:
+        assert {_commit_settings(c) for c in connections} == {usual}
+    finally:
+        for connection in connections:
+            connection.close()
