@@ -93,7 +93,6 @@ def outbox_records(
         .options(
             defer(Notification.body_text),  # type: ignore[arg-type]
             defer(Notification.body_html),  # type: ignore[arg-type]
-            defer(Notification.mime),  # type: ignore[arg-type]  # the stored message, as big
         )
     )
     if statuses:

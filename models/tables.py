@@ -281,14 +281,6 @@ class Notification(SQLModel, table=True):
     body_text: str
     body_html: str = ""
     attachments: list[dict[str, Any]] = _json(list)
-    # The message serialised when queued, less From, Reply-To and Message-ID (which follow the
-    # settings of the day it goes out): delivery only streams it. None for rows queued before
-    # (or whose attachment was missing then), and once sent or failed: built from the row.
-    mime: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    # [size, mtime_ns] of each attachment file when ``mime`` was built: changed, it is rebuilt.
-    mime_sources: list[list[int]] | None = Field(
-        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
-    )
     status: str = "pending"  # pending / sending / sent / failed / cancelled
     claimed_by: str = ""  # the delivery that is sending it: "<flow run id>:<suffix>"
     claim_holder: str = ""  # where that delivery runs: "<host>:<pid>"
@@ -302,6 +294,21 @@ class Notification(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default_factory=utcnow)
     updated_at: datetime = _ts(nullable=False, default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A queued mail's message, serialised when it was queued, less From, Reply-To and
+    Message-ID (which follow the settings of the day it goes out): delivery only streams it.
+
+    Apart from its outbox row, which a delivery updates twice (claimed, settled): with the
+    message and the body in it, a row of a reminder took two pages, and every update wrote
+    both. No row here for mails queued before (or whose attachment was missing then): those
+    are built from the outbox row when sent. Deleted once its mail is settled."""
+
+    notification_id: int = Field(primary_key=True, foreign_key="notification.id")
+    mime: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # [size, mtime_ns] of each attachment file when ``mime`` was built: changed, it is rebuilt.
+    sources: list[list[int]] = _json(list)
 
 
 class SupervisionCase(SQLModel, table=True):

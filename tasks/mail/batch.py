@@ -1,6 +1,6 @@
 """Outbox rows to the mails of one batch: what cannot be built is held or failed, not sent.
 
-A row queued with its message stored (``Notification.mime``, serialised by ``enqueue``) goes
+A row queued with its message stored (``OutboxMessage``, serialised by ``enqueue``) goes
 as those bytes with today's From, Reply-To and Message-ID (``wire_bytes``), as long as its
 attachment files are as they were read then (size and mtime); otherwise, and for rows queued
 before messages were stored, the message is built from the row here, as it always was. A
@@ -85,8 +85,9 @@ def build_batch(
 def _stored(row: t.Notification | ClaimedRow, *, sender: str, reply_to: str) -> bytes | None:
     """The bytes serialised when the row was queued, with today's sender; None when there are
     none (queued before, or an attachment was missing then) or an attachment file has changed
-    since (rebuilt from the row, so that a rebuilt form goes and a deleted one holds the mail)."""
-    if row.mime is None:
+    since (rebuilt from the row, so that a rebuilt form goes and a deleted one holds the mail).
+    Only a claimed row carries its stored message (``OutboxMessage``)."""
+    if not isinstance(row, ClaimedRow) or row.mime is None:
         return None
     if row.attachments and file_stamps(row.attachments) != row.mime_sources:
         return None

@@ -37,6 +37,7 @@ from models.outbox import (
     Outcome,
     claim_holders,
     claim_pending,
+    drop_settled_messages,
     record_outcomes,
     release_expired_claims,
     renew_lease,
@@ -340,6 +341,8 @@ async def deliver_outbox(
         released = release_expired_claims(session, now=now, dead_holders=dead)
         if released:
             logger.warning("已释放中断的发送留下的 %d 封邮件，重新待发送", released)
+        # The messages the last batches sent or failed: deleted here, not while they were sent.
+        drop_settled_messages(session)
         session.commit()
         lease_until = now + timedelta(seconds=settings.smtp.lease_seconds)
         rows = claim_pending(

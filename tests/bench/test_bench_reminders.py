@@ -10,8 +10,9 @@
 (d) rendering (mail templates + signed form) against a bare openpyxl loop writing the same cells.
 
 Sizes: ``TASKFORCE_BENCH_UNITS`` messages (default 10,000) for (a)/(b), alternated for
-``TASKFORCE_BENCH_ROUNDS`` rounds (default 5, the round of median share kept); (a'), (c), (d) on a sample
-(``TASKFORCE_BENCH_SAMPLE``, default 1,000), reported per second so the figures compare.
+``TASKFORCE_BENCH_ROUNDS`` rounds (default 5, the round of median share kept); (a'), (c), (d)
+on a sample (``TASKFORCE_BENCH_SAMPLE``, default 1,000), reported per second so the figures
+compare.
 """
 
 from __future__ import annotations
@@ -262,8 +263,9 @@ def _wire(settings: Settings, count: int) -> list[tuple[str, str, bytes]]:
         sender = settings.smtp.sender
         out = []
         for row in rows:
-            assert row.mime is not None, "queued without its message"
-            data = wire_bytes(row.mime, key=row.idempotency_key, sender=sender, reply_to=office)
+            stored = session.get(t.OutboxMessage, row.id)
+            assert stored is not None, "queued without its message"
+            data = wire_bytes(stored.mime, key=row.idempotency_key, sender=sender, reply_to=office)
             out.append((sender, row.to[0], data))
     return out
 

@@ -358,12 +358,10 @@ def test_outcomes_written_on_the_driver_are_stored_as_the_orm_stores_them(
             twin.updated_at, twin.lease_until = now, None
             twin.sent_at = now if status == "sent" else None
             twin.first_tried_at = first or now
-            if status != "pending":
-                twin.mime, twin.mime_sources = None, None
             session.add(twin)
     columns = (
         "status, attempts, server_reply, last_error, updated_at, sent_at, first_tried_at,"
-        " lease_until, mime IS NULL, mime_sources IS NULL"
+        " lease_until"
     )
     with get_engine(db_settings).connect() as connection:
         stored = connection.exec_driver_sql(f"SELECT {columns} FROM notification ORDER BY id").all()

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete
 from sqlmodel import select
 
 from config.settings import Settings
 from flows.delivery import deliver_steps
 from models import tables as t
 from models.db import session_scope
-from models.outbox import NewNotification, enqueue
+from models.outbox import ClaimedRow, NewNotification, enqueue
 from tasks.mail.batch import build_batch
 from tasks.mail.notices import build_email, flatten, prebuild, wire_bytes
 from tasks.mail.smtp import message_id_for
@@ -135,7 +135,12 @@ def test_build_batch_sends_stored_bytes_and_rebuilds_a_changed_or_missing_attach
         created_at=fresh.created_at,
     )  # fmt: skip
     assert built is not None
-    queued = fresh.model_copy(update={"mime": built.mime, "mime_sources": built.sources})
+    queued = ClaimedRow(
+        id=1, idempotency_key=fresh.idempotency_key, to=fresh.to, cc=fresh.cc,
+        subject=fresh.subject, body_text=fresh.body_text, body_html=fresh.body_html,
+        attachments=fresh.attachments, created_at=fresh.created_at, attempts=0,
+        first_tried_at=None, mime=built.mime, mime_sources=built.sources,
+    )  # fmt: skip
     (mail,) = build_batch([queued], sender=sender, reply_to=OFFICE).mails
     assert isinstance(mail.message, bytes)  # streamed as stored
 
@@ -182,12 +187,20 @@ def queue(settings: Settings, tmp_path: Path) -> t.Notification:
         return session.exec(select(t.Notification)).one()
 
 
+def stored_message(settings: Settings, row: t.Notification) -> bytes:
+    """The message stored for ``row`` when it was queued."""
+    with session_scope(settings) as session:
+        message = session.get(t.OutboxMessage, row.id)
+        assert message is not None, "queued without its message"
+        return message.mime
+
+
 async def test_a_queued_mail_goes_as_build_email_would_build_it_with_todays_sender(
     settings: Settings, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     load_seeds(settings, POLICY)
     queued = queue(settings, tmp_path)
-    assert queued.mime is not None and b"From:" not in queued.mime
+    assert b"From:" not in stored_message(settings, queued)
     # The sender setting changed between queueing and sending: the new one goes out.
     smtp = smtp_server.smtp_settings(sender="new-sender@lingchuan.example.org")
     settings = settings.model_copy(update={"smtp": smtp})
@@ -206,7 +219,13 @@ async def test_a_queued_mail_goes_as_build_email_would_build_it_with_todays_send
     assert set(received.rcpt_tos) == {*queued.to, *queued.cc}
     with session_scope(settings) as session:
         after = session.exec(select(t.Notification)).one()
-    assert (after.status, after.mime, after.mime_sources) == ("sent", None, None)
+    assert after.status == "sent"
+    # The sent mail's message goes with the next delivery, which has nothing else to do.
+    assert stored_message(settings, queued)
+    again = await deliver_steps(POLICY, settings)
+    assert again.outcomes == [] and len(smtp_server.messages) == 1
+    with session_scope(settings) as session:
+        assert session.exec(select(t.OutboxMessage)).all() == []
 
 
 async def test_a_row_queued_before_messages_were_stored_still_goes(
@@ -215,7 +234,7 @@ async def test_a_row_queued_before_messages_were_stored_still_goes(
     load_seeds(settings, POLICY)
     queued = queue(settings, tmp_path)
     with session_scope(settings) as session:  # as a row of the previous release
-        session.execute(update(t.Notification).values(mime=None, mime_sources=None))
+        session.execute(delete(t.OutboxMessage))
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
 
     summary = await deliver_steps(POLICY, settings)

@@ -9,6 +9,7 @@ is refused by every other command and by the flows' engine, with the command to 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -139,8 +140,8 @@ def test_revision_1_is_the_old_release_schema(
     old_cli(old_release, tmp_path, db_settings, "db", "init")
     with engine_for(db_settings.effective_database_url).connect() as connection:
         assert migrations.table_columns(connection) == migrations.revision_tables()["1"]
-    assert migrations.revisions() == ["1", "2", "3"]
-    assert migrations.revision_tables()["3"] == migrations.model_tables()
+    assert migrations.revisions() == ["1", "2", "3", "4"]
+    assert migrations.revision_tables()["4"] == migrations.model_tables()
 
 
 def test_filled_revision_1_database_upgrades_and_the_flows_go_on(
@@ -327,3 +328,46 @@ def test_tables_that_are_not_ours_are_left_alone(db_settings: Settings) -> None:
     finally:
         with engine.begin() as connection:
             connection.execute(text("DROP TABLE county_notes"))
+
+
+def test_revision_4_moves_the_stored_messages_out_of_the_outbox_rows_and_back(
+    db_settings: Settings,
+) -> None:
+    """Revision 3 kept a queued mail's message in its outbox row; 4 keeps it in outboxmessage.
+    A pending row's message moves with its bytes and attachment stamps, a sent row (which had
+    dropped its own) gets none, and going down puts the message back in the row."""
+    engine = engine_for(db_settings.effective_database_url)
+    migrations.upgrade(engine, "3")
+    message = b"Subject: =?utf-8?b?5o+Q6YaS?=\r\n\r\n\xe8\xaf\xb7\xe6\x8a\xa5\xe9\x80\x81\r\n"
+    insert = text(
+        'INSERT INTO notification (id, idempotency_key, kind, "to", cc, subject, body_text,'
+        " body_html, attachments, status, claimed_by, claim_holder, attempts, server_reply,"
+        " last_error, created_at, updated_at, mime, mime_sources) VALUES (:id, :key, 'reminder',"
+        " '[\"a@example.org\"]', '[]', '提醒', '请报送', '', '[]', :status, '', '', 0, '', '',"
+        " :at, :at, :mime, :sources)"
+    )
+    at = "2023-01-12 01:00:00.000000"
+    with engine.begin() as connection:
+        connection.execute(
+            insert, {"id": 1, "key": "k1", "status": "pending", "at": at, "mime": message,
+                     "sources": "[[9140, 1673485200000000000]]"},
+        )  # fmt: skip
+        connection.execute(
+            insert,
+            {"id": 2, "key": "k2", "status": "sent", "at": at, "mime": None, "sources": None},
+        )
+    migrations.upgrade(engine)
+    with engine.connect() as connection:
+        moved = connection.execute(
+            text("SELECT notification_id, mime, sources FROM outboxmessage")
+        ).all()
+        assert "mime" not in migrations.table_columns(connection)["notification"]
+    assert [(row_id, bytes(mime)) for row_id, mime, _ in moved] == [(1, message)]
+    sources = moved[0][2]
+    assert (json.loads(sources) if isinstance(sources, str) else sources) == [
+        [9140, 1673485200000000000]
+    ]
+    migrations.downgrade(engine, "3")
+    with engine.connect() as connection:
+        back = connection.execute(text("SELECT id, mime FROM notification ORDER BY id")).all()
+    assert [(row_id, mime and bytes(mime)) for row_id, mime in back] == [(1, message), (2, None)]
