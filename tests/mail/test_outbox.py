@@ -299,9 +299,18 @@ async def test_a_run_still_sending_renews_its_lease_and_an_expired_one_is_releas
 def test_a_claim_returns_the_rows_it_changed_in_id_order_and_a_second_claim_none_of_them(
     db_settings: Settings,
 ) -> None:
-    """The claim is one UPDATE … RETURNING: what it returns is exactly what it marked."""
+    """The claim is one UPDATE … RETURNING: what it returns is exactly what it marked, with
+    the timestamps the ORM reads (decoded by the claim itself, microseconds or none)."""
     load_seeds(db_settings, POLICY)
     _queue(db_settings, 5)
+    tried = {1: datetime(2023, 1, 11, 8, 0, 0, 123456, tzinfo=UTC), 2: NOW - timedelta(days=1)}
+    with session_scope(db_settings) as session:
+        for n, moment in tried.items():
+            session.execute(
+                update(t.Notification)
+                .where(col(t.Notification.idempotency_key) == f"{POLICY}|test|{n}")
+                .values(first_tried_at=moment, attempts=1)
+            )
     with session_scope(db_settings) as session:
         policy_id = get_policy(session, POLICY).id
         assert policy_id is not None
@@ -316,6 +325,13 @@ def test_a_claim_returns_the_rows_it_changed_in_id_order_and_a_second_claim_none
     assert third == []
     assert all(row.mime is not None and row.cc == [] for row in first + second)
     rows = _rows(db_settings)
+    by_address = {row.to[0]: row for row in first + second}
+    assert {a: (r.created_at, r.first_tried_at) for a, r in by_address.items()} == {
+        a: (r.created_at, r.first_tried_at) for a, r in rows.items()
+    }
+    assert [by_address[f"unit{n}@lingchuan.example.org"].first_tried_at for n in (0, 1, 2)] == [
+        None, tried[1], tried[2]
+    ]  # fmt: skip
     assert {a: (r.status, r.claimed_by) for a, r in rows.items()} == {
         f"unit{n}@lingchuan.example.org": ("sending", "a" if n < 3 else "b") for n in range(5)
     }
