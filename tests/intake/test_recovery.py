@@ -23,6 +23,7 @@ from tasks.demo.mailcatcher import deliver_to_maildir
 from tasks.intake.steps import STALE_ITEM, IntakeSummary, take_in
 from tasks.mail.sources import MaildirSource
 from tests.helpers import load_seeds
+from tests.intake.flood import stranger_mail
 from tests.intake_helpers import at, office_mailbox, reply
 
 POLICY = "lingchuan-2023"
@@ -35,7 +36,8 @@ def loaded(db_settings: Settings) -> Settings:
 
 
 def _fill(settings: Settings, maildir: Path) -> int:
-    """One plain reply from every unit (one submission each, unverified)."""
+    """One plain reply from every unit (one submission each, unverified), and a stranger's mail
+    (quarantined: a line of the office's digest). Returns how many units replied."""
     office = office_mailbox(settings, POLICY)
     with session_scope(settings) as session:
         units = sorted(load_policy_intake(session, POLICY).units.values(), key=lambda u: u.code)
@@ -43,6 +45,9 @@ def _fill(settings: Settings, maildir: Path) -> int:
         message = reply(None, sender=unit.mailboxes[0], office=office, body=f"{unit.name}二月进展")
         deliver_to_maildir(maildir, message.as_bytes(), unit.mailboxes[0], office,
                            received_at=at(date(2023, 3, 1), 9, number))  # fmt: skip
+    stranger = stranger_mail(0, office)
+    deliver_to_maildir(maildir, stranger.as_bytes(), "x@spam.invalid", office,
+                       received_at=at(date(2023, 3, 1), 9, 59))  # fmt: skip
     return len(units)
 
 
@@ -94,11 +99,18 @@ def _assert_each_recorded_once(settings: Settings, count: int) -> None:
         receipts = session.exec(
             select(t.Notification.idempotency_key).where(t.Notification.kind == "receipt")
         ).all()
-    assert len(items) == count
-    assert {i.status for i in items} == {"processed"}
-    assert sorted(s.inbound_id for s in submissions) == sorted(i.id for i in items)
+        digests = session.exec(
+            select(t.Notification.idempotency_key).where(t.Notification.kind == "quarantine")
+        ).all()
+    assert len(items) == count + 1
+    assert sorted(i.status for i in items) == ["processed"] * count + ["quarantined"]
+    assert sorted(s.inbound_id for s in submissions) == sorted(
+        i.id for i in items if i.status == "processed"
+    )
     assert {s.version for s in submissions} == {1}  # no report recorded twice
     assert len(receipts) == len(set(receipts)) == count  # no receipt queued twice
+    [stranger] = [i for i in items if i.status == "quarantined"]
+    assert digests == [stranger.digest_key]  # the office told of it once
 
 
 def _in_thread(target: object, *args: object, **kwargs: object) -> tuple[threading.Thread, list]:
@@ -128,13 +140,13 @@ def test_a_run_on_the_real_clock_leaves_a_backfills_batch_to_it(
         assert source.claimed.wait(120)
         other = take_in(loaded, POLICY, _empty(tmp_path, "other"), now=datetime.now(UTC))
         assert other.lines == []
-        assert _statuses(loaded) == ["stored"] * count
+        assert _statuses(loaded) == ["stored"] * (count + 1)
     finally:
         source.go.set()
         thread.join(300)
     [summary] = result
     assert isinstance(summary, IntakeSummary), summary
-    assert summary.count("unverified") == count
+    assert summary.count("unverified") == count and summary.count("quarantined") == 1
     _assert_each_recorded_once(loaded, count)
 
 
@@ -165,7 +177,7 @@ def _left_stored(settings: Settings, tmp_path: Path) -> int:
     count = _fill(settings, tmp_path / "maildir")
     with pytest.raises(Killed):
         take_in(settings, POLICY, PausedMaildir(tmp_path / "maildir", die=True), now=AS_OF)
-    assert _statuses(settings) == ["stored"] * count
+    assert _statuses(settings) == ["stored"] * (count + 1)
     return count
 
 
@@ -174,7 +186,7 @@ def test_a_dead_runs_items_are_recovered_once_stale(loaded: Settings, tmp_path: 
     # Minutes after it died (as a real clock counts), the next run still leaves them alone.
     _age(loaded, STALE_ITEM - timedelta(minutes=2))
     assert take_in(loaded, POLICY, _empty(tmp_path, "a"), now=datetime.now(UTC)).lines == []
-    assert _statuses(loaded) == ["stored"] * count
+    assert _statuses(loaded) == ["stored"] * (count + 1)
     _age(loaded, STALE_ITEM + timedelta(minutes=1))
     summary = take_in(loaded, POLICY, _empty(tmp_path, "b"), now=datetime.now(UTC))
     assert summary.count("unverified") == count
@@ -200,8 +212,9 @@ def test_two_runs_recovering_the_same_items_at_once_record_each_once(
     assert all(isinstance(s, IntakeSummary) for s in summaries), summaries
     lines = [line for s in summaries for line in s.lines]  # type: ignore[union-attr]
     assert sum(line["outcome"] == "unverified" for line in lines) == count
-    assert {line["outcome"] for line in lines} <= {"unverified", "skipped"}
+    assert sum(line["outcome"] == "quarantined" for line in lines) == 1
+    assert {line["outcome"] for line in lines} <= {"unverified", "quarantined", "skipped"}
     _assert_each_recorded_once(loaded, count)
     with session_scope(loaded) as session:  # each item was processed once: one attempt each
         attempts = session.exec(select(func.sum(col(t.InboundItem.attempts)))).one()
-    assert attempts == count
+    assert attempts == count + 1
