@@ -6,11 +6,13 @@ a concurrent run that read the same message skips it) → mark them processed at
 parse, decide, record versioned submissions and queue the receipts or rejections, one
 transaction for the batch (a bug in one message: the batch again, one message at a time, so only
 that one is marked ``error``). A run killed between the two leaves the items ``stored``, their
-raw bytes safe, for ``replay``. A message over ``intake.max_message_bytes`` is
-measured before it is read: it is copied into the raw store in chunks and only its header block
-is parsed, to quarantine it. A bug while parsing leaves the item in status ``error`` with its
-reason, the raw bytes safe; ``replay`` runs it again after a fix. At the end of a run the office
-gets one 【隔离】 digest of what was quarantined (``tasks/intake/alerts.py``).
+raw bytes safe: the first run once they are STALE_ITEM old on the real clock records them. Each
+transaction that records an item first claims it (``_claim``), so two runs never both do. A
+message over ``intake.max_message_bytes`` is measured before it is read: it is copied into the
+raw store in chunks and only its header block is parsed, to quarantine it. A bug while parsing
+leaves the item in status ``error`` with its reason, the raw bytes safe; ``replay`` runs it
+again after a fix. At the end of a run the office gets one 【隔离】 digest of what was quarantined
+(``tasks/intake/alerts.py``).
 """
 
 from __future__ import annotations
@@ -726,7 +728,8 @@ def replay(
 ) -> IntakeSummary:
     """Process stored items again: the given ones, else those that failed or were left mid-way.
 
-    Only items that produced no submission are replayed, so a replay never doubles a report.
+    Only items that produced no submission are replayed, and an item another run processes
+    meanwhile is skipped, so a replay never doubles a report.
     """
     run = _new_run(settings, now)
     summary = IntakeSummary(policy_code or "", "replay")
