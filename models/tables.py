@@ -227,7 +227,9 @@ class InboundItem(SQLModel, table=True):
     status: str = "stored"
     reasons: list[str] = _json(list)  # why quarantined, ignored or failed (Chinese for people)
     details: dict[str, Any] = _json(dict)  # paper: the unit, obligation, period the office named
-    attempts: int = 0
+    attempts: int = 0  # times processed: a run processes the item only if no one has since
+    # When stored, on the real clock (processed_at is on the run's, which a backfill sets in the
+    # past): an item left ``stored`` is taken over once this is STALE_ITEM old.
     created_at: datetime = _ts(nullable=False, default_factory=utcnow)
     processed_at: datetime | None = _ts(default=None)
     # Quarantined: the key of the 【隔离】 digest that told the office ("" until one did).

@@ -6,11 +6,13 @@ a concurrent run that read the same message skips it) → mark them processed at
 parse, decide, record versioned submissions and queue the receipts or rejections, one
 transaction for the batch (a bug in one message: the batch again, one message at a time, so only
 that one is marked ``error``). A run killed between the two leaves the items ``stored``, their
-raw bytes safe, for ``replay``. A message over ``intake.max_message_bytes`` is
-measured before it is read: it is copied into the raw store in chunks and only its header block
-is parsed, to quarantine it. A bug while parsing leaves the item in status ``error`` with its
-reason, the raw bytes safe; ``replay`` runs it again after a fix. At the end of a run the office
-gets one 【隔离】 digest of what was quarantined (``tasks/intake/alerts.py``).
+raw bytes safe: the first run once they are STALE_ITEM old on the real clock records them. Each
+transaction that records an item first claims it (``_claim``), so two runs never both do. A
+message over ``intake.max_message_bytes`` is measured before it is read: it is copied into the
+raw store in chunks and only its header block is parsed, to quarantine it. A bug while parsing
+leaves the item in status ``error`` with its reason, the raw bytes safe; ``replay`` runs it
+again after a fix. At the end of a run the office gets one 【隔离】 digest of what was quarantined
+(``tasks/intake/alerts.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from config.errors import FormError, NotFoundError, TaskforceError
 from config.settings import Settings
@@ -42,6 +44,7 @@ from models.intake_store import (
     record_draft,
 )
 from models.outbox import NewNotification, enqueue
+from models.types import utcnow
 from tasks.calendar import SHANGHAI, WorkingCalendar
 from tasks.forms.keys import FormKeys, form_keys
 from tasks.forms.layout import form_filename, form_path, form_spec_from_context
@@ -76,7 +79,13 @@ STATUS_LABELS = {
     "unverified": "已收到（发件人未经验证，待审核）",
     "quarantined": "隔离",
 }
-ITEM_LABELS = {"quarantined": "隔离", "ignored": "忽略", "error": "处理出错（待重放）"}
+ITEM_LABELS = {
+    "quarantined": "隔离",
+    "ignored": "忽略",
+    "error": "处理出错（待重放）",
+    "skipped": "跳过（不重复处理）",
+}
+# An item ``stored`` this long on the real clock (its ``created_at``) was left by a dead run.
 STALE_ITEM = timedelta(minutes=15)
 
 
@@ -410,11 +419,35 @@ def _record(
     return lines
 
 
-def _process(run: _Run, session: Session, item_id: int, data: bytes | None) -> list[dict[str, Any]]:
-    """Decide and record one stored item in the caller's transaction."""
+def _claim(session: Session, item_id: int, attempts: int) -> bool:
+    """Take an item for this transaction, if no one processed it since its ``attempts`` were
+    read: the row stays locked until commit (the other run's UPDATE waits, then matches
+    nothing), so two runs never both record it. On SQLite the UPDATE, the transaction's first
+    write, waits for the database's one writer instead."""
+    result = session.execute(
+        update(t.InboundItem)
+        .where(col(t.InboundItem.id) == item_id, col(t.InboundItem.attempts) == attempts)
+        .values(attempts=col(t.InboundItem.attempts) + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _skipped(session: Session, item_id: int) -> list[dict[str, Any]]:
+    logger.info("收取项 %s 已由另一次运行处理，不重复处理", item_id)
     item = session.get(t.InboundItem, item_id)
     assert item is not None
-    item.attempts += 1
+    return [_line(item, "skipped", errors=[{"problem": "已由另一次收取处理，不重复处理"}])]
+
+
+def _process(
+    run: _Run, session: Session, item_id: int, data: bytes | None, attempts: int
+) -> list[dict[str, Any]]:
+    """Decide and record one stored item in the caller's transaction; ``attempts``: as the
+    caller read it (another run that processed the item since: skipped)."""
+    if not _claim(session, item_id, attempts):
+        return _skipped(session, item_id)
+    item = session.get(t.InboundItem, item_id, populate_existing=True)
+    assert item is not None
     path = run.settings.raw_dir / item.raw_path
     if item.channel == "email" and item.size > run.settings.intake.max_message_bytes:
         # Measured before reading: never read whole, only its header block is parsed.
@@ -426,13 +459,16 @@ def _process(run: _Run, session: Session, item_id: int, data: bytes | None) -> l
     return _record(run, session, item, decision)
 
 
-def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dict[str, Any]]:
+def process_item(
+    run: _Run, item_id: int, data: bytes | None = None, *, attempts: int = 0
+) -> list[dict[str, Any]]:
     """Decide and record one stored item; a bug marks it ``error`` and never loses it.
 
-    ``data``: its raw bytes when the caller holds them already (not read a second time)."""
+    ``data``: its raw bytes when the caller holds them already (not read a second time);
+    ``attempts``: the item's count when the caller chose it (0: just claimed)."""
     try:
         with session_scope(run.settings) as session:
-            return _process(run, session, item_id, data)
+            return _process(run, session, item_id, data, attempts)
     except PaperMismatch:
         run.throttle = None
         raise
@@ -440,10 +476,11 @@ def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dic
         logger.exception("收取项 %s 处理出错", item_id)
         run.throttle = None  # it saw rows the rollback took back
         with session_scope(run.settings) as session:
-            item = session.get(t.InboundItem, item_id)
+            if not _claim(session, item_id, attempts):  # recorded by another run meanwhile
+                return _skipped(session, item_id)
+            item = session.get(t.InboundItem, item_id, populate_existing=True)
             assert item is not None
             item.status = "error"
-            item.attempts += 1
             if item.channel == "email":
                 _note_headers(item, read_head(run.settings.raw_dir / item.raw_path))
             # The exception may quote what the mail held: cleaned, or PostgreSQL refuses a NUL.
@@ -453,7 +490,7 @@ def process_item(run: _Run, item_id: int, data: bytes | None = None) -> list[dic
 
 
 def process_items(run: _Run, items: list[tuple[int, bytes | None]]) -> list[dict[str, Any]]:
-    """``process_item`` over several items in one transaction (one commit, not one per item).
+    """``process_item`` over items just claimed, in one transaction (one commit, not one each).
 
     A bug in any of them rolls the whole batch back, and each is then processed alone, so the
     culprit is marked ``error`` and the others recorded exactly as one by one."""
@@ -464,7 +501,7 @@ def process_items(run: _Run, items: list[tuple[int, bytes | None]]) -> list[dict
         with session_scope(run.settings) as session:
             lines: list[dict[str, Any]] = []
             for item_id, data in items:
-                lines.extend(_process(run, session, item_id, data))
+                lines.extend(_process(run, session, item_id, data, 0))
             return lines
     except Exception:
         logger.info("一批 %s 个收取项中有处理出错的，逐个重新处理", len(items))
@@ -535,7 +572,7 @@ def take_in(
     _take_batch(run, policy_code, source, batch, summary)
     # A run killed between claim and record left its batch ``stored``: the next run records it
     # once no live run can still be working on it, so no one has to think of ``replay``.
-    _process_ids(run, _replayable(settings, policy_code, [], now, errors=False), summary)
+    _process_ids(run, _replayable(settings, policy_code, [], errors=False), summary)
     # Items a crashed run left undigested are in this one (queue_quarantine_digest).
     queue_digest(run, policy_code)
     return summary
@@ -566,7 +603,7 @@ def _take_batch(
         item_ids = claim_items(
             session,
             [
-                _item_values(policy_code, message, digest, relative, run.now)
+                _item_values(policy_code, message, digest, relative, utcnow())
                 for message, digest, relative in stored
             ],
         )
@@ -589,14 +626,16 @@ def _store(settings: Settings, message: FetchedMessage) -> tuple[str, str]:
 
 
 def _item_values(
-    policy_code: str, message: FetchedMessage, digest: str, relative: str, now: datetime
+    policy_code: str, message: FetchedMessage, digest: str, relative: str, stored_at: datetime
 ) -> dict[str, Any]:
+    """The item's row; ``stored_at``: the real time (not the run's as-of), which tells a later
+    run whether the item's owner can still be alive (``_replayable``)."""
     return {
         "raw_sha256": digest, "raw_path": relative, "size": message.size,
         "channel": "email", "source": message.source, "source_key": message.source_key,
         "received_at": message.received_at, "sender": "", "subject": "",
         "message_id": "", "policy_code": policy_code, "status": "stored",
-        "reasons": [], "details": {}, "attempts": 0, "created_at": now,
+        "reasons": [], "details": {}, "attempts": 0, "created_at": stored_at,
         "processed_at": None,
     }  # fmt: skip
 
@@ -645,7 +684,7 @@ def submit_paper(
                 "policy_code": policy_code, "status": "stored", "reasons": [],
                 "details": {"unit": unit.code, "obligation": obligation, "period": period,
                             "filename": name},
-                "attempts": 0, "created_at": now, "processed_at": None,
+                "attempts": 0, "created_at": utcnow(), "processed_at": None,
             },
         )  # fmt: skip
     if item_id is None:
@@ -689,44 +728,44 @@ def replay(
 ) -> IntakeSummary:
     """Process stored items again: the given ones, else those that failed or were left mid-way.
 
-    Only items that produced no submission are replayed, so a replay never doubles a report.
+    Only items that produced no submission are replayed, and an item another run processes
+    meanwhile is skipped, so a replay never doubles a report.
     """
     run = _new_run(settings, now)
     summary = IntakeSummary(policy_code or "", "replay")
-    ids = _replayable(settings, policy_code, item_ids, now, errors=True)
-    _process_ids(run, ids, summary)
-    for code in sorted(_policies(settings, ids)):
+    chosen = _replayable(settings, policy_code, item_ids, errors=True)
+    _process_ids(run, chosen, summary)
+    for code in sorted(_policies(settings, [item_id for item_id, _ in chosen])):
         queue_digest(run, code)
     return summary
 
 
 def _replayable(
-    settings: Settings,
-    policy_code: str | None,
-    item_ids: list[int],
-    now: datetime,
-    *,
-    errors: bool,
-) -> list[int]:
-    """The given items, else those left ``stored`` for over STALE_ITEM (and, with ``errors``,
-    those in ``error``): a live run's batch goes from claim to record in seconds."""
+    settings: Settings, policy_code: str | None, item_ids: list[int], *, errors: bool
+) -> list[tuple[int, int]]:
+    """(id, attempts) of the given items, else of those left ``stored`` for over STALE_ITEM
+    (and, with ``errors``, those in ``error``): a live run's batch goes from claim to record in
+    seconds. Measured on the real clock: a run's as-of may lie years back (a backfill)."""
     with session_scope(settings) as session:
-        query = select(t.InboundItem.id)
+        query = select(t.InboundItem.id, t.InboundItem.attempts)
         if item_ids:
             query = query.where(col(t.InboundItem.id).in_(item_ids))
         else:
-            stale = now - STALE_ITEM
+            stale = utcnow() - STALE_ITEM
             left = (col(t.InboundItem.status) == "stored") & (t.InboundItem.created_at < stale)
             query = query.where(left | (col(t.InboundItem.status) == "error") if errors else left)
         if policy_code:
             query = query.where(t.InboundItem.policy_code == policy_code)
-        return [i for i in session.exec(query.order_by(col(t.InboundItem.id))).all() if i]
+        rows = session.exec(query.order_by(col(t.InboundItem.id))).all()
+        return [(item_id, attempts) for item_id, attempts in rows if item_id]
 
 
-def _process_ids(run: _Run, ids: list[int], summary: IntakeSummary) -> None:
-    """Process each item again, except one that already made a submission (never doubled)."""
-    if not ids:
+def _process_ids(run: _Run, chosen: list[tuple[int, int]], summary: IntakeSummary) -> None:
+    """Process each (item, attempts read) again, except one that already made a submission or
+    that another run processed since it was chosen (never doubled)."""
+    if not chosen:
         return
+    ids = [item_id for item_id, _ in chosen]
     settings = run.settings
     with session_scope(settings) as session:
         recorded = set(
@@ -734,7 +773,7 @@ def _process_ids(run: _Run, ids: list[int], summary: IntakeSummary) -> None:
                 select(t.Submission.inbound_id).where(col(t.Submission.inbound_id).in_(ids))
             ).all()
         )
-    for item_id in ids:
+    for item_id, attempts in chosen:
         if item_id in recorded:
             with session_scope(settings) as session:
                 item = session.get(t.InboundItem, item_id)
@@ -743,7 +782,7 @@ def _process_ids(run: _Run, ids: list[int], summary: IntakeSummary) -> None:
                     _line(item, "skipped", errors=[{"problem": "已登记过报送，不重复处理"}])
                 )
             continue
-        summary.lines.extend(process_item(run, item_id))
+        summary.lines.extend(process_item(run, item_id, attempts=attempts))
 
 
 def _policies(settings: Settings, item_ids: list[int]) -> set[str]:

@@ -10,12 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 import tasks.intake.steps as steps
 from config.settings import Settings
@@ -176,12 +176,16 @@ def test_a_run_killed_mid_batch_loses_and_doubles_nothing(
     assert 0 < len(left) < count and "stored" in left  # killed between claim and record
 
     # The next run takes what the killed one had not and leaves what it left mid-way alone (a
-    # live run could still be recording it); the first run 15 minutes on records it, with no
-    # one running replay.
-    take_in(settings, POLICY, MaildirSource(maildir), now=WHEN + timedelta(minutes=5))
+    # live run could still be recording it); the first run 15 minutes on (on the real clock,
+    # whatever the runs' as-of: the items are made that old) records it, with no one running
+    # replay.
+    take_in(settings, POLICY, MaildirSource(maildir), now=WHEN + timedelta(minutes=20))
     with session_scope(settings) as session:
         assert "stored" in session.exec(select(t.InboundItem.status)).all()
-    take_in(settings, POLICY, MaildirSource(maildir), now=WHEN + timedelta(minutes=20))
+        session.exec(  # type: ignore[call-overload]
+            update(t.InboundItem).values(created_at=datetime.now(UTC) - timedelta(minutes=20))
+        )
+    take_in(settings, POLICY, MaildirSource(maildir), now=WHEN + timedelta(minutes=5))
 
     assert not list((maildir / "new").iterdir())
     with session_scope(settings) as session:
