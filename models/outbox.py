@@ -409,6 +409,9 @@ def drop_settled_messages(db: Session | Connection) -> int:
         select(message.c.notification_id)
         .join(table, table.c.id == message.c.notification_id)
         .where(table.c.status.in_(("sent", "failed", "cancelled")))
+        # Deliveries of several policies start together: on PostgreSQL each leaves the rows
+        # another is deleting to it, instead of waiting for them (or deadlocking).
+        .with_for_update(of=message, skip_locked=True)
     )
     result = _connection(db).execute(
         delete(message).where(message.c.notification_id.in_(settled.scalar_subquery()))

@@ -33,6 +33,7 @@ from models.outbox import (
     NewNotification,
     Outcome,
     claim_pending,
+    drop_settled_messages,
     enqueue,
     record_outcomes,
     release_expired_claims,
@@ -664,3 +665,40 @@ async def test_the_delivery_gives_its_connection_back_flushing_commits_again(
     finally:
         for connection in connections:
             connection.close()
+
+
+def test_settled_rows_lose_their_stored_messages_and_a_row_locked_elsewhere_waits(
+    db_settings: Settings,
+) -> None:
+    """``drop_settled_messages`` deletes the stored messages of sent, failed and cancelled rows,
+    none of a pending one. On PostgreSQL a message another transaction holds (a delivery of
+    another policy deleting it at the same moment) is left to it: no wait, no deadlock."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 5)
+    engine = get_engine(db_settings)
+    with session_scope(db_settings) as session:
+        ids = [row.id for row in session.exec(select(t.Notification).order_by(t.Notification.id))]
+        for row_id, status in zip(ids, ("sent", "sent", "failed", "cancelled"), strict=False):
+            session.execute(
+                update(t.Notification).where(t.Notification.id == row_id).values(status=status)
+            )
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as holder:
+        if postgres:  # another transaction holds the first sent row's message
+            holder.exec_driver_sql(
+                f"SELECT 1 FROM outboxmessage WHERE notification_id = {ids[0]} FOR UPDATE"
+            )
+        started = time.monotonic()
+        with session_scope(db_settings) as session:
+            if postgres:  # waiting for the held row would fail the test, not hang it
+                session.connection().exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            dropped = drop_settled_messages(session)
+        waited = time.monotonic() - started
+        holder.rollback()
+    with session_scope(db_settings) as session:
+        left = sorted(m.notification_id for m in session.exec(select(t.OutboxMessage)))
+    if postgres:
+        assert (dropped, left) == (3, [ids[0], ids[4]])
+        assert waited < 5, f"waited {waited:.1f} s for a row another transaction held"
+    else:
+        assert (dropped, left) == (4, [ids[4]])
