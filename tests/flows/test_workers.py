@@ -118,8 +118,13 @@ def running(
             home,
             prefect_db,
             settings_env,
+            # Three runs at a time each: the five ticks triggered together cannot all go to
+            # the worker that polls first (unlimited, one did take every run in a CI run, about
+            # one chance in thirty), so both take runs; six places for five ticks waiting on
+            # their sub-runs leave one free for those.
             {"worker-a": [], "worker-b": []},
             setup=[*SETUP_COMMANDS, LOAD_COMMAND],
+            worker_extra=["--limit", "3"],
         ) as pool:
             yield Running(pool, Settings(database_url=data_db, var_dir=home / "var"), smtp)
     finally:
