@@ -25,7 +25,7 @@ not count towards ``smtp.give_up_attempts``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config.errors import DeliveryError
@@ -46,9 +46,16 @@ class BuiltBatch:
 
 
 def build_batch(
-    rows: Sequence[t.Notification | ClaimedRow], *, sender: str, reply_to: str
+    rows: Sequence[t.Notification | ClaimedRow],
+    *,
+    sender: str,
+    reply_to: str,
+    bodies: Callable[[Sequence[ClaimedRow]], Sequence[ClaimedRow]] | None = None,
 ) -> BuiltBatch:
-    """Build each row's message; hold or fail, with the reason, the rows that cannot be built."""
+    """Build each row's message; hold or fail, with the reason, the rows that cannot be built.
+
+    ``bodies``: gives claimed rows their bodies (read by the claim only for rows without a
+    stored message), for those whose stored message cannot serve after all."""
     if problem := sender_problem(sender):
         logger.error(
             "发件地址设置（TASKFORCE_SMTP_SENDER）%s：%d 封邮件仍待发送", problem, len(rows)
@@ -61,12 +68,21 @@ def build_batch(
         return BuiltBatch([], held)
     mails: list[OutgoingMail] = []
     unbuilt: list[DeliveryOutcome] = []
+    to_build: list[t.Notification | ClaimedRow] = []
     for row in rows:
         key = row.idempotency_key
         recipients = tuple(row.to + row.cc)
         if (data := _stored(row, sender=sender, reply_to=reply_to)) is not None:
             mails.append(OutgoingMail(key=key, message=data, recipients=recipients))
-            continue
+        else:
+            to_build.append(row)
+    unread = [r for r in to_build if isinstance(r, ClaimedRow) and r.body_text is None]
+    if unread and bodies is not None:
+        read = {r.id: r for r in bodies(unread)}
+        to_build = [read.get(r.id, r) if isinstance(r, ClaimedRow) else r for r in to_build]
+    for row in to_build:
+        key = row.idempotency_key
+        recipients = tuple(row.to + row.cc)
         try:
             message = build_email(row, sender=sender, reply_to=reply_to)
         except DeliveryError as exc:  # an attachment file missing or unreadable (names the path)

@@ -190,7 +190,10 @@ def build_email(row: t.Notification | ClaimedRow, *, sender: str, reply_to: str 
     and refolds every header, which profiled at ~90 % of the sending phase for Chinese subjects.
     Attachment names are Chinese and go out per RFC 2231. An attachment file that is missing or
     unreadable raises ``PermanentDeliveryError`` naming the file: that mail cannot go out.
+    A claimed row must have its bodies read (``models.outbox.with_bodies``).
     """
+    if row.body_text is None or row.body_html is None:
+        raise ValueError(f"{row.idempotency_key}: the row's bodies were not read")
     return _compose(
         key=row.idempotency_key, to=row.to, cc=row.cc, subject=row.subject,
         body_text=row.body_text, body_html=row.body_html, attachments=row.attachments,

@@ -41,6 +41,7 @@ from models.outbox import (
     record_outcomes,
     release_expired_claims,
     renew_lease,
+    with_bodies,
 )
 
 if TYPE_CHECKING:
@@ -355,7 +356,10 @@ async def deliver_outbox(
 
         # A missing attachment or an unusable sender holds its rows (pending, not an attempt);
         # a mail that cannot be built for another reason fails alone.
-        built = build_batch(rows, sender=settings.smtp.sender, reply_to=office_mailbox)
+        built = build_batch(
+            rows, sender=settings.smtp.sender, reply_to=office_mailbox,
+            bodies=lambda unread: with_bodies(session, list(unread), [r.id for r in unread]),
+        )  # fmt: skip
         mails, unbuilt = built.mails, built.held
         claimed = {
             row.idempotency_key: _Claimed(row.id or 0, row.attempts, row.first_tried_at)

@@ -243,3 +243,26 @@ async def test_a_row_queued_before_messages_were_stored_still_goes(
     [received] = smtp_server.messages
     expected = flatten(build_email(queued, sender=settings.smtp.sender, reply_to=OFFICE))
     assert boundaries_numbered(received.raw) == boundaries_numbered(expected)
+
+
+async def test_a_form_rebuilt_after_queueing_goes_with_the_body_the_claim_did_not_read(
+    settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The claim reads no body for a row with a stored message. When that message cannot serve
+    (its form was rebuilt after queueing), the delivery reads the row's body and builds the
+    mail from the row: the body and the new form go, exactly as build_email makes them."""
+    load_seeds(settings, POLICY)
+    queued = queue(settings, tmp_path)
+    form = Path(queued.attachments[0]["path"])
+    form.write_bytes(b"PK\x03\x04 the form rebuilt after queueing")
+    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+
+    summary = await deliver_steps(POLICY, settings)
+
+    assert [o.status for o in summary.outcomes] == ["sent"]
+    [received] = smtp_server.messages
+    expected = flatten(build_email(queued, sender=settings.smtp.sender, reply_to=OFFICE))
+    assert boundaries_numbered(received.raw) == boundaries_numbered(expected)
+    got = parts(received.message)
+    assert got[0][2] == queued.body_text.encode()
+    assert (got[2][1], got[2][2]) == (form.name, b"PK\x03\x04 the form rebuilt after queueing")
