@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -270,6 +270,18 @@ class ProgressEntry(SQLModel, table=True):
 
 class Notification(SQLModel, table=True):
     """The outbox: written before sending, keyed so that nothing is sent twice."""
+
+    # What a delivery claims (a policy's pending rows, in order), found without reading
+    # through every mail ever sent; sending and settling a row never touch this index.
+    __table_args__ = (
+        Index(
+            "ix_notification_pending",
+            "policy_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True, index=True)

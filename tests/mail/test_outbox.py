@@ -702,3 +702,35 @@ def test_settled_rows_lose_their_stored_messages_and_a_row_locked_elsewhere_wait
         assert waited < 5, f"waited {waited:.1f} s for a row another transaction held"
     else:
         assert (dropped, left) == (4, [ids[4]])
+
+
+def test_the_claim_finds_the_pending_rows_by_their_index_not_by_reading_the_outbox(
+    db_settings: Settings,
+) -> None:
+    """The outbox keeps every mail ever sent; a delivery's claim must not read through it.
+    SQLite's plan for the claim's choice of rows uses the partial index of pending rows, and
+    the claim picks exactly the policy's pending rows, in order, around settled ones."""
+    load_seeds(db_settings, POLICY)
+    _queue(db_settings, 6)
+    with session_scope(db_settings) as session:
+        policy_id = get_policy(session, POLICY).id
+        assert policy_id is not None
+        ids = [row.id for row in session.exec(select(t.Notification).order_by(t.Notification.id))]
+        for row_id in ids[::2]:  # settled before: never claimed again
+            session.execute(
+                update(t.Notification).where(t.Notification.id == row_id).values(status="sent")
+            )
+    engine = get_engine(db_settings)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM notification WHERE status = 'pending'"
+                f" AND policy_id = {policy_id} ORDER BY id LIMIT 100000"
+            ).all()
+        assert any("ix_notification_pending" in str(step) for step in plan), plan
+    with session_scope(db_settings) as session:
+        lease = NOW + timedelta(seconds=15)
+        claimed = claim_pending(
+            session, policy_id=policy_id, run_id="a", now=NOW, lease_until=lease
+        )
+    assert [row.id for row in claimed] == ids[1::2]

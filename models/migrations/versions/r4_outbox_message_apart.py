@@ -1,4 +1,5 @@
-"""Outbox message apart: notification.mime and mime_sources move to outboxmessage.
+"""Outbox message apart: notification.mime and mime_sources move to outboxmessage; an index
+of the pending rows for the claim.
 
 Revision ID: 4
 Revises: 3
@@ -36,9 +37,24 @@ def upgrade() -> None:
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.drop_column("mime_sources")
         batch_op.drop_column("mime")
+    # The claim's way to a policy's pending rows (the table keeps every mail ever sent).
+    op.create_index(
+        "ix_notification_pending",
+        "notification",
+        ["policy_id", "id"],
+        unique=False,
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_notification_pending",
+        table_name="notification",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mime", sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column("mime_sources", sa.JSON(), nullable=True))
