@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -191,7 +191,7 @@ class ClaimedRow:
     first_tried_at: datetime | None
     mime: bytes | None = None  # its OutboxMessage, when it has one
     mime_sources: list[list[int]] | None = None
-    # Read only for a row without a stored message (``load_bodies`` for the others): a
+    # Read only for a row without a stored message (``with_bodies`` for the others): a
     # reminder's body is ~2.5 kB, and reading 10,000 took a fifth of the claim.
     body_text: str | None = None
     body_html: str | None = None
@@ -254,12 +254,21 @@ def claim_pending(
     return with_bodies(session, claimed, [row.id for row in claimed if row.mime is None])
 
 
-def load_bodies(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+# Ids per IN (...): SQLite limits the bound parameters of a statement.
+ID_CHUNK = 500
+
+
+def id_chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    """``ids`` in lists short enough for one ``IN (...)``."""
+    for start in range(0, len(ids), ID_CHUNK):
+        yield list(ids[start : start + ID_CHUNK])
+
+
+def _load_bodies(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """id → (body_text, body_html) of these outbox rows."""
     table = Notification.__table__  # type: ignore[attr-defined]
     found: dict[int, tuple[str, str]] = {}
-    for start in range(0, len(ids), 500):  # IN lists stay short
-        chunk = list(ids[start : start + 500])
+    for chunk in id_chunks(ids):
         query = select(table.c.id, table.c.body_text, table.c.body_html).where(
             table.c.id.in_(chunk)
         )
@@ -267,11 +276,14 @@ def load_bodies(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, st
     return found
 
 
-def with_bodies(session: Session, rows: list[ClaimedRow], ids: Sequence[int]) -> list[ClaimedRow]:
-    """``rows`` with the bodies of those whose id is in ``ids`` read."""
+def with_bodies(
+    session: Session, rows: list[ClaimedRow], ids: Sequence[int] | None = None
+) -> list[ClaimedRow]:
+    """``rows`` with their bodies read: those whose id is in ``ids``, by default all."""
+    ids = [row.id for row in rows] if ids is None else ids
     if not ids:
         return rows
-    bodies = load_bodies(session, ids)
+    bodies = _load_bodies(session, ids)
     return [
         replace(row, body_text=bodies[row.id][0], body_html=bodies[row.id][1])
         if row.id in bodies
@@ -285,8 +297,7 @@ def _claimed_messages(session: Session, ids: Sequence[int]) -> dict[int, tuple[b
     message table: the outbox table keeps every mail ever sent, not to be read through."""
     message = OutboxMessage.__table__  # type: ignore[attr-defined]
     found: dict[int, tuple[bytes, Any]] = {}
-    for start in range(0, len(ids), 500):  # IN lists stay short
-        chunk = list(ids[start : start + 500])
+    for chunk in id_chunks(ids):
         rows = session.execute(
             select(message.c.notification_id, message.c.mime, type_coerce(message.c.sources, Text))
             .where(message.c.notification_id.in_(chunk))

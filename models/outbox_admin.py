@@ -19,7 +19,7 @@ that claims one of the rows in between wins, and the command changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,12 +29,12 @@ from sqlmodel import Session, col
 
 from config.errors import NotFoundError, TaskforceError
 from models import tables as t
+from models.outbox import id_chunks
 from models.tables import Notification
 from tasks.calendar import SHANGHAI
 
 RETRY_FROM = ("failed", "cancelled")  # pending rows are left as they are
 CANCEL_FROM = ("pending", "failed")  # cancelled rows are left as they are
-_CHUNK = 500  # ids per IN (...): SQLite limits bound parameters per statement
 _NOTE_LIMIT = 2000  # last_error keeps the notes of repeated actions, not without end
 
 
@@ -138,18 +138,13 @@ def cancel(
     return _set_status(session, rows, CANCEL_FROM, "cancelled", note, now)
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
-
-
 def _policy_rows(session: Session, policy: t.Policy, ids: Iterable[int]) -> list[Notification]:
     """The rows named, locked until the transaction ends; unknown ids or another policy's are a
     user error naming them."""
     wanted = sorted(set(ids))
     rows = [
         row
-        for chunk in _chunks(wanted)
+        for chunk in id_chunks(wanted)
         for row in session.scalars(
             select(Notification).where(col(Notification.id).in_(chunk)).with_for_update()
         )
@@ -229,7 +224,7 @@ def _set_status(
         )
         moved = [
             row_id
-            for chunk in _chunks([row.id or 0 for row in moving])
+            for chunk in id_chunks([row.id or 0 for row in moving])
             for row_id in session.scalars(
                 select(col(Notification.id))
                 .where(col(Notification.id).in_(chunk))

@@ -358,7 +358,7 @@ async def deliver_outbox(
         # a mail that cannot be built for another reason fails alone.
         built = build_batch(
             rows, sender=settings.smtp.sender, reply_to=office_mailbox,
-            bodies=lambda unread: with_bodies(session, list(unread), [r.id for r in unread]),
+            bodies=lambda unread: with_bodies(session, list(unread)),
         )  # fmt: skip
         mails, unbuilt = built.mails, built.held
         claimed = {

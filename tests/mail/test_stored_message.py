@@ -29,7 +29,7 @@ from tasks.mail.batch import build_batch
 from tasks.mail.notices import build_email, flatten, prebuild, wire_bytes
 from tasks.mail.smtp import message_id_for
 from tests.helpers import load_seeds
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import ReceivedMail, SmtpServer
 
 POLICY = "lingchuan-2023"
 OFFICE = "taskforce-office@lingchuan.example.org"  # the seed's office mailbox
@@ -228,6 +228,19 @@ async def test_a_queued_mail_goes_as_build_email_would_build_it_with_todays_send
         assert session.exec(select(t.OutboxMessage)).all() == []
 
 
+async def sent_as_built(
+    settings: Settings, smtp_server: SmtpServer, queued: t.Notification
+) -> ReceivedMail:
+    """Deliver the one queued mail; it must arrive as ``build_email`` makes it from the row."""
+    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
+    summary = await deliver_steps(POLICY, settings)
+    assert [o.status for o in summary.outcomes] == ["sent"]
+    [received] = smtp_server.messages
+    expected = flatten(build_email(queued, sender=settings.smtp.sender, reply_to=OFFICE))
+    assert boundaries_numbered(received.raw) == boundaries_numbered(expected)
+    return received
+
+
 async def test_a_row_queued_before_messages_were_stored_still_goes(
     settings: Settings, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -235,14 +248,7 @@ async def test_a_row_queued_before_messages_were_stored_still_goes(
     queued = queue(settings, tmp_path)
     with session_scope(settings) as session:  # as a row of the previous release
         session.execute(delete(t.OutboxMessage))
-    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
-
-    summary = await deliver_steps(POLICY, settings)
-
-    assert [o.status for o in summary.outcomes] == ["sent"]
-    [received] = smtp_server.messages
-    expected = flatten(build_email(queued, sender=settings.smtp.sender, reply_to=OFFICE))
-    assert boundaries_numbered(received.raw) == boundaries_numbered(expected)
+    await sent_as_built(settings, smtp_server, queued)
 
 
 async def test_a_form_rebuilt_after_queueing_goes_with_the_body_the_claim_did_not_read(
@@ -255,14 +261,7 @@ async def test_a_form_rebuilt_after_queueing_goes_with_the_body_the_claim_did_no
     queued = queue(settings, tmp_path)
     form = Path(queued.attachments[0]["path"])
     form.write_bytes(b"PK\x03\x04 the form rebuilt after queueing")
-    settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
-
-    summary = await deliver_steps(POLICY, settings)
-
-    assert [o.status for o in summary.outcomes] == ["sent"]
-    [received] = smtp_server.messages
-    expected = flatten(build_email(queued, sender=settings.smtp.sender, reply_to=OFFICE))
-    assert boundaries_numbered(received.raw) == boundaries_numbered(expected)
+    received = await sent_as_built(settings, smtp_server, queued)
     got = parts(received.message)
     assert got[0][2] == queued.body_text.encode()
     assert (got[2][1], got[2][2]) == (form.name, b"PK\x03\x04 the form rebuilt after queueing")
