@@ -136,3 +136,48 @@ def test_batch_reads_deadlines_and_extensions_as_the_per_policy_loader(settings:
     twelve = dated["12"]
     assert (twelve.original, twelve.due) == (date(2023, 6, 30), date(2023, 9, 30))
     assert dated["26(1)"].kind == "window" and one.deadline_window_days == 30
+
+
+def test_an_entry_for_another_policys_measure_is_left_out_by_both_loaders(
+    settings: Settings,
+) -> None:
+    """A report's entry that names a measure of another policy (a row written by hand, an
+    import gone wrong) must not stand in for the measure of the same number in this one."""
+    load_seeds(settings)
+    spec = load_month(settings, "lingchuan-2023-02")
+    with session_scope(settings) as session:
+        lingchuan, xinjiang = (
+            session.exec(select(t.Policy).where(t.Policy.code == code)).one()
+            for code in ("lingchuan-2023", "xinjiang-2022")
+        )
+        foreign = session.exec(
+            select(t.Measure).where(t.Measure.policy_id == xinjiang.id, t.Measure.number == "1")
+        ).one()
+        own = session.exec(
+            select(t.Measure).where(t.Measure.policy_id == lingchuan.id, t.Measure.number == "1")
+        ).one()
+        report = session.exec(
+            select(t.Submission)
+            .join(t.ProgressEntry, col(t.ProgressEntry.submission_id) == t.Submission.id)
+            .where(t.ProgressEntry.measure_id == own.id, t.Submission.status == "accepted")
+            .order_by(col(t.Submission.id))
+        ).first()
+        assert report is not None
+        session.add(
+            t.ProgressEntry(
+                submission_id=report.id, measure_id=foreign.id, status="已完成",
+                value_reached=999.0, fields={"targets": [], "note": "新绛的措施"},
+            )
+        )  # fmt: skip
+        report_id = report.id
+    with Session(engine_for(settings.effective_database_url)) as session:
+        one = load_consolidation_input(
+            session, "lingchuan-2023", period="2023-02", as_of=spec["as_of"], with_previous=False
+        )
+        (batch,) = load_consolidation_inputs(
+            session, ["lingchuan-2023"], period="2023-02", as_of=spec["as_of"]
+        )
+    assert batch == one
+    (fact,) = (s for u in batch.units for s in u.submissions if s.submission_id == report_id)
+    assert fact.progress["1"][0] != "已完成" or fact.progress["1"][1] != 999.0
+    assert all(e[2].get("note") != "新绛的措施" for e in fact.progress.values())
