@@ -511,20 +511,22 @@ def _progress(
         t.ProgressEntry.value_reached, cast(t.ProgressEntry.fields, Text),
     ).where(text(f"progressentry.submission_id IN ({ids})"))  # fmt: skip
     fast = _fast_loads  # the column is never NULL: _loads only for what orjson refuses
-    last, numbers, entries = None, {}, {}
+    last: int | None = None
+    numbers: dict[int, str] = {}
+    entries: _Progress = {}
     for part in _parts(connection, statement, stream=True):
         for submission_id, measure_id, status, value, fields in part:
             if submission_id != last:  # they come by submission: looked up once per submission
                 last = submission_id
                 numbers = numbers_by_submission[submission_id]
                 entries = progress.setdefault(submission_id, {})
-            number = numbers.get(measure_id)
-            if number is not None:
+            found = numbers.get(measure_id)
+            if found is not None:
                 try:
                     parsed = fast(fields)
                 except ValueError:
                     parsed = _loads(fields)
-                entries[number] = (status, value, parsed)
+                entries[found] = (status, value, parsed)
     return progress
 
 
