@@ -569,26 +569,33 @@ def _lead_reports(
     return found
 
 
+def notes_by_measure(latest: Mapping[str, SubmissionFact | None]) -> dict[str, dict[str, str]]:
+    """Measure number → unit code → the note the unit's latest report gives it, where it says
+    something: read once per month, not once per measure and 配合 unit (most notes are empty)."""
+    notes: dict[str, dict[str, str]] = {}
+    for code, report in latest.items():
+        if report is None:
+            continue
+        for number, (_, _, fields) in report.progress.items():
+            note = fields.get("note")
+            if note and (note := str(note).strip()):
+                notes.setdefault(number, {})[code] = note
+    return notes
+
+
 def _support_notes(
     measure: MeasureFact,
-    latest: Mapping[str, SubmissionFact | None],
+    notes: Mapping[str, str],
     names: Mapping[str, str],
     reporting: tuple[str, ...],
 ) -> list[tuple[str, str]]:
-    """The notes of a measure's 配合 units: shown, never counted."""
-    notes: list[tuple[str, str]] = []
-    number = measure.number
-    for code in measure.support_units:
-        report = latest.get(code)
-        if report is None or code in reporting:  # a reporting unit's note is already listed
-            continue
-        entry = report.progress.get(number)
-        if entry is None:
-            continue
-        note = entry[2].get("note")
-        if note and (note := str(note).strip()):
-            notes.append((names.get(code, code), note))
-    return notes
+    """The notes of a measure's 配合 units (``notes``: the measure's, by unit code): shown,
+    never counted; a reporting unit's note is already listed with its report."""
+    return [
+        (names.get(code, code), notes[code])
+        for code in measure.support_units
+        if code in notes and code not in reporting
+    ]
 
 
 def _measure_row(
@@ -597,9 +604,11 @@ def _measure_row(
     latest: Mapping[str, SubmissionFact | None],
     data: ConsolidationInput,
     reporting: tuple[str, ...],
+    notes: Mapping[str, str],
 ) -> MeasureRow:
     """One measure's row: its lead units' reports, its targets against schedule, its light;
-    ``reporting``: the units whose reports make its status (``reporting_units``)."""
+    ``reporting``: the units whose reports make its status (``reporting_units``); ``notes``:
+    the units' notes on it (``notes_by_measure``)."""
     names = data.unit_names
     lead = _lead_reports(measure, latest, names, reporting)
     before = data.previous.reached if data.previous else {}
@@ -633,7 +642,7 @@ def _measure_row(
         reports=tuple(lead.reports),
         status=status,
         lead_reported=sum(1 for _, s in lead.reports if s not in (NOT_REPORTED, NOT_OBLIGED)),
-        notes=tuple(lead.notes + _support_notes(measure, latest, names, reporting)),
+        notes=tuple(lead.notes + _support_notes(measure, notes, names, reporting)),
         targets=targets,
         light=_worst(lights),
         deadline=deadline,
@@ -713,8 +722,12 @@ def consolidate(data: ConsolidationInput) -> Consolidation:
     counts["needs_review"] = sum(1 for u in units if u.needs_review)
     counts["unverified"] = sum(1 for u in units if u.unverified)
     counts["obligated"] = len(units)
+    notes = notes_by_measure(latest)
+    none: dict[str, str] = {}
     measures = [
-        _measure_row(m, measure_group[m.number], latest, data, reporting[m.number])
+        _measure_row(
+            m, measure_group[m.number], latest, data, reporting[m.number], notes.get(m.number, none)
+        )
         for m in data.measures
     ]
     problems, next_steps = _texts(units, latest, data.groups)
