@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import tables as t
@@ -27,6 +28,8 @@ NOTICE_KINDS = ("opening", "reminder", "last_day", "overdue")
 # filed under the next open cycle. An unverified reply takes its cycle too, though it does not
 # count as reported (the demo's bureau answers two once-off reports in two plain mails).
 REPLIED = (*SUBMITTED_STATUSES, "unverified")
+# Reads of the latest version before giving up (each retry: another run took the version).
+VERSION_ATTEMPTS = 5
 
 
 def claim_item(session: Session, values: dict[str, Any]) -> int | None:
@@ -221,34 +224,46 @@ def record_draft(
     raw_sha256: str | None,
     now: datetime,
 ) -> t.Submission:
-    """Add the next version of (cycle, unit): superseding the latest, never changing it."""
+    """Add the next version of (cycle, unit): superseding the latest, never changing it.
+
+    Two runs can take in two reports of one unit at once: on PostgreSQL both read the same
+    latest version and write the same next one, and the unit's unique key refuses the second
+    once the first commits. That one reads again and takes the version after (in a savepoint,
+    so the run's other records stand); SQLite, one writer at a time, never gets there."""
     cycle = intake.cycles[(draft.obligation, draft.period)]
     unit = intake.units[draft.unit_code]
-    latest = session.exec(
-        select(t.Submission)
-        .where(t.Submission.cycle_id == cycle.id, t.Submission.unit_id == unit.id)
-        .order_by(col(t.Submission.version).desc())
-        .limit(1)
-    ).first()
     assert cycle.id is not None and unit.id is not None
-    submission = t.Submission(
-        cycle_id=cycle.id,
-        unit_id=unit.id,
-        version=1 if latest is None else latest.version + 1,
-        supersedes_id=None if latest is None else latest.id,
-        inbound_id=inbound_id,
-        status=draft.status,
-        channel=channel,
-        received_at=received_at,
-        late_working_days=late_working_days,
-        attachment=draft.attachment,
-        raw_sha256=raw_sha256,
-        fields=draft.fields,
-        errors=[{"sheet": e.sheet, "cell": e.cell, "problem": e.problem} for e in draft.errors],
-        created_at=now,
-    )
-    session.add(submission)
-    session.flush()
+    for attempt in range(1, VERSION_ATTEMPTS + 1):
+        latest = session.exec(
+            select(t.Submission)
+            .where(t.Submission.cycle_id == cycle.id, t.Submission.unit_id == unit.id)
+            .order_by(col(t.Submission.version).desc())
+            .limit(1)
+        ).first()
+        submission = t.Submission(
+            cycle_id=cycle.id,
+            unit_id=unit.id,
+            version=1 if latest is None else latest.version + 1,
+            supersedes_id=None if latest is None else latest.id,
+            inbound_id=inbound_id,
+            status=draft.status,
+            channel=channel,
+            received_at=received_at,
+            late_working_days=late_working_days,
+            attachment=draft.attachment,
+            raw_sha256=raw_sha256,
+            fields=draft.fields,
+            errors=[{"sheet": e.sheet, "cell": e.cell, "problem": e.problem} for e in draft.errors],
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(submission)
+                session.flush()
+            break
+        except IntegrityError:
+            if attempt == VERSION_ATTEMPTS:
+                raise
     assert submission.id is not None
     entries = [
         {
