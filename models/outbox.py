@@ -19,6 +19,10 @@ stdlib email package, ~0.5 ms a mail, ~1 ms with a form) into an ``OutboxMessage
 the headers that follow the settings on the day it is sent (From, Reply-To, Message-ID):
 delivery then streams bytes instead of building MIME. The messages of settled rows are deleted
 by the next delivery (``drop_settled_messages``), in one statement, off the sending path.
+
+A mail's bodies are a ``NotificationBody`` row of their own, kept for good: the outbox row,
+which a delivery updates twice, stays small (SQLite rewrites a whole row on each update), and
+delivery reads the bodies only of rows it has to build (``with_bodies``).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from models.tables import Notification, OutboxMessage
+from models.tables import Notification, NotificationBody, OutboxMessage
 
 if TYPE_CHECKING:
     from tasks.mail.notices import Prebuilt
@@ -93,9 +97,9 @@ def enqueue(session: Session, items: Sequence[NewNotification], *, now: datetime
             {
                 "idempotency_key": n.idempotency_key, "kind": n.kind, "policy_id": n.policy_id,
                 "cycle_id": n.cycle_id, "unit_id": n.unit_id, "to": n.to, "cc": n.cc,
-                "subject": n.subject, "body_text": n.body_text, "body_html": n.body_html,
-                "attachments": n.attachments, "status": n.status, "attempts": 0,
-                "server_reply": "", "last_error": n.note, "created_at": now, "updated_at": now,
+                "subject": n.subject, "attachments": n.attachments, "status": n.status,
+                "attempts": 0, "server_reply": "", "last_error": n.note, "created_at": now,
+                "updated_at": now,
             }
         )  # fmt: skip
         if built is not None:
@@ -110,6 +114,16 @@ def enqueue(session: Session, items: Sequence[NewNotification], *, now: datetime
         stmt = insert(table)
     stmt = stmt.returning(table.c.id, table.c.idempotency_key)
     inserted = session.execute(stmt, rows).all()
+    if inserted:
+        by_key = {n.idempotency_key: n for n in items}
+        session.execute(
+            insert(NotificationBody.__table__),  # type: ignore[attr-defined]
+            [
+                {"notification_id": row_id, "body_text": by_key[key].body_text,
+                 "body_html": by_key[key].body_html}
+                for row_id, key in inserted
+            ],
+        )  # fmt: skip
     stored = [
         {"notification_id": row_id, "mime": built.mime, "sources": built.sources}
         for row_id, key in inserted
@@ -191,8 +205,9 @@ class ClaimedRow:
     first_tried_at: datetime | None
     mime: bytes | None = None  # its OutboxMessage, when it has one
     mime_sources: list[list[int]] | None = None
-    # Read only for a row without a stored message (``with_bodies`` for the others): a
-    # reminder's body is ~2.5 kB, and reading 10,000 took a fifth of the claim.
+    # Read (from NotificationBody) only for a row without a stored message (``with_bodies``
+    # for the others): a reminder's body is ~2.5 kB, and reading 10,000 took a fifth of the
+    # claim.
     body_text: str | None = None
     body_html: str | None = None
 
@@ -264,13 +279,13 @@ def id_chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[start : start + ID_CHUNK])
 
 
-def _load_bodies(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """id → (body_text, body_html) of these outbox rows."""
-    table = Notification.__table__  # type: ignore[attr-defined]
+def read_bodies(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """id → (body_text, body_html) of these outbox rows (``NotificationBody``)."""
+    table = NotificationBody.__table__  # type: ignore[attr-defined]
     found: dict[int, tuple[str, str]] = {}
     for chunk in id_chunks(ids):
-        query = select(table.c.id, table.c.body_text, table.c.body_html).where(
-            table.c.id.in_(chunk)
+        query = select(table.c.notification_id, table.c.body_text, table.c.body_html).where(
+            table.c.notification_id.in_(chunk)
         )
         found.update((row_id, (text, html)) for row_id, text, html in session.execute(query))
     return found
@@ -283,7 +298,7 @@ def with_bodies(
     ids = [row.id for row in rows] if ids is None else ids
     if not ids:
         return rows
-    bodies = _load_bodies(session, ids)
+    bodies = read_bodies(session, ids)
     return [
         replace(row, body_text=bodies[row.id][0], body_html=bodies[row.id][1])
         if row.id in bodies

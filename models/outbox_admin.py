@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
 from config.errors import NotFoundError, TaskforceError
@@ -89,11 +88,7 @@ def outbox_records(
         .outerjoin(t.Obligation, col(t.Obligation.id) == col(t.Cycle.obligation_id))
         .where(col(Notification.policy_id) == policy_id)
         .order_by(col(Notification.id))
-        # the bodies (a notice is ~15 kB of text and HTML) are not listed: 10,000 rows stay small
-        .options(
-            defer(Notification.body_text),  # type: ignore[arg-type]
-            defer(Notification.body_html),  # type: ignore[arg-type]
-        )
+        # the bodies (a notice is ~15 kB of text and HTML) are rows of their own, not listed
     )
     if statuses:
         stmt = stmt.where(col(Notification.status).in_(list(statuses)))

@@ -269,7 +269,8 @@ class ProgressEntry(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """The outbox: written before sending, keyed so that nothing is sent twice."""
+    """The outbox: written before sending, keyed so that nothing is sent twice; the mail's
+    bodies are a NotificationBody row, its serialised message an OutboxMessage row."""
 
     # What a delivery claims (a policy's pending rows, in order), found without reading
     # through every mail ever sent; sending and settling a row never touch this index.
@@ -291,9 +292,7 @@ class Notification(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     to: list[str] = _json(list)
     cc: list[str] = _json(list)
-    subject: str
-    body_text: str
-    body_html: str = ""
+    subject: str  # the bodies are in NotificationBody
     attachments: list[dict[str, Any]] = _json(list)
     status: str = "pending"  # pending / sending / sent / failed / cancelled
     claimed_by: str = ""  # the delivery that is sending it: "<flow run id>:<suffix>"
@@ -310,6 +309,18 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _ts(default=None)
 
 
+class NotificationBody(SQLModel, table=True):
+    """A queued mail's text and HTML bodies: the office's record of what was sent, kept for good.
+
+    Apart from its outbox row, which a delivery updates twice (claimed, settled) and SQLite
+    rewrites whole each time: a reminder's ~2.2 kB of body in the row made the claim of 10,000
+    rows take ~0.28 s instead of ~0.04 s, and their outcome commits twice as long."""
+
+    notification_id: int = Field(primary_key=True, foreign_key="notification.id")
+    body_text: str
+    body_html: str = ""
+
+
 class OutboxMessage(SQLModel, table=True):
     """A queued mail's message, serialised when it was queued, less From, Reply-To and
     Message-ID (which follow the settings of the day it goes out): delivery only streams it.
@@ -317,7 +328,7 @@ class OutboxMessage(SQLModel, table=True):
     Apart from its outbox row, which a delivery updates twice (claimed, settled): with the
     message and the body in it, a row of a reminder took two pages, and every update wrote
     both. No row here for mails queued before (or whose attachment was missing then): those
-    are built from the outbox row when sent. Deleted once its mail is settled."""
+    are built from the outbox row and its bodies when sent. Deleted once its mail is settled."""
 
     notification_id: int = Field(primary_key=True, foreign_key="notification.id")
     mime: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -26,6 +26,10 @@ from config.loading import PolicyBundle, load_policy_file
 from config.schema import Role
 from config.settings import CONFIG_DIR, Settings
 from tasks.calendar import SHANGHAI
+
+if TYPE_CHECKING:
+    from models import tables as t
+    from models.outbox import ClaimedRow
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -73,6 +77,21 @@ def check_golden(golden: Path, actual: bytes) -> None:
         pytest.fail(f"{golden} rewritten: read the diff, then run again without the variable")
     assert golden.exists(), f"{golden} missing: run with TASKFORCE_UPDATE_GOLDEN=1"
     assert actual == golden.read_bytes(), f"{golden} differs"
+
+
+class MailBody(NamedTuple):
+    text: str
+    html: str
+
+
+def mail_body(settings: Settings, row: t.Notification | ClaimedRow) -> MailBody:
+    """The text and HTML bodies of a queued mail (an outbox row; kept in a table of their own)."""
+    from models.db import session_scope
+    from models.outbox import read_bodies
+
+    with session_scope(settings) as session:
+        assert row.id is not None
+        return MailBody(*read_bodies(session, [row.id])[row.id])
 
 
 def at(day: date, hour: int = 9, minute: int = 0) -> datetime:

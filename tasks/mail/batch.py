@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config.errors import DeliveryError
-from models import tables as t
 from models.outbox import ClaimedRow
 from tasks.mail.notices import build_email, file_stamps, wire_bytes
 from tasks.mail.smtp import DeliveryOutcome, OutgoingMail, sender_problem
@@ -46,7 +45,7 @@ class BuiltBatch:
 
 
 def build_batch(
-    rows: Sequence[t.Notification | ClaimedRow],
+    rows: Sequence[ClaimedRow],
     *,
     sender: str,
     reply_to: str,
@@ -68,7 +67,7 @@ def build_batch(
         return BuiltBatch([], held)
     mails: list[OutgoingMail] = []
     unbuilt: list[DeliveryOutcome] = []
-    to_build: list[t.Notification | ClaimedRow] = []
+    to_build: list[ClaimedRow] = []
     for row in rows:
         key = row.idempotency_key
         recipients = tuple(row.to + row.cc)
@@ -76,10 +75,10 @@ def build_batch(
             mails.append(OutgoingMail(key=key, message=data, recipients=recipients))
         else:
             to_build.append(row)
-    unread = [r for r in to_build if isinstance(r, ClaimedRow) and r.body_text is None]
+    unread = [r for r in to_build if r.body_text is None]
     if unread and bodies is not None:
         read = {r.id: r for r in bodies(unread)}
-        to_build = [read.get(r.id, r) if isinstance(r, ClaimedRow) else r for r in to_build]
+        to_build = [read.get(r.id, r) for r in to_build]
     for row in to_build:
         key = row.idempotency_key
         recipients = tuple(row.to + row.cc)
@@ -98,12 +97,12 @@ def build_batch(
     return BuiltBatch(mails, unbuilt)
 
 
-def _stored(row: t.Notification | ClaimedRow, *, sender: str, reply_to: str) -> bytes | None:
+def _stored(row: ClaimedRow, *, sender: str, reply_to: str) -> bytes | None:
     """The bytes serialised when the row was queued, with today's sender; None when there are
     none (queued before, or an attachment was missing then) or an attachment file has changed
     since (rebuilt from the row, so that a rebuilt form goes and a deleted one holds the mail).
-    Only a claimed row carries its stored message (``OutboxMessage``)."""
-    if not isinstance(row, ClaimedRow) or row.mime is None:
+    The claim reads it with the row (``OutboxMessage``)."""
+    if row.mime is None:
         return None
     if row.attachments and file_stamps(row.attachments) != row.mime_sources:
         return None

@@ -183,14 +183,14 @@ def _compose(
     return message
 
 
-def build_email(row: t.Notification | ClaimedRow, *, sender: str, reply_to: str = "") -> Message:
+def build_email(row: ClaimedRow, *, sender: str, reply_to: str = "") -> Message:
     """The MIME message of an outbox row; Message-ID and Date derive from the row, not the clock.
 
     Built with the compat32 classes and pre-encoded headers: the modern ``EmailMessage`` parses
     and refolds every header, which profiled at ~90 % of the sending phase for Chinese subjects.
     Attachment names are Chinese and go out per RFC 2231. An attachment file that is missing or
     unreadable raises ``PermanentDeliveryError`` naming the file: that mail cannot go out.
-    A claimed row must have its bodies read (``models.outbox.with_bodies``).
+    The row must have its bodies read (``models.outbox.with_bodies``).
     """
     if row.body_text is None or row.body_html is None:
         raise ValueError(f"{row.idempotency_key}: the row's bodies were not read")

@@ -40,6 +40,7 @@ def reset(settings: Settings, period: str) -> None:
         )
         conn.execute(text(f"DELETE FROM submission WHERE id IN ({submissions})"), {"p": period})
         conn.execute(text("DELETE FROM outboxmessage"))
+        conn.execute(text("DELETE FROM notificationbody"))
         conn.execute(text("DELETE FROM notification"))
         conn.execute(text("DELETE FROM issuedform"))
     engine.dispose()

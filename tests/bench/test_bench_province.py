@@ -79,7 +79,7 @@ def reset(url: str, var_dir: Path) -> None:
             {"p": PERIOD},
         )
         conn.execute(text(f"DELETE FROM submission WHERE cycle_id IN ({march})"), {"p": PERIOD})
-        conn.execute(text("TRUNCATE outboxmessage, notification, issuedform"))
+        conn.execute(text("TRUNCATE outboxmessage, notificationbody, notification, issuedform"))
     engine.dispose()
     shutil.rmtree(var_dir / "forms", ignore_errors=True)
 

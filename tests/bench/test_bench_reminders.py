@@ -18,6 +18,7 @@ compare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import shutil
 import sqlite3
@@ -347,7 +348,12 @@ async def test_bench_sending(real_contexts: list[dict[str, Any]], tmp_path: Path
     workers = settings.smtp.concurrency
     raw = _wire(settings, UNITS)
     engine_for(settings.effective_database_url).dispose()
-    with sqlite3.connect(database) as connection:  # the queued outbox, whole in one file
+    # The queued outbox, whole in one file. Closed, not only committed (which is all ``with``
+    # does): a connection left open keeps the file's shared-memory index in this process, and
+    # the next round's connections, after _restore deleted the -wal and -shm files under it,
+    # read a stale index (disk I/O error once the last outcomes were committed after the
+    # batch connection's checkpoint).
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     queued_copy = tmp_path / "queued.db"
     shutil.copyfile(database, queued_copy)

@@ -22,7 +22,7 @@ from models.db import session_scope
 from tasks.consolidation.pdf import cjk_fonts
 from tasks.consolidation.steps import run_consolidation
 from tests.consolidation_fixture import consolidate_month, load_month
-from tests.helpers import DATA, check_golden, load_seeds
+from tests.helpers import DATA, check_golden, load_seeds, mail_body
 from tests.smtp_server import SmtpServer
 
 GOLDEN = DATA / "golden" / "reports"
@@ -89,8 +89,9 @@ def test_late_reports_make_a_new_version_and_keep_the_old(settings: Settings) ->
         first.files[-1 if PRINTS_CHINESE else 0].name,
         first.files[2].name,
     ]
-    assert "按时报送" in mails[0].body_text
-    assert ("（供打印）" in mails[0].body_text) == PRINTS_CHINESE
+    text = mail_body(settings, mails[0]).text
+    assert "按时报送" in text
+    assert ("（供打印）" in text) == PRINTS_CHINESE
 
 
 async def test_flows_leave_artifacts(

@@ -36,7 +36,7 @@ from tasks.consolidation.consolidate import LIGHT_LABELS, OTHER_GROUP
 from tasks.consolidation.pdf import FONT_REMEDY, NO_CJK_FONT, cjk_fonts
 from tasks.consolidation.steps import ConsolidationResult
 from tests.consolidation_fixture import FIXTURES, consolidate_month, load_month
-from tests.helpers import ROOT, free_port, load_seeds, run_cli
+from tests.helpers import ROOT, free_port, load_seeds, mail_body, run_cli
 from tests.libreoffice import first_page_png, page_png, pdf_pages, pdf_raw_pages
 from tests.smtp_server import SmtpServer
 
@@ -293,4 +293,4 @@ def test_a_layout_crash_drops_only_the_pdf(
     assert "WeasyPrint 生成通报PDF出错" in caplog.text and "layout loop" in caplog.text
     with session_scope(settings) as session:
         [mail] = session.exec(select(Notification).where(Notification.kind == "bulletin")).all()
-    assert "通报PDF版本未能生成（PDF排版出错）" in mail.body_text
+    assert "通报PDF版本未能生成（PDF排版出错）" in mail_body(settings, mail).text

@@ -11,7 +11,7 @@ from models import tables as t
 from models.db import session_scope
 from tasks.escalation.steps import decide_case, run_escalation
 from tests.consolidation_fixture import load_month
-from tests.helpers import at, load_seeds
+from tests.helpers import at, load_seeds, mail_body
 
 POLICY = "lingchuan-2023"
 
@@ -73,7 +73,9 @@ def test_february_ladder(settings: Settings) -> None:
     assert mail.kind == "escalation" and mail.to == ["jtj-head@lingchuan.example.org"]
     assert "taskforce-office@lingchuan.example.org" in mail.cc
     # Opened Wednesday 8 March: deployed that day, feedback by the third working day after it.
-    assert "1：当日（3月8日）内部署\n3：3个工作日内（3月13日前）反馈进展\n" in mail.body_text
+    assert "1：当日（3月8日）内部署\n3：3个工作日内（3月13日前）反馈进展\n" in (
+        mail_body(settings, mail).text
+    )
     # 县交通局 sent nothing for January either (the fixture has February only): a repeat
     # offender, proposed for an interview (约谈) — which waits for the office.
     assert "lingchuan-2023/monthly-progress/2023-02/jtj/missing：约谈（连续2期逾期或未报送）" in (

@@ -35,7 +35,7 @@ from tasks.escalation.steps import run_escalation
 from tasks.intake.review import ProgressInput, review_submission
 from tasks.intake.steps import open_source, take_in
 from tasks.mail import authentication
-from tests.helpers import dkim_key_pair, invoke_cli, load_seeds
+from tests.helpers import dkim_key_pair, invoke_cli, load_seeds, mail_body
 from tests.intake_helpers import at, office_catcher, office_mailbox
 
 POLICY = "lingchuan-2023"
@@ -157,10 +157,11 @@ async def test_attack_forged_from_without_form_is_not_counted(trusting: Settings
     assert submission.fields["body"].strip() == "本月各项工作均已完成。"
     assert submission.fields["sender_authentication"]["verified"] is False
     assert receipt.to == [UNIT] and "发件人待核实" in receipt.subject
-    assert "无法确认其确由贵单位邮箱发出" in receipt.body_text
-    assert "无法确认其确由贵单位邮箱发出" in (receipt.body_html or "")
-    assert "暂未计为贵单位已报送" in receipt.body_text
-    assert "感谢" not in receipt.body_text and "逾期" not in receipt.body_text
+    body = mail_body(trusting, receipt)
+    assert "无法确认其确由贵单位邮箱发出" in body.text
+    assert "无法确认其确由贵单位邮箱发出" in body.html
+    assert "暂未计为贵单位已报送" in body.text
+    assert "感谢" not in body.text and "逾期" not in body.text
 
 
 async def test_attack_control_trusted_authentication_results_dkim_pass_is_counted(

@@ -25,7 +25,7 @@ from models.intake_store import load_policy_intake
 from tasks.demo.mailcatcher import deliver_to_maildir
 from tasks.intake.steps import take_in
 from tasks.mail.sources import MaildirSource
-from tests.helpers import ROOT, load_seeds
+from tests.helpers import ROOT, load_seeds, mail_body
 from tests.intake.flood import stranger_mail
 from tests.intake_helpers import at, office_mailbox, reply
 
@@ -77,7 +77,7 @@ def _recorded(settings: Settings) -> dict[str, Any]:
                     n.kind,
                     n.status,
                     n.subject,
-                    n.body_text.replace(var, "VAR"),
+                    mail_body(settings, n).text.replace(var, "VAR"),
                     n.last_error,
                 )
                 for n in notices

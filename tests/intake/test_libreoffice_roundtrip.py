@@ -36,7 +36,7 @@ from tasks.intake.steps import take_in
 from tasks.mail.outbox import deliver_outbox
 from tasks.mail.sources import MaildirSource
 from tasks.reminders.steps import prepare_reminders
-from tests.helpers import FORM_KEY, form_context, invoke_cli, load_seeds
+from tests.helpers import FORM_KEY, form_context, invoke_cli, load_seeds, mail_body
 from tests.intake_helpers import XLSX, at, caught, office_catcher, office_mailbox, reply, send
 from tests.libreoffice import ODS_FILTER, XLS_FILTER, XLSX_FILTER, Calc, calc
 
@@ -238,7 +238,7 @@ def rejection_text(settings: Settings, case: Case) -> str:
             .where(t.Notification.kind == "rejection")
             .order_by(col(t.Notification.id).desc())
         ).all()
-        return notices[0].body_text if notices else ""
+    return mail_body(settings, notices[0]).text if notices else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,14 +18,14 @@ from config.settings import Settings, SmtpSettings
 from flows.delivery import deliver_steps
 from models import tables as t
 from models.db import session_scope
-from models.outbox import NewNotification, enqueue
+from models.outbox import ClaimedRow, NewNotification, enqueue
 from tasks.calendar import SHANGHAI
 from tasks.mail.batch import build_batch
 from tasks.mail.digest import queue_failure_digest
 from tasks.mail.failures import mail_lines, outcome_line, reason, stop_line, unsent_lines
 from tasks.mail.outbox import DeliverySummary, deliver_outbox
 from tasks.mail.smtp import DeliveryOutcome
-from tests.helpers import load_seeds
+from tests.helpers import load_seeds, mail_body
 from tests.smtp_server import SmtpServer
 
 POLICY = "lingchuan-2023"
@@ -180,12 +180,12 @@ def test_mail_lines_end_with_the_outcome_and_name_a_few_unsent() -> None:
 # --- rows that cannot be built --------------------------------------------------------------
 
 
-def row(key: str, attachment: Path | None = None) -> t.Notification:
-    return t.Notification(
-        id=1, idempotency_key=key, kind="reminder", to=["rsj@lingchuan.example.org"],
-        subject="【报送提醒】县人社局", body_text="请报送。",
+def row(key: str, attachment: Path | None = None) -> ClaimedRow:
+    return ClaimedRow(
+        id=1, idempotency_key=key, to=["rsj@lingchuan.example.org"], cc=[],
+        subject="【报送提醒】县人社局", body_text="请报送。", body_html="",
         attachments=[{"path": str(attachment), "filename": "报表.xlsx"}] if attachment else [],
-        created_at=datetime(2023, 3, 1, 1, tzinfo=UTC),
+        created_at=datetime(2023, 3, 1, 1, tzinfo=UTC), attempts=0, first_tried_at=None,
     )  # fmt: skip
 
 
@@ -264,7 +264,7 @@ async def test_one_digest_a_day_lists_unit_kind_and_reply(
     [digest] = digests(settings)
     assert digest.to == [OFFICE] and digest.unit_id is None
     assert digest.subject == "【投递失败】1封邮件未能送达（2023年3月6日）"
-    text = digest.body_text
+    text = mail_body(settings, digest).text
     assert "1. 县人社局　催报：【催报】县人社局：2023年2月进展情况报告已逾期" in text
     assert f"失败原因：<{rsj.mailboxes[0]}> 550 5.1.1 User unknown in virtual table" in text
     assert jtj.name not in text  # sent: not a failure
@@ -283,7 +283,8 @@ async def test_one_digest_a_day_lists_unit_kind_and_reply(
         f"{POLICY}/delivery-failures/2023-03-07"
     )
     latest = digests(settings)[-1]
-    assert f"1. {jtj.name}　催报：" in latest.body_text and rsj.name not in latest.body_text
+    latest_text = mail_body(settings, latest).text
+    assert f"1. {jtj.name}　催报：" in latest_text and rsj.name not in latest_text
     # Nothing failed since: no digest on the day after.
     assert queue_failure_digest(settings, POLICY, now=tomorrow + timedelta(days=1)) is None
 

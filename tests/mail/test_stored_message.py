@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
@@ -28,7 +29,7 @@ from models.outbox import ClaimedRow, NewNotification, enqueue
 from tasks.mail.batch import build_batch
 from tasks.mail.notices import build_email, flatten, prebuild, wire_bytes
 from tasks.mail.smtp import message_id_for
-from tests.helpers import load_seeds
+from tests.helpers import load_seeds, mail_body
 from tests.smtp_server import ReceivedMail, SmtpServer
 
 POLICY = "lingchuan-2023"
@@ -60,13 +61,14 @@ def parts(message: Message) -> list[tuple[str, str | None, bytes]]:
     ]
 
 
-def row(tmp_path: Path, **changes: Any) -> t.Notification:
+def row(tmp_path: Path, **changes: Any) -> ClaimedRow:
+    """A claimed reminder with its bodies read, a form and an invitation (build_email's input)."""
     form = tmp_path / "2023年2月进展情况报告（县人社局）.xlsx"
     form.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 30)
     invite = tmp_path / "会议.ics"
     invite.write_text("BEGIN:VCALENDAR\nMETHOD:PUBLISH\nSUMMARY:专班例会\nEND:VCALENDAR\n")
     fields: dict[str, Any] = {
-        "id": 1, "idempotency_key": f"{POLICY}/reminder/2023-02/rsj/form", "kind": "reminder",
+        "id": 1, "idempotency_key": f"{POLICY}/reminder/2023-02/rsj/form",
         "to": ["rsj@lingchuan.example.org", "rsj2@lingchuan.example.org"],
         "cc": ["office@lingchuan.example.org"], "subject": SUBJECT,
         "body_text": "县人社局：\n请于3月5日前报送。\n" * 40, "body_html": "<p>请报送。</p>",
@@ -74,12 +76,12 @@ def row(tmp_path: Path, **changes: Any) -> t.Notification:
             {"path": str(form), "filename": form.name},
             {"path": str(invite), "filename": invite.name},
         ],
-        "created_at": QUEUED,
+        "created_at": QUEUED, "attempts": 0, "first_tried_at": None,
     }  # fmt: skip
-    return t.Notification(**(fields | changes))
+    return ClaimedRow(**(fields | changes))
 
 
-def stored(notification: t.Notification) -> bytes:
+def stored(notification: ClaimedRow) -> bytes:
     built = prebuild(
         key=notification.idempotency_key, to=notification.to, cc=notification.cc,
         subject=notification.subject, body_text=notification.body_text,
@@ -167,8 +169,8 @@ def test_a_missing_attachment_when_queued_stores_nothing(tmp_path: Path) -> None
     assert built is None  # delivery builds it from the row, and holds it until the file is there
 
 
-def queue(settings: Settings, tmp_path: Path) -> t.Notification:
-    """One reminder with its form to 县人社局, queued (its message stored); the row."""
+def queue(settings: Settings, tmp_path: Path) -> ClaimedRow:
+    """One reminder with its form to 县人社局, queued (its message stored); the claimed row."""
     example = row(tmp_path)
     with session_scope(settings) as session:
         policy = session.exec(select(t.Policy).where(t.Policy.code == POLICY)).one()
@@ -184,10 +186,12 @@ def queue(settings: Settings, tmp_path: Path) -> t.Notification:
             ],
             now=QUEUED,
         )  # fmt: skip
-        return session.exec(select(t.Notification)).one()
+        notification = session.exec(select(t.Notification)).one()
+    assert notification.id is not None
+    return replace(example, id=notification.id)
 
 
-def stored_message(settings: Settings, row: t.Notification) -> bytes:
+def stored_message(settings: Settings, row: ClaimedRow) -> bytes:
     """The message stored for ``row`` when it was queued."""
     with session_scope(settings) as session:
         message = session.get(t.OutboxMessage, row.id)
@@ -229,7 +233,7 @@ async def test_a_queued_mail_goes_as_build_email_would_build_it_with_todays_send
 
 
 async def sent_as_built(
-    settings: Settings, smtp_server: SmtpServer, queued: t.Notification
+    settings: Settings, smtp_server: SmtpServer, queued: ClaimedRow
 ) -> ReceivedMail:
     """Deliver the one queued mail; it must arrive as ``build_email`` makes it from the row."""
     settings = settings.model_copy(update={"smtp": smtp_server.smtp_settings()})
@@ -263,5 +267,5 @@ async def test_a_form_rebuilt_after_queueing_goes_with_the_body_the_claim_did_no
     form.write_bytes(b"PK\x03\x04 the form rebuilt after queueing")
     received = await sent_as_built(settings, smtp_server, queued)
     got = parts(received.message)
-    assert got[0][2] == queued.body_text.encode()
+    assert got[0][2] == mail_body(settings, queued).text.encode()
     assert (got[2][1], got[2][2]) == (form.name, b"PK\x03\x04 the form rebuilt after queueing")

@@ -92,13 +92,28 @@ def new_cli(tmp_path: Path, settings: Settings, *args: str, **env: str) -> Any:
     )
 
 
+# Columns a later revision moved to a table of its own: table → (that table, its column
+# holding the row's id, the columns moved).
+MOVED = {"notification": ("notificationbody", "notification_id", {"body_text", "body_html"})}
+
+
 def dump(settings: Settings, tables: migrations.Tables) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the given tables, only their given columns, in a stable order."""
+    """Every row of the given tables, only their given columns, in a stable order; a column
+    moved since (``MOVED``) read where it is now, joined by the row's id."""
     with engine_for(settings.effective_database_url).connect() as connection:
+        present = migrations.table_columns(connection)
         found = {}
         for name, columns in sorted(tables.items()):
-            names = ", ".join(f'"{c}"' for c in sorted(columns))
-            result = connection.execute(text(f'SELECT {names} FROM "{name}"'))
+            source, names = f'"{name}"', []
+            for column in sorted(columns):
+                if column in present[name]:
+                    names.append(f'"{name}"."{column}"')
+                    continue
+                moved_to, key, _ = MOVED[name]
+                names.append(f'"{moved_to}"."{column}"')
+                if moved_to not in source:
+                    source += f' LEFT JOIN "{moved_to}" ON "{moved_to}"."{key}" = "{name}".id'
+            result = connection.execute(text(f"SELECT {', '.join(names)} FROM {source}"))
             found[name] = sorted(map(tuple, result), key=repr)
         return found
 
@@ -140,8 +155,8 @@ def test_revision_1_is_the_old_release_schema(
     old_cli(old_release, tmp_path, db_settings, "db", "init")
     with engine_for(db_settings.effective_database_url).connect() as connection:
         assert migrations.table_columns(connection) == migrations.revision_tables()["1"]
-    assert migrations.revisions() == ["1", "2", "3", "4"]
-    assert migrations.revision_tables()["4"] == migrations.model_tables()
+    assert migrations.revisions() == ["1", "2", "3", "4", "5"]
+    assert migrations.revision_tables()["5"] == migrations.model_tables()
 
 
 def test_filled_revision_1_database_upgrades_and_the_flows_go_on(
@@ -371,3 +386,60 @@ def test_revision_4_moves_the_stored_messages_out_of_the_outbox_rows_and_back(
     with engine.connect() as connection:
         back = connection.execute(text("SELECT id, mime FROM notification ORDER BY id")).all()
     assert [(row_id, mime and bytes(mime)) for row_id, mime in back] == [(1, message), (2, None)]
+
+
+def test_revision_5_moves_the_bodies_out_of_the_outbox_rows_and_back(
+    db_settings: Settings,
+) -> None:
+    """Revision 4 kept a mail's bodies in its outbox row; 5 keeps them in notificationbody, for
+    every row (a sent mail's bodies are the office's record of it). Going down puts them back;
+    the claim's partial index survives both ways (SQLite copies the table)."""
+    engine = engine_for(db_settings.effective_database_url)
+    migrations.upgrade(engine, "4")
+    insert = text(
+        'INSERT INTO notification (id, idempotency_key, kind, policy_id, "to", cc, subject,'
+        " body_text, body_html, attachments, status, claimed_by, claim_holder, attempts,"
+        " server_reply, last_error, created_at, updated_at) VALUES (:id, :key, 'reminder', NULL,"
+        " '[\"a@example.org\"]', '[]', '提醒', :text, :html, '[]', :status, '', '', 0, '', '',"
+        " :at, :at)"
+    )
+    at = "2023-01-12 01:00:00.000000"
+    rows = [
+        {"id": 1, "key": "k1", "text": "县人社局：\n请报送。\n" * 40, "html": "<p>请报送。</p>",
+         "status": "pending", "at": at},
+        {"id": 2, "key": "k2", "text": "请报送。", "html": "", "status": "sent", "at": at},
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert, rows)
+    migrations.upgrade(engine)
+    bodies = [(row["id"], row["text"], row["html"]) for row in rows]
+    with engine.connect() as connection:
+        moved = connection.execute(
+            text("SELECT notification_id, body_text, body_html FROM notificationbody ORDER BY 1")
+        ).all()
+        assert {"body_text", "body_html"}.isdisjoint(
+            migrations.table_columns(connection)["notification"]
+        )
+        assert _pending_index(connection)
+    assert [tuple(row) for row in moved] == bodies
+    migrations.downgrade(engine, "4")
+    with engine.connect() as connection:
+        back = connection.execute(
+            text("SELECT id, body_text, body_html FROM notification ORDER BY id")
+        ).all()
+        assert "notificationbody" not in migrations.table_columns(connection)
+        assert _pending_index(connection)
+    assert [tuple(row) for row in back] == bodies
+
+
+def _pending_index(connection: Any) -> bool:
+    """Whether the claim's partial index of the pending rows is there, its WHERE with it."""
+    if connection.dialect.name == "sqlite":
+        sql = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'ix_notification_pending'")
+        ).scalar()
+    else:
+        sql = connection.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_notification_pending'")
+        ).scalar()
+    return sql is not None and "pending" in sql.split("WHERE", 1)[-1]

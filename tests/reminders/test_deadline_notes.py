@@ -22,7 +22,7 @@ from tasks.reminders.steps import prepare_reminders
 from tests import consolidation_fixture
 from tests.consolidation_fixture import load_month
 from tests.deadline_fixture import report_measure
-from tests.helpers import DATA, at, load_seeds
+from tests.helpers import DATA, at, load_seeds, mail_body
 
 LC, XJ = "lingchuan-2023", "xinjiang-2022"
 M12 = MeasureDeadline("12", "着力扩大文旅消费", "task", date(2023, 6, 30), "2023年6月前")
@@ -61,11 +61,12 @@ def test_deadline_notes(
 def bodies(settings: Settings, kind: str, period: str) -> dict[str, str]:
     """Unit code → the text body of its notice of ``kind`` for ``period``."""
     with session_scope(settings) as session:
-        rows = session.exec(
-            select(t.Notification.idempotency_key, t.Notification.body_text)
-            .where(t.Notification.kind == kind)
-        ).all()  # fmt: skip
-    return {key.split("/")[3]: text for key, text in rows if key.split("/")[2] == period}
+        rows = session.exec(select(t.Notification).where(t.Notification.kind == kind)).all()
+    return {
+        row.idempotency_key.split("/")[3]: mail_body(settings, row).text
+        for row in rows
+        if row.idempotency_key.split("/")[2] == period
+    }
 
 
 def test_lingchuan_last_day_of_may_names_measure_12(
