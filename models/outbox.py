@@ -31,7 +31,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from models.tables import Notification, NotificationBody, OutboxMessage
+from models.types import utc_from_driver
 
 if TYPE_CHECKING:
     from tasks.mail.notices import Prebuilt
@@ -326,17 +327,10 @@ def _claimed_row(row: Sequence[Any], messages: dict[int, tuple[bytes, Any]]) -> 
     for i in _JSON_AT:
         values[i] = _json_value(values[i])
     for i in _TIMESTAMP_AT:
-        values[i] = _timestamp_value(values[i])
+        values[i] = utc_from_driver(values[i])
     mime, sources = messages.get(values[0], (None, None))
     values += (mime, _json_value(sources))
     return ClaimedRow(*values)
-
-
-def _timestamp_value(value: Any) -> datetime | None:
-    # SQLite: UTC as text (models.types.UTCDateTime); PostgreSQL: an aware datetime already.
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.astimezone(UTC) if value is not None else None
 
 
 def _json_value(value: Any) -> Any:

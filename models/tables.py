@@ -122,7 +122,11 @@ class DeadlineExtension(SQLModel, table=True):
 
 
 class Responsibility(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("measure_id", "unit_id"),)
+    __table_args__ = (
+        UniqueConstraint("measure_id", "unit_id"),
+        # A measure's units in notice order, as the consolidation reads them (revision 6).
+        Index("ix_responsibility_order", "measure_id", "position", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     measure_id: int = Field(foreign_key="measure.id", index=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)

@@ -155,8 +155,8 @@ def test_revision_1_is_the_old_release_schema(
     old_cli(old_release, tmp_path, db_settings, "db", "init")
     with engine_for(db_settings.effective_database_url).connect() as connection:
         assert migrations.table_columns(connection) == migrations.revision_tables()["1"]
-    assert migrations.revisions() == ["1", "2", "3", "4", "5"]
-    assert migrations.revision_tables()["5"] == migrations.model_tables()
+    assert migrations.revisions() == ["1", "2", "3", "4", "5", "6"]
+    assert migrations.revision_tables()["6"] == migrations.model_tables()
 
 
 def test_filled_revision_1_database_upgrades_and_the_flows_go_on(
