@@ -37,8 +37,6 @@ idempotency key by ``message_id_for``, lets the receiving side drop the second c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import hashlib
 import logging
 import ssl
@@ -50,8 +48,6 @@ from email.utils import parseaddr
 from typing import Literal
 
 import aiosmtplib
-from aiosmtplib.email import parse_address
-from aiosmtplib.protocol import normalize_message_line_endings
 
 from config.errors import (
     DeliveryError,
@@ -360,6 +356,10 @@ class _Batch:
         try:
             while (index := await self.queue.get()) != _STOP:
                 await self.deliver(index, line)
+                if self.recorded is not None:
+                    # The outcome is stored before this connection takes its next mail: a
+                    # crash can then repeat only the mails inside an SMTP transaction.
+                    await self.recorded()
         finally:
             if line.client is not None:
                 await _close(line.client)
@@ -422,24 +422,15 @@ class _Batch:
 
     async def transmit(self, index: int, client: aiosmtplib.SMTP) -> None:
         mail = self.mails[index]
-        # The outcomes settled so far are stored before this mail's message goes (a crash can
-        # then repeat only the mails whose 250 was not yet recorded: one per connection). For a
-        # mail sent as bytes the wait overlaps its MAIL and RCPT, and the recorder writes the
-        # outcomes of several connections at once.
         try:
             if isinstance(mail.message, bytes):
                 refused, message = await send_bytes(
-                    client, mail.message, sender=self.smtp.sender,
-                    recipients=list(mail.recipients), ready=self.recorded,
-                )  # fmt: skip
+                    client, mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
+                )
             else:
-                if self.recorded is not None:
-                    await self.recorded()
                 refused, message = await client.send_message(
                     mail.message, sender=self.smtp.sender, recipients=list(mail.recipients)
                 )
-        except RecordingFailed:
-            raise  # ends the batch (the transaction open on the server is dropped with it)
         except Exception as exc:
             error = _classify_logged(exc, key=mail.key)
             if not _expected(exc):
@@ -465,18 +456,10 @@ class _Batch:
 
 
 async def send_bytes(
-    client: aiosmtplib.SMTP,
-    data: bytes,
-    *,
-    sender: str,
-    recipients: list[str],
-    ready: Callable[[], Awaitable[None]] | None = None,
+    client: aiosmtplib.SMTP, data: bytes, *, sender: str, recipients: list[str]
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """``send_message`` for a message already serialised: the same envelope and MAIL options
-    (SMTPUTF8 for a non-ASCII address, BODY=8BITMIME when offered), without the email package.
-
-    ``ready``, when given, is awaited once the server has accepted the envelope (MAIL, RCPT),
-    before DATA: aiosmtplib's ``sendmail`` done in its steps, the same commands."""
+    (SMTPUTF8 for a non-ASCII address, BODY=8BITMIME when offered), without the email package."""
     if client.is_ehlo_or_helo_needed:
         try:
             await client.ehlo()
@@ -494,54 +477,7 @@ async def send_bytes(
         options.append("SMTPUTF8")
     if client.supports_extension("8BITMIME"):
         options.append("BODY=8BITMIME")
-    if ready is None:
-        return await client.sendmail(sender, recipients, data, mail_options=options)
-    return await _transaction(client, data, sender, recipients, options, ready)
-
-
-@functools.lru_cache(maxsize=256)
-def _check_address(address: str) -> None:
-    """aiosmtplib's check that an address can go on an SMTP command line, remembered: the
-    sender is the same for every mail. Each parse (``email.utils.parseaddr``) takes ~20 µs,
-    and a mail made four (this check and the MAIL and RCPT commands'): 0.8 s of the client's
-    ~4 s of CPU over 10,000 mails, of which this saves the sender's."""
-    parse_address(address)
-
-
-async def _transaction(
-    client: aiosmtplib.SMTP,
-    data: bytes,
-    sender: str,
-    recipients: list[str],
-    options: list[str],
-    ready: Callable[[], Awaitable[None]],
-) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
-    """aiosmtplib 5.1's ``sendmail`` (addresses checked first, SIZE when offered, RSET after a
-    refusal, refused recipients returned unless all are) with ``ready`` awaited before DATA."""
-    encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
-    for address in (sender, *recipients):
-        _check_address(address)  # raises ValueError before anything is sent, as sendmail does
-    if client.supports_extension("size"):
-        options = [f"size={len(normalize_message_line_endings(data))}", *options]
-    try:
-        await client.mail(sender, options=options, encoding=encoding)
-        refused: dict[str, aiosmtplib.SMTPResponse] = {}
-        errors: list[aiosmtplib.SMTPRecipientRefused] = []
-        for address in recipients:
-            try:
-                await client.rcpt(address, encoding=encoding)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                errors.append(exc)
-                refused[exc.recipient] = aiosmtplib.SMTPResponse(exc.code, exc.message)
-        if len(errors) == len(recipients):
-            raise aiosmtplib.SMTPRecipientsRefused(errors)
-        await ready()
-        response = await client.data(data)
-    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
-            await client.rset()
-        raise
-    return refused, response.message
+    return await client.sendmail(sender, recipients, data, mail_options=options)
 
 
 def _expected(exc: BaseException) -> bool:
@@ -568,8 +504,8 @@ async def send_batch(
     ``on_settled`` is called in the event loop with each outcome as soon as the mail is settled,
     so that the caller can record it before the batch ends; it should be quick, and an exception
     from it is logged and does not stop the batch. ``recorded``, when given, is awaited by a
-    connection before it sends each message (after MAIL and RCPT for a mail sent as bytes):
-    the caller returns once every outcome handed to ``on_settled`` so far is stored, or raises
+    connection after each mail it settled and before it takes the next: the caller returns
+    once every outcome handed to ``on_settled`` so far is stored, or raises
     ``RecordingFailed``, which stops the batch and is raised from it.
     """
     if not mails:

@@ -248,53 +248,6 @@ async def test_each_outcome_is_stored_before_the_connection_sends_the_next_mail(
     assert server.handler.sent_before == list(range(12))
 
 
-class ConnectionWitness(RecordingHandler):
-    """At each DATA, notes the mails this connection delivered before that the outbox does not
-    yet record as sent (a kill then would send them twice)."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
-        self.delivered: dict[object, list[str]] = {}  # connection (peer) → its recipients
-        self.unrecorded: list[str] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        def sent() -> set[str]:
-            with DbSession(get_engine(self.settings)) as db:
-                rows = db.exec(select(t.Notification).where(t.Notification.status == "sent"))
-                return {row.to[0] for row in rows.all()}
-
-        recorded = await asyncio.get_running_loop().run_in_executor(None, sent)
-        earlier = self.delivered.setdefault(session.peer, [])
-        self.unrecorded += [address for address in earlier if address not in recorded]
-        reply = await super().handle_DATA(server, session, envelope)
-        earlier.extend(envelope.rcpt_tos)
-        return reply
-
-
-async def test_outcomes_written_together_are_stored_before_each_connection_sends_again(
-    db_settings: Settings,
-) -> None:
-    """Four connections, 24 mails: the outcomes are written together, when a connection is
-    about to send its next message (its MAIL and RCPT already accepted); each connection's
-    earlier mails are then `sent` in the database when the server receives its next one."""
-    load_seeds(db_settings, POLICY)
-    _queue(db_settings, 24)
-    server = SmtpServer()
-    witness = ConnectionWitness(db_settings)
-    server.handler = witness
-    server.start()
-    try:
-        settings = _with_smtp(db_settings, server, concurrency=4)
-        summary = await deliver_outbox(settings, POLICY, run_id="run-c", now=NOW)
-    finally:
-        server.stop()
-    assert summary.count("sent") == 24
-    assert len(witness.delivered) == 4 and sum(map(len, witness.delivered.values())) == 24
-    assert witness.unrecorded == []
-    assert {row.status for row in _rows(settings).values()} == {"sent"}
-
-
 async def test_a_run_still_sending_renews_its_lease_and_an_expired_one_is_released(
     db_settings: Settings, holding_server: Callable[[str], SmtpServer]
 ) -> None:
