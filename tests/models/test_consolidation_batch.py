@@ -14,10 +14,24 @@ from models.consolidation_batch import load_consolidation_inputs
 from models.consolidation_store import load_consolidation_input
 from models.db import engine_for, session_scope
 from models.deadline_store import extend_deadline
+from tasks.consolidation.consolidate import ConsolidationInput
 from tests.consolidation_fixture import load_month
 from tests.helpers import load_seeds
 
 MONTHS = {"lingchuan-2023": "lingchuan-2023-02", "xinjiang-2022": "xinjiang-2022-11"}
+
+
+def _lingchuan_february_by_both_loaders(settings: Settings, as_of: datetime) -> ConsolidationInput:
+    """陵川's February as the per-policy loader reads it, checked equal to the batch loader's."""
+    with Session(engine_for(settings.effective_database_url)) as session:
+        one = load_consolidation_input(
+            session, "lingchuan-2023", period="2023-02", as_of=as_of, with_previous=False
+        )
+        (batch,) = load_consolidation_inputs(
+            session, ["lingchuan-2023"], period="2023-02", as_of=as_of
+        )
+    assert batch == one
+    return one
 
 
 def _add_ledger(settings: Settings) -> None:
@@ -123,14 +137,7 @@ def test_batch_reads_deadlines_and_extensions_as_the_per_policy_loader(settings:
             session, "lingchuan-2023", "12", date(2023, 9, 30), reason="补贴资金下达延迟",
             by="县工作专班办公室", at=datetime(2023, 3, 1, 2, tzinfo=UTC),
         )  # fmt: skip
-    with Session(engine_for(settings.effective_database_url)) as session:
-        one = load_consolidation_input(
-            session, "lingchuan-2023", period="2023-02", as_of=spec["as_of"], with_previous=False
-        )
-        (batch,) = load_consolidation_inputs(
-            session, ["lingchuan-2023"], period="2023-02", as_of=spec["as_of"]
-        )
-    assert batch == one
+    one = _lingchuan_february_by_both_loaders(settings, spec["as_of"])
     dated = {m.number: m.deadline for m in one.measures if m.deadline is not None}
     assert sorted(dated) == ["12", "26(1)", "26(2)", "26(9)", "31", "32"]
     twelve = dated["12"]
@@ -170,14 +177,7 @@ def test_an_entry_for_another_policys_measure_is_left_out_by_both_loaders(
             )
         )  # fmt: skip
         report_id = report.id
-    with Session(engine_for(settings.effective_database_url)) as session:
-        one = load_consolidation_input(
-            session, "lingchuan-2023", period="2023-02", as_of=spec["as_of"], with_previous=False
-        )
-        (batch,) = load_consolidation_inputs(
-            session, ["lingchuan-2023"], period="2023-02", as_of=spec["as_of"]
-        )
-    assert batch == one
-    (fact,) = (s for u in batch.units for s in u.submissions if s.submission_id == report_id)
+    one = _lingchuan_february_by_both_loaders(settings, spec["as_of"])
+    (fact,) = (s for u in one.units for s in u.submissions if s.submission_id == report_id)
     assert fact.progress["1"][0] != "已完成" or fact.progress["1"][1] != 999.0
     assert all(e[2].get("note") != "新绛的措施" for e in fact.progress.values())
