@@ -536,9 +536,11 @@ def _lead_reports(
     latest: Mapping[str, SubmissionFact | None],
     names: Mapping[str, str],
     reporting: tuple[str, ...],
+    notes: Mapping[str, str],
 ) -> _LeadReports:
-    """The reporting units' (``reporting_units``) statuses, notes and reached values for one
-    measure; a lead unit not obliged to report is listed as 不需报送 and counts for nothing."""
+    """The reporting units' (``reporting_units``) statuses, notes (``notes``: the measure's, by
+    unit code) and reached values for one measure; a lead unit not obliged to report is listed
+    as 不需报送 and counts for nothing."""
     found = _LeadReports()
     number = measure.number
     for code in dict.fromkeys((*measure.lead_units, *reporting)):
@@ -563,15 +565,14 @@ def _lead_reports(
         if value is not None and not given:
             found.values.setdefault(0, []).append(value)
             found.sources.setdefault(0, []).append(name)
-        note = fields.get("note")
-        if note and (note := str(note).strip()):
-            found.notes.append((name, note))
+        if code in notes:
+            found.notes.append((name, notes[code]))
     return found
 
 
 def notes_by_measure(latest: Mapping[str, SubmissionFact | None]) -> dict[str, dict[str, str]]:
     """Measure number → unit code → the note the unit's latest report gives it, where it says
-    something: read once per month, not once per measure and 配合 unit (most notes are empty)."""
+    something: read once per month, for the reporting units' notes and the 配合 units' alike."""
     notes: dict[str, dict[str, str]] = {}
     for code, report in latest.items():
         if report is None:
@@ -610,7 +611,7 @@ def _measure_row(
     ``reporting``: the units whose reports make its status (``reporting_units``); ``notes``:
     the units' notes on it (``notes_by_measure``)."""
     names = data.unit_names
-    lead = _lead_reports(measure, latest, names, reporting)
+    lead = _lead_reports(measure, latest, names, reporting, notes)
     before = data.previous.reached if data.previous else {}
     targets = tuple(
         _target_row(
